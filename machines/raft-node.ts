@@ -1,0 +1,620 @@
+/**
+ * The Raft node as a statechart: follower / candidate / leader.
+ *
+ * Put Figure 2 of the Raft paper beside this file. The root holds the rules of every role (a
+ * higher term makes you a follower; a stale request is rejected with our term; RequestVote is
+ * decided the same way in every role); each state holds only its own role's rules, for messages
+ * of the current term. Every guard and action is named after the rule it implements and
+ * delegates the rule itself to a pure function in src/core/.
+ *
+ * The machine performs no I/O. It emits effects — `persist`, `send`, `apply`, `roleChanged`,
+ * `leaderChanged`, and the answers to client requests — and the runtime performs them in the
+ * durability order (persist, then send, then apply). Timers are delayed events raised through
+ * the actor's clock, with the election timeout drawn from a seeded generator kept in context.
+ */
+import { assign, enqueueActions, raise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import { followerCommitIndex, leaderCommitIndex } from '../src/core/commit.js';
+import { conflictHint, mergeEntries, RaftLog } from '../src/core/log.js';
+import { isMajority } from '../src/core/quorum.js';
+import { randomInt, seedRng, type RngState } from '../src/core/random.js';
+import { confirmedRound, partitionReadyReads, type PendingRead } from '../src/core/read.js';
+import {
+  initialProgress,
+  nextAppend,
+  progressAfterRejection,
+  progressAfterSuccess,
+  type Progress,
+} from '../src/core/replication.js';
+import {
+  NOOP,
+  type AppendEntries,
+  type AppendEntriesResult,
+  type HardState,
+  type LogEntry,
+  type LogIndex,
+  type NodeId,
+  type RequestVote,
+  type RequestVoteResult,
+  type Role,
+  type RpcMessage,
+  type Term,
+} from '../src/core/types.js';
+import { canGrantVote, recordVote } from '../src/core/vote.js';
+
+// ---------------------------------------------------------------- input, context, events, effects
+
+export interface RaftNodeInput<C = unknown> {
+  id: NodeId;
+  /** Every voter of the cluster; may or may not include `id`. */
+  peers: readonly NodeId[];
+  /** [min, max] election timeout in ms; each wait is drawn uniformly from it. Default [150, 300]. */
+  electionTimeout?: readonly [number, number];
+  /** Heartbeat interval in ms. Default 50. */
+  heartbeatInterval?: number;
+  /** Seed of the generator that draws election timeouts. Default: derived from `id`. */
+  seed?: number;
+  /** Most entries in one AppendEntries. Default 256. */
+  maxEntriesPerMessage?: number;
+  /** What storage holds: a restart is a new actor from this, not a snapshot restore. */
+  persisted?: { currentTerm: Term; votedFor: NodeId | null; log: readonly LogEntry<C>[] };
+}
+
+export interface RaftContext<C = unknown> {
+  readonly id: NodeId;
+  /** The other voters. */
+  readonly peers: readonly NodeId[];
+  readonly electionTimeout: readonly [number, number];
+  readonly heartbeatInterval: number;
+  readonly maxEntriesPerMessage: number;
+  /** State of the seeded generator that draws election timeouts. */
+  readonly rng: RngState;
+  /** The election timeout most recently drawn (ms). */
+  readonly electionDelay: number;
+  // Persistent state on all servers (Figure 2)
+  readonly currentTerm: Term;
+  readonly votedFor: NodeId | null;
+  readonly log: RaftLog<C>;
+  // Volatile state on all servers
+  readonly commitIndex: LogIndex;
+  readonly lastApplied: LogIndex;
+  readonly leaderId: NodeId | null;
+  // Candidate
+  readonly votes: readonly NodeId[];
+  // Volatile state on leaders, reinitialised after election
+  readonly nextIndex: Readonly<Record<NodeId, LogIndex>>;
+  readonly matchIndex: Readonly<Record<NodeId, LogIndex>>;
+  readonly replication: Readonly<Record<NodeId, Pick<Progress, 'mode' | 'probeSent'>>>;
+  /** ReadIndex: the current leadership-confirmation round, the highest round each peer answered, reads waiting. */
+  readonly readSeq: number;
+  readonly ackedSeq: Readonly<Record<NodeId, number>>;
+  readonly reads: readonly PendingRead[];
+}
+
+export type RaftEvent<C = unknown> =
+  | { type: 'timeout.election' }
+  | { type: 'timeout.heartbeat' }
+  | RequestVote
+  | RequestVoteResult
+  | AppendEntries<C>
+  | AppendEntriesResult
+  /** Append commands to the log (leader only). A batch is one event. */
+  | { type: 'client.propose'; commands: readonly C[]; requestId?: string }
+  /** Ask for a linearizable read point (leader only). */
+  | { type: 'client.read'; requestIds: readonly string[] };
+
+export type RaftEffect<C = unknown> =
+  /** Write before anything else of this step leaves: hard state, then drop entries ≥ truncateFrom, then append. */
+  | { type: 'persist'; hardState: HardState; truncateFrom?: LogIndex; entries: readonly LogEntry<C>[] }
+  | { type: 'send'; to: NodeId; message: RpcMessage<C> }
+  /** Newly committed entries, in index order, each exactly once per actor. */
+  | { type: 'apply'; entries: readonly LogEntry<C>[] }
+  | { type: 'roleChanged'; role: Role; term: Term }
+  | { type: 'leaderChanged'; leaderId: NodeId | null; term: Term }
+  | { type: 'proposalAccepted'; requestId?: string; entries: readonly LogEntry<C>[] }
+  | { type: 'proposalRejected'; requestId?: string; leaderId: NodeId | null }
+  /** These reads may be served once lastApplied ≥ index. */
+  | { type: 'readReady'; requestIds: readonly string[]; index: LogIndex }
+  | { type: 'readRejected'; requestIds: readonly string[]; leaderId: NodeId | null }
+  /** Something that Raft says cannot happen did; reported, never acted upon. */
+  | { type: 'invariantViolation'; rule: string; detail: string };
+
+const ELECTION_TIMER = 'raft.election';
+const HEARTBEAT_TIMER = 'raft.heartbeat';
+
+// ---------------------------------------------------------------- small helpers over context
+
+type Ctx = RaftContext<unknown>;
+type Ev = RaftEvent<unknown>;
+type Enqueue = { emit: (effect: RaftEffect<unknown>) => void; assign: (patch: Partial<Ctx>) => void };
+
+function hardState(ctx: Pick<Ctx, 'currentTerm' | 'votedFor'>): HardState {
+  return { currentTerm: ctx.currentTerm, votedFor: ctx.votedFor };
+}
+
+function votersCount(ctx: Ctx): number {
+  return ctx.peers.length + 1;
+}
+
+function progressOf(ctx: Ctx, peer: NodeId): Progress {
+  const r = ctx.replication[peer] ?? { mode: 'probe', probeSent: false };
+  return { nextIndex: ctx.nextIndex[peer] ?? ctx.log.lastIndex + 1, matchIndex: ctx.matchIndex[peer] ?? 0, ...r };
+}
+
+function withProgress(ctx: Ctx, peer: NodeId, p: Progress): Pick<Ctx, 'nextIndex' | 'matchIndex' | 'replication'> {
+  return {
+    nextIndex: { ...ctx.nextIndex, [peer]: p.nextIndex },
+    matchIndex: { ...ctx.matchIndex, [peer]: p.matchIndex },
+    replication: { ...ctx.replication, [peer]: { mode: p.mode, probeSent: p.probeSent } },
+  };
+}
+
+function appendEntriesMessage(ctx: Ctx, from: LogIndex, to: LogIndex): AppendEntries<unknown> {
+  return {
+    type: 'rpc.appendEntries',
+    from: ctx.id,
+    term: ctx.currentTerm,
+    leaderId: ctx.id,
+    prevLogIndex: from - 1,
+    prevLogTerm: ctx.log.termAt(from - 1) ?? 0,
+    entries: ctx.log.slice(from, to),
+    leaderCommit: ctx.commitIndex,
+    seq: ctx.readSeq,
+  };
+}
+
+/**
+ * Leader: send each follower what it is missing (heartbeat: to every follower, even if empty).
+ * Returns the context after the sends (nextIndex advances in replicate mode).
+ */
+function replicate(ctx: Ctx, enqueue: Enqueue, heartbeat: boolean, only?: NodeId): Ctx {
+  let next = ctx;
+  for (const peer of only === undefined ? ctx.peers : [only]) {
+    const plan = nextAppend(progressOf(next, peer), next.log.lastIndex, next.maxEntriesPerMessage, heartbeat);
+    if (plan === undefined) continue;
+    enqueue.emit({ type: 'send', to: peer, message: appendEntriesMessage(next, plan.from, plan.to) });
+    next = { ...next, ...withProgress(next, peer, plan.progress) };
+  }
+  return next;
+}
+
+/** Emit `apply` for entries committed but not yet applied (each once, in order). */
+function applyCommitted(ctx: Ctx, enqueue: Enqueue): Ctx {
+  if (ctx.commitIndex <= ctx.lastApplied) return ctx;
+  enqueue.emit({ type: 'apply', entries: ctx.log.slice(ctx.lastApplied + 1, ctx.commitIndex) });
+  return { ...ctx, lastApplied: ctx.commitIndex };
+}
+
+/** Leader: advance commitIndex by the current-term majority rule, apply, and admit/serve reads. */
+function advanceLeaderCommit(ctx: Ctx, enqueue: Enqueue): Ctx {
+  const matches = [ctx.log.lastIndex, ...ctx.peers.map((peer) => ctx.matchIndex[peer] ?? 0)];
+  const commitIndex = leaderCommitIndex(ctx.log, ctx.currentTerm, ctx.commitIndex, matches);
+  let next = applyCommitted({ ...ctx, commitIndex }, enqueue);
+  if (commitIndex !== ctx.commitIndex) next = admitWaitingReads(next, enqueue);
+  return serveConfirmedReads(next, enqueue);
+}
+
+function hasCommittedInTerm(ctx: Ctx): boolean {
+  return ctx.log.termAt(ctx.commitIndex) === ctx.currentTerm;
+}
+
+/** Reads that waited for the leader's first commit of its term get an index and a confirmation round. */
+function admitWaitingReads(ctx: Ctx, enqueue: Enqueue): Ctx {
+  if (!hasCommittedInTerm(ctx) || !ctx.reads.some((r) => r.seq === 0)) return ctx;
+  const readSeq = ctx.readSeq + 1;
+  const reads = ctx.reads.map((r) => (r.seq === 0 ? { ...r, index: ctx.commitIndex, seq: readSeq } : r));
+  return replicate({ ...ctx, readSeq, reads }, enqueue, true);
+}
+
+function serveConfirmedReads(ctx: Ctx, enqueue: Enqueue): Ctx {
+  if (ctx.reads.length === 0) return ctx;
+  const [ready, waiting] = partitionReadyReads(ctx.reads, confirmedRound(ctx.ackedSeq, ctx.peers, ctx.readSeq));
+  for (const read of ready) enqueue.emit({ type: 'readReady', requestIds: read.requestIds, index: read.index });
+  return ready.length === 0 ? ctx : { ...ctx, reads: waiting };
+}
+
+function commit(ctx: Ctx, before: Ctx, enqueue: Enqueue): void {
+  const patch: Partial<Ctx> = {};
+  for (const key of Object.keys(ctx) as (keyof Ctx)[]) {
+    if (ctx[key] !== before[key]) (patch as Record<string, unknown>)[key] = ctx[key];
+  }
+  enqueue.assign(patch);
+}
+
+type Collect = Parameters<typeof enqueueActions<Ctx, Ev, undefined, Ev, never, never, never, never, RaftEffect<unknown>>>[0];
+/** enqueueActions typed for this machine. */
+function effects(collect: Collect) {
+  return enqueueActions<Ctx, Ev, undefined, Ev, never, never, never, never, RaftEffect<unknown>>(collect);
+}
+
+/** Runs a rule as a pure function of context that may emit effects, and assigns what it changed. */
+function rule(fn: (ctx: Ctx, event: Ev, enqueue: Enqueue) => Ctx) {
+  return effects(({ context, event, enqueue }) => {
+    const queue: Enqueue = { emit: (effect) => enqueue.emit(effect), assign: (patch) => enqueue.assign(patch) };
+    commit(fn(context, event, queue), context, queue);
+  });
+}
+
+function asEvent<T extends Ev['type']>(event: Ev, type: T): Extract<Ev, { type: T }> {
+  if (event.type !== type) throw new TypeError(`expected ${type}, got ${event.type}`);
+  return event as Extract<Ev, { type: T }>;
+}
+
+function termOf(event: Ev): Term | undefined {
+  return 'term' in event ? event.term : undefined;
+}
+
+// ---------------------------------------------------------------- the machine
+
+export const raftNodeMachine = setup({
+  types: {
+    context: {} as RaftContext<unknown>,
+    events: {} as RaftEvent<unknown>,
+    input: {} as RaftNodeInput<unknown>,
+    emitted: {} as RaftEffect<unknown>,
+  },
+  guards: {
+    /** Any RPC or reply carrying a higher term than ours (Figure 2, "All Servers"). */
+    isHigherTerm: ({ context, event }) => (termOf(event) ?? -1) > context.currentTerm,
+    /** A request or reply from an earlier term. */
+    isStaleTerm: ({ context, event }) => (termOf(event) ?? Infinity) < context.currentTerm,
+    isCurrentTerm: ({ context, event }) => termOf(event) === context.currentTerm,
+    /** RequestVote receiver rules 1 and 2. */
+    canGrantVote: ({ context, event }) => canGrantVote(context, asEvent(event, 'rpc.requestVote')),
+    /** AppendEntries receiver rule 2: our log holds prevLogIndex with prevLogTerm. */
+    logMatchesPrev: ({ context, event }) => {
+      const request = asEvent(event, 'rpc.appendEntries');
+      return request.term === context.currentTerm && context.log.matches(request.prevLogIndex, request.prevLogTerm);
+    },
+    isCurrentTermSuccess: ({ context, event }) => {
+      const reply = asEvent(event, 'rpc.appendEntriesResult');
+      return reply.term === context.currentTerm && reply.success;
+    },
+    /** Candidate: votes from a majority of the voters (`votes > voters / 2`). */
+    hasVoteQuorum: ({ context }) => isMajority(context.votes.length, votersCount(context)),
+  },
+  actions: {
+    /** A higher term: adopt it and forget the vote (it belonged to the old term). */
+    adoptHigherTerm: rule((ctx, event, enqueue) => {
+      const next = { ...ctx, currentTerm: termOf(event) as Term, votedFor: null, leaderId: null };
+      enqueue.emit({ type: 'persist', hardState: hardState(next), entries: [] });
+      if (ctx.leaderId !== null) enqueue.emit({ type: 'leaderChanged', leaderId: null, term: next.currentTerm });
+      return next;
+    }),
+    /** Handle the same message again in the role we have just taken. */
+    reprocessEvent: raise<Ctx, Ev, Ev, undefined>(({ event }) => event),
+    /** A request from an earlier term is refused with our term, so its sender learns it is stale. */
+    rejectStaleRequest: rule((ctx, event, enqueue) => {
+      const message: RpcMessage<unknown> | undefined =
+        event.type === 'rpc.requestVote'
+          ? { type: 'rpc.requestVoteResult', from: ctx.id, term: ctx.currentTerm, voteGranted: false }
+          : event.type === 'rpc.appendEntries'
+            ? {
+                type: 'rpc.appendEntriesResult',
+                from: ctx.id,
+                term: ctx.currentTerm,
+                success: false,
+                matchIndex: 0,
+                rejectedIndex: event.prevLogIndex,
+                conflictTerm: 0,
+                conflictIndex: 0,
+                seq: event.seq,
+              }
+            : undefined;
+      if (message !== undefined) enqueue.emit({ type: 'send', to: event.type === 'rpc.requestVote' ? event.candidateId : (event as AppendEntries).leaderId, message });
+      return ctx;
+    }),
+    /** Grant: remember the vote (persisted before the reply leaves) and reset the election timer. */
+    grantVote: rule((ctx, event, enqueue) => {
+      const request = asEvent(event, 'rpc.requestVote');
+      const next = { ...ctx, votedFor: request.candidateId };
+      if (ctx.votedFor !== request.candidateId) enqueue.emit({ type: 'persist', hardState: hardState(next), entries: [] });
+      enqueue.emit({
+        type: 'send',
+        to: request.candidateId,
+        message: { type: 'rpc.requestVoteResult', from: ctx.id, term: ctx.currentTerm, voteGranted: true },
+      });
+      return next;
+    }),
+    denyVote: rule((ctx, event, enqueue) => {
+      const request = asEvent(event, 'rpc.requestVote');
+      enqueue.emit({
+        type: 'send',
+        to: request.candidateId,
+        message: { type: 'rpc.requestVoteResult', from: ctx.id, term: ctx.currentTerm, voteGranted: false },
+      });
+      return ctx;
+    }),
+    /** Draw a new election timeout from the seeded generator and (re)arm the election timer. */
+    armElectionTimer: effects(({ context, enqueue }) => {
+      const [delay, rng] = randomInt(context.rng, context.electionTimeout[0], context.electionTimeout[1]);
+      enqueue.assign({ rng, electionDelay: delay });
+      enqueue.cancel(ELECTION_TIMER);
+      enqueue.raise({ type: 'timeout.election' }, { id: ELECTION_TIMER, delay });
+    }),
+    cancelElectionTimer: effects(({ enqueue }) => enqueue.cancel(ELECTION_TIMER)),
+    armHeartbeatTimer: effects(({ context, enqueue }) => {
+      enqueue.cancel(HEARTBEAT_TIMER);
+      enqueue.raise({ type: 'timeout.heartbeat' }, { id: HEARTBEAT_TIMER, delay: context.heartbeatInterval });
+    }),
+    cancelHeartbeatTimer: effects(({ enqueue }) => enqueue.cancel(HEARTBEAT_TIMER)),
+    announceFollower: rule((ctx, _event, enqueue) => {
+      enqueue.emit({ type: 'roleChanged', role: 'follower', term: ctx.currentTerm });
+      return ctx;
+    }),
+    /** Candidate: increment currentTerm, vote for self, send RequestVote to every other voter. */
+    startElection: rule((ctx, _event, enqueue) => {
+      const next = { ...ctx, currentTerm: ctx.currentTerm + 1, votedFor: ctx.id, votes: [ctx.id], leaderId: null };
+      enqueue.emit({ type: 'persist', hardState: hardState(next), entries: [] });
+      enqueue.emit({ type: 'roleChanged', role: 'candidate', term: next.currentTerm });
+      if (ctx.leaderId !== null) enqueue.emit({ type: 'leaderChanged', leaderId: null, term: next.currentTerm });
+      for (const peer of ctx.peers) {
+        enqueue.emit({
+          type: 'send',
+          to: peer,
+          message: {
+            type: 'rpc.requestVote',
+            from: ctx.id,
+            term: next.currentTerm,
+            candidateId: ctx.id,
+            lastLogIndex: ctx.log.lastIndex,
+            lastLogTerm: ctx.log.lastTerm,
+          },
+        });
+      }
+      return next;
+    }),
+    recordVote: assign<Ctx, Ev, undefined, Ev, never>({
+      votes: ({ context, event }) => {
+        const reply = asEvent(event, 'rpc.requestVoteResult');
+        return recordVote(context.votes, reply.from, reply.voteGranted);
+      },
+    }),
+    /** A valid AppendEntries of our term comes from the leader: remember it and reset the election timer. */
+    recognizeLeader: rule((ctx, event, enqueue) => {
+      const { leaderId } = asEvent(event, 'rpc.appendEntries');
+      if (ctx.leaderId === leaderId) return ctx;
+      enqueue.emit({ type: 'leaderChanged', leaderId, term: ctx.currentTerm });
+      return { ...ctx, leaderId };
+    }),
+    /** AppendEntries receiver rules 3–5: merge without shortening on duplicates, then advance commitIndex. */
+    acceptEntries: rule((ctx, event, enqueue) => {
+      const request = asEvent(event, 'rpc.appendEntries');
+      const merged = mergeEntries(ctx.log, request.entries);
+      const lastNewIndex = request.prevLogIndex + request.entries.length;
+      if (merged.truncatedFrom !== undefined && merged.truncatedFrom <= ctx.commitIndex) {
+        enqueue.emit({
+          type: 'invariantViolation',
+          rule: 'committed entries are never truncated',
+          detail: `leader ${request.leaderId} term ${request.term} conflicts at ${merged.truncatedFrom} ≤ commitIndex ${ctx.commitIndex}`,
+        });
+        return ctx;
+      }
+      if (merged.truncatedFrom !== undefined || merged.appended.length > 0) {
+        enqueue.emit({
+          type: 'persist',
+          hardState: hardState(ctx),
+          entries: merged.appended,
+          ...(merged.truncatedFrom !== undefined ? { truncateFrom: merged.truncatedFrom } : {}),
+        });
+      }
+      const commitIndex = followerCommitIndex(ctx.commitIndex, request.leaderCommit, lastNewIndex);
+      enqueue.emit({
+        type: 'send',
+        to: request.leaderId,
+        message: {
+          type: 'rpc.appendEntriesResult',
+          from: ctx.id,
+          term: ctx.currentTerm,
+          success: true,
+          matchIndex: lastNewIndex,
+          rejectedIndex: 0,
+          conflictTerm: 0,
+          conflictIndex: 0,
+          seq: request.seq,
+        },
+      });
+      return applyCommitted({ ...ctx, log: merged.log, commitIndex }, enqueue);
+    }),
+    /** AppendEntries receiver rule 2 failed: refuse, with a hint to skip the conflicting term. */
+    rejectEntries: rule((ctx, event, enqueue) => {
+      const request = asEvent(event, 'rpc.appendEntries');
+      const hint = conflictHint(ctx.log, request.prevLogIndex);
+      enqueue.emit({
+        type: 'send',
+        to: request.leaderId,
+        message: {
+          type: 'rpc.appendEntriesResult',
+          from: ctx.id,
+          term: ctx.currentTerm,
+          success: false,
+          matchIndex: 0,
+          rejectedIndex: request.prevLogIndex,
+          ...hint,
+          seq: request.seq,
+        },
+      });
+      return ctx;
+    }),
+    /** Leader election won: nextIndex = last + 1 and matchIndex = 0 for everyone; announce ourselves. */
+    initializeLeaderState: rule((ctx, _event, enqueue) => {
+      const nextIndex: Record<NodeId, LogIndex> = {};
+      const matchIndex: Record<NodeId, LogIndex> = {};
+      const replication: Record<NodeId, Pick<Progress, 'mode' | 'probeSent'>> = {};
+      const fresh = initialProgress(ctx.log.lastIndex);
+      for (const peer of ctx.peers) {
+        nextIndex[peer] = fresh.nextIndex;
+        matchIndex[peer] = fresh.matchIndex;
+        replication[peer] = { mode: fresh.mode, probeSent: fresh.probeSent };
+      }
+      enqueue.emit({ type: 'roleChanged', role: 'leader', term: ctx.currentTerm });
+      enqueue.emit({ type: 'leaderChanged', leaderId: ctx.id, term: ctx.currentTerm });
+      return { ...ctx, leaderId: ctx.id, votes: [], nextIndex, matchIndex, replication, readSeq: 0, ackedSeq: {}, reads: [] };
+    }),
+    /**
+     * Append commands as entries of our term and send them. A new leader appends a no-op so it can
+     * commit an entry of its own term, which also commits everything before it (§5.4.2).
+     */
+    appendNoop: rule((ctx, _event, enqueue) => appendCommands(ctx, [NOOP], enqueue).ctx),
+    appendProposal: rule((ctx, event, enqueue) => {
+      const { commands, requestId } = asEvent(event, 'client.propose');
+      const appended = appendCommands(ctx, commands, enqueue);
+      enqueue.emit({ type: 'proposalAccepted', entries: appended.entries, ...(requestId !== undefined ? { requestId } : {}) });
+      return appended.ctx;
+    }),
+    rejectProposal: rule((ctx, event, enqueue) => {
+      const { requestId } = asEvent(event, 'client.propose');
+      enqueue.emit({ type: 'proposalRejected', leaderId: ctx.leaderId, ...(requestId !== undefined ? { requestId } : {}) });
+      return ctx;
+    }),
+    sendHeartbeats: rule((ctx, _event, enqueue) => replicate(ctx, enqueue, true)),
+    /** A follower accepted: record how far it matches, commit what a majority holds, send it more. */
+    recordReplication: rule((ctx, event, enqueue) => {
+      const reply = asEvent(event, 'rpc.appendEntriesResult');
+      const acked = { ...ctx, ackedSeq: { ...ctx.ackedSeq, [reply.from]: Math.max(ctx.ackedSeq[reply.from] ?? 0, reply.seq) } };
+      const progressed = { ...acked, ...withProgress(acked, reply.from, progressAfterSuccess(progressOf(acked, reply.from), reply.matchIndex)) };
+      const committed = advanceLeaderCommit(progressed, enqueue);
+      return replicate(committed, enqueue, false, reply.from);
+    }),
+    /** A follower refused: move its nextIndex back by the conflict hint and probe again. */
+    backOffNextIndex: rule((ctx, event, enqueue) => {
+      const reply = asEvent(event, 'rpc.appendEntriesResult');
+      const acked = { ...ctx, ackedSeq: { ...ctx.ackedSeq, [reply.from]: Math.max(ctx.ackedSeq[reply.from] ?? 0, reply.seq) } };
+      const before = progressOf(acked, reply.from);
+      const after = progressAfterRejection(before, reply.rejectedIndex, reply, acked.log);
+      const next = serveConfirmedReads({ ...acked, ...withProgress(acked, reply.from, after) }, enqueue);
+      return after === before ? next : replicate(next, enqueue, false, reply.from);
+    }),
+    /** ReadIndex: admit reads at the current commitIndex and start a confirmation round. */
+    admitReads: rule((ctx, event, enqueue) => {
+      const { requestIds } = asEvent(event, 'client.read');
+      if (!hasCommittedInTerm(ctx)) return { ...ctx, reads: [...ctx.reads, { requestIds, index: 0, seq: 0 }] };
+      const readSeq = ctx.readSeq + 1;
+      const next = { ...ctx, readSeq, reads: [...ctx.reads, { requestIds, index: ctx.commitIndex, seq: readSeq }] };
+      return serveConfirmedReads(replicate(next, enqueue, true), enqueue);
+    }),
+    rejectReads: rule((ctx, event, enqueue) => {
+      const { requestIds } = asEvent(event, 'client.read');
+      enqueue.emit({ type: 'readRejected', requestIds, leaderId: ctx.leaderId });
+      return ctx;
+    }),
+    /** Leaving office: reads we could not confirm must be retried at the new leader. */
+    abandonLeadership: rule((ctx, _event, enqueue) => {
+      const requestIds = ctx.reads.flatMap((r) => r.requestIds);
+      if (requestIds.length > 0) enqueue.emit({ type: 'readRejected', requestIds, leaderId: null });
+      return { ...ctx, nextIndex: {}, matchIndex: {}, replication: {}, ackedSeq: {}, reads: [] };
+    }),
+    /** Two leaders in one term: Election Safety is broken somewhere. Report; do not act. */
+    reportTwoLeaders: rule((ctx, event, enqueue) => {
+      const request = asEvent(event, 'rpc.appendEntries');
+      enqueue.emit({
+        type: 'invariantViolation',
+        rule: 'at most one leader per term',
+        detail: `${ctx.id} leads term ${ctx.currentTerm} and received AppendEntries from ${request.leaderId} for the same term`,
+      });
+      return ctx;
+    }),
+  },
+}).createMachine({
+  id: 'raftNode',
+  context: ({ input }) => initialContext(input),
+  initial: 'follower',
+  on: {
+    'rpc.requestVote': [
+      { guard: 'isHigherTerm', target: '.follower', actions: ['adoptHigherTerm', 'reprocessEvent'] },
+      { guard: 'isStaleTerm', actions: 'rejectStaleRequest' },
+      { guard: 'canGrantVote', actions: ['grantVote', 'armElectionTimer'] },
+      { actions: 'denyVote' },
+    ],
+    'rpc.appendEntries': [
+      { guard: 'isHigherTerm', target: '.follower', actions: ['adoptHigherTerm', 'reprocessEvent'] },
+      { guard: 'isStaleTerm', actions: 'rejectStaleRequest' },
+    ],
+    'rpc.requestVoteResult': { guard: 'isHigherTerm', target: '.follower', actions: 'adoptHigherTerm' },
+    'rpc.appendEntriesResult': { guard: 'isHigherTerm', target: '.follower', actions: 'adoptHigherTerm' },
+  },
+  states: {
+    follower: {
+      entry: ['announceFollower', 'armElectionTimer'],
+      on: {
+        'timeout.election': { target: 'candidate' },
+        'rpc.appendEntries': [
+          { guard: 'logMatchesPrev', actions: ['recognizeLeader', 'armElectionTimer', 'acceptEntries'] },
+          { guard: 'isCurrentTerm', actions: ['recognizeLeader', 'armElectionTimer', 'rejectEntries'] },
+        ],
+        'client.propose': { actions: 'rejectProposal' },
+        'client.read': { actions: 'rejectReads' },
+      },
+    },
+    candidate: {
+      entry: ['startElection', 'armElectionTimer'],
+      always: { guard: 'hasVoteQuorum', target: 'leader' },
+      on: {
+        'timeout.election': { target: 'candidate', reenter: true },
+        'rpc.requestVoteResult': { guard: 'isCurrentTerm', actions: 'recordVote' },
+        'rpc.appendEntries': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },
+        'client.propose': { actions: 'rejectProposal' },
+        'client.read': { actions: 'rejectReads' },
+      },
+    },
+    leader: {
+      entry: ['cancelElectionTimer', 'initializeLeaderState', 'appendNoop', 'armHeartbeatTimer'],
+      exit: ['cancelHeartbeatTimer', 'abandonLeadership'],
+      on: {
+        'timeout.heartbeat': { actions: ['sendHeartbeats', 'armHeartbeatTimer'] },
+        'rpc.appendEntries': { guard: 'isCurrentTerm', actions: 'reportTwoLeaders' },
+        'rpc.appendEntriesResult': [
+          { guard: 'isCurrentTermSuccess', actions: 'recordReplication' },
+          { guard: 'isCurrentTerm', actions: 'backOffNextIndex' },
+        ],
+        'client.propose': { actions: 'appendProposal' },
+        'client.read': { actions: 'admitReads' },
+      },
+    },
+  },
+});
+
+/** Leader: append commands as entries of the current term, persist them, send them, commit if we may. */
+function appendCommands(ctx: Ctx, commands: readonly unknown[], enqueue: Enqueue): { ctx: Ctx; entries: LogEntry<unknown>[] } {
+  const first = ctx.log.lastIndex + 1;
+  const entries = commands.map((command, i) => ({ term: ctx.currentTerm, index: first + i, command }));
+  const next = { ...ctx, log: ctx.log.append(entries) };
+  enqueue.emit({ type: 'persist', hardState: hardState(next), entries });
+  return { ctx: replicate(advanceLeaderCommit(next, enqueue), enqueue, false), entries };
+}
+
+export function initialContext<C>(input: RaftNodeInput<C>): RaftContext<C> {
+  const peers = [...new Set(input.peers)].filter((peer) => peer !== input.id);
+  const persisted = input.persisted;
+  return {
+    id: input.id,
+    peers,
+    electionTimeout: input.electionTimeout ?? [150, 300],
+    heartbeatInterval: input.heartbeatInterval ?? 50,
+    maxEntriesPerMessage: input.maxEntriesPerMessage ?? 256,
+    rng: seedRng(input.seed ?? hashId(input.id)),
+    electionDelay: 0,
+    currentTerm: persisted?.currentTerm ?? 0,
+    votedFor: persisted?.votedFor ?? null,
+    log: RaftLog.from<C>(persisted?.log ?? []),
+    commitIndex: 0,
+    lastApplied: 0,
+    leaderId: null,
+    votes: [],
+    nextIndex: {},
+    matchIndex: {},
+    replication: {},
+    readSeq: 0,
+    ackedSeq: {},
+    reads: [],
+  };
+}
+
+function hashId(id: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+export type RaftNodeMachine = typeof raftNodeMachine;
+export type RaftNodeActor = ActorRefFrom<typeof raftNodeMachine>;
+export type RaftNodeSnapshot = SnapshotFrom<typeof raftNodeMachine>;

@@ -1,0 +1,30 @@
+import type { RaftLog } from './log.js';
+import { quorumIndex } from './quorum.js';
+import type { LogIndex, Term } from './types.js';
+
+/**
+ * Leader commit rule (Figure 2, "Rules for Servers, Leaders", and §5.4.2): commitIndex becomes N
+ * when a majority has matchIndex ≥ N *and* log[N].term == currentTerm. Entries of earlier terms
+ * are committed only indirectly, by an entry of the current term above them (Figure 8).
+ * `matchIndexes` holds every voter's match index, the leader's own last index included.
+ * Never returns less than the current commitIndex.
+ */
+export function leaderCommitIndex(
+  log: RaftLog<unknown>,
+  currentTerm: Term,
+  commitIndex: LogIndex,
+  matchIndexes: readonly LogIndex[],
+): LogIndex {
+  const n = quorumIndex(matchIndexes);
+  if (n > commitIndex && log.termAt(n) === currentTerm) return n;
+  return commitIndex;
+}
+
+/**
+ * Follower commit rule (Figure 2, AppendEntries receiver rule 5): commitIndex =
+ * min(leaderCommit, index of last new entry) — only what this request proved we share with the
+ * leader — and it never goes down.
+ */
+export function followerCommitIndex(commitIndex: LogIndex, leaderCommit: LogIndex, lastNewIndex: LogIndex): LogIndex {
+  return Math.max(commitIndex, Math.min(leaderCommit, lastNewIndex));
+}

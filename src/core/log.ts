@@ -1,0 +1,182 @@
+import type { LogEntry, LogIndex, Term } from './types.js';
+
+/**
+ * The replicated log, 1-based, with index 0 / term 0 as the empty log's sentinel.
+ *
+ * Cost model (DESIGN.md, "The node machine"): copying the entry array on every event costs more
+ * than the event itself. So a RaftLog is a small view — (shared array, length) — over an array
+ * that grows in place: appending to the newest view pushes onto the shared array and returns a
+ * new view in O(entries appended). Truncation never mutates: it returns a shorter view, and the
+ * first append after it copies the kept prefix once (conflicts are rare).
+ *
+ * Why views and not one mutable object: machine snapshots must stay valid after later events.
+ * @xstate/graph explores many events from the same snapshot, and a test may keep an old
+ * snapshot to compare against; an older view only ever reads the prefix it was made with,
+ * which in-place growth never changes.
+ */
+export class RaftLog<C = unknown> {
+  private constructor(
+    private readonly store: LogEntry<C>[],
+    /** Number of entries in this view. */
+    readonly length: number,
+  ) {}
+
+  static empty<C = unknown>(): RaftLog<C> {
+    return new RaftLog<C>([], 0);
+  }
+
+  /** A log holding exactly `entries`, which must be numbered 1, 2, 3, … */
+  static from<C = unknown>(entries: readonly LogEntry<C>[]): RaftLog<C> {
+    assertContiguous(entries, 1);
+    return new RaftLog<C>([...entries], entries.length);
+  }
+
+  get lastIndex(): LogIndex {
+    return this.length;
+  }
+
+  get lastTerm(): Term {
+    return this.length === 0 ? 0 : (this.store[this.length - 1] as LogEntry<C>).term;
+  }
+
+  /** The entry at `index`, or undefined outside 1..lastIndex. */
+  entry(index: LogIndex): LogEntry<C> | undefined {
+    return index >= 1 && index <= this.length ? this.store[index - 1] : undefined;
+  }
+
+  /** The term at `index`: 0 for the sentinel index 0, undefined past the end. */
+  termAt(index: LogIndex): Term | undefined {
+    if (index === 0) return 0;
+    return this.entry(index)?.term;
+  }
+
+  /** True iff the log holds an entry at `index` with `term` (index 0 / term 0 always matches). */
+  matches(index: LogIndex, term: Term): boolean {
+    return this.termAt(index) === term;
+  }
+
+  /** A copy of entries from..to (inclusive, clamped to the log). */
+  slice(from: LogIndex, to: LogIndex = this.length): LogEntry<C>[] {
+    const start = Math.max(from, 1);
+    const end = Math.min(to, this.length);
+    return end < start ? [] : this.store.slice(start - 1, end);
+  }
+
+  toArray(): LogEntry<C>[] {
+    return this.store.slice(0, this.length);
+  }
+
+  /** The first index holding `term`, scanning back from `from`. */
+  firstIndexOfTerm(term: Term, from: LogIndex): LogIndex {
+    let index = Math.min(from, this.length);
+    while (index > 1 && this.termAt(index - 1) === term) index--;
+    return index;
+  }
+
+  /** The last index holding `term`, or 0 if the log has no entry of that term. */
+  lastIndexOfTerm(term: Term): LogIndex {
+    for (let index = this.length; index >= 1; index--) {
+      const t = this.termAt(index) as Term;
+      if (t === term) return index;
+      if (t < term) return 0; // terms only grow along the log
+    }
+    return 0;
+  }
+
+  /** A view with `entries` after the last entry. Their indexes must continue the log. */
+  append(entries: readonly LogEntry<C>[]): RaftLog<C> {
+    if (entries.length === 0) return this;
+    assertContiguous(entries, this.length + 1);
+    if (this.store.length === this.length) {
+      // This is the newest view of the shared array: grow it in place.
+      for (const entry of entries) this.store.push(entry);
+      return new RaftLog(this.store, this.length + entries.length);
+    }
+    // A newer view (or a longer past) shares the array beyond our length: copy our prefix.
+    const store = this.store.slice(0, this.length);
+    for (const entry of entries) store.push(entry);
+    return new RaftLog(store, store.length);
+  }
+
+  /** A view without the entries from `index` on (index ≥ 1). */
+  truncateFrom(index: LogIndex): RaftLog<C> {
+    if (index < 1) throw new RangeError(`cannot truncate from index ${index}: the first entry is 1`);
+    return index > this.length ? this : new RaftLog(this.store, index - 1);
+  }
+}
+
+function assertContiguous(entries: readonly LogEntry<unknown>[], firstIndex: LogIndex): void {
+  entries.forEach((entry, i) => {
+    if (entry.index !== firstIndex + i) {
+      throw new RangeError(`log entry has index ${entry.index}, expected ${firstIndex + i}`);
+    }
+  });
+}
+
+/**
+ * Is a candidate's log at least as up to date as ours? (§5.4.1: compare the last terms; if they
+ * are equal, the longer log wins.)
+ */
+export function isLogUpToDate(candidateLastIndex: LogIndex, candidateLastTerm: Term, log: RaftLog<unknown>): boolean {
+  if (candidateLastTerm !== log.lastTerm) return candidateLastTerm > log.lastTerm;
+  return candidateLastIndex >= log.lastIndex;
+}
+
+export interface MergeResult<C> {
+  readonly log: RaftLog<C>;
+  /** The first index removed because of a conflict, if any. */
+  readonly truncatedFrom: LogIndex | undefined;
+  /** The entries actually written (after the conflict point or past the end). */
+  readonly appended: readonly LogEntry<C>[];
+}
+
+/**
+ * AppendEntries receiver rules 3 and 4 (Figure 2), for a request whose prevLogIndex/prevLogTerm
+ * already matched: skip entries we already hold, truncate only at the first entry whose term
+ * differs, append the rest. A stale or duplicated request (all entries already held) changes
+ * nothing — it must never shorten the log.
+ */
+export function mergeEntries<C>(log: RaftLog<C>, entries: readonly LogEntry<C>[]): MergeResult<C> {
+  let i = 0;
+  while (i < entries.length) {
+    const entry = entries[i] as LogEntry<C>;
+    const held = log.termAt(entry.index);
+    if (held === undefined) break; // past our end: append from here
+    if (held !== entry.term) {
+      const kept = log.truncateFrom(entry.index);
+      const appended = entries.slice(i);
+      return { log: kept.append(appended), truncatedFrom: entry.index, appended };
+    }
+    i++;
+  }
+  const appended = entries.slice(i);
+  return { log: log.append(appended), truncatedFrom: undefined, appended };
+}
+
+export interface ConflictHint {
+  readonly conflictTerm: Term;
+  readonly conflictIndex: LogIndex;
+}
+
+/**
+ * What a follower tells the leader when prevLogIndex/prevLogTerm do not match, so the leader can
+ * skip a whole conflicting term per round trip instead of one entry (§5.3, "optimization").
+ */
+export function conflictHint(log: RaftLog<unknown>, prevLogIndex: LogIndex): ConflictHint {
+  const term = log.termAt(prevLogIndex);
+  if (term === undefined) return { conflictTerm: 0, conflictIndex: log.lastIndex + 1 };
+  return { conflictTerm: term, conflictIndex: log.firstIndexOfTerm(term, prevLogIndex) };
+}
+
+/**
+ * The leader's next guess for a follower's nextIndex after a rejection with a hint: if the leader
+ * has entries of the conflicting term, resume just after its last one; otherwise jump to the
+ * first index the follower holds of that term.
+ */
+export function nextIndexAfterConflict(log: RaftLog<unknown>, hint: ConflictHint): LogIndex {
+  if (hint.conflictTerm > 0) {
+    const last = log.lastIndexOfTerm(hint.conflictTerm);
+    if (last > 0) return last + 1;
+  }
+  return Math.max(1, hint.conflictIndex);
+}

@@ -1,0 +1,69 @@
+import { nextIndexAfterConflict, type ConflictHint, type RaftLog } from './log.js';
+import type { LogIndex } from './types.js';
+
+/**
+ * What the leader knows about one follower's log (Figure 2's nextIndex and matchIndex) and how
+ * it sends to it, after etcd/raft's Progress:
+ * - `probe`: we do not know where the logs meet; send one AppendEntries at a time and wait for
+ *   its answer (or the next heartbeat) before sending another.
+ * - `replicate`: the logs meet at matchIndex; send new entries as soon as they exist and advance
+ *   nextIndex optimistically (pipelining).
+ */
+export interface Progress {
+  readonly nextIndex: LogIndex;
+  readonly matchIndex: LogIndex;
+  readonly mode: 'probe' | 'replicate';
+  /** In probe mode: an AppendEntries is outstanding. */
+  readonly probeSent: boolean;
+}
+
+/** A new leader's view of every follower: nextIndex = last + 1, matchIndex = 0 (Figure 2). */
+export function initialProgress(lastIndex: LogIndex): Progress {
+  return { nextIndex: lastIndex + 1, matchIndex: 0, mode: 'probe', probeSent: false };
+}
+
+/** A successful AppendEntries reply: the follower matches up to `matchIndex`. */
+export function progressAfterSuccess(p: Progress, matchIndex: LogIndex): Progress {
+  const match = Math.max(p.matchIndex, matchIndex);
+  return { nextIndex: Math.max(p.nextIndex, match + 1), matchIndex: match, mode: 'replicate', probeSent: false };
+}
+
+/**
+ * A rejected AppendEntries whose prevLogIndex was `rejectedIndex`. Stale rejections (for an
+ * index already known to match, or in probe mode for a probe we no longer wait on) change
+ * nothing. Otherwise move nextIndex back using the conflict hint — a whole term per round trip —
+ * but never below matchIndex + 1 and always below the rejected index, so probing makes progress.
+ */
+export function progressAfterRejection(
+  p: Progress,
+  rejectedIndex: LogIndex,
+  hint: ConflictHint,
+  log: RaftLog<unknown>,
+): Progress {
+  if (rejectedIndex <= p.matchIndex) return p;
+  if (p.mode === 'probe' && rejectedIndex !== p.nextIndex - 1) return p;
+  const guess = Math.min(nextIndexAfterConflict(log, hint), rejectedIndex);
+  return { nextIndex: Math.max(guess, p.matchIndex + 1), matchIndex: p.matchIndex, mode: 'probe', probeSent: false };
+}
+
+/**
+ * Which entries to send now, if any. `heartbeat` forces a message (possibly empty) even when
+ * nothing new is there or a probe is outstanding. Returns undefined when nothing should be sent.
+ */
+export function nextAppend(
+  p: Progress,
+  lastIndex: LogIndex,
+  maxEntries: number,
+  heartbeat: boolean,
+): { from: LogIndex; to: LogIndex; progress: Progress } | undefined {
+  const hasNew = p.nextIndex <= lastIndex;
+  if (p.mode === 'probe') {
+    if (p.probeSent && !heartbeat) return undefined;
+    const to = Math.min(lastIndex, p.nextIndex + maxEntries - 1);
+    return { from: p.nextIndex, to, progress: { ...p, probeSent: true } };
+  }
+  if (!hasNew && !heartbeat) return undefined;
+  if (!hasNew) return { from: p.nextIndex, to: p.nextIndex - 1, progress: p };
+  const to = Math.min(lastIndex, p.nextIndex + maxEntries - 1);
+  return { from: p.nextIndex, to, progress: { ...p, nextIndex: to + 1 } };
+}

@@ -1,0 +1,81 @@
+/**
+ * The vocabulary of Raft, named as in the paper (Figure 2). Plain aliases rather than
+ * brands: they cross the wire as JSON numbers and strings, and the schema at the edge
+ * (src/core/validate.ts) is what makes a number a valid term or index.
+ */
+export type NodeId = string;
+/** A term number. 0 is the term before any election (and of the empty log's sentinel). */
+export type Term = number;
+/** A 1-based position in the log. 0 is the empty log's sentinel. */
+export type LogIndex = number;
+
+export interface LogEntry<C = unknown> {
+  readonly term: Term;
+  readonly index: LogIndex;
+  readonly command: C;
+}
+
+/** What must survive a crash (Figure 2, "Persistent state on all servers"). */
+export interface HardState {
+  readonly currentTerm: Term;
+  readonly votedFor: NodeId | null;
+}
+
+export type Role = 'follower' | 'candidate' | 'leader';
+
+/** The command a new leader appends so it can commit an entry of its own term (§5.4.2, §8). */
+export const NOOP = { type: 'raft.noop' } as const;
+export type Noop = typeof NOOP;
+export function isNoop(command: unknown): command is Noop {
+  return typeof command === 'object' && command !== null && (command as { type?: unknown }).type === NOOP.type;
+}
+
+// ---- RPC messages. The wire message *is* the machine event: the runtime sends it to the actor as is.
+
+export interface RequestVote {
+  readonly type: 'rpc.requestVote';
+  readonly from: NodeId;
+  readonly term: Term;
+  readonly candidateId: NodeId;
+  readonly lastLogIndex: LogIndex;
+  readonly lastLogTerm: Term;
+}
+
+export interface RequestVoteResult {
+  readonly type: 'rpc.requestVoteResult';
+  readonly from: NodeId;
+  readonly term: Term;
+  readonly voteGranted: boolean;
+}
+
+export interface AppendEntries<C = unknown> {
+  readonly type: 'rpc.appendEntries';
+  readonly from: NodeId;
+  readonly term: Term;
+  readonly leaderId: NodeId;
+  readonly prevLogIndex: LogIndex;
+  readonly prevLogTerm: Term;
+  readonly entries: readonly LogEntry<C>[];
+  readonly leaderCommit: LogIndex;
+  /** Leadership-confirmation round this message belongs to (ReadIndex, thesis §6.4); echoed in the reply. */
+  readonly seq: number;
+}
+
+export interface AppendEntriesResult {
+  readonly type: 'rpc.appendEntriesResult';
+  readonly from: NodeId;
+  readonly term: Term;
+  readonly success: boolean;
+  /** On success: the index up to which the follower's log now matches the leader's. */
+  readonly matchIndex: LogIndex;
+  /** The prevLogIndex of the request this answers, so the leader can ignore stale rejections. */
+  readonly rejectedIndex: LogIndex;
+  /** On rejection: the term of the follower's entry at prevLogIndex (0 if it has none) ... */
+  readonly conflictTerm: Term;
+  /** ... and the first index the follower holds for that term (or its lastIndex + 1). */
+  readonly conflictIndex: LogIndex;
+  readonly seq: number;
+}
+
+export type RpcMessage<C = unknown> = RequestVote | RequestVoteResult | AppendEntries<C> | AppendEntriesResult;
+export type RpcRequest<C = unknown> = RequestVote | AppendEntries<C>;
