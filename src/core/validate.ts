@@ -1,0 +1,95 @@
+/**
+ * One schema per wire message (zod). Everything that enters a node from outside — a peer's RPC,
+ * a ConsensusProtocol call — is parsed here once; a message that fails never reaches the machine.
+ * Beyond shape, the schemas check what Raft needs to be true of a well-formed message: terms and
+ * indexes are non-negative integers, entries are numbered prevLogIndex+1, +2, … with terms that
+ * never decrease, never exceed the message's term, and never fall below prevLogTerm.
+ */
+import { z } from 'zod';
+import type { RpcMessage } from './types.js';
+
+const nodeId = z.string().min(1).max(256);
+const term = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const index = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+export const logEntrySchema = z.object({ term: term.min(1), index: index.min(1), command: z.unknown() });
+
+export const requestVoteSchema = z.object({
+  type: z.literal('rpc.requestVote'),
+  from: nodeId,
+  term: term.min(1),
+  candidateId: nodeId,
+  lastLogIndex: index,
+  lastLogTerm: term,
+}).refine((m) => m.from === m.candidateId, { message: 'candidateId must be the sender' });
+
+export const requestVoteResultSchema = z.object({
+  type: z.literal('rpc.requestVoteResult'),
+  from: nodeId,
+  term,
+  voteGranted: z.boolean(),
+});
+
+export const appendEntriesSchema = z
+  .object({
+    type: z.literal('rpc.appendEntries'),
+    from: nodeId,
+    term: term.min(1),
+    leaderId: nodeId,
+    prevLogIndex: index,
+    prevLogTerm: term,
+    entries: z.array(logEntrySchema),
+    leaderCommit: index,
+    seq: z.number().int().nonnegative(),
+  })
+  .superRefine((m, ctx) => {
+    if (m.from !== m.leaderId) ctx.addIssue({ code: 'custom', message: 'leaderId must be the sender' });
+    if (m.prevLogTerm > m.term) ctx.addIssue({ code: 'custom', message: 'prevLogTerm is greater than term' });
+    if ((m.prevLogIndex === 0) !== (m.prevLogTerm === 0)) {
+      ctx.addIssue({ code: 'custom', message: 'prevLogTerm must be 0 exactly when prevLogIndex is 0' });
+    }
+    let lastTerm = m.prevLogTerm;
+    m.entries.forEach((entry, i) => {
+      if (entry.index !== m.prevLogIndex + 1 + i) {
+        ctx.addIssue({ code: 'custom', path: ['entries', i, 'index'], message: `expected index ${m.prevLogIndex + 1 + i}, got ${entry.index}` });
+      }
+      if (entry.term < lastTerm || entry.term > m.term) {
+        ctx.addIssue({ code: 'custom', path: ['entries', i, 'term'], message: `term ${entry.term} is out of order (previous ${lastTerm}, message term ${m.term})` });
+      }
+      lastTerm = entry.term;
+    });
+  });
+
+export const appendEntriesResultSchema = z.object({
+  type: z.literal('rpc.appendEntriesResult'),
+  from: nodeId,
+  term,
+  success: z.boolean(),
+  matchIndex: index,
+  rejectedIndex: index,
+  conflictTerm: term,
+  conflictIndex: index,
+  seq: z.number().int().nonnegative(),
+});
+
+const schemas = {
+  'rpc.requestVote': requestVoteSchema,
+  'rpc.requestVoteResult': requestVoteResultSchema,
+  'rpc.appendEntries': appendEntriesSchema,
+  'rpc.appendEntriesResult': appendEntriesResultSchema,
+} as const;
+
+export type ParseResult = { ok: true; message: RpcMessage } | { ok: false; error: string };
+
+/** Parse one RPC message from untrusted input. Never throws. */
+export function parseRpcMessage(input: unknown): ParseResult {
+  const type = typeof input === 'object' && input !== null ? (input as { type?: unknown }).type : undefined;
+  const schema = typeof type === 'string' ? schemas[type as keyof typeof schemas] : undefined;
+  if (schema === undefined) return { ok: false, error: `unknown message type ${JSON.stringify(type)}` };
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    return { ok: false, error: `${type}: ${issue?.path.join('.') || 'message'}: ${issue?.message ?? 'invalid'}` };
+  }
+  return { ok: true, message: result.data as RpcMessage };
+}
