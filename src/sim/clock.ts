@@ -4,12 +4,7 @@
  * owner advances time, and timers due at the same instant fire in the order they were set, so a
  * run is a pure function of its seed.
  */
-export interface Clock {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  /** Milliseconds since the clock's origin. */
-  now(): number;
-}
+import type { Clock } from '../runtime/clock.js';
 
 interface Timer {
   readonly id: number;
@@ -37,6 +32,11 @@ export class VirtualClock implements Clock {
 
   clearTimeout(handle: unknown): void {
     this.timers.delete(handle as number);
+  }
+
+  /** End of a batch: a timer at the current instant, after everything already due now. */
+  defer(fn: () => void): void {
+    this.setTimeout(fn, 0);
   }
 
   /** The time of the next pending timer, or undefined if none. */

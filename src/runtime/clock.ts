@@ -1,0 +1,20 @@
+/**
+ * Everything in the runtime that decides *when* goes through a Clock: the actor's timers, the end
+ * of a batch, message delivery. The system clock runs on the real event loop; the simulator's
+ * VirtualClock (src/sim/clock.ts) runs the same code in virtual time.
+ */
+export interface Clock {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  /** Milliseconds since some fixed origin. */
+  now(): number;
+  /** Run `fn` once the current turn is done (end of a batch): setImmediate on the real loop. */
+  defer(fn: () => void): void;
+}
+
+export const systemClock: Clock = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  now: () => performance.now(),
+  defer: (fn) => void setImmediate(fn),
+};

@@ -1,0 +1,208 @@
+/**
+ * Raft's safety properties (§5.2–5.4, Figure 3), checked across a whole simulated cluster after
+ * every step, incrementally (each check costs what the step changed, not the size of the logs):
+ *
+ * - Election Safety: at most one leader per term.
+ * - Leader Append-Only: a leader never overwrites or deletes entries in its log.
+ * - Log Matching: two entries with the same index and term hold the same command and follow
+ *   the same history (checked by induction: same command and same previous term).
+ * - Leader Completeness: a leader's log holds every entry committed before its term.
+ * - State Machine Safety: no two nodes apply different commands at one index.
+ * - Terms never decrease (also across restarts); commitIndex never decreases; each node
+ *   applies entries in index order, each once (per incarnation).
+ */
+import type { RaftEffect } from '../../machines/raft-node.js';
+import type { LogEntry, NodeId, Term } from '../core/types.js';
+import type { RaftNode } from '../runtime/raft-node.js';
+
+export class SafetyViolation extends Error {
+  constructor(
+    readonly rule: string,
+    readonly detail: string,
+    readonly seed: number,
+    readonly time: number,
+    readonly replay: string,
+  ) {
+    super(`safety violation: ${rule}: ${detail} (seed ${seed}, virtual time ${time} ms)\n  replay: ${replay}`);
+    this.name = 'SafetyViolation';
+  }
+}
+
+interface NodeWatch {
+  maxTerm: Term;
+  commitIndex: number;
+  appliedIndex: number;
+  /** Set while the node leads: its term and how long its log was at the last check. */
+  leading: { term: Term; lastIndex: number; lastTerm: Term } | undefined;
+  becameLeader: boolean;
+  persisted: LogEntry[];
+}
+
+export class SafetyChecker {
+  private readonly watches = new Map<NodeId, NodeWatch>();
+  private readonly leaders = new Map<Term, NodeId>();
+  /** index → the entry committed there (from what nodes applied). */
+  private readonly committed = new Map<number, LogEntry>();
+  private maxCommitted = 0;
+  /** `${index}/${term}` → command and previous entry's term, the first time anyone held it. */
+  private readonly entriesSeen = new Map<string, { command: unknown; prevTerm: Term }>();
+  steps = 0;
+
+  constructor(
+    readonly replay: string,
+    private readonly seed: number,
+  ) {}
+
+  started(id: NodeId, node: RaftNode): void {
+    const watch = this.watch(id);
+    watch.commitIndex = 0;
+    watch.appliedIndex = 0;
+    watch.leading = undefined;
+    watch.becameLeader = false;
+    watch.persisted = [];
+    const term = node.status().term;
+    if (term < watch.maxTerm) this.fail('terms never decrease', `${id} restarted at term ${term} after reaching ${watch.maxTerm}`);
+  }
+
+  crashed(id: NodeId): void {
+    const watch = this.watch(id);
+    watch.leading = undefined;
+    watch.persisted = [];
+  }
+
+  observe(id: NodeId, effect: RaftEffect): void {
+    const watch = this.watch(id);
+    switch (effect.type) {
+      case 'roleChanged':
+        if (effect.role === 'leader') {
+          const other = this.leaders.get(effect.term);
+          if (other !== undefined && other !== id) this.fail('at most one leader per term', `${other} and ${id} both won term ${effect.term}`);
+          this.leaders.set(effect.term, id);
+          watch.becameLeader = true;
+        } else {
+          watch.leading = undefined;
+        }
+        break;
+      case 'persist':
+        if (watch.leading !== undefined && effect.truncateFrom !== undefined) {
+          this.fail('leaders only append', `${id}, leader of term ${watch.leading.term}, truncated its log from ${effect.truncateFrom}`);
+        }
+        for (const entry of effect.entries) watch.persisted.push(entry);
+        break;
+      case 'apply':
+        for (const entry of effect.entries) this.checkApply(id, watch, entry);
+        break;
+      case 'invariantViolation':
+        this.fail(effect.rule, `${id} reported: ${effect.detail}`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Called after every step of the simulation with a way to reach each running node. */
+  afterStep(now: number, live: (id: NodeId) => RaftNode | undefined): void {
+    this.steps++;
+    this.now = now;
+    if (this.violation) throw this.violation;
+    for (const [id, watch] of this.watches) {
+      const node = live(id);
+      if (node === undefined) continue;
+      const { context } = node.actor.getSnapshot();
+      const log = context.log;
+      if (context.currentTerm < watch.maxTerm) this.fail('terms never decrease', `${id} went from term ${watch.maxTerm} to ${context.currentTerm}`);
+      watch.maxTerm = context.currentTerm;
+      if (context.commitIndex < watch.commitIndex) this.fail('commitIndex never decreases', `${id} went from ${watch.commitIndex} to ${context.commitIndex}`);
+      if (context.commitIndex > log.lastIndex) this.fail('commitIndex ≤ last log index', `${id} commitIndex ${context.commitIndex} > ${log.lastIndex}`);
+      watch.commitIndex = context.commitIndex;
+
+      for (const entry of watch.persisted) this.checkLogMatching(id, entry, log.termAt(entry.index - 1) ?? -1, log.termAt(entry.index));
+      watch.persisted = [];
+
+      if (watch.becameLeader) {
+        watch.becameLeader = false;
+        this.checkLeaderCompleteness(id, context.currentTerm, (i) => log.termAt(i));
+        watch.leading = { term: context.currentTerm, lastIndex: log.lastIndex, lastTerm: log.lastTerm };
+      } else if (watch.leading !== undefined) {
+        const was = watch.leading;
+        if (node.actor.getSnapshot().value === 'leader' && context.currentTerm === was.term) {
+          if (log.lastIndex < was.lastIndex || log.termAt(was.lastIndex) !== was.lastTerm) {
+            this.fail('leaders only append', `${id} (term ${was.term}) log changed below index ${was.lastIndex}`);
+          }
+          watch.leading = { term: was.term, lastIndex: log.lastIndex, lastTerm: log.lastTerm };
+        } else {
+          watch.leading = undefined;
+        }
+      }
+    }
+    if (this.violation) throw this.violation;
+  }
+
+  private now = 0;
+
+  private checkApply(id: NodeId, watch: NodeWatch, entry: LogEntry): void {
+    if (entry.index !== watch.appliedIndex + 1) {
+      this.fail('entries are applied in order, once', `${id} applied index ${entry.index} after ${watch.appliedIndex}`);
+    }
+    watch.appliedIndex = entry.index;
+    const known = this.committed.get(entry.index);
+    if (known === undefined) {
+      this.committed.set(entry.index, entry);
+      this.maxCommitted = Math.max(this.maxCommitted, entry.index);
+    } else if (known.term !== entry.term || !sameCommand(known.command, entry.command)) {
+      this.fail(
+        'state machine safety',
+        `${id} applied ${describe(entry)} at index ${entry.index}, but ${describe(known)} was applied there before`,
+      );
+    }
+  }
+
+  private checkLogMatching(id: NodeId, entry: LogEntry, prevTerm: Term, heldTerm: Term | undefined): void {
+    if (heldTerm !== entry.term) return; // overwritten later in the same step: nothing of it remains
+    const key = `${entry.index}/${entry.term}`;
+    const seen = this.entriesSeen.get(key);
+    if (seen === undefined) {
+      this.entriesSeen.set(key, { command: entry.command, prevTerm });
+      return;
+    }
+    if (!sameCommand(seen.command, entry.command) || seen.prevTerm !== prevTerm) {
+      this.fail('log matching', `${id} holds ${describe(entry)} after term ${prevTerm}, another node holds it with ${JSON.stringify(seen.command)} after term ${seen.prevTerm}`);
+    }
+  }
+
+  private checkLeaderCompleteness(id: NodeId, term: Term, termAt: (index: number) => Term | undefined): void {
+    for (let index = 1; index <= this.maxCommitted; index++) {
+      const entry = this.committed.get(index);
+      if (entry !== undefined && entry.term < term && termAt(index) !== entry.term) {
+        this.fail('leader completeness', `${id} leads term ${term} but lacks committed ${describe(entry)} at index ${index}`);
+      }
+    }
+  }
+
+  private watch(id: NodeId): NodeWatch {
+    let watch = this.watches.get(id);
+    if (watch === undefined) {
+      watch = { maxTerm: 0, commitIndex: 0, appliedIndex: 0, leading: undefined, becameLeader: false, persisted: [] };
+      this.watches.set(id, watch);
+    }
+    return watch;
+  }
+
+  /**
+   * Record the first violation. Effects are observed inside the actor's emit (where a throw must
+   * never go), so the violation is raised at the end of the step by `afterStep`.
+   */
+  private fail(rule: string, detail: string): void {
+    this.violation ??= new SafetyViolation(rule, detail, this.seed, this.now, this.replay);
+  }
+
+  violation: SafetyViolation | undefined;
+}
+
+function sameCommand(a: unknown, b: unknown): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}
+
+function describe(entry: LogEntry): string {
+  return `{term ${entry.term}, index ${entry.index}, command ${JSON.stringify(entry.command)}}`;
+}

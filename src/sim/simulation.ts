@@ -1,0 +1,255 @@
+/**
+ * Simulation: a whole cluster in virtual time, driven by one seed.
+ *
+ * The nodes are the real RaftNode runtime with the real machine, on an in-memory network with
+ * faults and MemoryStorage standing for their disks. One VirtualClock orders every timer and
+ * message; one seeded generator makes every random choice. After every step (a delivered message,
+ * a timer, the end of a batch) the SafetyChecker checks Raft's safety properties, so a violation
+ * points at the step that broke the rule, with the seed that replays it.
+ */
+import type { RaftEffect } from '../../machines/raft-node.js';
+import { SeededRandom } from '../core/random.js';
+import type { NodeId, Term } from '../core/types.js';
+import { createRaftNode, type NodeStatus, type RaftNode } from '../runtime/raft-node.js';
+import type { StateMachine } from '../state-machine.js';
+import { MemoryStorage } from '../storage/memory.js';
+import { MemoryNetwork, type NetworkConditions } from '../transport/memory.js';
+import { VirtualClock } from './clock.js';
+import { SafetyChecker, SafetyViolation } from './safety.js';
+
+export interface SimulationOptions {
+  /** Number of nodes (named n1, n2, …) or their ids. */
+  nodes: number | readonly NodeId[];
+  seed: number;
+  electionTimeout?: readonly [number, number];
+  heartbeatInterval?: number;
+  network?: Partial<NetworkConditions>;
+  /** The replicated state machine of each node (default: one that returns each command). */
+  stateMachine?: (id: NodeId) => StateMachine;
+  /** How to replay this run, printed with a violation. */
+  replay?: string;
+}
+
+interface SimNode {
+  node: RaftNode | undefined;
+  readonly storage: MemoryStorage;
+  /** index → command applied by the current incarnation (Raft no-ops are not applied). */
+  applied: Map<number, unknown>;
+  incarnation: number;
+}
+
+export class Simulation {
+  readonly ids: readonly NodeId[];
+  readonly clock = new VirtualClock();
+  readonly random: SeededRandom;
+  readonly network: MemoryNetwork;
+  readonly checker: SafetyChecker;
+  private readonly nodes = new Map<NodeId, SimNode>();
+  private readonly errors: { id: NodeId; error: unknown; context: string }[] = [];
+
+  constructor(private readonly options: SimulationOptions) {
+    this.ids = typeof options.nodes === 'number' ? Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`) : [...options.nodes];
+    if (this.ids.length < 1) throw new RangeError('a simulation needs at least one node');
+    this.random = new SeededRandom(options.seed);
+    this.network = new MemoryNetwork(this.clock, new SeededRandom(options.seed * 7919 + 17));
+    if (options.network) this.network.setConditions(options.network);
+    this.checker = new SafetyChecker(
+      options.replay ?? `npx xstate-raft sim --seed ${options.seed} --nodes ${this.ids.length}`,
+      options.seed,
+    );
+    for (const id of this.ids) {
+      this.nodes.set(id, { node: undefined, storage: new MemoryStorage(), applied: new Map(), incarnation: 0 });
+      this.boot(id);
+    }
+  }
+
+  // ------------------------------------------------------------ time
+
+  /** Advance virtual time by `ms`, checking safety after every step. */
+  run(ms: number): void {
+    const until = this.clock.now() + ms;
+    for (let at = this.clock.peek(); at !== undefined && at <= until; at = this.clock.peek()) {
+      this.clock.step();
+      this.checker.afterStep(this.clock.now(), (id) => this.live(id));
+    }
+    this.clock.advanceTo(until);
+  }
+
+  /** Run until `predicate` holds (checked after every step) or `timeout` ms pass; returns whether it held. */
+  runUntil(predicate: () => boolean, { timeout }: { timeout: number }): boolean {
+    const until = this.clock.now() + timeout;
+    if (predicate()) return true;
+    for (let at = this.clock.peek(); at !== undefined && at <= until; at = this.clock.peek()) {
+      this.clock.step();
+      this.checker.afterStep(this.clock.now(), (id) => this.live(id));
+      if (predicate()) return true;
+    }
+    this.clock.advanceTo(until);
+    return predicate();
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  // ------------------------------------------------------------ observation
+
+  /** The single leader of the highest term among connected, running nodes; throws if two lead one term. */
+  leader(): NodeId | undefined {
+    let best: { id: NodeId; term: Term } | undefined;
+    for (const id of this.ids) {
+      const node = this.live(id);
+      if (node === undefined || !this.network.isConnected(id)) continue;
+      const s = node.status();
+      if (s.role !== 'leader') continue;
+      if (best !== undefined && best.term === s.term) {
+        throw new SafetyViolation('at most one leader per term', `${best.id} and ${id} both lead term ${s.term}`, this.options.seed, this.clock.now(), this.checker.replay);
+      }
+      if (best === undefined || s.term > best.term) best = { id, term: s.term };
+    }
+    return best?.id;
+  }
+
+  status(id: NodeId): NodeStatus | undefined {
+    return this.live(id)?.status();
+  }
+
+  isRunning(id: NodeId): boolean {
+    return this.live(id) !== undefined;
+  }
+
+  node(id: NodeId): RaftNode | undefined {
+    return this.live(id);
+  }
+
+  /** What node `id` applied in its current incarnation, in order. */
+  applied(id: NodeId): { index: number; command: unknown }[] {
+    return [...this.entry(id).applied].map(([index, command]) => ({ index, command }));
+  }
+
+  /**
+   * How many running nodes applied `index`, and the command; throws if two applied different
+   * commands there.
+   */
+  nCommitted(index: number): { count: number; command: unknown } {
+    let count = 0;
+    let command: unknown;
+    for (const id of this.ids) {
+      const applied = this.entry(id).applied;
+      if (!applied.has(index)) continue;
+      const here = applied.get(index);
+      if (count > 0 && JSON.stringify(here) !== JSON.stringify(command)) {
+        throw new SafetyViolation('state machine safety', `index ${index}: ${JSON.stringify(command)} vs ${JSON.stringify(here)}`, this.options.seed, this.clock.now(), this.checker.replay);
+      }
+      command = here;
+      count++;
+    }
+    return { count, command };
+  }
+
+  rpcCount(id: NodeId): number {
+    return this.network.rpcCount(id);
+  }
+
+  bytesSent(): number {
+    return this.network.bytesSent();
+  }
+
+  /** Errors the nodes reported (bad messages, throwing listeners); the tests assert it stays empty. */
+  reportedErrors(): readonly { id: NodeId; error: unknown; context: string }[] {
+    return this.errors;
+  }
+
+  // ------------------------------------------------------------ client
+
+  /** Like Raft's Start(): append on `id` if it leads, returning at once; the entry may or may not commit. */
+  propose(id: NodeId, command: unknown): { index: number; term: number; isLeader: boolean } {
+    const node = this.live(id);
+    if (node === undefined) return { index: -1, term: -1, isLeader: false };
+    return node.submit(command);
+  }
+
+  // ------------------------------------------------------------ faults
+
+  disconnect(id: NodeId): void {
+    this.network.disconnect(id);
+  }
+
+  connect(id: NodeId): void {
+    this.network.connect(id);
+  }
+
+  partition(groups: readonly (readonly NodeId[])[]): void {
+    this.network.partition(groups);
+  }
+
+  heal(): void {
+    this.network.heal();
+  }
+
+  setNetwork(conditions: Partial<NetworkConditions>): void {
+    this.network.setConditions(conditions);
+  }
+
+  /** Crash: volatile state (actor, state machine, unflushed batch) is gone; storage keeps what was written. */
+  crash(id: NodeId): void {
+    const sim = this.entry(id);
+    sim.node?.stop();
+    sim.node = undefined;
+    this.checker.crashed(id);
+  }
+
+  /** Start a crashed node again from its storage. */
+  restart(id: NodeId): void {
+    const sim = this.entry(id);
+    if (sim.node !== undefined) this.crash(id);
+    this.boot(id);
+  }
+
+  stop(): void {
+    for (const id of this.ids) this.entry(id).node?.stop();
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private entry(id: NodeId): SimNode {
+    const sim = this.nodes.get(id);
+    if (sim === undefined) throw new RangeError(`unknown node ${JSON.stringify(id)}; nodes are ${this.ids.join(', ')}`);
+    return sim;
+  }
+
+  private live(id: NodeId): RaftNode | undefined {
+    return this.nodes.get(id)?.node;
+  }
+
+  private boot(id: NodeId): void {
+    const sim = this.entry(id);
+    sim.incarnation++;
+    sim.applied = new Map();
+    const machine = this.options.stateMachine?.(id) ?? { apply: (command: unknown) => command, query: () => undefined };
+    const applied = sim.applied;
+    const recording: StateMachine = {
+      apply: (command, entry) => {
+        applied.set(entry.index, command);
+        return machine.apply(command, entry);
+      },
+      query: (q) => machine.query(q),
+    };
+    const node = createRaftNode({
+      id,
+      peers: this.ids,
+      transport: this.network.transport(id),
+      storage: sim.storage,
+      stateMachine: recording,
+      clock: this.clock,
+      random: this.random.int(0, 2 ** 31),
+      electionTimeout: this.options.electionTimeout ?? [150, 300],
+      heartbeatInterval: this.options.heartbeatInterval ?? 50,
+      proposalTimeout: 60_000,
+      onError: (error, context) => this.errors.push({ id, error, context }),
+      observeEffect: (effect: RaftEffect) => this.checker.observe(id, effect),
+    });
+    sim.node = node;
+    this.checker.started(id, node);
+  }
+}
