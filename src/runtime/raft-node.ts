@@ -144,7 +144,6 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   private appliedIndex: LogIndex = 0;
   private role: Role = 'follower';
   private term: Term;
-  private leaderId: NodeId | null = null;
   stopped = false;
 
   constructor(private readonly options: RaftNodeOptions<C, R, Q, QR>) {
@@ -180,7 +179,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
 
   propose(command: C): Promise<ProposeResult<R>> {
     if (this.stopped) return Promise.reject(new StoppedError());
-    if (this.role !== 'leader') return this.forwardOrReject<ProposeResult<R>>({ type: 'propose', command });
+    if (this.actor.getSnapshot().value !== 'leader') return this.forwardOrReject<ProposeResult<R>>({ type: 'propose', command });
     return new Promise<ProposeResult<R>>((resolve, reject) => {
       const waiting: WaitingProposal<R> = { command, resolve, reject };
       const timeout = this.options.proposalTimeout ?? 10_000;
@@ -205,7 +204,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
 
   read(query: Q): Promise<QR> {
     if (this.stopped) return Promise.reject(new StoppedError());
-    if (this.role !== 'leader') return this.forwardOrReject<QR>({ type: 'read', query });
+    if (this.actor.getSnapshot().value !== 'leader') return this.forwardOrReject<QR>({ type: 'read', query });
     return new Promise<QR>((resolve, reject) => {
       this.queuedReads.push({ query, resolve, reject });
       this.scheduleFlush();
@@ -213,10 +212,10 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   }
 
   status(): NodeStatus {
-    const { context } = this.actor.getSnapshot();
+    const { context, value } = this.actor.getSnapshot();
     return {
       id: this.id,
-      role: this.role,
+      role: value as Role,
       term: context.currentTerm,
       leaderId: context.leaderId,
       commitIndex: context.commitIndex,
@@ -261,7 +260,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
 
   private async serveForwarded(request: ClientRequest): Promise<ClientResponse> {
     try {
-      if (this.role !== 'leader') throw new NotLeaderError(this.leaderId ?? undefined);
+      if (this.actor.getSnapshot().value !== 'leader') throw new NotLeaderError(this.actor.getSnapshot().context.leaderId ?? undefined);
       const value = request.type === 'propose' ? await this.propose(request.command as C) : await this.read(request.query as Q);
       return { ok: true, value };
     } catch (error) {
@@ -271,7 +270,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   }
 
   private async forwardOrReject<T>(request: ClientRequest): Promise<T> {
-    const leader = this.leaderId;
+    const leader = this.actor.getSnapshot().context.leaderId;
     if (leader === null || leader === this.id || this.options.forwardToLeader === false) {
       throw new NotLeaderError(leader ?? undefined, leader ? this.options.transport.addressOf?.(leader) : undefined);
     }
@@ -387,7 +386,6 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         break;
       }
       case 'leaderChanged':
-        this.leaderId = effect.leaderId;
         this.emitter.emit('leader', { leaderId: effect.leaderId, term: effect.term });
         break;
       case 'proposalAccepted': {
