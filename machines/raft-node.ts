@@ -13,9 +13,9 @@
  * the actor's clock, with the election timeout drawn from a seeded generator kept in context.
  */
 import { assign, enqueueActions, raise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
-import { followerCommitIndex, leaderCommitIndex } from '../src/core/commit.js';
+import { followerCommitIndex, isCommittable } from '../src/core/commit.js';
 import { conflictHint, mergeEntries, RaftLog } from '../src/core/log.js';
-import { isMajority } from '../src/core/quorum.js';
+import { isMajority, quorumIndex } from '../src/core/quorum.js';
 import { randomInt, seedRng, type RngState } from '../src/core/random.js';
 import { confirmedRound, partitionReadyReads, type PendingRead } from '../src/core/read.js';
 import {
@@ -125,7 +125,13 @@ const HEARTBEAT_TIMER = 'raft.heartbeat';
 
 type Ctx = RaftContext<unknown>;
 type Ev = RaftEvent<unknown>;
-type Enqueue = { emit: (effect: RaftEffect<unknown>) => void; assign: (patch: Partial<Ctx>) => void };
+/** Guards that rules consult in the middle of an action (so a mutant can replace them with `provide`). */
+type RuleGuard = { type: 'isCommittableIndex'; params: { entryTerm: Term | undefined; currentTerm: Term } };
+type Enqueue = {
+  emit: (effect: RaftEffect<unknown>) => void;
+  assign: (patch: Partial<Ctx>) => void;
+  check: (guard: RuleGuard) => boolean;
+};
 
 function hardState(ctx: Pick<Ctx, 'currentTerm' | 'votedFor'>): HardState {
   return { currentTerm: ctx.currentTerm, votedFor: ctx.votedFor };
@@ -186,8 +192,10 @@ function applyCommitted(ctx: Ctx, enqueue: Enqueue): Ctx {
 
 /** Leader: advance commitIndex by the current-term majority rule, apply, and admit/serve reads. */
 function advanceLeaderCommit(ctx: Ctx, enqueue: Enqueue): Ctx {
-  const matches = [ctx.log.lastIndex, ...ctx.peers.map((peer) => ctx.matchIndex[peer] ?? 0)];
-  const commitIndex = leaderCommitIndex(ctx.log, ctx.currentTerm, ctx.commitIndex, matches);
+  const n = quorumIndex([ctx.log.lastIndex, ...ctx.peers.map((peer) => ctx.matchIndex[peer] ?? 0)]);
+  const committable =
+    n > ctx.commitIndex && enqueue.check({ type: 'isCommittableIndex', params: { entryTerm: ctx.log.termAt(n), currentTerm: ctx.currentTerm } });
+  const commitIndex = committable ? n : ctx.commitIndex;
   let next = applyCommitted({ ...ctx, commitIndex }, enqueue);
   if (commitIndex !== ctx.commitIndex) next = admitWaitingReads(next, enqueue);
   return serveConfirmedReads(next, enqueue);
@@ -228,8 +236,14 @@ function effects(collect: Collect) {
 
 /** Runs a rule as a pure function of context that may emit effects, and assigns what it changed. */
 function rule(fn: (ctx: Ctx, event: Ev, enqueue: Enqueue) => Ctx) {
-  return effects(({ context, event, enqueue }) => {
-    const queue: Enqueue = { emit: (effect) => enqueue.emit(effect), assign: (patch) => enqueue.assign(patch) };
+  return effects(({ context, event, enqueue, check }) => {
+    // `check` evaluates a guard of this machine by name (typed loosely here: setup() infers the
+    // guard names only after the actions are declared).
+    const queue: Enqueue = {
+      emit: (effect) => enqueue.emit(effect),
+      assign: (patch) => enqueue.assign(patch),
+      check: check as unknown as (guard: RuleGuard) => boolean,
+    };
     commit(fn(context, event, queue), context, queue);
   });
 }
@@ -271,6 +285,8 @@ export const raftNodeMachine = setup({
     },
     /** Candidate: votes from a majority of the voters (`votes > voters / 2`). */
     hasVoteQuorum: ({ context }) => isMajority(context.votes.length, votersCount(context)),
+    /** Leader commit rule, second half: replicas are counted only for an entry of the current term (§5.4.2). */
+    isCommittableIndex: (_: unknown, params: { entryTerm: Term | undefined; currentTerm: Term }) => isCommittable(params.entryTerm, params.currentTerm),
   },
   actions: {
     /** A higher term: adopt it and forget the vote (it belonged to the old term). */

@@ -16,8 +16,16 @@ export function leaderCommitIndex(
   matchIndexes: readonly LogIndex[],
 ): LogIndex {
   const n = quorumIndex(matchIndexes);
-  if (n > commitIndex && log.termAt(n) === currentTerm) return n;
+  if (n > commitIndex && isCommittable(log.termAt(n), currentTerm)) return n;
   return commitIndex;
+}
+
+/**
+ * The second half of the leader commit rule: a leader counts replicas only for an entry of its
+ * own term (§5.4.2). An entry of an earlier term on a majority may still be overwritten (Figure 8).
+ */
+export function isCommittable(entryTerm: Term | undefined, currentTerm: Term): boolean {
+  return entryTerm === currentTerm;
 }
 
 /**

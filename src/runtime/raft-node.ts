@@ -43,6 +43,11 @@ export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, QR = unk
   onError?: (error: unknown, context: string) => void;
   /** Sees every effect the machine emits, before it is performed (the simulator's checker uses it). */
   observeEffect?: (effect: RaftEffect<C>) => void;
+  /**
+   * The statechart to run (default `raftNodeMachine`). Tests pass a mutant built with
+   * `raftNodeMachine.provide({ guards: … })` to prove the safety checker catches a broken rule.
+   */
+  machine?: typeof raftNodeMachine;
   /** Inspection hook passed to the actor (Stately inspector, tests). */
   inspect?: Parameters<typeof createActor>[1] extends infer O ? (O extends { inspect?: infer I } ? I : never) : never;
 }
@@ -152,7 +157,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.peers = new Set(options.peers.filter((peer) => peer !== options.id));
     const persisted = options.storage.load();
     this.term = persisted.hardState.currentTerm;
-    this.actor = createActor(raftNodeMachine, {
+    this.actor = createActor(options.machine ?? raftNodeMachine, {
       input: {
         id: options.id,
         peers: options.peers,
@@ -167,6 +172,14 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     });
     // Effects are gathered here; nothing is performed until the batch is flushed.
     this.actor.on('*', (effect) => this.gather(effect as RaftEffect<C>));
+    // A rule that throws means the node reached a state Raft says is impossible: stop, loudly,
+    // rather than let XState rethrow it on a timer (which would kill the whole process).
+    this.actor.subscribe({
+      error: (error) => {
+        this.report(error, 'the node machine failed; the node stops');
+        this.stop();
+      },
+    });
     options.transport.start({
       onMessage: (message) => this.receive(message),
       onRequest: (request) => this.serveForwarded(request),

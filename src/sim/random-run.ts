@@ -5,6 +5,7 @@
  * and the run must converge: one leader, and every node applies the same log — a liveness check
  * that catches a cluster which stays safe by doing nothing.
  */
+import type { raftNodeMachine } from '../../machines/raft-node.js';
 import { SeededRandom } from '../core/random.js';
 import { Simulation } from './simulation.js';
 import { SafetyViolation } from './safety.js';
@@ -18,6 +19,8 @@ export interface RandomRunOptions {
   /** Virtual time of the faulty phase, ms. */
   duration: number;
   faults: readonly Fault[];
+  /** The statechart every node runs (default raftNodeMachine); for mutation tests. */
+  machine?: typeof raftNodeMachine;
 }
 
 export interface RandomRunResult {
@@ -40,7 +43,7 @@ export function replayCommand(options: RandomRunOptions): string {
 
 export function randomRun(options: RandomRunOptions): RandomRunResult {
   const replay = replayCommand(options);
-  const sim = new Simulation({ nodes: options.nodes, seed: options.seed, replay });
+  const sim = new Simulation({ nodes: options.nodes, seed: options.seed, replay, ...(options.machine ? { machine: options.machine } : {}) });
   const nemesis = new SeededRandom(options.seed * 31 + 7);
   const faults = new Set(options.faults);
   let proposed = 0;

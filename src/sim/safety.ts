@@ -188,6 +188,11 @@ export class SafetyChecker {
     return watch;
   }
 
+  /** A failure seen outside the effects (a node's machine threw, storage failed). */
+  report(rule: string, detail: string): void {
+    this.fail(rule, detail);
+  }
+
   /**
    * Record the first violation. Effects are observed inside the actor's emit (where a throw must
    * never go), so the violation is raised at the end of the step by `afterStep`.

@@ -7,7 +7,7 @@
  * a timer, the end of a batch) the SafetyChecker checks Raft's safety properties, so a violation
  * points at the step that broke the rule, with the seed that replays it.
  */
-import type { RaftEffect } from '../../machines/raft-node.js';
+import type { RaftEffect, raftNodeMachine } from '../../machines/raft-node.js';
 import { SeededRandom } from '../core/random.js';
 import type { NodeId, Term } from '../core/types.js';
 import { createRaftNode, type NodeStatus, type RaftNode } from '../runtime/raft-node.js';
@@ -28,6 +28,8 @@ export interface SimulationOptions {
   stateMachine?: (id: NodeId) => StateMachine;
   /** How to replay this run, printed with a violation. */
   replay?: string;
+  /** The statechart every node runs (default raftNodeMachine); for mutation tests. */
+  machine?: typeof raftNodeMachine;
 }
 
 interface SimNode {
@@ -246,8 +248,14 @@ export class Simulation {
       electionTimeout: this.options.electionTimeout ?? [150, 300],
       heartbeatInterval: this.options.heartbeatInterval ?? 50,
       proposalTimeout: 60_000,
-      onError: (error, context) => this.errors.push({ id, error, context }),
+      onError: (error, context) => {
+        this.errors.push({ id, error, context });
+        if (context.startsWith('the node machine failed') || context === 'invariant' || context.startsWith('storage')) {
+          this.checker.report('node failure', `${id}: ${context}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      },
       observeEffect: (effect: RaftEffect) => this.checker.observe(id, effect),
+      ...(this.options.machine ? { machine: this.options.machine } : {}),
     });
     sim.node = node;
     this.checker.started(id, node);

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { awaitLeader, cluster, others } from './harness.js';
+
+describe('leader election', () => {
+  it('elects one leader within 5 s of virtual time and keeps the term stable while nothing fails', () => {
+    const sim = cluster(3, 1);
+    awaitLeader(sim, 5000);
+    const term = sim.status(sim.leader() as string)?.term;
+    sim.run(5000);
+    expect(sim.leader()).toBeDefined();
+    expect(sim.status(sim.leader() as string)?.term).toBe(term);
+    for (const id of sim.ids) expect(sim.status(id)?.term).toBe(term);
+    expect(sim.reportedErrors()).toEqual([]);
+  });
+
+  it('re-elects after the leader is cut off, and elects no leader in a minority', () => {
+    const sim = cluster(3, 2);
+    const first = awaitLeader(sim);
+    sim.disconnect(first);
+    const second = awaitLeader(sim);
+    expect(second).not.toBe(first);
+
+    // The old leader rejoins: it must not disturb the new one's leadership for good.
+    sim.connect(first);
+    sim.run(1000);
+    awaitLeader(sim);
+    expect(sim.status(first)?.role).toBe('follower');
+
+    // Cut off a majority: no leader may be elected among the one that remains.
+    const leader = sim.leader() as string;
+    const [a] = others(sim, leader);
+    sim.disconnect(leader);
+    sim.disconnect(a as string);
+    sim.run(3000);
+    expect(sim.leader()).toBeUndefined();
+
+    sim.connect(a as string);
+    awaitLeader(sim);
+    sim.connect(leader);
+    awaitLeader(sim);
+  });
+
+  it('survives many elections with random disconnects of 7 nodes, always one leader per term', () => {
+    const sim = cluster(7, 3);
+    awaitLeader(sim);
+    for (let round = 0; round < 10; round++) {
+      const cut = sim.random.shuffle(sim.ids).slice(0, 3);
+      for (const id of cut) sim.disconnect(id);
+      awaitLeader(sim); // 4 of 7 remain: a majority
+      for (const id of cut) sim.connect(id);
+    }
+    awaitLeader(sim);
+  });
+
+  it('uses at most 30 RPCs to elect a leader of 3 and about 20 heartbeats per follower per idle second', () => {
+    const sim = cluster(3, 4);
+    awaitLeader(sim);
+    const electionRpcs = sim.ids.reduce((sum, id) => sum + sim.rpcCount(id), 0);
+    expect(electionRpcs).toBeLessThanOrEqual(30);
+    sim.run(1000); // let things settle
+    const before = sim.ids.reduce((sum, id) => sum + sim.rpcCount(id), 0);
+    sim.run(1000);
+    const idle = sim.ids.reduce((sum, id) => sum + sim.rpcCount(id), 0) - before;
+    expect(idle).toBeLessThanOrEqual(3 * 20);
+    expect(idle).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,62 @@
+/**
+ * The safety checker must catch a broken rule. Each mutant is built from the real machine with
+ * `raftNodeMachine.provide(...)` (the real code is untouched) and run through seeded random
+ * simulations; the test passes only if some seed reports a violation of the expected kind.
+ */
+import { describe, expect, it } from 'vitest';
+import { raftNodeMachine } from '../../machines/raft-node.js';
+import { ALL_FAULTS, randomRun } from '../../src/sim/random-run.js';
+import { SafetyViolation } from '../../src/sim/safety.js';
+import { Simulation } from '../../src/sim/simulation.js';
+import { figure8Scenario } from './harness.js';
+
+function firstViolation(machine: typeof raftNodeMachine, seeds: number, nodes = 5) {
+  for (let seed = 1; seed <= seeds; seed++) {
+    const result = randomRun({ seed, nodes, duration: 10_000, faults: ALL_FAULTS, machine });
+    if (!result.ok && result.failure?.rule !== 'liveness') return result;
+  }
+  return undefined;
+}
+
+describe('the safety checker catches broken rules (mutants)', () => {
+  it('catches granting a second vote in a term', () => {
+    const mutant = raftNodeMachine.provide({
+      guards: { canGrantVote: ({ context, event }) => 'term' in event && event.term >= context.currentTerm },
+    });
+    const found = firstViolation(mutant, 50);
+    expect(found, 'a seed that breaks election safety').toBeDefined();
+    expect(found?.failure?.rule).toMatch(/leader per term|log matching|state machine safety|leader completeness/);
+    expect(found?.replay).toMatch(/^npx xstate-raft sim --seed \d+/);
+  });
+
+  it('catches committing by counting replicas of an older-term entry (Figure 8)', () => {
+    // Without the new leader's no-op, the only way to commit old entries is the broken rule.
+    const mutant = raftNodeMachine.provide({
+      guards: { isCommittableIndex: () => true },
+      actions: { appendNoop: () => {} },
+    });
+    expect(() => figure8Scenario(new Simulation({ nodes: 5, seed: 1, machine: mutant }))).toThrow(SafetyViolation);
+    // The real machine survives the same schedule.
+    figure8Scenario(new Simulation({ nodes: 5, seed: 1 }));
+  });
+
+  it('catches accepting entries without the log matching check', () => {
+    const mutant = raftNodeMachine.provide({
+      guards: { logMatchesPrev: ({ context, event }) => 'term' in event && event.term === context.currentTerm },
+    });
+    const found = firstViolation(mutant, 50);
+    expect(found, 'a seed that breaks log matching').toBeDefined();
+  });
+
+  it('catches voting for a candidate whose log is behind', () => {
+    const mutant = raftNodeMachine.provide({
+      guards: {
+        canGrantVote: ({ context, event }) =>
+          event.type === 'rpc.requestVote' && (context.votedFor === null || context.votedFor === event.candidateId),
+      },
+    });
+    const found = firstViolation(mutant, 100);
+    expect(found, 'a seed that loses a committed entry').toBeDefined();
+    expect(found?.failure?.rule).toMatch(/leader completeness|state machine safety|log matching/);
+  });
+});
