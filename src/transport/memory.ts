@@ -126,7 +126,10 @@ export class MemoryNetwork {
     }
     const copies = this.random.chance(this.conditions.duplicate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
-      this.clock.setTimeout(() => this.deliver(from, to, message), this.delayFor(from, to));
+      const delay = this.delayFor(from, to);
+      // No delay: deliver after the current turn (setImmediate on the real loop), in send order.
+      if (delay <= 0) this.clock.defer(() => this.deliver(from, to, message));
+      else this.clock.setTimeout(() => this.deliver(from, to, message), delay);
     }
   }
 

@@ -1,0 +1,44 @@
+/**
+ * xstate-raft: Raft consensus where every node is an XState v5 actor.
+ * The public surface; see README.md for how to use each piece.
+ */
+
+// The statechart, for embedding, inspection and graph tests.
+export {
+  raftNodeMachine,
+  initialContext,
+  type RaftNodeInput,
+  type RaftContext,
+  type RaftEvent,
+  type RaftEffect,
+  type RaftNodeMachine,
+  type RaftNodeActor,
+  type RaftNodeSnapshot,
+} from '../machines/raft-node.js';
+
+// Raft's vocabulary and pure rules.
+export * from './core/types.js';
+export { RaftLog, isLogUpToDate, mergeEntries, conflictHint, nextIndexAfterConflict } from './core/log.js';
+export { canGrantVote } from './core/vote.js';
+export { leaderCommitIndex, followerCommitIndex, isCommittable } from './core/commit.js';
+export { isMajority, majoritySize, quorumIndex } from './core/quorum.js';
+export { SeededRandom } from './core/random.js';
+export { parseRpcMessage } from './core/validate.js';
+
+// Errors a caller can act on.
+export * from './errors.js';
+
+// A running node.
+export { createRaftNode, type RaftNode, type RaftNodeOptions, type NodeStatus, type ProposeResult, type AppliedEvent } from './runtime/raft-node.js';
+export { systemClock, type Clock } from './runtime/clock.js';
+export type { StateMachine } from './state-machine.js';
+export type { Storage, PersistBatch, PersistedState } from './storage/storage.js';
+export { MemoryStorage } from './storage/memory.js';
+export type { Transport, TransportHandlers, ClientRequest, ClientResponse } from './transport/transport.js';
+export { MemoryNetwork, MemoryTransport, type NetworkConditions } from './transport/memory.js';
+
+// Deterministic simulation.
+export { Simulation, type SimulationOptions } from './sim/simulation.js';
+export { SafetyChecker, SafetyViolation } from './sim/safety.js';
+export { VirtualClock } from './sim/clock.js';
+export { randomRun, ALL_FAULTS, type Fault, type RandomRunOptions, type RandomRunResult } from './sim/random-run.js';
