@@ -1,0 +1,179 @@
+/**
+ * The RaftNode runtime, driven in virtual time: the durability order, forwarding, answers given
+ * exactly once, ReadIndex reads, and the edge that keeps bad messages away from the machine.
+ */
+import { describe, expect, it } from 'vitest';
+import { NotLeaderError, OutcomeUnknownError } from '../../src/errors.js';
+import { createRaftNode } from '../../src/runtime/raft-node.js';
+import { MemoryStorage } from '../../src/storage/memory.js';
+import { MemoryNetwork } from '../../src/transport/memory.js';
+import { VirtualClock } from '../../src/sim/clock.js';
+import { awaitLeader, cluster, others } from './harness.js';
+
+/** Let promise callbacks run between virtual-time steps. */
+async function settle(sim: ReturnType<typeof cluster>, ms: number): Promise<void> {
+  for (let t = 0; t < ms; t += 5) {
+    sim.run(5);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+describe('RaftNode runtime', () => {
+  it('answers a proposal with its index, term and the state machine result once it is applied', async () => {
+    const sim = cluster(3, 41, { stateMachine: () => ({ apply: (c) => `applied:${String(c)}`, query: () => null }) });
+    const leader = awaitLeader(sim);
+    const answer = sim.node(leader)?.propose('x');
+    await settle(sim, 100);
+    await expect(answer).resolves.toMatchObject({ result: 'applied:x', term: sim.status(leader)?.term });
+  });
+
+  it('forwards a proposal from a follower to the leader it knows', async () => {
+    const sim = cluster(3, 42);
+    const leader = awaitLeader(sim);
+    await settle(sim, 100); // the followers hear from the new leader
+    const [follower] = others(sim, leader);
+    const forwarded = sim.node(follower as string)?.propose('via-follower');
+    await settle(sim, 200);
+    const result = await forwarded;
+    expect(result?.index).toBeGreaterThan(0);
+    expect(sim.nCommitted(result?.index as number).command).toBe('via-follower');
+  });
+
+  it('rejects a proposal whose leader loses office before commit with an outcome-unknown error, exactly once', async () => {
+    const sim = cluster(3, 43);
+    const leader = awaitLeader(sim);
+    sim.disconnect(leader);
+    const outcomes: string[] = [];
+    const pending = sim.node(leader)?.propose('doomed');
+    pending?.then(
+      () => outcomes.push('resolved'),
+      (error) => outcomes.push(error instanceof OutcomeUnknownError ? 'unknown' : String(error)),
+    );
+    await settle(sim, 50);
+    // Someone else leads a higher term; when the old leader hears of it, it steps down.
+    awaitLeader(sim);
+    sim.connect(leader);
+    await settle(sim, 500);
+    expect(outcomes).toEqual(['unknown']);
+  });
+
+  it('tells a caller with no known leader to retry: NotLeaderError without a leader id', async () => {
+    const sim = cluster(3, 44);
+    // Before any election nobody leads.
+    const error = await sim.node('n1')?.propose('early').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotLeaderError);
+    expect((error as NotLeaderError).leaderId).toBeUndefined();
+  });
+
+  it('serves linearizable reads (ReadIndex) after the write they follow, on the leader and via a follower', async () => {
+    let value = 0;
+    const sim = cluster(3, 45, { stateMachine: () => {
+      let local = 0;
+      return { apply: (c) => { local = c as number; value = local; return local; }, query: () => local };
+    } });
+    const leader = awaitLeader(sim);
+    const write = sim.node(leader)?.propose(7);
+    await settle(sim, 100);
+    await write;
+    const read = sim.node(leader)?.read(null);
+    const [follower] = others(sim, leader);
+    const viaFollower = sim.node(follower as string)?.read(null);
+    await settle(sim, 200);
+    await expect(read).resolves.toBe(7);
+    await expect(viaFollower).resolves.toBe(7);
+    expect(value).toBe(7);
+  });
+
+  it('refuses a read on a leader cut off from the majority instead of answering stale data', async () => {
+    const sim = cluster(3, 46);
+    const leader = awaitLeader(sim);
+    await settle(sim, 100);
+    sim.disconnect(leader);
+    const outcome: string[] = [];
+    sim.node(leader)?.read(null).then(() => outcome.push('answered'), () => outcome.push('refused'));
+    await settle(sim, 300);
+    expect(outcome).not.toContain('answered');
+    awaitLeader(sim);
+    sim.connect(leader);
+    await settle(sim, 500);
+    expect(outcome).toEqual(['refused']);
+  });
+
+  it('keeps a throwing listener from hurting the node, and reports it', async () => {
+    const sim = cluster(1, 47);
+    const node = sim.node('n1');
+    const errors: string[] = [];
+    node?.on('error', ({ context }) => errors.push(context));
+    node?.on('applied', () => {
+      throw new Error('listener bug');
+    });
+    awaitLeader(sim);
+    const answer = node?.propose('still works');
+    await settle(sim, 50);
+    await expect(answer).resolves.toMatchObject({ result: 'still works' });
+    expect(errors.some((c) => c.includes("listener for 'applied'"))).toBe(true);
+  });
+
+  it('rejects malformed messages, unknown senders and nonsensical terms at the edge, leaving the log unchanged', () => {
+    const clock = new VirtualClock();
+    const network = new MemoryNetwork(clock);
+    const errors: string[] = [];
+    const storage = new MemoryStorage();
+    let deliver: (m: unknown) => void = () => {};
+    const node = createRaftNode({
+      id: 'n1',
+      peers: ['n1', 'n2', 'n3'],
+      transport: { start: (h) => { deliver = h.onMessage; }, send: () => {}, request: () => Promise.reject(new Error('no')), stop: () => {} },
+      storage,
+      stateMachine: { apply: (c) => c, query: () => undefined },
+      clock,
+      onError: (error) => errors.push((error as Error).message),
+    });
+    void network;
+    const good = { type: 'rpc.appendEntries', from: 'n2', term: 1, leaderId: 'n2', prevLogIndex: 0, prevLogTerm: 0, entries: [{ term: 1, index: 1, command: 'ok' }], leaderCommit: 0, seq: 0 };
+    deliver({ ...good, from: 'mallory', leaderId: 'mallory' });
+    deliver({ ...good, term: -1 });
+    deliver({ ...good, entries: [{ term: 1, index: 5, command: 'gap' }] });
+    deliver({ ...good, entries: 'not an array' });
+    deliver({ type: 'rpc.nonsense' });
+    deliver(null);
+    clock.advance(1);
+    expect(errors).toHaveLength(6);
+    expect(node.log()).toEqual([]);
+    expect(storage.load().entries).toEqual([]);
+    deliver(good);
+    clock.advance(1);
+    expect(node.log()).toHaveLength(1);
+    node.stop();
+  });
+
+  it('writes to storage before any message that depends on it leaves', () => {
+    const clock = new VirtualClock();
+    const order: string[] = [];
+    const storage = new MemoryStorage();
+    const write = storage.write.bind(storage);
+    storage.write = (batch) => {
+      order.push(`persist term=${batch.hardState?.currentTerm} votedFor=${batch.hardState?.votedFor}`);
+      write(batch);
+    };
+    let deliver: (m: unknown) => void = () => {};
+    const node = createRaftNode({
+      id: 'n1',
+      peers: ['n1', 'n2', 'n3'],
+      transport: {
+        start: (h) => { deliver = h.onMessage; },
+        send: (to, m) => order.push(`send ${m.type} to ${to}${'voteGranted' in m ? ` granted=${m.voteGranted}` : ''}`),
+        request: () => Promise.reject(new Error('no')),
+        stop: () => {},
+      },
+      storage,
+      stateMachine: { apply: (c) => c, query: () => undefined },
+      clock,
+    });
+    deliver({ type: 'rpc.requestVote', from: 'n2', term: 3, candidateId: 'n2', lastLogIndex: 0, lastLogTerm: 0 });
+    expect(order).toEqual([]); // nothing before the end of the batch
+    clock.advance(0);
+    expect(order).toEqual(['persist term=3 votedFor=n2', 'send rpc.requestVoteResult to n2 granted=true']);
+    node.stop();
+  });
+});
