@@ -28,6 +28,9 @@ export { parseRpcMessage } from './core/validate.js';
 // Errors a caller can act on.
 export * from './errors.js';
 
+// The seed's class over one node actor, and its in-process network.
+export * from './protocol.js';
+
 // A running node.
 export { createRaftNode, type RaftNode, type RaftNodeOptions, type NodeStatus, type ProposeResult, type AppliedEvent } from './runtime/raft-node.js';
 export { systemClock, type Clock } from './runtime/clock.js';
