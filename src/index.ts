@@ -44,4 +44,6 @@ export { MemoryNetwork, MemoryTransport, type NetworkConditions } from './transp
 export { Simulation, type SimulationOptions } from './sim/simulation.js';
 export { SafetyChecker, SafetyViolation } from './sim/safety.js';
 export { VirtualClock } from './sim/clock.js';
+export * from './sim/linearizability.js';
+export * from './kv/state-machine.js';
 export { randomRun, ALL_FAULTS, type Fault, type RandomRunOptions, type RandomRunResult } from './sim/random-run.js';

@@ -21,7 +21,12 @@ export const requestVoteSchema = z.object({
   candidateId: nodeId,
   lastLogIndex: index,
   lastLogTerm: term,
-}).refine((m) => m.from === m.candidateId, { message: 'candidateId must be the sender' });
+})
+  .refine((m) => m.from === m.candidateId, { message: 'candidateId must be the sender' })
+  // A candidate's last entry cannot be from a term later than the one it campaigns in; a forged
+  // one would win every up-to-date comparison.
+  .refine((m) => m.lastLogTerm <= m.term, { message: 'lastLogTerm is greater than term' })
+  .refine((m) => (m.lastLogIndex === 0) === (m.lastLogTerm === 0), { message: 'lastLogTerm must be 0 exactly when lastLogIndex is 0' });
 
 export const requestVoteResultSchema = z.object({
   type: z.literal('rpc.requestVoteResult'),
@@ -84,7 +89,8 @@ export type ParseResult = { ok: true; message: RpcMessage } | { ok: false; error
 /** Parse one RPC message from untrusted input. Never throws. */
 export function parseRpcMessage(input: unknown): ParseResult {
   const type = typeof input === 'object' && input !== null ? (input as { type?: unknown }).type : undefined;
-  const schema = typeof type === 'string' ? schemas[type as keyof typeof schemas] : undefined;
+  // Own keys only: a type such as "toString" or "__proto__" must not find an Object.prototype member.
+  const schema = typeof type === 'string' && Object.hasOwn(schemas, type) ? schemas[type as keyof typeof schemas] : undefined;
   if (schema === undefined) return { ok: false, error: `unknown message type ${JSON.stringify(type)}` };
   const result = schema.safeParse(input);
   if (!result.success) {

@@ -113,10 +113,11 @@ export interface StuckOperation {
 export interface Counterexample {
   readonly key: string;
   /**
-   * A small sub-history of this key that still cannot be linearized. Every operation in it is
-   * needed (dropping any one makes the rest linearizable), except writes kept because another
-   * operation in the set observed the value they wrote. All of the key's operations if
-   * minimization was off or ran out of budget (`minimal` false).
+   * A small sub-history of this key that still cannot be linearized, and fails for the history's own
+   * reason: only operations whose effect no remaining operation could have seen were dropped, so
+   * any linearization of the history would give one of this set. When `minimal`, dropping any one
+   * more such operation makes the rest linearizable (writes that a remaining operation may have
+   * seen are kept). All of the key's operations if minimization was off or ran out of budget.
    */
   readonly operations: readonly HistoryEntry[];
   readonly minimal: boolean;
@@ -185,8 +186,10 @@ interface Op {
   readonly from: State;
   /** What the op's output says about the state just before it took effect; undefined = anything. */
   readonly expect: Expectation | undefined;
-  /** False for a cas known to have failed (it wrote nothing). */
+  /** False for an operation known to have changed nothing: a failed cas, a delete of a missing key. */
   readonly mayWrite: boolean;
+  /** Never changes the state, whatever the state: a get, a failed cas, a delete of a missing key. */
+  readonly observer: boolean;
 }
 
 /** Constraints on the state before an operation, all of which must hold. */
@@ -215,23 +218,24 @@ function compile(entry: HistoryEntry, position: number): Op {
   const output = definite ? (entry.output as Record<string, unknown> | undefined) : undefined;
   switch (op.type) {
     case 'get': {
-      const get = { ...base, kind: 'get' as const, write: ABSENT, from: ABSENT, mayWrite: false };
+      const get = { ...base, kind: 'get' as const, write: ABSENT, from: ABSENT, mayWrite: false, observer: true };
       if (!definite) return { ...get, expect: undefined };
       if (output === undefined || typeof output.found !== 'boolean') throw new TypeError(`${where}: a completed get needs output { found, value? }`);
       return { ...get, expect: { is: output.found ? canonicalJson(output.value, `${where} output.value`) : ABSENT } };
     }
     case 'put':
-      return { ...base, kind: 'put', write: canonicalJson(op.value, `${where} op.value`), from: ABSENT, expect: undefined, mayWrite: true };
+      return { ...base, kind: 'put', write: canonicalJson(op.value, `${where} op.value`), from: ABSENT, expect: undefined, mayWrite: true, observer: false };
     case 'delete': {
       const existed = output?.existed;
       if (existed !== undefined && typeof existed !== 'boolean') throw new TypeError(`${where}: output.existed must be a boolean`);
-      return { ...base, kind: 'delete', write: ABSENT, from: ABSENT, expect: existed === undefined ? undefined : { present: existed }, mayWrite: true };
+      const expect = existed === undefined ? undefined : { present: existed };
+      return { ...base, kind: 'delete', write: ABSENT, from: ABSENT, expect, mayWrite: existed !== false, observer: existed === false };
     }
     case 'cas': {
       const cas = { ...base, kind: 'cas' as const, from: canonicalJson(op.from, `${where} op.from`), write: canonicalJson(op.to, `${where} op.to`) };
-      if (!definite) return { ...cas, expect: undefined, mayWrite: true };
+      if (!definite) return { ...cas, expect: undefined, mayWrite: true, observer: false };
       if (output === undefined || typeof output.ok !== 'boolean') throw new TypeError(`${where}: a completed cas needs output { ok, … }`);
-      if (output.ok) return { ...cas, expect: { is: cas.from }, mayWrite: true };
+      if (output.ok) return { ...cas, expect: { is: cas.from }, mayWrite: true, observer: false };
       let expect: Expectation;
       if (output.reason === 'not_found') expect = { is: ABSENT };
       else if (output.reason === 'precondition_failed' && 'value' in output) {
@@ -240,7 +244,7 @@ function compile(entry: HistoryEntry, position: number): Op {
       } else if (output.reason === 'precondition_failed') expect = { present: true, isNot: cas.from };
       else if (output.reason === undefined) expect = { isNot: cas.from };
       else throw new TypeError(`${where}: unknown cas failure reason ${JSON.stringify(output.reason)}`);
-      return { ...cas, expect, mayWrite: false };
+      return { ...cas, expect, mayWrite: false, observer: true };
     }
     default:
       throw new TypeError(`${where}: unknown operation type ${JSON.stringify((op as { type?: unknown }).type)}`);
@@ -300,46 +304,86 @@ function search(ops: readonly Op[], budget: Budget): Outcome {
 
   const bits = new Uint32Array(Math.ceil(n / 32));
   const seen = new Set<string>();
-  const stack: { op: number; state: State }[] = [];
+  /** `forced`: taken by the observer rule below, so there is no alternative to try in its place. */
+  const stack: { op: number; state: State; forced: boolean }[] = [];
   let state: State = ABSENT;
   let remainingDefinite = ops.filter((op) => op.definite).length;
   let longest: number[] = [];
   let cur = next[HEAD]!;
+  /** Whether (bits, state) was just reached, so the observer rule has not been applied to it yet. */
+  let fresh = true;
 
-  for (;;) {
-    // Only indeterminate operations left: let them take effect at the end (they match anything).
-    if (remainingDefinite === 0) return { kind: 'ok' };
-    if (++budget.used > budget.max) return { kind: 'timedOut' };
-    if (cur < n) {
-      const op = ops[cur]!;
-      const after = step(state, op);
-      if (after !== undefined) {
-        bits[cur >> 5]! |= 1 << (cur & 31);
-        const key = `${bits.join(',')}|${after}`;
-        if (!seen.has(key)) {
-          seen.add(key);
-          stack.push({ op: cur, state });
-          state = after;
-          remove(cur);
-          remove(n + cur);
-          if (op.definite) remainingDefinite--;
-          if (stack.length > longest.length) longest = stack.map((s) => s.op);
-          cur = next[HEAD]!;
-          continue;
-        }
-        bits[cur >> 5]! &= ~(1 << (cur & 31));
-      }
-      cur = next[cur]!;
-    } else {
-      // The return of an operation not yet linearized: it must have taken effect by now. Backtrack.
+  /** Linearize op `i` next, giving `after`, unless that configuration was explored before. */
+  const take = (i: number, after: State, forced: boolean): boolean => {
+    bits[i >> 5]! |= 1 << (i & 31);
+    const key = `${bits.join(',')}|${after}`;
+    if (seen.has(key)) {
+      bits[i >> 5]! &= ~(1 << (i & 31));
+      return false;
+    }
+    seen.add(key);
+    stack.push({ op: i, state, forced });
+    state = after;
+    remove(i);
+    remove(n + i);
+    if (ops[i]!.definite) remainingDefinite--;
+    if (stack.length > longest.length) longest = stack.map((s) => s.op);
+    return true;
+  };
+  /** Undo choices up to and including the last one that had alternatives; false when none is left. */
+  const backtrack = (): boolean => {
+    for (;;) {
       const top = stack.pop();
-      if (top === undefined) return { kind: 'fail', longest: longest.map((i) => ops[i]!) };
+      if (top === undefined) return false;
       state = top.state;
       bits[top.op >> 5]! &= ~(1 << (top.op & 31));
       restore(n + top.op);
       restore(top.op);
       if (ops[top.op]!.definite) remainingDefinite++;
-      cur = next[top.op]!;
+      if (!top.forced) {
+        cur = next[top.op]!;
+        fresh = false;
+        return true;
+      }
+    }
+  };
+  const failed = (): Outcome => ({ kind: 'fail', longest: longest.map((i) => ops[i]!) });
+
+  for (;;) {
+    // Only indeterminate operations left: let them take effect at the end (they match anything).
+    if (remainingDefinite === 0) return { kind: 'ok' };
+    if (++budget.used > budget.max) return { kind: 'timedOut' };
+    if (fresh) {
+      // Observer rule: an operation that never changes the state (a read, a failed cas, a delete of
+      // a missing key), may happen now (its call precedes every pending return) and fits the state
+      // can be linearized first without loss of generality — moving it to the front of any valid
+      // continuation keeps that continuation valid. So take it and try nothing else here.
+      let observer = -1;
+      for (let node = next[HEAD]!; node !== -1 && node < n; node = next[node]!) {
+        if (ops[node]!.observer && step(state, ops[node]!) !== undefined) {
+          observer = node;
+          break;
+        }
+      }
+      fresh = false;
+      cur = next[HEAD]!;
+      if (observer !== -1) {
+        if (take(observer, state, true)) fresh = true;
+        else if (!backtrack()) return failed(); // explored before: a dead end, as is every alternative
+        continue;
+      }
+    }
+    if (cur < n) {
+      const after = step(state, ops[cur]!);
+      if (after !== undefined && take(cur, after, false)) {
+        fresh = true;
+        continue;
+      }
+      cur = next[cur]!;
+    } else if (!backtrack()) {
+      // The return of an operation not yet linearized, which had to take effect by now, and no
+      // choice left to undo.
+      return failed();
     }
   }
 }
@@ -348,8 +392,10 @@ function search(ops: readonly Op[], budget: Budget): Outcome {
 
 /**
  * Greedily drop operations while the rest stays non-linearizable (halves first, then one at a time,
- * until nothing more can go), never dropping a write whose value a kept operation observed — without
- * that rule "get → 1" alone would be the answer, which hides the write it saw.
+ * until nothing more can go). Only operations whose effect no kept operation could have observed
+ * are dropped (see `couldBeObserved`): dropping such an operation turns any linearization of the
+ * larger set into one of the smaller, so the smaller set fails only if the larger one does — a
+ * real violation, not one made by leaving out the write that a read saw.
  */
 function minimize(ops: readonly Op[], budget: Budget): { ops: readonly Op[]; minimal: boolean } {
   let kept = [...ops];
@@ -360,7 +406,7 @@ function minimize(ops: readonly Op[], budget: Budget): { ops: readonly Op[]; min
   for (let size = Math.ceil(kept.length / 2); ; size = Math.ceil(size / 2)) {
     let changed = false;
     for (let start = 0; start < kept.length; ) {
-      const chunk = kept.slice(start, start + size).filter((op) => !isObservedWrite(op, kept));
+      const chunk = kept.slice(start, start + size).filter((op) => !couldBeObserved(op, kept));
       if (chunk.length === 0) {
         start += size;
         continue;
@@ -380,10 +426,20 @@ function minimize(ops: readonly Op[], budget: Budget): { ops: readonly Op[]; min
   }
 }
 
-/** A write (put, delete, a cas that may have succeeded) whose value some other kept operation saw. */
-function isObservedWrite(op: Op, kept: readonly Op[]): boolean {
+/**
+ * Could another kept operation have seen the state `op` writes? True for a write (put, delete, a cas
+ * that may have succeeded) when some other operation's output is consistent with that state, or an
+ * indeterminate cas would apply on it. Reads and failed cas write nothing and are never observed.
+ * This is conservative: without it, dropping `put(x, 1)` would leave `get(x) → 1` failing alone,
+ * a "counterexample" that hides the write the read saw.
+ */
+function couldBeObserved(op: Op, kept: readonly Op[]): boolean {
   if (!op.mayWrite) return false;
-  return kept.some((other) => other !== op && other.expect?.is === op.write);
+  return kept.some(
+    (other) =>
+      other !== op &&
+      (other.expect !== undefined ? satisfies(op.write, other.expect) : other.kind === 'cas' && other.from === op.write),
+  );
 }
 
 function explain(key: string, ops: readonly Op[], longest: readonly Op[], reduced: { ops: readonly Op[]; minimal: boolean } | undefined): Counterexample {

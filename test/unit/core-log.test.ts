@@ -1,0 +1,364 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { conflictHint, isLogUpToDate, mergeEntries, nextIndexAfterConflict, RaftLog } from '../../src/core/log.js';
+import type { LogEntry, Term } from '../../src/core/types.js';
+
+/** Entries numbered from `first`, with the given terms; the command names the position and term. */
+function entries(terms: readonly Term[], first = 1, tag = ''): LogEntry<string>[] {
+  return terms.map((term, i) => ({ term, index: first + i, command: `${tag}${first + i}@${term}` }));
+}
+
+function logOf(terms: readonly Term[], tag = ''): RaftLog<string> {
+  return RaftLog.from(entries(terms, 1, tag));
+}
+
+function termsOf(log: RaftLog<unknown>): Term[] {
+  return log.toArray().map((e) => e.term);
+}
+
+/** Logs whose terms never decrease along the log (as in any Raft log), starting at term ≥ 1. */
+const termsArb = (maxLength = 24) =>
+  fc.array(fc.nat({ max: 2 }), { maxLength }).map((steps) => {
+    let term = 1;
+    return steps.map((step) => (term += step));
+  });
+
+describe('RaftLog: the sentinel and lookups', () => {
+  it('the empty log has index 0 / term 0 as its sentinel, which always matches', () => {
+    const log = RaftLog.empty();
+    expect(log.lastIndex).toBe(0);
+    expect(log.lastTerm).toBe(0);
+    expect(log.termAt(0)).toBe(0);
+    expect(log.matches(0, 0)).toBe(true);
+    expect(log.matches(0, 1)).toBe(false);
+    expect(log.termAt(1)).toBeUndefined();
+    expect(log.entry(0)).toBeUndefined();
+  });
+
+  it('the log is 1-based: entry(i) is the i-th entry and nothing exists outside 1..lastIndex', () => {
+    const log = logOf([1, 1, 2]);
+    expect(log.entry(1)?.command).toBe('1@1');
+    expect(log.entry(3)?.command).toBe('3@2');
+    expect(log.entry(4)).toBeUndefined();
+    expect(log.entry(-1)).toBeUndefined();
+    expect(log.termAt(4)).toBeUndefined();
+    expect(log.lastIndex).toBe(3);
+    expect(log.lastTerm).toBe(2);
+  });
+
+  it('matches(index, term) holds exactly when the log has an entry at index with that term (Log Matching check)', () => {
+    const log = logOf([1, 1, 2]);
+    expect(log.matches(2, 1)).toBe(true);
+    expect(log.matches(2, 2)).toBe(false);
+    expect(log.matches(3, 2)).toBe(true);
+    expect(log.matches(4, 2)).toBe(false); // past the end never matches
+  });
+
+  it('RaftLog.from accepts only entries numbered 1, 2, 3, …', () => {
+    expect(() => RaftLog.from(entries([1, 1], 2))).toThrow(RangeError);
+    expect(() => RaftLog.from([{ term: 1, index: 1, command: 'a' }, { term: 1, index: 3, command: 'b' }])).toThrow(RangeError);
+    expect(RaftLog.from(entries([1, 2])).lastIndex).toBe(2);
+  });
+
+  it('append accepts only entries that continue the log: no gap, no overlap', () => {
+    const log = logOf([1, 1]);
+    expect(() => log.append(entries([1], 4))).toThrow(RangeError); // gap
+    expect(() => log.append(entries([1], 2))).toThrow(RangeError); // overlap
+    expect(log.append(entries([2], 3)).lastIndex).toBe(3);
+  });
+
+  it('RaftLog.from copies its input: changing the caller\'s array later does not change the log', () => {
+    const source = entries([1, 2]);
+    const log = RaftLog.from(source);
+    source.pop();
+    source.push({ term: 9, index: 2, command: 'x' });
+    expect(termsOf(log)).toEqual([1, 2]);
+  });
+
+  it('slice(from, to) is inclusive and clamped to the log, and returns a copy', () => {
+    const log = logOf([1, 1, 2, 3]);
+    expect(log.slice(2, 3).map((e) => e.index)).toEqual([2, 3]);
+    expect(log.slice(0, 99).map((e) => e.index)).toEqual([1, 2, 3, 4]);
+    expect(log.slice(3).map((e) => e.index)).toEqual([3, 4]);
+    expect(log.slice(5)).toEqual([]);
+    expect(log.slice(3, 2)).toEqual([]);
+    const copy = log.slice(1);
+    copy.length = 0;
+    expect(log.lastIndex).toBe(4);
+    expect(log.toArray()).toHaveLength(4);
+  });
+
+  it('truncateFrom refuses index 0: the sentinel cannot be removed', () => {
+    expect(() => logOf([1]).truncateFrom(0)).toThrow(RangeError);
+  });
+
+  it('truncateFrom past the end changes nothing', () => {
+    const log = logOf([1, 2]);
+    expect(log.truncateFrom(3)).toBe(log);
+    expect(log.truncateFrom(1).lastIndex).toBe(0);
+  });
+});
+
+describe('RaftLog views (shared array, copy on divergence)', () => {
+  it('RaftLog views stay valid after later appends and truncations', () => {
+    const base = logOf([1, 1, 2]);
+    const longer = base.append(entries([2, 2], 4)); // grows the shared array in place
+    const truncated = longer.truncateFrom(3); // shares the array, shorter
+    const diverged = truncated.append(entries([3, 3, 3], 3, 'new')); // must not touch longer's index 3..5
+    const base2 = base.append(entries([4], 4, 'other')); // base is no longer the newest view: copies
+
+    expect(termsOf(base)).toEqual([1, 1, 2]);
+    expect(termsOf(longer)).toEqual([1, 1, 2, 2, 2]);
+    expect(longer.entry(3)?.command).toBe('3@2');
+    expect(termsOf(truncated)).toEqual([1, 1]);
+    expect(termsOf(diverged)).toEqual([1, 1, 3, 3, 3]);
+    expect(diverged.entry(3)?.command).toBe('new3@3');
+    expect(termsOf(base2)).toEqual([1, 1, 2, 4]);
+    expect(longer.lastTerm).toBe(2);
+    expect(base.lastTerm).toBe(2);
+  });
+
+  it('RaftLog views stay valid after any sequence of appends and truncations on any view (property)', () => {
+    // A model: every view ever made, with the entries it must keep showing forever.
+    type Op = { kind: 'append'; view: number; count: number; termStep: number } | { kind: 'truncate'; view: number; at: number };
+    const opArb: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ kind: fc.constant('append' as const), view: fc.nat(), count: fc.integer({ min: 0, max: 4 }), termStep: fc.nat({ max: 1 }) }),
+      fc.record({ kind: fc.constant('truncate' as const), view: fc.nat(), at: fc.nat() }),
+    );
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
+        const views: { log: RaftLog<string>; expected: LogEntry<string>[] }[] = [{ log: RaftLog.empty(), expected: [] }];
+        let serial = 0;
+        for (const op of ops) {
+          const picked = views[op.view % views.length]!;
+          if (op.kind === 'append') {
+            const term = picked.log.lastTerm + op.termStep || 1;
+            const added = Array.from({ length: op.count }, (_, i) => ({
+              term,
+              index: picked.log.lastIndex + 1 + i,
+              command: `e${serial++}`,
+            }));
+            views.push({ log: picked.log.append(added), expected: [...picked.expected, ...added] });
+          } else {
+            const at = 1 + (op.at % (picked.log.lastIndex + 1));
+            views.push({ log: picked.log.truncateFrom(at), expected: picked.expected.slice(0, at - 1) });
+          }
+          for (const { log, expected } of views) {
+            expect(log.toArray()).toEqual(expected);
+            expect(log.lastIndex).toBe(expected.length);
+            expect(log.lastTerm).toBe(expected.at(-1)?.term ?? 0);
+            expect(log.entry(expected.length + 1)).toBeUndefined();
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('term lookups used by the conflict hint', () => {
+  it('firstIndexOfTerm finds the start of the run of a term that ends at `from`', () => {
+    const log = logOf([1, 1, 3, 3, 3, 5]);
+    expect(log.firstIndexOfTerm(3, 5)).toBe(3);
+    expect(log.firstIndexOfTerm(3, 3)).toBe(3);
+    expect(log.firstIndexOfTerm(1, 2)).toBe(1);
+    expect(log.firstIndexOfTerm(5, 6)).toBe(6);
+  });
+
+  it('lastIndexOfTerm finds the last entry of a term, or 0 when the log has none of it', () => {
+    const log = logOf([1, 1, 3, 3, 3, 5]);
+    expect(log.lastIndexOfTerm(1)).toBe(2);
+    expect(log.lastIndexOfTerm(3)).toBe(5);
+    expect(log.lastIndexOfTerm(5)).toBe(6);
+    expect(log.lastIndexOfTerm(2)).toBe(0);
+    expect(log.lastIndexOfTerm(4)).toBe(0);
+    expect(log.lastIndexOfTerm(9)).toBe(0);
+    expect(RaftLog.empty().lastIndexOfTerm(1)).toBe(0);
+  });
+
+  it('first/lastIndexOfTerm agree with a brute-force scan on any log with non-decreasing terms (property)', () => {
+    fc.assert(
+      fc.property(termsArb(), fc.nat(), fc.integer({ min: 0, max: 30 }), (terms, pick, term) => {
+        const log = logOf(terms);
+        const lastIndex = terms.lastIndexOf(term) + 1; // 0 when absent
+        expect(log.lastIndexOfTerm(term)).toBe(lastIndex);
+        if (terms.length === 0) return;
+        const from = 1 + (pick % terms.length);
+        const t = terms[from - 1]!;
+        let first = from;
+        while (first > 1 && terms[first - 2] === t) first--;
+        expect(log.firstIndexOfTerm(t, from)).toBe(first);
+      }),
+    );
+  });
+});
+
+describe('isLogUpToDate (§5.4.1 election restriction)', () => {
+  it('a higher last term is more up to date even when the log is shorter', () => {
+    expect(isLogUpToDate(1, 3, logOf([1, 1, 2, 2, 2]))).toBe(true);
+  });
+
+  it('a lower last term is less up to date even when the log is longer', () => {
+    expect(isLogUpToDate(9, 1, logOf([1, 2]))).toBe(false);
+  });
+
+  it('with equal last terms, the longer log wins and equal length is up to date', () => {
+    const log = logOf([1, 2, 2]);
+    expect(isLogUpToDate(4, 2, log)).toBe(true);
+    expect(isLogUpToDate(3, 2, log)).toBe(true);
+    expect(isLogUpToDate(2, 2, log)).toBe(false);
+  });
+
+  it('any log is at least as up to date as the empty log, and the empty log only as the empty log', () => {
+    expect(isLogUpToDate(0, 0, RaftLog.empty())).toBe(true);
+    expect(isLogUpToDate(0, 0, logOf([1]))).toBe(false);
+  });
+
+  it('compares last term first, then length, on any pair of logs (property)', () => {
+    fc.assert(
+      fc.property(termsArb(), termsArb(), (candidate, voter) => {
+        const cTerm = candidate.at(-1) ?? 0;
+        const vTerm = voter.at(-1) ?? 0;
+        const expected = cTerm > vTerm || (cTerm === vTerm && candidate.length >= voter.length);
+        expect(isLogUpToDate(candidate.length, cTerm, logOf(voter))).toBe(expected);
+      }),
+    );
+  });
+});
+
+describe('mergeEntries (AppendEntries receiver rules 3 and 4)', () => {
+  it('a duplicate AppendEntries never shortens the log', () => {
+    const log = logOf([1, 1, 2, 2, 3]);
+    const dup = mergeEntries(log, log.slice(2, 3)); // a stale retransmission of entries 2..3
+    expect(dup.truncatedFrom).toBeUndefined();
+    expect(dup.appended).toEqual([]);
+    expect(dup.log.lastIndex).toBe(5);
+    expect(dup.log.toArray()).toEqual(log.toArray());
+  });
+
+  it('mergeEntries never truncates when all entries match (property)', () => {
+    fc.assert(
+      fc.property(termsArb(), fc.nat(), fc.nat(), (terms, a, b) => {
+        const log = logOf(terms);
+        const from = 1 + (a % (terms.length + 1));
+        const to = from - 1 + (b % (terms.length - from + 2)); // possibly empty
+        const merged = mergeEntries(log, log.slice(from, to));
+        expect(merged.truncatedFrom).toBeUndefined();
+        expect(merged.appended).toEqual([]);
+        expect(merged.log.toArray()).toEqual(log.toArray());
+      }),
+    );
+  });
+
+  it('entries past the end of the log are appended, the ones already held are skipped', () => {
+    const log = logOf([1, 1, 2]);
+    const incoming = [...log.slice(2, 3), ...entries([2, 3], 4, 'L')];
+    const merged = mergeEntries(log, incoming);
+    expect(merged.truncatedFrom).toBeUndefined();
+    expect(merged.appended.map((e) => e.index)).toEqual([4, 5]);
+    expect(termsOf(merged.log)).toEqual([1, 1, 2, 2, 3]);
+    expect(merged.log.entry(2)?.command).toBe('2@1'); // a held entry is not rewritten
+  });
+
+  it('a conflicting entry (same index, different term) truncates the log from there, and the leader\'s entries replace it', () => {
+    const follower = logOf([1, 1, 2, 2, 2]);
+    const incoming = [...entries([1], 2), ...entries([3, 3], 3, 'L')]; // index 2 matches, 3 conflicts
+    const merged = mergeEntries(follower, incoming);
+    expect(merged.truncatedFrom).toBe(3);
+    expect(merged.appended.map((e) => e.index)).toEqual([3, 4]);
+    expect(termsOf(merged.log)).toEqual([1, 1, 3, 3]); // the follower's entry 5 is gone too
+    expect(termsOf(follower)).toEqual([1, 1, 2, 2, 2]); // the old view is unchanged
+  });
+
+  it('entries are truncated only on a real conflict, at the first entry whose term differs (property vs a model)', () => {
+    // The leader's log and the follower's share a prefix, then diverge with terms the other never used
+    // (leader: even, follower: odd), as Log Matching allows. The leader sends entries prevLogIndex+1..to
+    // for some prevLogIndex inside the shared prefix.
+    fc.assert(
+      fc.property(termsArb(10), fc.array(fc.nat({ max: 1 }), { maxLength: 8 }), fc.array(fc.nat({ max: 1 }), { maxLength: 8 }), fc.nat(), fc.nat(), (prefix, lSteps, fSteps, a, b) => {
+        const base = 2 * ((prefix.at(-1) ?? 0) + 1);
+        const leaderTerms = [...prefix, ...suffixTerms(base, lSteps)];
+        const leader = logOf(leaderTerms, 'L');
+        const follower = RaftLog.from([...leader.slice(1, prefix.length), ...entries(suffixTerms(base + 1, fSteps), prefix.length + 1, 'F')]);
+        const prev = a % (prefix.length + 1);
+        const to = prev + (b % (leaderTerms.length - prev + 1));
+        const sent = leader.slice(prev + 1, to);
+
+        const merged = mergeEntries(follower, sent);
+
+        // Model: the first index where a sent entry's term differs from the follower's.
+        const conflict = sent.find((e) => follower.termAt(e.index) !== undefined && follower.termAt(e.index) !== e.term);
+        expect(merged.truncatedFrom).toBe(conflict?.index);
+        // After the merge the follower holds the leader's entries up to `to` (Log Matching).
+        expect(merged.log.slice(1, to)).toEqual(leader.slice(1, to));
+        if (conflict === undefined) {
+          // No conflict: nothing the follower had is lost.
+          expect(merged.log.lastIndex).toBe(Math.max(follower.lastIndex, to));
+          expect(merged.log.slice(to + 1)).toEqual(follower.slice(to + 1));
+        } else {
+          expect(merged.log.lastIndex).toBe(to);
+        }
+        // What was written: everything from the conflict on, or only what lies past the follower's end.
+        const written = sent.filter((e) => (conflict === undefined ? e.index > follower.lastIndex : e.index >= conflict.index));
+        expect(merged.appended).toEqual(written);
+      }),
+    );
+  });
+});
+
+/** Non-decreasing terms of one parity from `start` (start, start, start+2, …). */
+function suffixTerms(start: Term, steps: readonly number[]): Term[] {
+  let term = start;
+  return steps.map((step) => (term += 2 * step));
+}
+
+describe('conflict hint (§5.3 optimization)', () => {
+  it('a follower missing prevLogIndex answers conflictTerm 0 and its lastIndex + 1', () => {
+    expect(conflictHint(logOf([1, 1, 2]), 7)).toEqual({ conflictTerm: 0, conflictIndex: 4 });
+    expect(conflictHint(RaftLog.empty(), 1)).toEqual({ conflictTerm: 0, conflictIndex: 1 });
+  });
+
+  it('a follower with a different term at prevLogIndex answers that term and the first index it holds of it', () => {
+    expect(conflictHint(logOf([1, 1, 2, 2, 2, 3]), 5)).toEqual({ conflictTerm: 2, conflictIndex: 3 });
+    expect(conflictHint(logOf([1, 1, 2, 2, 2, 3]), 6)).toEqual({ conflictTerm: 3, conflictIndex: 6 });
+  });
+
+  it('the leader resumes after its last entry of the conflicting term when it has that term', () => {
+    const leader = logOf([1, 1, 1, 4, 4, 5, 5, 6, 6, 6]);
+    expect(nextIndexAfterConflict(leader, { conflictTerm: 4, conflictIndex: 4 })).toBe(6);
+  });
+
+  it('the leader jumps to the follower\'s first index of the term when it has no entry of that term', () => {
+    const leader = logOf([1, 1, 1, 4, 4, 5, 5, 6, 6, 6]);
+    expect(nextIndexAfterConflict(leader, { conflictTerm: 3, conflictIndex: 7 })).toBe(7);
+    expect(nextIndexAfterConflict(leader, { conflictTerm: 0, conflictIndex: 5 })).toBe(5);
+  });
+
+  it('nextIndex after a conflict is never below 1', () => {
+    expect(nextIndexAfterConflict(logOf([1]), { conflictTerm: 0, conflictIndex: 0 })).toBe(1);
+  });
+
+  it('Figure 7: backing off by conflict hints reaches the last index where leader and follower agree', () => {
+    const leader = logOf([1, 1, 1, 4, 4, 5, 5, 6, 6, 6]);
+    const followers: Record<string, { terms: Term[]; agreeUpTo: number; rounds: number }> = {
+      a: { terms: [1, 1, 1, 4, 4, 5, 5, 6, 6], agreeUpTo: 9, rounds: 1 },
+      b: { terms: [1, 1, 1, 4], agreeUpTo: 4, rounds: 1 },
+      c: { terms: [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6], agreeUpTo: 10, rounds: 0 },
+      d: { terms: [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7], agreeUpTo: 10, rounds: 0 },
+      e: { terms: [1, 1, 1, 4, 4, 4, 4], agreeUpTo: 5, rounds: 2 },
+      f: { terms: [1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3], agreeUpTo: 3, rounds: 2 },
+    };
+    for (const [name, f] of Object.entries(followers)) {
+      const follower = logOf(f.terms);
+      let prev = leader.lastIndex;
+      let rounds = 0;
+      while (!follower.matches(prev, leader.termAt(prev)!)) {
+        const next = Math.min(nextIndexAfterConflict(leader, conflictHint(follower, prev)), prev);
+        expect(next, `follower ${name} must make progress`).toBeLessThanOrEqual(prev);
+        prev = next - 1;
+        rounds++;
+      }
+      expect({ name, prev, rounds }).toEqual({ name, prev: f.agreeUpTo, rounds: f.rounds });
+    }
+  });
+});
