@@ -27,6 +27,9 @@
  *   change it from outside.
  * - Raft's no-op entries are not passed to `apply` by the runtime; if one is, it changes nothing.
  */
+import { canonicalJson as canonicalJsonText, compareStrings, type JsonValue } from '../core/json.js';
+
+export type { JsonValue };
 import { z } from 'zod';
 import { isNoop, type LogEntry, type LogIndex } from '../core/types.js';
 import type { StateMachine } from '../state-machine.js';
@@ -37,7 +40,6 @@ export const MAX_KEY_LENGTH = 1024;
 export const MAX_VALUE_DEPTH = 64;
 export const MAX_CLIENT_ID_LENGTH = 256;
 
-export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
 export interface ClientSeq {
   readonly id: string;
@@ -239,9 +241,6 @@ function safeParse<T>(schema: z.ZodType<T>, input: unknown): { ok: true; data: T
   }
 }
 
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 function freeze<T>(value: T): T {
   return Object.freeze(value);
@@ -255,31 +254,7 @@ function deepFreeze(value: JsonValue): JsonValue {
   return value;
 }
 
-/**
- * Canonical JSON text (object keys sorted), or undefined if `value` is not a JSON value within
- * MAX_VALUE_DEPTH (which also stops a cyclic object).
- */
-export function canonicalJson(value: unknown, depth = 0): string | undefined {
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number') return Number.isFinite(value) ? JSON.stringify(value) : undefined;
-  if (typeof value !== 'object' || depth >= MAX_VALUE_DEPTH) return undefined;
-  if (Array.isArray(value)) {
-    const parts: string[] = [];
-    for (let i = 0; i < value.length; i++) {
-      if (!Object.hasOwn(value, i)) return undefined; // sparse
-      const part = canonicalJson(value[i], depth + 1);
-      if (part === undefined) return undefined;
-      parts.push(part);
-    }
-    return `[${parts.join(',')}]`;
-  }
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return undefined;
-  const parts: string[] = [];
-  for (const k of Object.keys(value).sort(compareStrings)) {
-    const part = canonicalJson((value as Record<string, unknown>)[k], depth + 1);
-    if (part === undefined) return undefined;
-    parts.push(`${JSON.stringify(k)}:${part}`);
-  }
-  return `{${parts.join(',')}}`;
+/** Canonical JSON text of a value the KV store accepts (at most MAX_VALUE_DEPTH deep), or undefined. */
+export function canonicalJson(value: unknown): string | undefined {
+  return canonicalJsonText(value, MAX_VALUE_DEPTH);
 }

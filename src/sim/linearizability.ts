@@ -48,8 +48,10 @@
  * `timedOut: true` when the search budget (`maxStates`, a step counter, so runs are deterministic)
  * ran out before an answer: ok is true only for a proven history.
  */
+import { canonicalJson as canonicalJsonText, type JsonValue } from '../core/json.js';
 
-export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+export type { JsonValue };
+
 
 export interface GetOp {
   readonly type: 'get';
@@ -519,30 +521,9 @@ function describeOp(entry: HistoryEntry): string {
  * text. Kept separate from the key-value store's own comparison on purpose: a test oracle must not
  * share code with what it tests.
  */
+/** Canonical JSON text of `value`; throws a TypeError naming `where` if it is not a JSON value. */
 export function canonicalJson(value: unknown, where = 'value'): string {
-  return canonical(value, where, 0);
-}
-
-function canonical(value: unknown, where: string, depth: number): string {
-  if (depth > 512) throw new RangeError(`${where} is nested too deeply (or cyclic)`);
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new TypeError(`${where} is not a JSON value (${value})`);
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) {
-    const parts: string[] = [];
-    for (let i = 0; i < value.length; i++) {
-      if (!(i in value)) throw new TypeError(`${where} is a sparse array`);
-      parts.push(canonical(value[i], where, depth + 1));
-    }
-    return `[${parts.join(',')}]`;
-  }
-  if (typeof value === 'object') {
-    const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) throw new TypeError(`${where} is not a plain object`);
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k], where, depth + 1)}`).join(',')}}`;
-  }
-  throw new TypeError(`${where} is not a JSON value (${typeof value})`);
+  const text = canonicalJsonText(value);
+  if (text === undefined) throw new TypeError(`${where} is not a JSON value (or is nested too deeply)`);
+  return text;
 }
