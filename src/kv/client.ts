@@ -1,0 +1,117 @@
+/**
+ * A client of the replicated key-value store. It finds the leader by itself (following
+ * NotLeaderError's hint, or trying the next node when none is known), retries while there is no
+ * leader, and numbers its writes (client id + sequence number) so that a write retried after an
+ * unknown outcome is applied at most once: the state machine remembers each client's last
+ * sequence number and answers a repeat with the first answer.
+ *
+ * One client has one operation in flight at a time (calls queue up), which is what makes the
+ * sequence numbers meaningful; use several clients for concurrency.
+ */
+import type { JsonValue } from '../core/json.js';
+import type { NodeId } from '../core/types.js';
+import { NotLeaderError, OutcomeUnknownError, RaftError } from '../errors.js';
+import { systemClock, type Clock } from '../runtime/clock.js';
+import type { RaftNode } from '../runtime/raft-node.js';
+import type { CasResult, DeleteResult, GetResult, KvCommand, KvQuery, KvQueryResult, KvResult, PutResult } from './state-machine.js';
+
+export type KvNode = Pick<RaftNode<KvCommand, KvResult, KvQuery, KvQueryResult>, 'propose' | 'read'>;
+
+/** Where the client can reach nodes; `node(id)` is undefined while that node is down. */
+export interface KvCluster {
+  readonly ids: readonly NodeId[];
+  node(id: NodeId): KvNode | undefined;
+}
+
+export interface KvClientOptions {
+  clientId: string;
+  clock?: Clock;
+  /** Pause before retrying when no leader is known, ms. Default 50. */
+  retryDelay?: number;
+  /** Give up after this long, ms. Default 5000. A write that may have been applied then fails with OutcomeUnknownError. */
+  timeout?: number;
+}
+
+export class KvClient {
+  private seq = 0;
+  private leaderHint: NodeId | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly clock: Clock;
+
+  constructor(
+    private readonly cluster: KvCluster,
+    private readonly options: KvClientOptions,
+  ) {
+    if (cluster.ids.length === 0) throw new RangeError('a KV client needs at least one node');
+    this.clock = options.clock ?? systemClock;
+  }
+
+  get(key: string): Promise<GetResult> {
+    return this.enqueue(() => this.call<GetResult>((node) => node.read({ type: 'get', key }) as Promise<GetResult>, false));
+  }
+
+  put(key: string, value: JsonValue): Promise<PutResult> {
+    return this.write<PutResult>({ type: 'put', key, value });
+  }
+
+  delete(key: string): Promise<DeleteResult> {
+    return this.write<DeleteResult>({ type: 'delete', key });
+  }
+
+  cas(key: string, from: JsonValue, to: JsonValue): Promise<CasResult> {
+    return this.write<CasResult>({ type: 'cas', key, from, to });
+  }
+
+  private write<T>(command: KvCommand): Promise<T> {
+    return this.enqueue(async () => {
+      const numbered = { ...command, client: { id: this.options.clientId, seq: ++this.seq } } as KvCommand;
+      const { result } = await this.call((node) => node.propose(numbered), true);
+      if (typeof result === 'object' && result !== null && 'reason' in result && (result.reason === 'invalid_command' || result.reason === 'stale')) {
+        throw new RaftError(result.reason, (result as { error: string }).error);
+      }
+      return result as T;
+    });
+  }
+
+  private enqueue<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(operation, operation);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Try nodes until one answers as leader, or the timeout passes. */
+  private async call<T>(attempt: (node: KvNode) => Promise<T>, isWrite: boolean): Promise<T> {
+    const deadline = this.clock.now() + (this.options.timeout ?? 5000);
+    const ids = this.cluster.ids;
+    let target = this.leaderHint ?? (ids[0] as NodeId);
+    let mayHaveApplied = false;
+    let lastError: unknown;
+    while (this.clock.now() < deadline) {
+      const node = this.cluster.node(target);
+      if (node !== undefined) {
+        try {
+          const value = await attempt(node);
+          this.leaderHint = target;
+          return value;
+        } catch (error) {
+          lastError = error;
+          if (error instanceof NotLeaderError && error.leaderId !== undefined && error.leaderId !== target) {
+            target = error.leaderId; // go straight to the leader it named
+            continue;
+          }
+          // Not a plain refusal: the write may have reached a log (and may yet commit).
+          if (isWrite && !(error instanceof NotLeaderError)) mayHaveApplied = true;
+        }
+      }
+      target = ids[(ids.indexOf(target) + 1) % ids.length] as NodeId;
+      this.leaderHint = undefined;
+      await this.sleep(this.options.retryDelay ?? 50);
+    }
+    if (mayHaveApplied) throw new OutcomeUnknownError(`the write did not complete within ${this.options.timeout ?? 5000} ms`);
+    throw lastError instanceof RaftError ? lastError : new NotLeaderError(undefined);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.clock.setTimeout(resolve, ms));
+  }
+}
