@@ -59,3 +59,10 @@ export class StoppedError extends RaftError {
     super('stopped', message);
   }
 }
+
+/** A read did not complete in time. Reads change nothing, so it is always safe to retry. */
+export class ReadTimeoutError extends RaftError {
+  constructor(ms: number) {
+    super('timeout', `the read did not complete within ${ms} ms (no leader could confirm it); it had no effect, retry it`);
+  }
+}

@@ -15,7 +15,7 @@ import { createActor } from 'xstate';
 import { raftNodeMachine, type RaftEffect, type RaftNodeActor } from '../../machines/raft-node.js';
 import { isNoop, type LogEntry, type LogIndex, type NodeId, type Role, type RpcMessage, type Term } from '../core/types.js';
 import { parseRpcMessage } from '../core/validate.js';
-import { InvalidRequestError, NotLeaderError, OutcomeUnknownError, RaftError, StoppedError } from '../errors.js';
+import { InvalidRequestError, NotLeaderError, OutcomeUnknownError, RaftError, ReadTimeoutError, StoppedError } from '../errors.js';
 import type { StateMachine } from '../state-machine.js';
 import { BatchBuilder, type Storage } from '../storage/storage.js';
 import type { ClientRequest, ClientResponse, Transport } from '../transport/transport.js';
@@ -39,6 +39,10 @@ export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, QR = unk
   forwardToLeader?: boolean;
   /** A proposal not applied within this many ms is rejected with OutcomeUnknownError. Default 10 000. */
   proposalTimeout?: number;
+  /** A read not served within this many ms is rejected with ReadTimeoutError (safe to retry). Default 10 000. */
+  readTimeout?: number;
+  /** Called after each batch is performed, for metrics (writeMs is the storage write's duration by `clock`). */
+  onBatch?: (batch: { entries: number; messages: number; applied: number; writeMs: number }) => void;
   /** Where failures that must not crash the node are reported (a throwing listener, a bad message). */
   onError?: (error: unknown, context: string) => void;
   /** Sees every effect the machine emits, before it is performed (the simulator's checker uses it). */
@@ -113,7 +117,8 @@ export interface RaftNode<C = unknown, R = unknown, Q = unknown, QR = unknown> {
   readonly actor: RaftNodeActor;
   /** Entries in the node's log (a copy). */
   log(): LogEntry<C>[];
-  stop(): void;
+  /** Stop the node; `{ flush: true }` first performs the batch being gathered (clean shutdown). */
+  stop(options?: { flush?: boolean }): void;
   readonly stopped: boolean;
 }
 
@@ -219,7 +224,18 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     if (this.stopped) return Promise.reject(new StoppedError());
     if (this.actor.getSnapshot().value !== 'leader') return this.forwardOrReject<QR>({ type: 'read', query });
     return new Promise<QR>((resolve, reject) => {
-      this.queuedReads.push({ query, resolve, reject });
+      const timeout = this.options.readTimeout ?? 10_000;
+      const timer = this.clock.setTimeout(() => {
+        this.forgetRead(waiting);
+        reject(new ReadTimeoutError(timeout));
+      }, timeout);
+      const settle = () => this.clock.clearTimeout(timer);
+      const waiting: WaitingRead<QR> = {
+        query,
+        resolve: (value) => (settle(), resolve(value)),
+        reject: (error) => (settle(), reject(error)),
+      };
+      this.queuedReads.push(waiting);
       this.scheduleFlush();
     });
   }
@@ -245,9 +261,13 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     return this.actor.getSnapshot().context.log.toArray() as LogEntry<C>[];
   }
 
-  /** Stop: volatile state is gone, storage keeps what was written. Pending work is not flushed. */
-  stop(): void {
+  /**
+   * Stop: volatile state is gone, storage keeps what was written. By default the batch being
+   * gathered is dropped, as a crash would; `{ flush: true }` finishes it first (a clean shutdown).
+   */
+  stop(options: { flush?: boolean } = {}): void {
     if (this.stopped) return;
+    if (options.flush && this.flushScheduled) this.flush();
     this.stopped = true;
     this.actor.stop();
     this.options.transport.stop();
@@ -339,9 +359,15 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     if (this.queuedReads.length > 0) this.submitReads();
 
     // 1. Durable first.
+    let entriesWritten = 0;
+    let writeMs = 0;
     if (!this.persist.empty) {
       try {
-        this.options.storage.write(this.persist.take());
+        const batch = this.persist.take();
+        entriesWritten = batch.entries.length;
+        const started = this.clock.now();
+        this.options.storage.write(batch);
+        writeMs = this.clock.now() - started;
       } catch (error) {
         // We cannot promise anything we have not stored: stop rather than send or answer.
         this.report(error, 'storage write failed; the node stops');
@@ -367,6 +393,13 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.applies = [];
     for (const entry of applies) this.applyEntry(entry);
     this.serveReadyReads();
+    if (this.options.onBatch !== undefined && (entriesWritten > 0 || sends.length > 0 || applies.length > 0)) {
+      try {
+        this.options.onBatch({ entries: entriesWritten, messages: sends.length, applied: applies.length, writeMs });
+      } catch (error) {
+        this.report(error, 'batch observer');
+      }
+    }
   }
 
   private submitProposals(): void {
@@ -438,6 +471,11 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       default:
         break;
     }
+  }
+
+  private forgetRead(read: WaitingRead<QR>): void {
+    this.queuedReads = this.queuedReads.filter((r) => r !== read);
+    for (const [id, r] of this.readsByRequest) if (r === read) this.readsByRequest.delete(id);
   }
 
   private takeRead(requestId: string): WaitingRead<QR>[] {

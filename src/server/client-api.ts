@@ -1,0 +1,194 @@
+/**
+ * The client HTTP API on each node's port:
+ *
+ *   PUT    /kv/:key        {"value": json}          → 200 {"index": n} once committed and applied
+ *   GET    /kv/:key                                 → 200 {"value": v} | 404 {"error": "not_found"}   (linearizable, ReadIndex)
+ *   POST   /kv/:key/cas    {"from": a, "to": b}     → 200 {"ok": true} | 409 {"error": "precondition_failed", "value": v} | 404
+ *   DELETE /kv/:key                                 → 200 {"existed": bool}
+ *   GET    /status  · GET /health · GET /metrics (Prometheus text)
+ *
+ * Any node serves them: a follower forwards to the leader. No known leader → 503
+ * {"error": "no_leader"} (nothing happened; safe to retry). A write whose outcome is unknown when
+ * it times out → 504 {"error": "timeout", "outcome": "unknown"}. Writes may carry X-Client-Id and
+ * X-Request-Seq so that a retried write is applied once. Bad input → 400 / 413, and changes nothing.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { JsonValue } from '../core/json.js';
+import { NotLeaderError, OutcomeUnknownError, RaftError, ReadTimeoutError, StoppedError } from '../errors.js';
+import { MAX_CLIENT_ID_LENGTH, MAX_KEY_LENGTH, type GetResult, type KvCommand, type KvQuery, type KvQueryResult, type KvResult } from '../kv/state-machine.js';
+import type { RaftNode } from '../runtime/raft-node.js';
+import { HttpError, readJsonBody } from './body.js';
+import type { NodeMetrics } from './metrics.js';
+
+export type KvRaftNode = RaftNode<KvCommand, KvResult, KvQuery, KvQueryResult>;
+
+export interface ClientApiOptions {
+  node: KvRaftNode;
+  metrics: NodeMetrics;
+  bodyLimit: number;
+  /** Where a client is told to go when this node knows the leader (NotLeaderError's address). */
+  addressOf?: (id: string) => string | undefined;
+}
+
+const putBody = z.object({ value: z.json() }).strict();
+const casBody = z.object({ from: z.json(), to: z.json() }).strict();
+
+export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
+  const { node, metrics } = options;
+  return async (req, res, url) => {
+    const started = performance.now();
+    let route = 'other';
+    const send = (status: number, body: unknown, contentType = 'application/json') => {
+      res.writeHead(status, { 'content-type': contentType });
+      res.end(contentType === 'application/json' ? JSON.stringify(body) : String(body));
+      metrics.requestSeconds.observe({ route, status: String(status) }, (performance.now() - started) / 1000);
+    };
+    try {
+      if (url.pathname === '/health') {
+        route = 'health';
+        if (req.method !== 'GET') throw methodNotAllowed();
+        send(200, { ok: true, id: node.id, role: node.status().role });
+        return true;
+      }
+      if (url.pathname === '/status') {
+        route = 'status';
+        if (req.method !== 'GET') throw methodNotAllowed();
+        send(200, node.status());
+        return true;
+      }
+      if (url.pathname === '/metrics') {
+        route = 'metrics';
+        if (req.method !== 'GET') throw methodNotAllowed();
+        send(200, await metrics.registry.metrics(), metrics.registry.contentType);
+        return true;
+      }
+      const match = /^\/kv\/([^/]+)(\/cas)?$/.exec(url.pathname);
+      if (match === null) return false;
+      const key = decodeKey(match[1] as string);
+      if (match[2] !== undefined) {
+        route = 'cas';
+        if (req.method !== 'POST') throw methodNotAllowed();
+        const body = parse(casBody, await readJsonBody(req, options.bodyLimit));
+        const result = (await propose(node, metrics, { type: 'cas', key, from: body.from as JsonValue, to: body.to as JsonValue, ...clientOf(req) })) as KvResult;
+        if (result.ok) return send(200, { ok: true }), true;
+        if ('reason' in result && result.reason === 'precondition_failed') return send(409, { error: 'precondition_failed', value: result.value }), true;
+        if ('reason' in result && result.reason === 'not_found') return send(404, { error: 'not_found' }), true;
+        throw commandRefused(result);
+      }
+      switch (req.method) {
+        case 'GET': {
+          route = 'get';
+          const result = await read(node, metrics, { type: 'get', key });
+          if (result.found) send(200, { value: result.value });
+          else send(404, { error: 'not_found' });
+          return true;
+        }
+        case 'PUT': {
+          route = 'put';
+          const body = parse(putBody, await readJsonBody(req, options.bodyLimit));
+          const result = await propose(node, metrics, { type: 'put', key, value: body.value as JsonValue, ...clientOf(req) });
+          if (!result.ok) throw commandRefused(result);
+          send(200, { index: 'index' in result ? result.index : undefined });
+          return true;
+        }
+        case 'DELETE': {
+          route = 'delete';
+          const result = await propose(node, metrics, { type: 'delete', key, ...clientOf(req) });
+          if (!result.ok) throw commandRefused(result);
+          send(200, { existed: 'existed' in result ? result.existed : undefined });
+          return true;
+        }
+        default:
+          throw methodNotAllowed();
+      }
+    } catch (error) {
+      const [status, body] = toHttpError(error, options.addressOf);
+      if (!res.headersSent) send(status, body);
+      else res.end();
+      return true;
+    }
+  };
+}
+
+async function propose(node: KvRaftNode, metrics: NodeMetrics, command: KvCommand): Promise<KvResult> {
+  try {
+    const { result } = await node.propose(command);
+    metrics.proposals.inc({ outcome: 'committed' });
+    return result;
+  } catch (error) {
+    metrics.proposals.inc({ outcome: error instanceof RaftError ? error.code : 'error' });
+    throw error;
+  }
+}
+
+async function read(node: KvRaftNode, metrics: NodeMetrics, query: KvQuery): Promise<GetResult> {
+  try {
+    const result = (await node.read(query)) as GetResult | { ok: false; error: string };
+    if ('ok' in result) throw new HttpError(400, { error: 'bad_request', reason: result.error });
+    metrics.reads.inc({ outcome: 'served' });
+    return result;
+  } catch (error) {
+    metrics.reads.inc({ outcome: error instanceof RaftError ? error.code : 'error' });
+    throw error;
+  }
+}
+
+function decodeKey(raw: string): string {
+  let key: string;
+  try {
+    key = decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, { error: 'bad_request', reason: 'the key is not valid percent-encoding' });
+  }
+  if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw new HttpError(400, { error: 'bad_request', reason: `a key is 1 to ${MAX_KEY_LENGTH} characters` });
+  }
+  return key;
+}
+
+/** X-Client-Id + X-Request-Seq: the state machine applies a (client, seq) once and repeats its answer. */
+function clientOf(req: IncomingMessage): { client?: { id: string; seq: number } } {
+  const id = req.headers['x-client-id'];
+  const seq = req.headers['x-request-seq'];
+  if (id === undefined && seq === undefined) return {};
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_CLIENT_ID_LENGTH || typeof seq !== 'string' || !/^\d{1,15}$/.test(seq)) {
+    throw new HttpError(400, {
+      error: 'bad_request',
+      reason: `X-Client-Id (1 to ${MAX_CLIENT_ID_LENGTH} characters) and X-Request-Seq (a whole number) go together`,
+    });
+  }
+  return { client: { id, seq: Number(seq) } };
+}
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new HttpError(400, { error: 'bad_request', reason: `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}` });
+  }
+  return result.data;
+}
+
+function methodNotAllowed(): HttpError {
+  return new HttpError(405, { error: 'method_not_allowed' });
+}
+
+function commandRefused(result: KvResult): HttpError {
+  const reason = 'error' in result ? result.error : 'reason' in result ? String(result.reason) : 'refused';
+  return new HttpError(400, { error: 'bad_request', reason });
+}
+
+function toHttpError(error: unknown, addressOf?: (id: string) => string | undefined): [number, Record<string, unknown>] {
+  if (error instanceof HttpError) return [error.status, error.body];
+  if (error instanceof NotLeaderError) {
+    // We forward to a known leader, so this means none is known (or it refused): safe to retry.
+    const leader = error.leaderId;
+    return [503, { error: 'no_leader', ...(leader ? { leaderId: leader, leaderAddress: addressOf?.(leader) } : {}), retry: true }];
+  }
+  if (error instanceof ReadTimeoutError) return [503, { error: 'no_leader', reason: error.message, retry: true }];
+  if (error instanceof OutcomeUnknownError) return [504, { error: 'timeout', outcome: 'unknown', reason: error.message }];
+  if (error instanceof StoppedError) return [503, { error: 'stopping', retry: true }];
+  if (error instanceof RaftError) return [400, { error: error.code, reason: error.message }];
+  return [500, { error: 'internal', reason: error instanceof Error ? error.message : String(error) }];
+}

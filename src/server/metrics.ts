@@ -1,0 +1,53 @@
+/**
+ * Prometheus metrics of one node (prom-client), served at GET /metrics. Gauges are read from the
+ * node when scraped; counters and histograms are fed by the runtime's hooks.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RaftNode } from '../runtime/raft-node.js';
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly proposals: Counter<'outcome'>;
+  readonly reads: Counter<'outcome'>;
+  readonly elections: Counter;
+  readonly batchEntries: Histogram;
+  readonly batchMessages: Histogram;
+  readonly fsyncSeconds: Histogram;
+  readonly requestSeconds: Histogram<'route' | 'status'>;
+
+  constructor(node: Pick<RaftNode, 'status' | 'on'>) {
+    const registry = this.registry;
+    collectDefaultMetrics({ register: registry, prefix: 'xstate_raft_process_' });
+    const status = () => node.status();
+    new Gauge({ name: 'xstate_raft_term', help: 'current term', registers: [registry], collect() { this.set(status().term); } });
+    new Gauge({ name: 'xstate_raft_commit_index', help: 'commit index', registers: [registry], collect() { this.set(status().commitIndex); } });
+    new Gauge({ name: 'xstate_raft_last_applied', help: 'last applied index', registers: [registry], collect() { this.set(status().lastApplied); } });
+    new Gauge({ name: 'xstate_raft_last_log_index', help: 'last log index', registers: [registry], collect() { this.set(status().lastLogIndex); } });
+    new Gauge({
+      name: 'xstate_raft_role',
+      help: '1 for the role this node has now',
+      labelNames: ['role'],
+      registers: [registry],
+      collect() {
+        const role = status().role;
+        for (const r of ['follower', 'candidate', 'leader']) this.set({ role: r }, r === role ? 1 : 0);
+      },
+    });
+    this.proposals = new Counter({ name: 'xstate_raft_proposals_total', help: 'client writes by outcome', labelNames: ['outcome'], registers: [registry] });
+    this.reads = new Counter({ name: 'xstate_raft_reads_total', help: 'client reads by outcome', labelNames: ['outcome'], registers: [registry] });
+    this.elections = new Counter({ name: 'xstate_raft_elections_total', help: 'elections this node started', registers: [registry] });
+    this.batchEntries = new Histogram({ name: 'xstate_raft_batch_entries', help: 'log entries written per batch', buckets: [0, 1, 4, 16, 64, 256, 1024], registers: [registry] });
+    this.batchMessages = new Histogram({ name: 'xstate_raft_batch_messages', help: 'messages sent per batch', buckets: [0, 1, 2, 4, 8, 16, 64], registers: [registry] });
+    this.fsyncSeconds = new Histogram({ name: 'xstate_raft_storage_write_seconds', help: 'duration of one storage batch write (one fsync)', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [registry] });
+    this.requestSeconds = new Histogram({ name: 'xstate_raft_client_request_seconds', help: 'client API latency', labelNames: ['route', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [registry] });
+    node.on('role', ({ role }) => {
+      if (role === 'candidate') this.elections.inc();
+    });
+  }
+
+  observeBatch(batch: { entries: number; messages: number; writeMs: number }): void {
+    this.batchEntries.observe(batch.entries);
+    this.batchMessages.observe(batch.messages);
+    if (batch.entries > 0 || batch.writeMs > 0) this.fsyncSeconds.observe(batch.writeMs / 1000);
+  }
+}
