@@ -91,7 +91,7 @@ describe('KV histories', () => {
     expect(completed).toBeGreaterThan(100);
     const result = checkLinearizable(history);
     expect(result.ok, result.counterexample ? JSON.stringify(result.counterexample).slice(0, 2000) : '').toBe(true);
-  });
+  }, 120_000);
 
   it('are linearizable under partitions and crashes, with indeterminate writes', async () => {
     for (const seed of [62, 63, 64]) {
@@ -102,7 +102,7 @@ describe('KV histories', () => {
       expect(result.timedOut ?? false).toBe(false);
       expect(result.ok, `seed ${seed}: ${detail}`).toBe(true);
     }
-  });
+  }, 120_000);
 
   it('the checker rejects a history with a stale read (so the test above can fail)', () => {
     const history: HistoryEntry[] = [

@@ -18,7 +18,7 @@ function firstViolation(machine: typeof raftNodeMachine, seeds: number, nodes = 
   return undefined;
 }
 
-describe('the safety checker catches broken rules (mutants)', () => {
+describe('the safety checker catches broken rules (mutants)', { timeout: 120_000 }, () => {
   it('catches granting a second vote in a term', () => {
     const mutant = raftNodeMachine.provide({
       guards: { canGrantVote: ({ context, event }) => 'term' in event && event.term >= context.currentTerm },

@@ -18,6 +18,6 @@ describe(`random runs: ${seeds} seeds`, () => {
         if (!result.ok) failures.push(`${result.failure?.rule}: ${result.failure?.detail}\n  replay: ${result.replay}`);
       }
       expect(failures).toEqual([]);
-    });
+    }, 300_000);
   }
 });
