@@ -72,10 +72,10 @@ function sameEntry(a: LogEntry<unknown> | undefined, b: LogEntry<unknown> | unde
 
 // ---------------------------------------------------------------- terms and votes
 
-export function termNeverDecreases(prev: NodeView, next: NodeView): Violation[] {
-  return next.currentTerm < prev.currentTerm
-    ? [violation('termNeverDecreases', `currentTerm went from ${prev.currentTerm} to ${next.currentTerm}`)]
-    : [];
+/** `highest` is the highest term the node was seen at before this step, restarts included. */
+export function termNeverDecreases(prev: NodeView, next: NodeView, highest: Term = prev.currentTerm): Violation[] {
+  const before = Math.max(prev.currentTerm, highest);
+  return next.currentTerm < before ? [violation('termNeverDecreases', `currentTerm went from ${before} to ${next.currentTerm}`)] : [];
 }
 
 /** The votes a node casts in one step: its votedFor after the step, and every vote it granted in a reply. */
@@ -135,13 +135,19 @@ export function grantedVotesAreDurable(prev: NodeView, next: NodeView, effects: 
   return found;
 }
 
+/**
+ * Storage ends the step holding the hard state the node ends it with: a change is persisted in
+ * the step that makes it, and nothing else is written as hard state.
+ */
 export function hardStateChangesArePersisted(prev: NodeView, next: NodeView, effects: Effects): Violation[] {
-  if (prev.currentTerm === next.currentTerm && prev.votedFor === next.votedFor) return [];
   const last = persists(effects).at(-1);
-  if (last !== undefined && last.hardState.currentTerm === next.currentTerm && last.hardState.votedFor === next.votedFor) return [];
-  const written = last === undefined ? 'nothing' : `term ${last.hardState.currentTerm}, votedFor ${last.hardState.votedFor}`;
+  const stored = last === undefined ? { currentTerm: prev.currentTerm, votedFor: prev.votedFor } : last.hardState;
+  if (stored.currentTerm === next.currentTerm && stored.votedFor === next.votedFor) return [];
   return [
-    violation('hardStateChangesArePersisted', `hard state became term ${next.currentTerm}, votedFor ${next.votedFor}, but the step persisted ${written}`),
+    violation(
+      'hardStateChangesArePersisted',
+      `the node ends the step at term ${next.currentTerm}, votedFor ${next.votedFor}; storage holds term ${stored.currentTerm}, votedFor ${stored.votedFor}`,
+    ),
   ];
 }
 
@@ -247,29 +253,49 @@ export function leaderNeverOverwritesItsEntries(prev: NodeView, next: NodeView, 
  */
 export function truncateOnlyOnConflict(prev: NodeView, _next: NodeView, effects: Effects): Violation[] {
   const found: Violation[] = [];
+  // Each persist is judged against the log as the persists before it in this step left it.
+  const stored = new PersistedLog(prev.log);
   for (const p of persists(effects)) {
     const from = p.truncateFrom;
-    if (from === undefined) continue;
-    const held = prev.log.termAt(from);
-    const written = p.entries[0];
-    if (from <= prev.commitIndex) {
-      found.push(violation('truncateOnlyOnConflict', `truncates committed entries from ${from} (commitIndex ${prev.commitIndex})`));
+    if (from !== undefined) {
+      const held = stored.entry(from)?.term;
+      const written = p.entries[0];
+      if (from <= prev.commitIndex) {
+        found.push(violation('truncateOnlyOnConflict', `truncates committed entries from ${from} (commitIndex ${prev.commitIndex})`));
+      }
+      if (held === undefined) {
+        found.push(violation('truncateOnlyOnConflict', `truncates from ${from}, where the log (last index ${stored.lastIndex}) holds nothing`));
+      } else if (written === undefined || written.index !== from) {
+        found.push(violation('truncateOnlyOnConflict', `truncates from ${from} without writing a replacement entry there`));
+      } else if (written.term === held) {
+        found.push(violation('truncateOnlyOnConflict', `truncates from ${from} although the new entry there has the same term ${held}`));
+      }
+      stored.truncateFrom(from);
     }
-    if (from < 1 || held === undefined) {
-      found.push(violation('truncateOnlyOnConflict', `truncates from ${from}, where the log (last index ${prev.log.lastIndex}) holds nothing`));
-    } else if (written === undefined || written.index !== from) {
-      found.push(violation('truncateOnlyOnConflict', `truncates from ${from} without writing a replacement entry there`));
-    } else if (written.term === held) {
-      found.push(violation('truncateOnlyOnConflict', `truncates from ${from} although the new entry there has the same term ${held}`));
-    }
+    stored.append(p.entries);
   }
   return found;
 }
 
-export function logIsWellFormed(next: NodeView): Violation[] {
+/** The lowest index this step's persists write or cut, or just past the old end if they do neither. */
+export function firstIndexWritten(prev: NodeView, effects: Effects): LogIndex {
+  let first = prev.log.lastIndex + 1;
+  for (const p of persists(effects)) first = Math.min(first, p.truncateFrom ?? Infinity, p.entries[0]?.index ?? Infinity);
+  return first;
+}
+
+/**
+ * Entries are numbered 1, 2, 3, … (index 0 / term 0 is the sentinel), terms never decrease along
+ * the log and none is above currentTerm; commitIndex lies within the log. Checked from `from` on:
+ * the entries below it are unchanged (logChangesArePersisted) and were checked in earlier steps,
+ * and currentTerm only grows.
+ */
+export function logIsWellFormed(next: NodeView, from: LogIndex = 1): Violation[] {
   const { log, currentTerm } = next;
-  let previousTerm: Term = 0;
-  for (let index = 1; index <= log.lastIndex; index++) {
+  if (log.termAt(0) !== 0) return [violation('logIsWellFormed', `the sentinel index 0 has term ${log.termAt(0)}, not 0`)];
+  const start = Math.max(1, from);
+  let previousTerm: Term = log.termAt(start - 1) ?? 0;
+  for (let index = start; index <= log.lastIndex; index++) {
     const entry = log.entry(index);
     if (entry === undefined || entry.index !== index) {
       return [violation('logIsWellFormed', `position ${index} holds index ${entry?.index}`)];
@@ -433,35 +459,40 @@ export function noReportedViolation(effects: Effects): Violation[] {
 
 /**
  * Checks one node step by step. Keep one per node for its whole life, restarts included (call
- * `restarted()` when the node restarts from storage): it remembers the votes the node cast and the
- * entries it applied. For the first step after a node starts, pass its initial context as both
+ * `restarted()` when the node restarts from storage): it remembers the highest term the node
+ * reached, the votes it cast and the entries it applied. For the first step after a node starts, pass its initial context as both
  * `prev` and `next`, with the effects of starting it.
  */
 export class NodeInvariantChecker {
   /** Every vote the node cast, by term. */
   private readonly votes = new Map<Term, NodeId>();
+  /** The highest term the node reached, so a restart that loses the term is caught. */
+  private highestTerm: Term = 0;
   readonly applied = new AppliedIndexTracker();
   private started = false;
 
-  restarted(appliedFrom: LogIndex = 0): void {
-    this.applied.restart(appliedFrom);
+  /** The node restarted from storage: its next step is checked like a first one (whole log, applies from its lastApplied). */
+  restarted(): void {
+    this.started = false;
   }
 
   check(prev: NodeView, next: NodeView, effects: Effects): Violation[] {
-    if (!this.started) {
-      // A checker attached to a running node starts tracking applies where the node stands.
-      this.applied.restart(prev.lastApplied);
-      this.started = true;
-    }
+    // The first step checks the whole log; later steps only what they wrote. A checker attached
+    // to a running node starts tracking applies where the node stands.
+    const firstWritten = this.started ? firstIndexWritten(prev, effects) : 1;
+    if (!this.started) this.applied.restart(prev.lastApplied);
+    this.started = true;
+    const highest = this.highestTerm;
+    this.highestTerm = Math.max(highest, prev.currentTerm, next.currentTerm);
     return [
-      ...termNeverDecreases(prev, next),
+      ...termNeverDecreases(prev, next, highest),
       ...atMostOneVotePerTerm(prev, next, effects, this.votes),
       ...grantedVotesAreDurable(prev, next, effects),
       ...hardStateChangesArePersisted(prev, next, effects),
       ...logChangesArePersisted(prev, next, effects),
       ...leaderNeverOverwritesItsEntries(prev, next, effects),
       ...truncateOnlyOnConflict(prev, next, effects),
-      ...logIsWellFormed(next),
+      ...logIsWellFormed(next, firstWritten),
       ...commitIndexNeverDecreases(prev, next),
       ...leaderCommitsOnlyCurrentTermEntries(prev, next),
       ...appliesOnceInIndexOrder(prev, next, effects),

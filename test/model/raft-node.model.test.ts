@@ -1,0 +1,191 @@
+/**
+ * Model-based tests of the node statechart (DESIGN.md, "Model-based tests").
+ *
+ * Paths come from `raftNodeMachine` itself: @xstate/graph walks the abstract model in
+ * raft-model.ts (shortest paths to every abstract state of two scopes, and every simple path of a
+ * smaller one). Each path is replayed on a real actor; after every step the state must be the one
+ * the path predicts and no node invariant may be broken. Coverage of the chart's states and
+ * transitions is measured from the replays and must be complete.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { raftNodeMachine } from '../../machines/raft-node.js';
+import { formatViolations } from '../../src/sim/node-invariants.js';
+import { ChartCoverage } from './coverage.js';
+import { shortestPaths, simplePaths, withoutPrefixes, type ModelPath } from './paths.js';
+import { baseTerm, describeEvent, NODE, PEERS, serializeRaftState, COMMAND, type ModelScope } from './raft-model.js';
+import { ReplayedNode } from './replay.js';
+import { COMMITTED_TRUNCATION, expectedReports, judgeStep, TWO_LEADERS } from './reports.js';
+
+const cluster = { id: NODE, peers: PEERS };
+
+/** A node starting empty: elections, replication, commit, reads, within two terms above 0 and three entries. */
+const FRESH: ModelScope = {
+  name: 'fresh node',
+  input: cluster,
+  maxTermOffset: 2,
+  maxLogLength: 3,
+  maxReadSeq: 2,
+  maxPendingReads: 1,
+  detail: 'full',
+};
+
+/**
+ * A node restarted from storage mid-life: it has voted for n2 in term 2 and holds uncommitted
+ * entries of terms 1 and 2 — as a leader it must commit them only through an entry of its own
+ * term (Figure 8).
+ */
+const RESTARTED: ModelScope = {
+  name: 'restarted node',
+  input: {
+    ...cluster,
+    persisted: {
+      currentTerm: 2,
+      votedFor: 'n2',
+      log: [
+        { term: 1, index: 1, command: COMMAND },
+        { term: 2, index: 2, command: COMMAND },
+      ],
+    },
+  },
+  maxTermOffset: 2,
+  maxLogLength: 4,
+  maxReadSeq: 0,
+  maxPendingReads: 0,
+  detail: 'full',
+};
+
+/** Followers and candidates over more terms: log matching, conflicts, truncation, votes (exploration stops at leader). */
+const FOLLOWER: ModelScope = {
+  name: 'follower and candidate',
+  input: cluster,
+  maxTermOffset: 3,
+  maxLogLength: 4,
+  maxReadSeq: 0,
+  maxPendingReads: 0,
+  stopAtLeader: true,
+  detail: 'full',
+};
+
+/** Every edge of a smaller graph (one term up, three entries): each (state, event) pair the model offers is replayed. */
+const EVERY_EDGE: ModelScope = {
+  name: 'fresh node, every edge',
+  input: cluster,
+  maxTermOffset: 1,
+  maxLogLength: 3,
+  maxReadSeq: 1,
+  maxPendingReads: 1,
+  everyEdge: true,
+  detail: 'full',
+};
+
+/** Simple paths (every order of events that visits no state twice) over one event of each kind, one term up. */
+const SIMPLE: ModelScope = {
+  name: 'fresh node, simple paths',
+  input: cluster,
+  maxTermOffset: 1,
+  maxLogLength: 2,
+  maxReadSeq: 0,
+  maxPendingReads: 0,
+  detail: 'core',
+};
+
+interface Failure {
+  readonly path: ModelPath;
+  /** Index of the failing event in path.events. */
+  readonly at: number;
+  readonly message: string;
+}
+
+function formatFailure(f: Failure): string {
+  const steps = f.path.events.slice(0, f.at + 1).map((e, i) => `  ${i + 1}. ${describeEvent(e)}`);
+  return `${f.path.scope.name} (${f.path.generator} path), step ${f.at + 1}:\n${f.message}\nevents:\n${steps.join('\n')}`;
+}
+
+const coverage = new ChartCoverage(raftNodeMachine);
+const stateMismatches: Failure[] = [];
+const invariantFailures: Failure[] = [];
+const missingReports: Failure[] = [];
+/** How many steps gave the node an impossible input, by the report it must make. */
+const impossibleInputs = new Map<string, number>();
+let replayed = 0;
+
+function replay(path: ModelPath): void {
+  const base = baseTerm(path.scope);
+  const node = new ReplayedNode(path.scope.input, { onMicrostep: coverage.observe });
+  let at = -1;
+  try {
+    const predicted = (i: number) => path.states[i] as string;
+    if (serializeRaftState(node.snapshot, base) !== predicted(0)) {
+      stateMismatches.push({ path, at: -1, message: `initial state ${serializeRaftState(node.snapshot, base)}, predicted ${predicted(0)}` });
+      return;
+    }
+    if (node.started.violations.length > 0) {
+      invariantFailures.push({ path, at: -1, message: formatViolations(node.started.violations) });
+      return;
+    }
+    path.events.forEach((event, i) => {
+      at = i;
+      const step = node.send(event);
+      const actual = serializeRaftState(step.next, base);
+      if (actual !== predicted(i + 1)) {
+        stateMismatches.push({ path, at: i, message: `state ${actual}\npredicted ${predicted(i + 1)}` });
+      }
+      const expected = expectedReports(step.prev, event);
+      for (const rule of expected) impossibleInputs.set(rule, (impossibleInputs.get(rule) ?? 0) + 1);
+      const { unexpected, missing } = judgeStep(step.violations, expected);
+      if (unexpected.length > 0) invariantFailures.push({ path, at: i, message: formatViolations(unexpected) });
+      if (missing.length > 0) missingReports.push({ path, at: i, message: `the node did not report: ${missing.join('; ')}` });
+    });
+  } catch (error) {
+    // The actor failed (an action threw): a broken step like any other, reported with its path.
+    invariantFailures.push({ path, at, message: `the actor failed: ${String(error)}` });
+  } finally {
+    node.stop();
+    replayed++;
+  }
+}
+
+/** The first few failures in full, and how many there were. */
+function summary(failures: readonly Failure[]) {
+  return { failures: failures.length, first: failures.slice(0, 3).map(formatFailure) };
+}
+const none = { failures: 0, first: [] };
+
+describe('raftNodeMachine, model-based (paths generated by @xstate/graph, replayed on a real actor)', () => {
+  beforeAll(() => {
+    const generated = [
+      ...shortestPaths(FRESH),
+      ...shortestPaths(RESTARTED),
+      ...shortestPaths(FOLLOWER),
+      ...shortestPaths(EVERY_EDGE),
+      ...simplePaths(SIMPLE),
+    ];
+    for (const path of withoutPrefixes(generated)) replay(path);
+    const r = coverage.report;
+    console.log(`model coverage: states ${r.states[0]}/${r.states[1]}, transitions ${r.transitions[0]}/${r.transitions[1]}, paths ${replayed}`);
+  }, 120_000);
+
+  it('replays generated paths (shortest paths with their self-loops, every edge of a small graph, simple paths)', () => {
+    expect(replayed).toBeGreaterThan(1000);
+  });
+
+  it('after every step the actor is in the state the path predicts', () => {
+    expect(summary(stateMismatches)).toEqual(none);
+  });
+
+  it('no step breaks a node invariant (term, vote, log, commit, apply, durability)', () => {
+    expect(summary(invariantFailures)).toEqual(none);
+  });
+
+  it('the node reports the impossible inputs it is given (a second leader in its term, a rewrite of a committed entry)', () => {
+    expect(summary(missingReports)).toEqual(none);
+    // The model does offer both impossible inputs, so the check above is not vacuous.
+    expect(impossibleInputs.get(TWO_LEADERS) ?? 0).toBeGreaterThan(0);
+    expect(impossibleInputs.get(COMMITTED_TRUNCATION) ?? 0).toBeGreaterThan(0);
+  });
+
+  it('every state and every transition of the chart is reached by some path', () => {
+    const r = coverage.report;
+    expect({ missedStates: r.missedStates, missedTransitions: r.missedTransitions }).toEqual({ missedStates: [], missedTransitions: [] });
+  });
+});
