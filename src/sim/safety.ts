@@ -14,6 +14,7 @@
 import type { RaftEffect } from '../../machines/raft-node.js';
 import type { LogEntry, NodeId, Term } from '../core/types.js';
 import type { RaftNode } from '../runtime/raft-node.js';
+import { NodeInvariantChecker, type NodeView } from './node-invariants.js';
 
 export class SafetyViolation extends Error {
   constructor(
@@ -36,6 +37,10 @@ interface NodeWatch {
   leading: { term: Term; lastIndex: number; lastTerm: Term } | undefined;
   becameLeader: boolean;
   persisted: LogEntry[];
+  /** Per-node rules (DESIGN.md), checked on the node's context before and after each step. */
+  readonly rules: NodeInvariantChecker;
+  view: NodeView | undefined;
+  effects: RaftEffect[];
 }
 
 export class SafetyChecker {
@@ -60,6 +65,8 @@ export class SafetyChecker {
     watch.leading = undefined;
     watch.becameLeader = false;
     watch.persisted = [];
+    watch.rules.restarted();
+    watch.view = viewOf(node);
     const term = node.status().term;
     if (term < watch.maxTerm) this.fail('terms never decrease', `${id} restarted at term ${term} after reaching ${watch.maxTerm}`);
   }
@@ -68,10 +75,13 @@ export class SafetyChecker {
     const watch = this.watch(id);
     watch.leading = undefined;
     watch.persisted = [];
+    watch.view = undefined;
+    watch.effects = [];
   }
 
   observe(id: NodeId, effect: RaftEffect): void {
     const watch = this.watch(id);
+    watch.effects.push(effect);
     switch (effect.type) {
       case 'roleChanged':
         if (effect.role === 'leader') {
@@ -110,6 +120,12 @@ export class SafetyChecker {
       if (node === undefined) continue;
       const { context } = node.actor.getSnapshot();
       const log = context.log;
+      const view = viewOf(node);
+      if (watch.view !== undefined && (watch.effects.length > 0 || view.log !== watch.view.log || view.role !== watch.view.role)) {
+        for (const v of watch.rules.check(watch.view, view, watch.effects)) this.fail(v.rule, `${id}: ${v.detail}`);
+      }
+      watch.view = view;
+      watch.effects = [];
       if (context.currentTerm < watch.maxTerm) this.fail('terms never decrease', `${id} went from term ${watch.maxTerm} to ${context.currentTerm}`);
       watch.maxTerm = context.currentTerm;
       if (context.commitIndex < watch.commitIndex) this.fail('commitIndex never decreases', `${id} went from ${watch.commitIndex} to ${context.commitIndex}`);
@@ -182,7 +198,17 @@ export class SafetyChecker {
   private watch(id: NodeId): NodeWatch {
     let watch = this.watches.get(id);
     if (watch === undefined) {
-      watch = { maxTerm: 0, commitIndex: 0, appliedIndex: 0, leading: undefined, becameLeader: false, persisted: [] };
+      watch = {
+        maxTerm: 0,
+        commitIndex: 0,
+        appliedIndex: 0,
+        leading: undefined,
+        becameLeader: false,
+        persisted: [],
+        rules: new NodeInvariantChecker(),
+        view: undefined,
+        effects: [],
+      };
       this.watches.set(id, watch);
     }
     return watch;
@@ -210,4 +236,9 @@ function sameCommand(a: unknown, b: unknown): boolean {
 
 function describe(entry: LogEntry): string {
   return `{term ${entry.term}, index ${entry.index}, command ${JSON.stringify(entry.command)}}`;
+}
+
+function viewOf(node: RaftNode): NodeView {
+  const snapshot = node.actor.getSnapshot();
+  return { ...snapshot.context, role: snapshot.value as NodeView['role'] };
 }

@@ -25,7 +25,7 @@ describe('the safety checker catches broken rules (mutants)', { timeout: 120_000
     });
     const found = firstViolation(mutant, 50);
     expect(found, 'a seed that breaks election safety').toBeDefined();
-    expect(found?.failure?.rule).toMatch(/leader per term|log matching|state machine safety|leader completeness/);
+    expect(found?.failure?.rule).toMatch(/one vote per term|leader per term|log matching|state machine safety|leader completeness/);
     expect(found?.replay).toMatch(/^npx xstate-raft sim --seed \d+/);
   });
 
