@@ -389,6 +389,14 @@ export const raftNodeMachine = setup({
     recognizeLeader: rule((ctx, event, enqueue) => {
       const { leaderId } = asEvent(event, 'rpc.appendEntries');
       if (ctx.leaderId === leaderId) return ctx;
+      if (ctx.leaderId !== null) {
+        // A term has one leader: hearing from a second one means Election Safety broke somewhere.
+        enqueue.emit({
+          type: 'invariantViolation',
+          rule: 'at most one leader per term',
+          detail: `${ctx.id} follows ${ctx.leaderId} in term ${ctx.currentTerm} and received AppendEntries from ${leaderId} for the same term`,
+        });
+      }
       enqueue.emit({ type: 'leaderChanged', leaderId, term: ctx.currentTerm });
       return { ...ctx, leaderId };
     }),
