@@ -26,6 +26,15 @@ export function expectedReports(prev: RaftSnapshot, event: RaftEvent): string[] 
   if (event.type !== 'rpc.appendEntries') return [];
   if (event.term < c.currentTerm) return [];
   if (event.term === c.currentTerm && roleOf(prev) === 'leader') return [TWO_LEADERS];
+  // A follower that already follows another leader of this term hears from a second one.
+  if (event.term === c.currentTerm && roleOf(prev) === 'follower' && c.leaderId !== null && c.leaderId !== event.leaderId) {
+    return [TWO_LEADERS, ...truncationReports(prev, event)];
+  }
+  return truncationReports(prev, event);
+}
+
+function truncationReports(prev: RaftSnapshot, event: Extract<RaftEvent, { type: 'rpc.appendEntries' }>): string[] {
+  const c = prev.context;
   if (!c.log.matches(event.prevLogIndex, event.prevLogTerm)) return [];
   // The first entry whose term differs from ours is where the node would truncate.
   for (const entry of event.entries) {
