@@ -12,7 +12,7 @@
  * durability order (persist, then send, then apply). Timers are delayed events raised through
  * the actor's clock, with the election timeout drawn from a seeded generator kept in context.
  */
-import { assign, enqueueActions, raise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import { and, assign, enqueueActions, raise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import { followerCommitIndex, isCommittable } from '../src/core/commit.js';
 import { conflictHint, mergeEntries, RaftLog } from '../src/core/log.js';
 import { isMajority, quorumIndex } from '../src/core/quorum.js';
@@ -39,7 +39,7 @@ import {
   type RpcMessage,
   type Term,
 } from '../src/core/types.js';
-import { canGrantVote, recordVote } from '../src/core/vote.js';
+import { canGrantPreVote, canGrantVote, recordVote } from '../src/core/vote.js';
 
 // ---------------------------------------------------------------- input, context, events, effects
 
@@ -55,6 +55,13 @@ export interface RaftNodeInput<C = unknown> {
   seed?: number;
   /** Most entries in one AppendEntries. Default 256. */
   maxEntriesPerMessage?: number;
+  /**
+   * Ask for pre-votes before an election (Raft thesis §9.6), so a node that was cut off cannot
+   * depose a working leader by coming back with a higher term. Default true.
+   */
+  preVote?: boolean;
+  /** A leader that has not heard from a majority within an election timeout steps down. Default true. */
+  checkQuorum?: boolean;
   /** What storage holds: a restart is a new actor from this, not a snapshot restore. */
   persisted?: { currentTerm: Term; votedFor: NodeId | null; log: readonly LogEntry<C>[] };
 }
@@ -66,6 +73,8 @@ export interface RaftContext<C = unknown> {
   readonly electionTimeout: readonly [number, number];
   readonly heartbeatInterval: number;
   readonly maxEntriesPerMessage: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
   /** State of the seeded generator that draws election timeouts. */
   readonly rng: RngState;
   /** The election timeout most recently drawn (ms). */
@@ -78,12 +87,16 @@ export interface RaftContext<C = unknown> {
   readonly commitIndex: LogIndex;
   readonly lastApplied: LogIndex;
   readonly leaderId: NodeId | null;
-  // Candidate
+  /** A leader of our term was heard from since the election timer last fired (or we lead): deny pre-votes. */
+  readonly heardFromLeader: boolean;
+  // Candidate and pre-candidate
   readonly votes: readonly NodeId[];
   // Volatile state on leaders, reinitialised after election
   readonly nextIndex: Readonly<Record<NodeId, LogIndex>>;
   readonly matchIndex: Readonly<Record<NodeId, LogIndex>>;
   readonly replication: Readonly<Record<NodeId, Pick<Progress, 'mode' | 'probeSent'>>>;
+  /** Check-quorum: the peers that answered since the leader's last check. */
+  readonly recentlyActive: readonly NodeId[];
   /** ReadIndex: the current leadership-confirmation round, the highest round each peer answered, reads waiting. */
   readonly readSeq: number;
   readonly ackedSeq: Readonly<Record<NodeId, number>>;
@@ -253,6 +266,20 @@ function asEvent<T extends Ev['type']>(event: Ev, type: T): Extract<Ev, { type: 
   return event as Extract<Ev, { type: T }>;
 }
 
+/** A granted pre-vote carries the term asked about, which is above the voter's: not a reason to step down. */
+function isPreVoteGrant(event: Ev): boolean {
+  return event.type === 'rpc.requestVoteResult' && event.preVote === true && event.voteGranted;
+}
+
+/** Leader: a follower answered (success or not): it is alive and recognizes us in this term. */
+function heardFrom(ctx: Ctx, reply: AppendEntriesResult): Ctx {
+  return {
+    ...ctx,
+    ackedSeq: { ...ctx.ackedSeq, [reply.from]: Math.max(ctx.ackedSeq[reply.from] ?? 0, reply.seq) },
+    recentlyActive: ctx.recentlyActive.includes(reply.from) ? ctx.recentlyActive : [...ctx.recentlyActive, reply.from],
+  };
+}
+
 function termOf(event: Ev): Term | undefined {
   return 'term' in event ? event.term : undefined;
 }
@@ -268,10 +295,20 @@ export const raftNodeMachine = setup({
   },
   guards: {
     /** Any RPC or reply carrying a higher term than ours (Figure 2, "All Servers"). */
-    isHigherTerm: ({ context, event }) => (termOf(event) ?? -1) > context.currentTerm,
+    isHigherTerm: ({ context, event }) => (termOf(event) ?? -1) > context.currentTerm && !isPreVoteGrant(event),
     /** A request or reply from an earlier term. */
     isStaleTerm: ({ context, event }) => (termOf(event) ?? Infinity) < context.currentTerm,
     isCurrentTerm: ({ context, event }) => termOf(event) === context.currentTerm,
+    /** A real (not pre-) vote of our term. */
+    isCurrentTermVote: ({ context, event }) => event.type === 'rpc.requestVoteResult' && event.term === context.currentTerm && event.preVote !== true,
+    isPreVoteRequest: ({ event }) => event.type === 'rpc.requestVote' && event.preVote === true,
+    /** Pre-vote receiver: the term asked about is above ours, the log is up to date, no live leader. */
+    canGrantPreVote: ({ context, event }) => canGrantPreVote(context, asEvent(event, 'rpc.requestVote')),
+    /** A pre-vote granted for the term this pre-candidate asked about. */
+    isPreVoteGrantForUs: ({ context, event }) => isPreVoteGrant(event) && termOf(event) === context.currentTerm + 1,
+    isPreVoteEnabled: ({ context }) => context.preVote,
+    /** Check-quorum: a majority (the leader included) answered since the last check. */
+    hasActiveQuorum: ({ context }) => !context.checkQuorum || isMajority(context.recentlyActive.length + 1, votersCount(context)),
     /** RequestVote receiver rules 1 and 2. */
     canGrantVote: ({ context, event }) => canGrantVote(context, asEvent(event, 'rpc.requestVote')),
     /** AppendEntries receiver rule 2: our log holds prevLogIndex with prevLogTerm. */
@@ -291,7 +328,7 @@ export const raftNodeMachine = setup({
   actions: {
     /** A higher term: adopt it and forget the vote (it belonged to the old term). */
     adoptHigherTerm: rule((ctx, event, enqueue) => {
-      const next = { ...ctx, currentTerm: termOf(event) as Term, votedFor: null, leaderId: null };
+      const next = { ...ctx, currentTerm: termOf(event) as Term, votedFor: null, leaderId: null, heardFromLeader: false };
       enqueue.emit({ type: 'persist', hardState: hardState(next), entries: [] });
       if (ctx.leaderId !== null) enqueue.emit({ type: 'leaderChanged', leaderId: null, term: next.currentTerm });
       return next;
@@ -348,6 +385,14 @@ export const raftNodeMachine = setup({
       enqueue.raise({ type: 'timeout.election' }, { id: ELECTION_TIMER, delay });
     }),
     cancelElectionTimer: effects(({ enqueue }) => enqueue.cancel(ELECTION_TIMER)),
+    /** A leader keeps its election timer only for check-quorum. */
+    armCheckQuorumTimer: effects(({ context, enqueue }) => {
+      enqueue.cancel(ELECTION_TIMER);
+      if (!context.checkQuorum) return;
+      const [delay, rng] = randomInt(context.rng, context.electionTimeout[0], context.electionTimeout[1]);
+      enqueue.assign({ rng, electionDelay: delay });
+      enqueue.raise({ type: 'timeout.election' }, { id: ELECTION_TIMER, delay });
+    }),
     armHeartbeatTimer: effects(({ context, enqueue }) => {
       enqueue.cancel(HEARTBEAT_TIMER);
       enqueue.raise({ type: 'timeout.heartbeat' }, { id: HEARTBEAT_TIMER, delay: context.heartbeatInterval });
@@ -357,9 +402,49 @@ export const raftNodeMachine = setup({
       enqueue.emit({ type: 'roleChanged', role: 'follower', term: ctx.currentTerm });
       return ctx;
     }),
+    /** Pre-vote granted: answer with the term asked about. Nothing changes here (no term, no vote). */
+    grantPreVote: rule((ctx, event, enqueue) => {
+      const request = asEvent(event, 'rpc.requestVote');
+      enqueue.emit({
+        type: 'send',
+        to: request.candidateId,
+        message: { type: 'rpc.requestVoteResult', from: ctx.id, term: request.term, voteGranted: true, preVote: true },
+      });
+      return ctx;
+    }),
+    denyPreVote: rule((ctx, event, enqueue) => {
+      const request = asEvent(event, 'rpc.requestVote');
+      enqueue.emit({
+        type: 'send',
+        to: request.candidateId,
+        message: { type: 'rpc.requestVoteResult', from: ctx.id, term: ctx.currentTerm, voteGranted: false, preVote: true },
+      });
+      return ctx;
+    }),
+    /** Pre-candidate: ask every voter whether it would vote for us in the next term; change nothing yet. */
+    startPreVote: rule((ctx, _event, enqueue) => {
+      const next = { ...ctx, votes: [ctx.id], heardFromLeader: false };
+      enqueue.emit({ type: 'roleChanged', role: 'preCandidate', term: ctx.currentTerm });
+      for (const peer of ctx.peers) {
+        enqueue.emit({
+          type: 'send',
+          to: peer,
+          message: {
+            type: 'rpc.requestVote',
+            from: ctx.id,
+            term: ctx.currentTerm + 1,
+            candidateId: ctx.id,
+            lastLogIndex: ctx.log.lastIndex,
+            lastLogTerm: ctx.log.lastTerm,
+            preVote: true,
+          },
+        });
+      }
+      return next;
+    }),
     /** Candidate: increment currentTerm, vote for self, send RequestVote to every other voter. */
     startElection: rule((ctx, _event, enqueue) => {
-      const next = { ...ctx, currentTerm: ctx.currentTerm + 1, votedFor: ctx.id, votes: [ctx.id], leaderId: null };
+      const next = { ...ctx, currentTerm: ctx.currentTerm + 1, votedFor: ctx.id, votes: [ctx.id], leaderId: null, heardFromLeader: false };
       enqueue.emit({ type: 'persist', hardState: hardState(next), entries: [] });
       enqueue.emit({ type: 'roleChanged', role: 'candidate', term: next.currentTerm });
       if (ctx.leaderId !== null) enqueue.emit({ type: 'leaderChanged', leaderId: null, term: next.currentTerm });
@@ -388,7 +473,7 @@ export const raftNodeMachine = setup({
     /** A valid AppendEntries of our term comes from the leader: remember it and reset the election timer. */
     recognizeLeader: rule((ctx, event, enqueue) => {
       const { leaderId } = asEvent(event, 'rpc.appendEntries');
-      if (ctx.leaderId === leaderId) return ctx;
+      if (ctx.leaderId === leaderId) return ctx.heardFromLeader ? ctx : { ...ctx, heardFromLeader: true };
       if (ctx.leaderId !== null) {
         // A term has one leader: hearing from a second one means Election Safety broke somewhere.
         enqueue.emit({
@@ -398,7 +483,7 @@ export const raftNodeMachine = setup({
         });
       }
       enqueue.emit({ type: 'leaderChanged', leaderId, term: ctx.currentTerm });
-      return { ...ctx, leaderId };
+      return { ...ctx, leaderId, heardFromLeader: true };
     }),
     /** AppendEntries receiver rules 3–5: merge without shortening on duplicates, then advance commitIndex. */
     acceptEntries: rule((ctx, event, enqueue) => {
@@ -472,7 +557,19 @@ export const raftNodeMachine = setup({
       }
       enqueue.emit({ type: 'roleChanged', role: 'leader', term: ctx.currentTerm });
       enqueue.emit({ type: 'leaderChanged', leaderId: ctx.id, term: ctx.currentTerm });
-      return { ...ctx, leaderId: ctx.id, votes: [], nextIndex, matchIndex, replication, readSeq: 0, ackedSeq: {}, reads: [] };
+      return {
+        ...ctx,
+        leaderId: ctx.id,
+        heardFromLeader: true,
+        votes: [],
+        nextIndex,
+        matchIndex,
+        replication,
+        recentlyActive: [],
+        readSeq: 0,
+        ackedSeq: {},
+        reads: [],
+      };
     }),
     /**
      * Append commands as entries of our term and send them. A new leader appends a no-op so it can
@@ -503,7 +600,7 @@ export const raftNodeMachine = setup({
         });
         return ctx;
       }
-      const acked = { ...ctx, ackedSeq: { ...ctx.ackedSeq, [reply.from]: Math.max(ctx.ackedSeq[reply.from] ?? 0, reply.seq) } };
+      const acked = heardFrom(ctx, reply);
       const progressed = { ...acked, ...withProgress(acked, reply.from, progressAfterSuccess(progressOf(acked, reply.from), reply.matchIndex)) };
       const committed = advanceLeaderCommit(progressed, enqueue);
       return replicate(committed, enqueue, false, reply.from);
@@ -519,7 +616,7 @@ export const raftNodeMachine = setup({
         });
         return ctx;
       }
-      const acked = { ...ctx, ackedSeq: { ...ctx.ackedSeq, [reply.from]: Math.max(ctx.ackedSeq[reply.from] ?? 0, reply.seq) } };
+      const acked = heardFrom(ctx, reply);
       const before = progressOf(acked, reply.from);
       const after = progressAfterRejection(before, reply.rejectedIndex, reply, acked.log);
       const next = serveConfirmedReads({ ...acked, ...withProgress(acked, reply.from, after) }, enqueue);
@@ -542,7 +639,14 @@ export const raftNodeMachine = setup({
     abandonLeadership: rule((ctx, _event, enqueue) => {
       const requestIds = ctx.reads.flatMap((r) => r.requestIds);
       if (requestIds.length > 0) enqueue.emit({ type: 'readRejected', requestIds, leaderId: null });
-      return { ...ctx, nextIndex: {}, matchIndex: {}, replication: {}, ackedSeq: {}, reads: [] };
+      return { ...ctx, heardFromLeader: false, nextIndex: {}, matchIndex: {}, replication: {}, recentlyActive: [], ackedSeq: {}, reads: [] };
+    }),
+    /** Check-quorum passed: start counting answers afresh. */
+    startActivityRound: assign<Ctx, Ev, undefined, Ev, never>({ recentlyActive: [] }),
+    /** Check-quorum failed: a leader that cannot reach a majority steps down (and stops serving). */
+    stepDownWithoutQuorum: rule((ctx, _event, enqueue) => {
+      enqueue.emit({ type: 'leaderChanged', leaderId: null, term: ctx.currentTerm });
+      return { ...ctx, leaderId: null };
     }),
     /** Two leaders in one term: Election Safety is broken somewhere. Report; do not act. */
     reportTwoLeaders: rule((ctx, event, enqueue) => {
@@ -561,6 +665,8 @@ export const raftNodeMachine = setup({
   initial: 'follower',
   on: {
     'rpc.requestVote': [
+      { guard: and(['isPreVoteRequest', 'canGrantPreVote']), actions: 'grantPreVote' },
+      { guard: 'isPreVoteRequest', actions: 'denyPreVote' },
       { guard: 'isHigherTerm', target: '.follower', actions: ['adoptHigherTerm', 'reprocessEvent'] },
       { guard: 'isStaleTerm', actions: 'rejectStaleRequest' },
       { guard: 'canGrantVote', actions: ['grantVote', 'armElectionTimer'] },
@@ -577,11 +683,22 @@ export const raftNodeMachine = setup({
     follower: {
       entry: ['announceFollower', 'armElectionTimer'],
       on: {
-        'timeout.election': { target: 'candidate' },
+        'timeout.election': [{ guard: 'isPreVoteEnabled', target: 'preCandidate' }, { target: 'candidate' }],
         'rpc.appendEntries': [
           { guard: 'logMatchesPrev', actions: ['recognizeLeader', 'armElectionTimer', 'acceptEntries'] },
           { guard: 'isCurrentTerm', actions: ['recognizeLeader', 'armElectionTimer', 'rejectEntries'] },
         ],
+        'client.propose': { actions: 'rejectProposal' },
+        'client.read': { actions: 'rejectReads' },
+      },
+    },
+    preCandidate: {
+      entry: ['startPreVote', 'armElectionTimer'],
+      always: { guard: 'hasVoteQuorum', target: 'candidate' },
+      on: {
+        'timeout.election': { target: 'preCandidate', reenter: true },
+        'rpc.requestVoteResult': { guard: 'isPreVoteGrantForUs', actions: 'recordVote' },
+        'rpc.appendEntries': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },
         'client.propose': { actions: 'rejectProposal' },
         'client.read': { actions: 'rejectReads' },
       },
@@ -591,16 +708,20 @@ export const raftNodeMachine = setup({
       always: { guard: 'hasVoteQuorum', target: 'leader' },
       on: {
         'timeout.election': { target: 'candidate', reenter: true },
-        'rpc.requestVoteResult': { guard: 'isCurrentTerm', actions: 'recordVote' },
+        'rpc.requestVoteResult': { guard: 'isCurrentTermVote', actions: 'recordVote' },
         'rpc.appendEntries': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },
         'client.propose': { actions: 'rejectProposal' },
         'client.read': { actions: 'rejectReads' },
       },
     },
     leader: {
-      entry: ['cancelElectionTimer', 'initializeLeaderState', 'appendNoop', 'armHeartbeatTimer'],
+      entry: ['initializeLeaderState', 'armCheckQuorumTimer', 'appendNoop', 'armHeartbeatTimer'],
       exit: ['cancelHeartbeatTimer', 'abandonLeadership'],
       on: {
+        'timeout.election': [
+          { guard: 'hasActiveQuorum', actions: ['startActivityRound', 'armCheckQuorumTimer'] },
+          { target: 'follower', actions: 'stepDownWithoutQuorum' },
+        ],
         'timeout.heartbeat': { actions: ['sendHeartbeats', 'armHeartbeatTimer'] },
         'rpc.appendEntries': { guard: 'isCurrentTerm', actions: 'reportTwoLeaders' },
         'rpc.appendEntriesResult': [
@@ -632,6 +753,10 @@ export function initialContext<C>(input: RaftNodeInput<C>): RaftContext<C> {
     electionTimeout: input.electionTimeout ?? [150, 300],
     heartbeatInterval: input.heartbeatInterval ?? 50,
     maxEntriesPerMessage: input.maxEntriesPerMessage ?? 256,
+    preVote: input.preVote ?? true,
+    checkQuorum: input.checkQuorum ?? true,
+    heardFromLeader: false,
+    recentlyActive: [],
     rng: seedRng(input.seed ?? hashId(input.id)),
     electionDelay: 0,
     currentTerm: persisted?.currentTerm ?? 0,

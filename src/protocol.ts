@@ -58,6 +58,10 @@ export interface ConsensusProtocolOptions {
   clock?: ActorClock;
   /** [min, max] election timeout in ms, in clock time. Default [150, 300]. */
   electionTimeout?: readonly [number, number];
+  /** Ask for pre-votes before an election (default false here: startElection goes straight to candidate). */
+  preVote?: boolean;
+  /** A leader steps down when it has not heard from a majority within an election timeout (default false here). */
+  checkQuorum?: boolean;
   /** Heartbeat interval in ms, in clock time; must be below the minimum election timeout. Default 50. */
   heartbeatInterval?: number;
   /** Seed of the generator that draws election timeouts. Default: derived from the node id. */
@@ -123,6 +127,8 @@ const optionsSchema = z
     heartbeatInterval: positiveInt.optional(),
     seed: z.number().int().optional(),
     maxEntriesPerMessage: positiveInt.optional(),
+    preVote: z.boolean().optional(),
+    checkQuorum: z.boolean().optional(),
   })
   .refine((o) => (o.heartbeatInterval ?? 50) < (o.electionTimeout?.[0] ?? 150), {
     message: 'heartbeatInterval must be below the minimum election timeout, or followers start elections under a healthy leader',
@@ -225,6 +231,11 @@ export class ConsensusProtocol {
         ...(heartbeatInterval !== undefined ? { heartbeatInterval } : {}),
         ...(seed !== undefined ? { seed } : {}),
         ...(maxEntriesPerMessage !== undefined ? { maxEntriesPerMessage } : {}),
+        // The seed's start_election goes straight to candidate, and a leader keeps office until it
+        // hears a higher term: the class drives elections by hand, so pre-vote and check-quorum
+        // (on by default in createRaftNode) are off here unless asked for.
+        preVote: options.preVote ?? false,
+        checkQuorum: options.checkQuorum ?? false,
       },
     });
     // The listener must never throw into XState (it would rethrow on a timer and kill the process).

@@ -21,7 +21,7 @@ export interface HardState {
   readonly votedFor: NodeId | null;
 }
 
-export type Role = 'follower' | 'candidate' | 'leader';
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 
 /** The command a new leader appends so it can commit an entry of its own term (§5.4.2, §8). */
 export const NOOP = { type: 'raft.noop' } as const;
@@ -39,13 +39,20 @@ export interface RequestVote {
   readonly candidateId: NodeId;
   readonly lastLogIndex: LogIndex;
   readonly lastLogTerm: Term;
+  /**
+   * Pre-vote (Raft thesis §9.6): "would you vote for me in `term`?" — asked before a real
+   * election, changes nothing at the receiver. `term` is the term the candidate would campaign in.
+   */
+  readonly preVote?: boolean;
 }
 
 export interface RequestVoteResult {
   readonly type: 'rpc.requestVoteResult';
   readonly from: NodeId;
+  /** For a granted pre-vote: the term asked about; otherwise the voter's current term. */
   readonly term: Term;
   readonly voteGranted: boolean;
+  readonly preVote?: boolean;
 }
 
 export interface AppendEntries<C = unknown> {

@@ -21,6 +21,7 @@ export const requestVoteSchema = z.object({
   candidateId: nodeId,
   lastLogIndex: index,
   lastLogTerm: term,
+  preVote: z.boolean().optional(),
 })
   .refine((m) => m.from === m.candidateId, { message: 'candidateId must be the sender' })
   // A candidate's last entry cannot be from a term later than the one it campaigns in; a forged
@@ -33,6 +34,7 @@ export const requestVoteResultSchema = z.object({
   from: nodeId,
   term,
   voteGranted: z.boolean(),
+  preVote: z.boolean().optional(),
 });
 
 export const appendEntriesSchema = z

@@ -23,3 +23,16 @@ export function canGrantVote(voter: VoterState, request: Pick<RequestVote, 'term
 export function recordVote(votes: readonly NodeId[], from: NodeId, granted: boolean): readonly NodeId[] {
   return granted && !votes.includes(from) ? [...votes, from] : votes;
 }
+
+/**
+ * Pre-vote receiver (Raft thesis §9.6): would we vote for this candidate in the term it names?
+ * Only if that term is above ours, its log is at least as up to date, and we have not heard from a
+ * leader within the last election timeout (a live leader should not be disturbed by a node that
+ * was cut off). Nothing changes at the receiver either way.
+ */
+export function canGrantPreVote(
+  voter: Pick<VoterState, 'currentTerm' | 'log'> & { readonly heardFromLeader: boolean },
+  request: Pick<RequestVote, 'term' | 'lastLogIndex' | 'lastLogTerm'>,
+): boolean {
+  return request.term > voter.currentTerm && !voter.heardFromLeader && isLogUpToDate(request.lastLogIndex, request.lastLogTerm, voter.log);
+}

@@ -83,7 +83,8 @@ function votesCast(next: NodeView, effects: Effects): { term: Term; candidate: N
   const votes: { term: Term; candidate: NodeId; how: string }[] = [];
   if (next.votedFor !== null) votes.push({ term: next.currentTerm, candidate: next.votedFor, how: 'votedFor' });
   for (const e of effects) {
-    if (e.type === 'send' && e.message.type === 'rpc.requestVoteResult' && e.message.voteGranted) {
+    // A granted pre-vote is not a vote: it records nothing and binds the voter to nothing.
+    if (e.type === 'send' && e.message.type === 'rpc.requestVoteResult' && e.message.voteGranted && e.message.preVote !== true) {
       votes.push({ term: e.message.term, candidate: e.to, how: `granted in a reply to ${e.to}` });
     }
   }
@@ -120,6 +121,7 @@ export function grantedVotesAreDurable(prev: NodeView, next: NodeView, effects: 
   const found: Violation[] = [];
   for (const e of effects) {
     if (e.type !== 'send' || e.message.type !== 'rpc.requestVoteResult' || !e.message.voteGranted) continue;
+    if (e.message.preVote === true) continue; // a pre-vote promises nothing and is not recorded
     const { term } = e.message;
     const candidate = e.to;
     if (next.currentTerm !== term || next.votedFor !== candidate) {
@@ -409,11 +411,25 @@ export class AppliedIndexTracker {
 
 // ---------------------------------------------------------------- what leaves the node
 
-/** The term is the fencing token: nothing a node sends carries a term other than its current one. */
+/**
+ * The term is the fencing token: nothing a node sends carries a term other than its current one —
+ * except pre-vote, which asks about the next term (request: currentTerm + 1; a grant echoes the
+ * term asked about, which must be above ours).
+ */
 export function messagesCarryCurrentTerm(_prev: NodeView, next: NodeView, effects: Effects): Violation[] {
   const found: Violation[] = [];
   for (const e of effects) {
-    if (e.type === 'send' && e.message.term !== next.currentTerm) {
+    if (e.type !== 'send') continue;
+    const m = e.message;
+    if (m.type === 'rpc.requestVote' && m.preVote === true) {
+      if (m.term !== next.currentTerm + 1) found.push(violation('messagesCarryCurrentTerm', `asked a pre-vote for term ${m.term} in term ${next.currentTerm}`));
+      continue;
+    }
+    if (m.type === 'rpc.requestVoteResult' && m.preVote === true && m.voteGranted) {
+      if (m.term <= next.currentTerm) found.push(violation('messagesCarryCurrentTerm', `granted a pre-vote for term ${m.term} in term ${next.currentTerm}`));
+      continue;
+    }
+    if (m.term !== next.currentTerm) {
       found.push(violation('messagesCarryCurrentTerm', `sent ${e.message.type} of term ${e.message.term} to ${e.to} in term ${next.currentTerm}`));
     }
   }

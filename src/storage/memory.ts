@@ -1,5 +1,5 @@
 import type { HardState, LogEntry } from '../core/types.js';
-import type { PersistBatch, PersistedState, Storage } from './storage.js';
+import { checkBatch, type PersistBatch, type PersistedState, type Storage } from './storage.js';
 
 /**
  * Storage in memory. It stands for a disk: keep the object across a simulated crash and restart
@@ -23,11 +23,11 @@ export class MemoryStorage<C = unknown> implements Storage<C> {
 
   write(batch: PersistBatch<C>): void {
     // Check before changing anything, so a refused batch leaves no trace (atomicity).
-    const first = batch.entries[0]?.index;
-    const kept = Math.min(this.entries.length, (batch.truncateFrom ?? Infinity) - 1, (first ?? Infinity) - 1);
-    if (first !== undefined && first !== kept + 1) {
-      throw new Error(`storage: batch starts at index ${first} but the log would end at ${kept}`);
-    }
+    const { kept } = checkBatch(batch, {
+      lastIndex: this.entries.length,
+      currentTerm: this.hardState.currentTerm,
+      termAt: (index) => (this.entries[index - 1] as LogEntry<C>).term,
+    });
     if (batch.hardState !== undefined) this.hardState = batch.hardState;
     this.entries.length = kept;
     for (const entry of batch.entries) this.entries.push(entry);

@@ -27,7 +27,7 @@ export function expectedReports(prev: RaftSnapshot, event: RaftEvent): string[] 
   if (event.term < c.currentTerm) return [];
   if (event.term === c.currentTerm && roleOf(prev) === 'leader') return [TWO_LEADERS];
   // A follower that already follows another leader of this term hears from a second one.
-  if (event.term === c.currentTerm && roleOf(prev) === 'follower' && c.leaderId !== null && c.leaderId !== event.leaderId) {
+  if (event.term === c.currentTerm && (roleOf(prev) === 'follower' || roleOf(prev) === 'preCandidate') && c.leaderId !== null && c.leaderId !== event.leaderId) {
     return [TWO_LEADERS, ...truncationReports(prev, event)];
   }
   return truncationReports(prev, event);

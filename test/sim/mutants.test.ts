@@ -53,6 +53,8 @@ describe('the safety checker catches broken rules (mutants)', { timeout: 120_000
       guards: {
         canGrantVote: ({ context, event }) =>
           event.type === 'rpc.requestVote' && (context.votedFor === null || context.votedFor === event.candidateId),
+        // Pre-vote checks the log too and would keep a stale candidate from campaigning at all.
+        canGrantPreVote: ({ context, event }) => 'term' in event && event.term > context.currentTerm && !context.heardFromLeader,
       },
     });
     const found = firstViolation(mutant, 100);
