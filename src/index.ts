@@ -39,6 +39,10 @@ export type { Storage, PersistBatch, PersistedState } from './storage/storage.js
 export { MemoryStorage } from './storage/memory.js';
 export type { Transport, TransportHandlers, ClientRequest, ClientResponse } from './transport/transport.js';
 export { MemoryNetwork, MemoryTransport, type NetworkConditions } from './transport/memory.js';
+export { HttpTransport, HttpStatusError, signRequest, type HttpTransportOptions } from './transport/http.js';
+export { SqliteStorage, StorageError, SQLITE_FORMAT_VERSION, type SqliteStorageOptions, type SqliteStorageStats } from './storage/sqlite.js';
+export { KvClient, type KvClientOptions, type KvCluster } from './kv/client.js';
+export { startNodeServer, defaultClusterId, type NodeServer, type NodeServerOptions } from './server/node-server.js';
 
 // Deterministic simulation.
 export { Simulation, type SimulationOptions } from './sim/simulation.js';

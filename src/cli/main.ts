@@ -6,8 +6,11 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
+import { runKv, runStatus } from './client.js';
+import { runCluster } from './cluster.js';
 import { runDemo } from './demo.js';
-import { parseDuration, parseFaults, parseInteger } from './parse.js';
+import { runNode, type NodeCommandOptions } from './node.js';
+import { parseAddresses, parseDuration, parseFaults, parseHostPort, parseInteger, parsePeers, parseRange } from './parse.js';
 import { runSimCommand } from './sim.js';
 
 export function buildProgram(): Command {
@@ -36,6 +39,86 @@ export function buildProgram(): Command {
     .addOption(new Option('--faults <list>', 'all, none, or a list of partition,crash,network').argParser(parseFaults).default(parseFaults('all'), 'all'))
     .action((opts: { seed: number; seeds: number; nodes: number; duration: number; faults: ReturnType<typeof parseFaults> }) => {
       process.exitCode = runSimCommand(opts);
+    });
+
+  program
+    .command('node')
+    .description('run one durable node (SQLite storage, HTTP transport and client API) in the foreground')
+    .requiredOption('--id <id>', 'this node\'s id (one of --peers)')
+    .requiredOption('--listen <host:port>', 'address to listen on', parseHostPort)
+    .requiredOption('--peers <list>', 'every node as id=host:port, comma-separated (this one included)', parsePeers)
+    .requiredOption('--data <dir>', 'data directory (created if missing)')
+    .option('--secret <secret>', 'shared secret peers must prove (default: $XSTATE_RAFT_SECRET)')
+    .addOption(new Option('--election-timeout <ms-ms>', 'election timeout range').argParser(parseRange).default([150, 300], '150-300'))
+    .addOption(new Option('--heartbeat <ms>', 'heartbeat interval').argParser(parseInteger(1, 60_000)).default(50))
+    .option('--tls-cert <file>', 'PEM certificate (with --tls-key: peers talk https)')
+    .option('--tls-key <file>', 'PEM private key')
+    .option('--tls-ca <file>', 'PEM CA to trust for peers')
+    .addOption(new Option('--body-limit <bytes>', 'largest request body').argParser(parseInteger(1024, 1 << 30)).default(4 * 1024 * 1024))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'))
+    .action(async (opts: NodeCommandOptions) => {
+      if (!(opts.id in opts.peers)) {
+        console.error(`error: --id ${opts.id} is not in --peers (${Object.keys(opts.peers).join(', ')})`);
+        process.exitCode = 2;
+        return;
+      }
+      process.exitCode = await runNode(opts);
+    });
+
+  program
+    .command('cluster')
+    .description('start a local cluster of node processes; Ctrl-C stops them all')
+    .addOption(new Option('--size <n>', 'number of nodes').argParser(parseInteger(1, 15)).default(3))
+    .option('--data <dir>', 'data directory (one folder per node inside)', './data')
+    .addOption(new Option('--base-port <port>', 'port of n1; n2 gets the next one, …').argParser(parseInteger(1, 65_000)).default(7001))
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--secret <secret>', 'shared secret for the peers (default: $XSTATE_RAFT_SECRET)')
+    .option('--election-timeout <ms-ms>', 'election timeout range, like 150-300')
+    .addOption(new Option('--heartbeat <ms>', 'heartbeat interval').argParser(parseInteger(1, 60_000)))
+    .action(async (opts: { size: number; data: string; basePort: number; host: string; secret?: string; electionTimeout?: string; heartbeat?: number }) => {
+      if (opts.electionTimeout !== undefined) parseRange(opts.electionTimeout);
+      process.exitCode = await runCluster(opts);
+    });
+
+  const peersOption = () => new Option('--peers <list>', 'nodes to ask: host:port or id=host:port, comma-separated').argParser(parseAddresses).makeOptionMandatory();
+  const timeoutOption = () => new Option('--timeout <ms>', 'give up after').argParser(parseInteger(1, 600_000)).default(5000);
+  const kv = program.command('kv').description('read and write the replicated key-value store');
+  kv.command('get <key>')
+    .description('linearizable read of a key')
+    .addOption(peersOption())
+    .addOption(timeoutOption())
+    .action(async (key: string, opts: { peers: string[]; timeout: number }) => {
+      process.exitCode = await runKv('get', key, [], { addresses: opts.peers, timeoutMs: opts.timeout });
+    });
+  kv.command('put <key> <value>')
+    .description('write a key (value: JSON, or else a string)')
+    .addOption(peersOption())
+    .addOption(timeoutOption())
+    .action(async (key: string, value: string, opts: { peers: string[]; timeout: number }) => {
+      process.exitCode = await runKv('put', key, [value], { addresses: opts.peers, timeoutMs: opts.timeout });
+    });
+  kv.command('cas <key> <from> <to>')
+    .description('compare-and-set: write <to> only if the key holds <from>')
+    .addOption(peersOption())
+    .addOption(timeoutOption())
+    .action(async (key: string, from: string, to: string, opts: { peers: string[]; timeout: number }) => {
+      process.exitCode = await runKv('cas', key, [from, to], { addresses: opts.peers, timeoutMs: opts.timeout });
+    });
+  kv.command('delete <key>')
+    .description('delete a key')
+    .addOption(peersOption())
+    .addOption(timeoutOption())
+    .action(async (key: string, opts: { peers: string[]; timeout: number }) => {
+      process.exitCode = await runKv('delete', key, [], { addresses: opts.peers, timeoutMs: opts.timeout });
+    });
+
+  program
+    .command('status')
+    .description('show every node\'s role, term, leader and indexes')
+    .addOption(peersOption())
+    .addOption(new Option('--timeout <ms>', 'per node').argParser(parseInteger(1, 60_000)).default(2000))
+    .action(async (opts: { peers: string[]; timeout: number }) => {
+      process.exitCode = await runStatus({ addresses: opts.peers, timeoutMs: opts.timeout });
     });
 
   return program;

@@ -30,7 +30,7 @@ export class NodeMetrics {
       registers: [registry],
       collect() {
         const role = status().role;
-        for (const r of ['follower', 'candidate', 'leader']) this.set({ role: r }, r === role ? 1 : 0);
+        for (const r of ['follower', 'preCandidate', 'candidate', 'leader']) this.set({ role: r }, r === role ? 1 : 0);
       },
     });
     this.proposals = new Counter({ name: 'xstate_raft_proposals_total', help: 'client writes by outcome', labelNames: ['outcome'], registers: [registry] });

@@ -1,0 +1,61 @@
+/** `xstate-raft node`: one durable node in the foreground, until SIGTERM / SIGINT. */
+import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { startNodeServer } from '../server/node-server.js';
+
+export interface NodeCommandOptions {
+  id: string;
+  listen: { host: string; port: number };
+  peers: Record<string, string>;
+  data: string;
+  secret?: string;
+  electionTimeout: [number, number];
+  heartbeat: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  bodyLimit: number;
+  logLevel: string;
+}
+
+export async function runNode(opts: NodeCommandOptions): Promise<number> {
+  const logger = pino({ level: opts.logLevel, base: { node: opts.id } });
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+    console.error('error: --tls-cert and --tls-key go together');
+    return 2;
+  }
+  const secret = opts.secret ?? process.env.XSTATE_RAFT_SECRET;
+  let server;
+  try {
+    server = await startNodeServer({
+      id: opts.id,
+      listen: opts.listen,
+      peers: opts.peers,
+      dataDir: opts.data,
+      ...(secret ? { secret } : {}),
+      ...(opts.tlsCert && opts.tlsKey
+        ? { tls: { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey), ...(opts.tlsCa ? { ca: readFileSync(opts.tlsCa) } : {}) } }
+        : {}),
+      electionTimeout: opts.electionTimeout,
+      heartbeatInterval: opts.heartbeat,
+      bodyLimit: opts.bodyLimit,
+      logger,
+    });
+  } catch (error) {
+    logger.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
+    logger.flush();
+    console.error(`error: ${(error as Error).message}`);
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    const shutdown = (signal: string) => {
+      logger.info({ signal }, 'shutting down');
+      void server.stop().then(() => {
+        logger.flush();
+        resolve(0);
+      });
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+}

@@ -1,0 +1,107 @@
+/**
+ * One durable node as a server: SQLite storage in a data directory, the HTTP transport to its
+ * peers, the replicated KV store, and the client API on the same port. This is what
+ * `xstate-raft node` runs; tests and the demo start it in-process or as a child process.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { NodeId } from '../core/types.js';
+import { KvStateMachine } from '../kv/state-machine.js';
+import { systemClock } from '../runtime/clock.js';
+import { createRaftNode, type RaftNodeOptions } from '../runtime/raft-node.js';
+import { SqliteStorage } from '../storage/sqlite.js';
+import { HttpTransport } from '../transport/http.js';
+import { clientApi, type KvRaftNode } from './client-api.js';
+import { NodeMetrics } from './metrics.js';
+
+export interface NodeServerOptions {
+  id: NodeId;
+  listen: { host: string; port: number };
+  /** Every voter id → "host:port" (this node included). */
+  peers: Record<NodeId, string>;
+  dataDir: string;
+  secret?: string;
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  electionTimeout?: readonly [number, number];
+  heartbeatInterval?: number;
+  /** Request body limit in bytes (peer and client requests). Default 4 MiB. */
+  bodyLimit?: number;
+  /** Identifies the cluster in the data directory; default: derived from the sorted voter ids. */
+  clusterId?: string;
+  logger: Logger;
+  /** Passed to the node's actor (Stately inspector). */
+  inspect?: RaftNodeOptions['inspect'];
+}
+
+export interface NodeServer {
+  readonly node: KvRaftNode;
+  readonly transport: HttpTransport;
+  readonly address: string;
+  /** Finish the current batch, stop the node and the server, close the database. */
+  stop(): Promise<void>;
+}
+
+export function defaultClusterId(peers: Record<NodeId, string>): string {
+  return createHash('sha256').update(Object.keys(peers).sort().join('\n')).digest('hex').slice(0, 16);
+}
+
+export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {
+  const { id, logger } = options;
+  if (!(id in options.peers)) throw new RangeError(`--peers must include this node (${id})`);
+  const bodyLimit = options.bodyLimit ?? 4 * 1024 * 1024;
+  const storage = SqliteStorage.open(options.dataDir, { nodeId: id, clusterId: options.clusterId ?? defaultClusterId(options.peers) });
+
+  // The client API needs the node and the node needs the transport: route through a holder.
+  let api: ((...args: Parameters<ReturnType<typeof clientApi>>) => Promise<boolean>) | undefined;
+  const transport = new HttpTransport({
+    id,
+    listen: options.listen,
+    peers: options.peers,
+    ...(options.secret !== undefined ? { secret: options.secret } : {}),
+    ...(options.tls !== undefined ? { tls: options.tls } : {}),
+    bodyLimit,
+    onError: (error, context) => logger.warn({ err: error, context }, 'transport'),
+    routes: (req, res, url) => (api ? api(req, res, url) : false),
+  });
+  let node: KvRaftNode;
+  try {
+    const bound = await transport.listen();
+    logger.info({ host: bound.host, port: bound.port }, 'listening');
+    let metrics: NodeMetrics | undefined;
+    node = createRaftNode({
+      id,
+      peers: Object.keys(options.peers),
+      transport,
+      storage,
+      stateMachine: new KvStateMachine(),
+      clock: systemClock,
+      ...(options.electionTimeout ? { electionTimeout: options.electionTimeout } : {}),
+      ...(options.heartbeatInterval ? { heartbeatInterval: options.heartbeatInterval } : {}),
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+      onError: (error, context) => logger.error({ err: error, context }, 'node error'),
+      onBatch: (batch) => metrics?.observeBatch(batch),
+    }) as KvRaftNode;
+    metrics = new NodeMetrics(node);
+    api = clientApi({ node, metrics, bodyLimit, addressOf: (peer) => options.peers[peer] });
+    node.on('role', ({ role, term }) => logger.info({ role, term }, `role ${role} in term ${term}`));
+    node.on('leader', ({ leaderId, term }) => logger.info({ leaderId, term }, leaderId ? `leader is ${leaderId} in term ${term}` : `no leader in term ${term}`));
+  } catch (error) {
+    await transport.stop();
+    storage.close();
+    throw error;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    node,
+    transport,
+    address: transport.address,
+    stop: () =>
+      (stopping ??= (async () => {
+        node.stop({ flush: true });
+        await transport.stop();
+        storage.close();
+        logger.info('stopped');
+      })()),
+  };
+}
