@@ -12,6 +12,7 @@ import { createRaftNode, type RaftNodeOptions } from '../runtime/raft-node.js';
 import { SqliteStorage } from '../storage/sqlite.js';
 import { HttpTransport } from '../transport/http.js';
 import { clientApi, type KvRaftNode } from './client-api.js';
+import { debugRoutes, NodeDebugHub } from './debug.js';
 import { NodeMetrics } from './metrics.js';
 
 export interface NodeServerOptions {
@@ -64,10 +65,12 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     routes: (req, res, url) => (api ? api(req, res, url) : false),
   });
   let node: KvRaftNode;
+  let debugHub: NodeDebugHub | undefined;
   try {
     const bound = await transport.listen();
     logger.info({ host: bound.host, port: bound.port }, 'listening');
     let metrics: NodeMetrics | undefined;
+    let hub: NodeDebugHub | undefined;
     node = createRaftNode({
       id,
       peers: Object.keys(options.peers),
@@ -80,9 +83,20 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       ...(options.inspect ? { inspect: options.inspect } : {}),
       onError: (error, context) => logger.error({ err: error, context }, 'node error'),
       onBatch: (batch) => metrics?.observeBatch(batch),
+      observeEffect: (effect) => hub?.observe(effect),
     }) as KvRaftNode;
     metrics = new NodeMetrics(node);
-    api = clientApi({ node, metrics, bodyLimit, addressOf: (peer) => options.peers[peer] });
+    hub = new NodeDebugHub(node, transport);
+    const client = clientApi({ node, metrics, bodyLimit, addressOf: (peer) => options.peers[peer] });
+    const debug = debugRoutes({
+      hub,
+      transport,
+      peers: Object.keys(options.peers).filter((peer) => peer !== id),
+      ...(options.secret !== undefined ? { secret: options.secret } : {}),
+      bodyLimit,
+    });
+    api = async (req, res, url) => (await debug(req, res, url)) || client(req, res, url);
+    debugHub = hub;
     node.on('role', ({ role, term }) => logger.info({ role, term }, `role ${role} in term ${term}`));
     node.on('leader', ({ leaderId, term }) => logger.info({ leaderId, term }, leaderId ? `leader is ${leaderId} in term ${term}` : `no leader in term ${term}`));
   } catch (error) {
@@ -92,6 +106,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   }
 
   let stopping: Promise<void> | undefined;
+  const closeHub = () => debugHub?.close();
   return {
     node,
     transport,
@@ -99,6 +114,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     stop: () =>
       (stopping ??= (async () => {
         node.stop({ flush: true });
+        closeHub();
         await transport.stop();
         storage.close();
         logger.info('stopped');

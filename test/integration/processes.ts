@@ -3,9 +3,9 @@
  * chosen at run time, each with its own data directory. Every process a test starts is killed by
  * `stopAll()` (call it in afterEach/afterAll, so it also runs when a test fails).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { ProcessCluster } from '../../src/server/process-cluster.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -30,87 +30,69 @@ export interface ClusterProcessesOptions {
   heartbeat?: number;
 }
 
+/** ProcessCluster (src/server/process-cluster.ts) with a temp data root, captured output and cleanup. */
 export class ClusterProcesses {
-  readonly ids: string[];
   readonly dataRoot = mkdtempSync(join(tmpdir(), 'xstate-raft-it-'));
-  readonly ports = new Map<string, number>();
-  readonly processes = new Map<string, ChildProcess>();
   readonly output = new Map<string, string[]>();
+  readonly cluster: ProcessCluster;
 
   private constructor(readonly options: ClusterProcessesOptions, ports: number[]) {
-    this.ids = Array.from({ length: options.size }, (_, i) => `n${i + 1}`);
-    this.ids.forEach((id, i) => this.ports.set(id, ports[i] as number));
+    this.cluster = new ProcessCluster({
+      size: options.size,
+      host: '127.0.0.1',
+      ports,
+      dataDir: this.dataRoot,
+      electionTimeout: options.electionTimeout ?? '150-300',
+      heartbeat: options.heartbeat ?? 50,
+      ...(options.secret !== undefined ? { secret: options.secret } : {}),
+      command: { command: process.execPath, args: ['--import', 'tsx', CLI] },
+      onLine: (id, line) => {
+        const lines = this.output.get(id) ?? [];
+        this.output.set(id, lines);
+        lines.push(line);
+      },
+    });
   }
 
   static async create(options: ClusterProcessesOptions): Promise<ClusterProcesses> {
     return new ClusterProcesses(options, await freePorts(options.size));
   }
 
+  get ids(): readonly string[] {
+    return this.cluster.ids;
+  }
+
   address(id: string): string {
-    return `127.0.0.1:${this.ports.get(id)}`;
+    return this.cluster.address(id);
   }
 
   get addresses(): string[] {
     return this.ids.map((id) => this.address(id));
   }
 
-  get peers(): string {
-    return this.ids.map((id) => `${id}=${this.address(id)}`).join(',');
-  }
-
   dataDir(id: string): string {
-    return join(this.dataRoot, id);
+    return this.cluster.dataDir(id);
   }
 
-  start(id: string): ChildProcess {
-    const args = [
-      '--import', 'tsx', CLI, 'node',
-      '--id', id,
-      '--listen', this.address(id),
-      '--peers', this.peers,
-      '--data', this.dataDir(id),
-      '--election-timeout', this.options.electionTimeout ?? '150-300',
-      '--heartbeat', String(this.options.heartbeat ?? 50),
-    ];
-    const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, XSTATE_RAFT_SECRET: this.options.secret ?? '' },
-    });
-    const lines = this.output.get(id) ?? [];
-    this.output.set(id, lines);
-    const collect = (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
-    this.processes.set(id, child);
-    child.on('exit', () => {
-      if (this.processes.get(id) === child) this.processes.delete(id);
-    });
-    return child;
+  start(id: string): void {
+    this.cluster.start(id);
   }
 
   startAll(): void {
-    for (const id of this.ids) this.start(id);
+    this.cluster.startAll();
   }
 
-  /** Send a signal; for SIGKILL/SIGTERM wait until the process is gone. */
-  async signal(id: string, signal: NodeJS.Signals): Promise<void> {
-    const child = this.processes.get(id);
-    if (child === undefined) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill(signal);
-    if (signal === 'SIGKILL' || signal === 'SIGTERM') await exited;
+  signal(id: string, signal: NodeJS.Signals): Promise<void> {
+    return this.cluster.signal(id, signal);
   }
 
   isRunning(id: string): boolean {
-    return this.processes.has(id);
+    return this.cluster.isRunning(id);
   }
 
   async stopAll(): Promise<void> {
-    await Promise.all([...this.processes.keys()].map(async (id) => {
-      const child = this.processes.get(id);
-      child?.kill('SIGCONT');
-      await this.signal(id, 'SIGKILL');
-    }));
+    for (const id of this.cluster.running) await this.cluster.signal(id, 'SIGCONT');
+    await this.cluster.killAll();
   }
 
   async cleanup(): Promise<void> {
@@ -128,7 +110,7 @@ export class ClusterProcesses {
   }
 
   /** Wait until the running, reachable nodes agree on one leader; returns its id. */
-  async waitForLeader(timeoutMs = 10_000, among: string[] = this.ids.filter((id) => this.isRunning(id))): Promise<string> {
+  async waitForLeader(timeoutMs = 10_000, among: string[] = this.cluster.running): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const statuses = await Promise.all(among.map((id) => this.status(id)));

@@ -1,0 +1,190 @@
+/**
+ * What a node shows about itself for dashboards, and the one switch they may pull:
+ *
+ *   GET  /debug/events   Server-Sent Events: `node` (the node's state, its log as terms, on every
+ *                        change, at most every 50 ms) and `message` (one per RPC it sends)
+ *   POST /admin/isolate  {"peers": [ids]}  refuse traffic to and from these peers (a real cut)
+ *   POST /admin/rejoin   {"peers": [ids]}  (or no body: everyone)
+ *
+ * With a cluster secret these need `Authorization: Bearer <secret>` (401 otherwise).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { RaftEffect } from '../../machines/raft-node.js';
+import type { NodeId, RpcMessage } from '../core/types.js';
+import type { RaftNode } from '../runtime/raft-node.js';
+import type { HttpTransport } from '../transport/http.js';
+import { HttpError, readJsonBody } from './body.js';
+
+const LOG_TAIL = 64;
+const STATE_INTERVAL_MS = 50;
+
+export interface NodeState {
+  id: NodeId;
+  up: true;
+  role: string;
+  term: number;
+  votedFor: NodeId | null;
+  leaderId: NodeId | null;
+  commitIndex: number;
+  lastApplied: number;
+  lastLogIndex: number;
+  log: { start: number; terms: number[] };
+  isolated: NodeId[];
+  time: number;
+}
+
+export interface MessageEvent {
+  from: NodeId;
+  to: NodeId;
+  type: RpcMessage['type'];
+  term: number;
+  entries?: number;
+  success?: boolean;
+  voteGranted?: boolean;
+  preVote?: boolean;
+  time: number;
+}
+
+/** Summarize a sent RPC for a picture of it (no entries' contents). */
+export function describeMessage(from: NodeId, to: NodeId, message: RpcMessage, time: number): MessageEvent {
+  const base = { from, to, type: message.type, term: message.term, time };
+  switch (message.type) {
+    case 'rpc.appendEntries':
+      return { ...base, entries: message.entries.length };
+    case 'rpc.appendEntriesResult':
+      return { ...base, success: message.success };
+    case 'rpc.requestVote':
+      return { ...base, ...(message.preVote ? { preVote: true } : {}) };
+    case 'rpc.requestVoteResult':
+      return { ...base, voteGranted: message.voteGranted, ...(message.preVote ? { preVote: true } : {}) };
+  }
+}
+
+type Listener = (event: string, data: unknown) => void;
+
+export class NodeDebugHub {
+  private readonly listeners = new Set<Listener>();
+  private stateTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastState = '';
+
+  constructor(
+    private readonly node: Pick<RaftNode, 'id' | 'actor' | 'status'>,
+    private readonly transport: Pick<HttpTransport, 'isolated'>,
+  ) {}
+
+  /** Feed from the runtime's effect observer. Cheap when nobody listens. */
+  observe(effect: RaftEffect): void {
+    if (this.listeners.size === 0) return;
+    if (effect.type === 'send') this.broadcast('message', describeMessage(this.node.id, effect.to, effect.message, Date.now()));
+    this.scheduleState();
+  }
+
+  state(): NodeState {
+    const { context, value } = this.node.actor.getSnapshot();
+    const log = context.log;
+    const start = Math.max(1, log.lastIndex - LOG_TAIL + 1);
+    return {
+      id: this.node.id,
+      up: true,
+      role: String(value),
+      term: context.currentTerm,
+      votedFor: context.votedFor,
+      leaderId: context.leaderId,
+      commitIndex: context.commitIndex,
+      lastApplied: this.node.status().lastApplied,
+      lastLogIndex: log.lastIndex,
+      log: { start, terms: log.slice(start).map((e) => e.term) },
+      isolated: [...this.transport.isolated],
+      time: Date.now(),
+    };
+  }
+
+  /** Push the state now if it changed (e.g. after an isolate, which emits no effect). */
+  refresh(): void {
+    this.scheduleState(0);
+  }
+
+  stream(res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    res.write(': connected\n\n');
+    const listener: Listener = (event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    this.listeners.add(listener);
+    listener('node', this.state());
+    const keepAlive = setInterval(() => res.write(': ping\n\n'), 15_000);
+    res.on('close', () => {
+      clearInterval(keepAlive);
+      this.listeners.delete(listener);
+    });
+  }
+
+  close(): void {
+    if (this.stateTimer) clearTimeout(this.stateTimer);
+    this.listeners.clear();
+  }
+
+  private scheduleState(delay = STATE_INTERVAL_MS): void {
+    if (this.stateTimer !== undefined) return;
+    this.stateTimer = setTimeout(() => {
+      this.stateTimer = undefined;
+      const state = this.state();
+      const key = JSON.stringify({ ...state, time: 0 });
+      if (key === this.lastState) return;
+      this.lastState = key;
+      this.broadcast('node', state);
+    }, delay);
+  }
+
+  private broadcast(event: string, data: unknown): void {
+    for (const listener of this.listeners) listener(event, data);
+  }
+}
+
+const peersBody = z.object({ peers: z.array(z.string().min(1)).optional() }).strict();
+
+/** Routes for /debug/events and /admin/*; returns false for any other path. */
+export function debugRoutes(options: {
+  hub: NodeDebugHub;
+  transport: Pick<HttpTransport, 'isolate' | 'rejoin' | 'isolated'>;
+  peers: readonly NodeId[];
+  secret?: string;
+  bodyLimit: number;
+}): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
+  return async (req, res, url) => {
+    if (!url.pathname.startsWith('/debug/') && !url.pathname.startsWith('/admin/')) return false;
+    try {
+      if (options.secret !== undefined && !bearerMatches(req.headers.authorization, options.secret)) {
+        throw new HttpError(401, { error: 'unauthorized', reason: 'this node has a cluster secret: send Authorization: Bearer <secret>' });
+      }
+      if (url.pathname === '/debug/events' && req.method === 'GET') {
+        options.hub.stream(res);
+        return true;
+      }
+      if ((url.pathname === '/admin/isolate' || url.pathname === '/admin/rejoin') && req.method === 'POST') {
+        const parsed = peersBody.safeParse((await readJsonBody(req, options.bodyLimit)) ?? {});
+        if (!parsed.success) throw new HttpError(400, { error: 'bad_request', reason: 'the body is {"peers": [node ids]}' });
+        const unknown = (parsed.data.peers ?? []).filter((p) => !options.peers.includes(p));
+        if (unknown.length > 0) throw new HttpError(400, { error: 'bad_request', reason: `unknown peers: ${unknown.join(', ')}` });
+        if (url.pathname === '/admin/isolate') options.transport.isolate(parsed.data.peers ?? []);
+        else options.transport.rejoin(parsed.data.peers);
+        options.hub.refresh();
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ isolated: [...options.transport.isolated] }));
+        return true;
+      }
+      throw new HttpError(404, { error: 'not_found' });
+    } catch (error) {
+      const e = error instanceof HttpError ? error : new HttpError(500, { error: 'internal', reason: String(error) });
+      res.writeHead(e.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(e.body));
+      return true;
+    }
+  };
+}
+
+function bearerMatches(header: string | undefined, secret: string): boolean {
+  const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice(7) : '');
+  const expected = Buffer.from(secret);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}

@@ -1,0 +1,127 @@
+/**
+ * A local cluster of `xstate-raft node` processes: what `xstate-raft cluster` and the dashboard
+ * demo run, and what the integration tests drive. Each node is a child process with its own data
+ * directory; a node can be killed (any signal) and restarted from its data.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export interface ProcessClusterOptions {
+  size: number;
+  host: string;
+  /** Port of every node, by position (n1 first). */
+  ports: readonly number[];
+  dataDir: string;
+  secret?: string;
+  electionTimeout?: string;
+  heartbeat?: number;
+  /** Extra flags for every node (e.g. ['--inspect']). */
+  nodeArgs?: readonly string[];
+  /** How to run this CLI again; default: the same Node binary, flags and script as this process. */
+  command?: { command: string; args: string[] };
+  /** Each line a node prints (its pino JSON logs). */
+  onLine?: (id: string, line: string) => void;
+  onExit?: (id: string, code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+/** The command line that runs this CLI again (works under tsx and from the built bin alike). */
+export function selfCommand(): { command: string; args: string[] } {
+  return { command: process.execPath, args: [...process.execArgv, process.argv[1] as string] };
+}
+
+export class ProcessCluster {
+  readonly ids: readonly string[];
+  private readonly children = new Map<string, ChildProcess>();
+
+  constructor(private readonly options: ProcessClusterOptions) {
+    if (options.ports.length < options.size) throw new RangeError(`need ${options.size} ports, got ${options.ports.length}`);
+    this.ids = Array.from({ length: options.size }, (_, i) => `n${i + 1}`);
+  }
+
+  address(id: string): string {
+    const i = this.ids.indexOf(id);
+    if (i < 0) throw new RangeError(`unknown node ${id}`);
+    return `${this.options.host}:${this.options.ports[i]}`;
+  }
+
+  get addresses(): Record<string, string> {
+    return Object.fromEntries(this.ids.map((id) => [id, this.address(id)]));
+  }
+
+  dataDir(id: string): string {
+    return join(this.options.dataDir, id);
+  }
+
+  isRunning(id: string): boolean {
+    return this.children.has(id);
+  }
+
+  get running(): string[] {
+    return this.ids.filter((id) => this.children.has(id));
+  }
+
+  startAll(): void {
+    for (const id of this.ids) this.start(id);
+  }
+
+  start(id: string): void {
+    if (this.children.has(id)) return;
+    const self = this.options.command ?? selfCommand();
+    const peers = this.ids.map((peer) => `${peer}=${this.address(peer)}`).join(',');
+    const args = [
+      ...self.args,
+      'node',
+      '--id', id,
+      '--listen', this.address(id),
+      '--peers', peers,
+      '--data', this.dataDir(id),
+      ...(this.options.electionTimeout ? ['--election-timeout', this.options.electionTimeout] : []),
+      ...(this.options.heartbeat ? ['--heartbeat', String(this.options.heartbeat)] : []),
+      ...(this.options.nodeArgs ?? []),
+    ];
+    const child = spawn(self.command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, XSTATE_RAFT_SECRET: this.options.secret ?? process.env.XSTATE_RAFT_SECRET ?? '' },
+    });
+    this.children.set(id, child);
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream) createInterface({ input: stream }).on('line', (line) => this.options.onLine?.(id, line));
+    }
+    child.on('exit', (code, signal) => {
+      if (this.children.get(id) === child) this.children.delete(id);
+      this.options.onExit?.(id, code, signal);
+    });
+  }
+
+  /** Send a signal; SIGKILL and SIGTERM wait until the process is gone. */
+  async signal(id: string, signal: NodeJS.Signals): Promise<void> {
+    const child = this.children.get(id);
+    if (child === undefined) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    if (signal === 'SIGKILL' || signal === 'SIGTERM') await exited;
+  }
+
+  async restart(id: string): Promise<void> {
+    await this.signal(id, 'SIGKILL');
+    this.start(id);
+  }
+
+  /** Stop every node: SIGTERM (a clean shutdown), then SIGKILL after `graceMs`. */
+  async stopAll(graceMs = 5000): Promise<void> {
+    await Promise.all(
+      [...this.children.entries()].map(async ([id, child]) => {
+        child.kill('SIGCONT');
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await this.signal(id, 'SIGTERM');
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  /** Kill every node at once (tests' cleanup). */
+  async killAll(): Promise<void> {
+    await Promise.all([...this.children.keys()].map((id) => this.signal(id, 'SIGKILL')));
+  }
+}
