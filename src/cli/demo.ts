@@ -1,140 +1,83 @@
 /**
- * `xstate-raft demo` (what `npm start` runs): a real cluster of RaftNodes in this process, on the
- * in-memory network and the system clock, narrated line by line: an election, agents claiming
- * tasks through the replicated log, the leader crashing, a new election, and the crashed node
- * coming back and catching up from its storage.
+ * `xstate-raft demo` (what `npm start` runs): a real cluster of durable node processes on
+ * 127.0.0.1, agents claiming tasks through it, and the live dashboard. Ctrl-C stops everything.
  */
-import type { NodeId } from '../core/types.js';
-import { systemClock } from '../runtime/clock.js';
-import { createRaftNode, type RaftNode } from '../runtime/raft-node.js';
-import type { StateMachine } from '../state-machine.js';
-import { MemoryStorage } from '../storage/memory.js';
-import { MemoryNetwork } from '../transport/memory.js';
-import { SeededRandom } from '../core/random.js';
+import { resolve } from 'node:path';
+import { DashboardServer } from '../dashboard/server.js';
+import { AgentWorkload } from '../dashboard/workload.js';
+import { freePorts } from '../server/ports.js';
+import { ProcessCluster } from '../server/process-cluster.js';
+import { summarizeLogLine } from './cluster.js';
 
-type Claim = { agent: string; task: string };
-
-/** A task board: the first agent to claim a task gets it; later claims are told who holds it. */
-class TaskBoard implements StateMachine<Claim, { granted: boolean; owner: string }, string, string | undefined> {
-  private readonly owners = new Map<string, string>();
-  apply(command: Claim): { granted: boolean; owner: string } {
-    const owner = this.owners.get(command.task);
-    if (owner !== undefined) return { granted: owner === command.agent, owner };
-    this.owners.set(command.task, command.agent);
-    return { granted: true, owner: command.agent };
-  }
-  query(task: string): string | undefined {
-    return this.owners.get(task);
-  }
+export interface DemoOptions {
+  nodes: number;
+  port: number;
+  workload: boolean;
+  data: string;
+  inspect: boolean;
+  verbose: boolean;
 }
 
-export async function runDemo({ nodes: size, seed }: { nodes: number; seed: number }, out: (line: string) => void = console.log): Promise<number> {
-  const ids: NodeId[] = Array.from({ length: size }, (_, i) => `n${i + 1}`);
-  const network = new MemoryNetwork(systemClock, new SeededRandom(seed));
-  const storages = new Map(ids.map((id) => [id, new MemoryStorage<Claim>()]));
-  const nodes = new Map<NodeId, RaftNode<Claim, { granted: boolean; owner: string }, string, string | undefined>>();
-  const started = systemClock.now();
-  const say = (line: string) => out(`[+${((systemClock.now() - started) / 1000).toFixed(3)}s] ${line}`);
-
-  const boot = (id: NodeId, index: number) => {
-    const node = createRaftNode({
-      id,
-      peers: ids,
-      transport: network.transport(id),
-      storage: storages.get(id) as MemoryStorage<Claim>,
-      stateMachine: new TaskBoard(),
-      random: seed * 100 + index,
-      onError: (error, context) => say(`${id} reported an error (${context}): ${(error as Error).message}`),
-    });
-    node.on('role', ({ role, term }) => {
-      if (role === 'candidate') say(`${id} timed out waiting for a leader and stands for election in term ${term}`);
-      if (role === 'leader') say(`${id} won a majority of votes and leads term ${term}`);
-    });
-    nodes.set(id, node);
-    return node;
-  };
-
-  out(`Starting ${size} Raft nodes (${ids.join(', ')}) in this process; each is an XState actor.`);
-  ids.forEach(boot);
-  try {
-    const first = await waitForLeader(nodes, 5000);
-    say(`${first} is the leader; every node agrees: ${ids.map((id) => `${id}→${nodes.get(id)?.status().leaderId ?? '?'}`).join(', ')}`);
-
-    const claims: Claim[] = [
-      { agent: 'agent-ada', task: 'write-report' },
-      { agent: 'agent-bob', task: 'write-report' },
-      { agent: 'agent-bob', task: 'review-code' },
-    ];
-    for (const claim of claims) await claimThrough(nodes, ids, claim, say);
-
-    say(`${first} crashes (its volatile state is gone; its storage is kept)`);
-    nodes.get(first)?.stop();
-    nodes.delete(first);
-    const second = await waitForLeader(nodes, 5000);
-    say(`${second} took over; the committed claims survived: write-report → ${await nodes.get(second)?.read('write-report')}`);
-
-    await claimThrough(nodes, ids, { agent: 'agent-cy', task: 'deploy' }, say);
-
-    say(`${first} restarts from its storage and catches up`);
-    const back = boot(first, ids.indexOf(first));
-    const target = nodes.get(second)?.status().commitIndex ?? 0;
-    await waitFor(() => back.status().lastApplied >= target, 5000, `${first} did not catch up`);
-    say(`${first} applied ${back.status().lastApplied} entries and follows ${back.status().leaderId}`);
-
-    out('');
-    out('Final state of every node:');
-    for (const id of ids) {
-      const s = nodes.get(id)?.status();
-      if (s) out(`  ${id}: ${s.role.padEnd(9)} term ${s.term}  commitIndex ${s.commitIndex}  lastApplied ${s.lastApplied}  log length ${s.lastLogIndex}`);
-    }
-    const logs = ids.map((id) => JSON.stringify(nodes.get(id)?.log().slice(0, target)));
-    const agree = logs.every((log) => log === logs[0]);
-    out(agree ? `All ${size} logs agree on the first ${target} entries.` : 'The logs DISAGREE — this is a bug; please report it.');
-    return agree ? 0 : 1;
-  } catch (error) {
-    out(`demo failed: ${(error as Error).message}`);
-    return 1;
-  } finally {
-    for (const node of nodes.values()) node.stop();
-  }
-}
-
-async function claimThrough(
-  nodes: Map<NodeId, RaftNode<Claim, { granted: boolean; owner: string }, string, string | undefined>>,
-  ids: NodeId[],
-  claim: Claim,
-  say: (line: string) => void,
-): Promise<void> {
-  // Ask any running node: a follower forwards the proposal to the leader.
-  const via = ids.find((id) => nodes.has(id) && nodes.get(id)?.status().role !== 'leader') ?? ids.find((id) => nodes.has(id));
-  const { index, term, result } = await (nodes.get(via as NodeId) as RaftNode<Claim, { granted: boolean; owner: string }>).propose(claim);
-  say(
-    `${claim.agent} claims "${claim.task}" via ${via}: committed at index ${index} (term ${term}) → ` +
-      (result.granted ? 'granted' : `refused, ${result.owner} holds it`),
-  );
-}
-
-async function waitForLeader(nodes: Map<NodeId, Pick<RaftNode, 'id' | 'status'>>, timeoutMs: number): Promise<NodeId> {
-  let leader: NodeId | undefined;
-  await waitFor(
-    () => {
-      leader = [...nodes.values()].find((n) => n.status().role === 'leader')?.id;
-      return leader !== undefined && [...nodes.values()].every((n) => n.status().leaderId === leader);
+export async function runDemo(opts: DemoOptions, out: (line: string) => void = console.log): Promise<number> {
+  const dataDir = resolve(opts.data, `cluster-of-${opts.nodes}`);
+  const cluster = new ProcessCluster({
+    size: opts.nodes,
+    host: '127.0.0.1',
+    ports: await freePorts(opts.nodes),
+    dataDir,
+    ...(opts.inspect ? { nodeArgs: ['--inspect'] } : {}),
+    onLine: (id, line) => {
+      const text = summarizeLogLine(line);
+      if (opts.verbose || /^(error|fatal)|inspector/i.test(text)) out(`[${id}] ${text}`);
     },
-    timeoutMs,
-    'no leader was elected',
-  );
-  return leader as NodeId;
-}
+  });
+  const workload = opts.workload ? new AgentWorkload(Object.values(cluster.addresses), (text) => dashboard.log(text)) : undefined;
+  const dashboard: DashboardServer = new DashboardServer({
+    nodes: cluster.addresses,
+    port: opts.port,
+    control: {
+      kill: (id) => cluster.signal(id, 'SIGKILL'),
+      restart: async (id) => {
+        await cluster.restart(id);
+      },
+    },
+    ...(workload ? { workload } : {}),
+  });
+  try {
+    await dashboard.listen();
+  } catch (error) {
+    out(`error: cannot open the dashboard on port ${opts.port}: ${(error as Error).message} (try --port 0)`);
+    return 1;
+  }
+  cluster.startAll();
+  workload?.resume();
+  out(`xstate-raft demo: ${opts.nodes} Raft nodes, each an XState actor in its own process, with durable storage.`);
+  out('');
+  out(`  Dashboard:  ${dashboard.url}`);
+  out('');
+  for (const id of cluster.ids) out(`  ${id}  http://${cluster.address(id)}   (data: ${cluster.dataDir(id)})`);
+  out('');
+  out(`  Try: curl -X PUT http://${cluster.address('n1')}/kv/hello -d '{"value":"world"}'`);
+  out(workload ? '  Agents are claiming tasks through the cluster (pause them on the dashboard).' : '  No workload (--no-workload).');
+  if (opts.inspect) out('  Inspection is on: see the Stately inspector lines from each node above/below.');
+  out('  Press Ctrl-C to stop.');
 
-function waitFor(predicate: () => boolean, timeoutMs: number, message: string): Promise<void> {
-  const deadline = systemClock.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (predicate()) return resolve();
-      if (systemClock.now() > deadline) return reject(new Error(message));
-      setTimeout(poll, 10);
+  return new Promise<number>((resolvePromise) => {
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      out('Stopping…');
+      workload?.stop();
+      void dashboard
+        .close()
+        .then(() => cluster.stopAll())
+        .then(() => {
+          out(`Stopped. The cluster's data is in ${dataDir} (run the demo again to continue from it).`);
+          resolvePromise(0);
+        });
     };
-    poll();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
   });
 }

@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { runKv, runStatus } from './client.js';
 import { runCluster } from './cluster.js';
-import { runDemo } from './demo.js';
+import { runDashboard } from './dashboard.js';
+import { runDemo, type DemoOptions } from './demo.js';
+import { runTour } from './tour.js';
 import { runNode, type NodeCommandOptions } from './node.js';
 import { parseAddresses, parseDuration, parseFaults, parseHostPort, parseInteger, parsePeers, parseRange } from './parse.js';
 import { runSimCommand } from './sim.js';
@@ -22,11 +24,34 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('run a 3-node in-process cluster: elect, replicate, lose the leader, re-elect, and narrate it')
+    .description('start a local cluster of durable node processes, agents using it, and the live dashboard')
+    .addOption(new Option('--nodes <n>', 'cluster size').argParser(parseInteger(1, 9)).default(3))
+    .addOption(new Option('--port <port>', 'dashboard port (0 = any free port)').argParser(parseInteger(0, 65_535)).default(8700))
+    .option('--no-workload', 'do not start the agents')
+    .option('--data <dir>', 'where the nodes keep their data', './.data/demo')
+    .option('--inspect', 'connect every node actor to the Stately inspector (local WebSocket server)', false)
+    .option('--verbose', 'print every node log line', false)
+    .action(async (opts: DemoOptions) => {
+      process.exitCode = await runDemo(opts);
+    });
+
+  program
+    .command('tour')
+    .description('a narrated 3-node cluster in this process: elect, replicate, lose the leader, re-elect')
     .addOption(new Option('--nodes <n>', 'cluster size').argParser(parseInteger(1, 9)).default(3))
     .addOption(new Option('--seed <n>', 'seed of the election timeouts').argParser(parseInteger(0, 2 ** 31)).default(1))
     .action(async (opts: { nodes: number; seed: number }) => {
-      process.exitCode = await runDemo(opts);
+      process.exitCode = await runTour(opts);
+    });
+
+  program
+    .command('dashboard')
+    .description('the live dashboard for a running cluster')
+    .requiredOption('--peers <list>', 'every node as id=host:port, comma-separated', parsePeers)
+    .addOption(new Option('--port <port>', 'dashboard port (0 = any free port)').argParser(parseInteger(0, 65_535)).default(8700))
+    .option('--secret <secret>', 'the cluster secret (default: $XSTATE_RAFT_SECRET)')
+    .action(async (opts: { peers: Record<string, string>; port: number; secret?: string }) => {
+      process.exitCode = await runDashboard(opts);
     });
 
   program

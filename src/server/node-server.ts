@@ -61,7 +61,9 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     ...(options.secret !== undefined ? { secret: options.secret } : {}),
     ...(options.tls !== undefined ? { tls: options.tls } : {}),
     bodyLimit,
-    onError: (error, context) => logger.warn({ err: error, context }, 'transport'),
+    // Refusals caused by the isolation switch are what the switch is for: not worth a warning.
+    onError: (error, context) =>
+      /isolated/.test(error instanceof Error ? error.message : '') ? logger.debug({ err: error, context }, 'transport') : logger.warn({ err: error, context }, 'transport'),
     routes: (req, res, url) => (api ? api(req, res, url) : false),
   });
   let node: KvRaftNode;
