@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { runKv, runStatus } from './client.js';
 import { runCluster } from './cluster.js';
+import { CHART_FORMATS, runChart, type ChartFormat } from './chart.js';
 import { runDashboard } from './dashboard.js';
+import { startInspectorServer } from '../inspect/inspect.js';
 import { runDemo, type DemoOptions } from './demo.js';
 import { runTour } from './tour.js';
 import { runNode, type NodeCommandOptions } from './node.js';
@@ -81,6 +83,7 @@ export function buildProgram(): Command {
     .option('--tls-ca <file>', 'PEM CA to trust for peers')
     .addOption(new Option('--body-limit <bytes>', 'largest request body').argParser(parseInteger(1024, 1 << 30)).default(4 * 1024 * 1024))
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'))
+    .option('--inspect [url]', 'send this node actor to a Stately inspector server (default ws://localhost:8080)')
     .action(async (opts: NodeCommandOptions) => {
       if (!(opts.id in opts.peers)) {
         console.error(`error: --id ${opts.id} is not in --peers (${Object.keys(opts.peers).join(', ')})`);
@@ -144,6 +147,28 @@ export function buildProgram(): Command {
     .addOption(new Option('--timeout <ms>', 'per node').argParser(parseInteger(1, 60_000)).default(2000))
     .action(async (opts: { peers: string[]; timeout: number }) => {
       process.exitCode = await runStatus({ addresses: opts.peers, timeoutMs: opts.timeout });
+    });
+
+  program
+    .command('chart')
+    .description('write the node statechart, drawn from the machine definition, as SVG, Mermaid or Graphviz dot')
+    .addOption(new Option('--format <format>', "picture format (default: from --output's extension, else svg)").choices([...CHART_FORMATS]))
+    .option('--output <file>', 'file to write (default: stdout)')
+    .action((opts: { format?: ChartFormat; output?: string }) => {
+      process.exitCode = runChart(opts);
+    });
+
+  program
+    .command('inspector')
+    .description('run a local Stately inspector server for nodes started with --inspect (the inspector page needs the internet)')
+    .addOption(new Option('--port <port>', 'port of the page and of the WebSocket').argParser(parseInteger(1, 65_535)).default(8080))
+    .option('--open', 'open the page in the default browser')
+    .action(async (opts: { port: number; open?: boolean }) => {
+      const server = await startInspectorServer({ port: opts.port, open: opts.open ?? false });
+      console.log(`inspector page: ${server.pageUrl} (it loads the Stately inspector from stately.ai, so it needs the internet)`);
+      console.log(`nodes send to ${server.wsUrl}: xstate-raft node … --inspect ${server.wsUrl}; Ctrl-C stops`);
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+      server.stop();
     });
 
   return program;

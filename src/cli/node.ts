@@ -1,6 +1,7 @@
 /** `xstate-raft node`: one durable node in the foreground, until SIGTERM / SIGINT. */
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
+import { createInspector } from '../inspect/inspect.js';
 import { startNodeServer } from '../server/node-server.js';
 
 export interface NodeCommandOptions {
@@ -16,6 +17,7 @@ export interface NodeCommandOptions {
   tlsCa?: string;
   bodyLimit: number;
   logLevel: string;
+  inspect?: boolean | string;
 }
 
 export async function runNode(opts: NodeCommandOptions): Promise<number> {
@@ -25,6 +27,13 @@ export async function runNode(opts: NodeCommandOptions): Promise<number> {
     return 2;
   }
   const secret = opts.secret ?? process.env.XSTATE_RAFT_SECRET;
+  const inspector = opts.inspect
+    ? createInspector({
+        ...(typeof opts.inspect === 'string' ? { url: opts.inspect } : {}),
+        onError: (error) => logger.warn({ err: error }, 'inspector'),
+      })
+    : undefined;
+  if (inspector) logger.info({ url: inspector.url }, `inspector: sending this node's actor to ${inspector.url}`);
   let server;
   try {
     server = await startNodeServer({
@@ -40,8 +49,10 @@ export async function runNode(opts: NodeCommandOptions): Promise<number> {
       heartbeatInterval: opts.heartbeat,
       bodyLimit: opts.bodyLimit,
       logger,
+      ...(inspector ? { inspect: inspector.inspect } : {}),
     });
   } catch (error) {
+    inspector?.stop();
     logger.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
     logger.flush();
     console.error(`error: ${(error as Error).message}`);
@@ -51,6 +62,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<number> {
     const shutdown = (signal: string) => {
       logger.info({ signal }, 'shutting down');
       void server.stop().then(() => {
+        inspector?.stop();
         logger.flush();
         resolve(0);
       });

@@ -63,12 +63,12 @@ describe.skipIf(!hasChromium)('the demo dashboard in Chromium', { timeout: 120_0
     await expect.poll(() => page.locator('[data-node]').count(), { timeout: 15_000 }).toBe(3);
     await expect.poll(() => leaders().count(), { timeout: 15_000 }).toBe(1);
     const loadMs = await page.evaluate(() => {
-      const d = (window as unknown as { __dashboard?: { firstRenderAt?: number } }).__dashboard;
+      const d = (globalThis as unknown as { __dashboard?: { firstRenderAt?: number } }).__dashboard;
       return d?.firstRenderAt ?? performance.now();
     });
-    const before = await page.evaluate(() => (window as unknown as { __dashboard: { eventsReceived: number } }).__dashboard.eventsReceived);
+    const before = await page.evaluate(() => (globalThis as unknown as { __dashboard: { eventsReceived: number } }).__dashboard.eventsReceived);
     await page.waitForTimeout(2000);
-    const after = await page.evaluate(() => (window as unknown as { __dashboard: { eventsReceived: number } }).__dashboard.eventsReceived);
+    const after = await page.evaluate(() => (globalThis as unknown as { __dashboard: { eventsReceived: number } }).__dashboard.eventsReceived);
     console.log(`dashboard: first render with data ${Math.round(loadMs)} ms after navigation (${Date.now() - started} ms wall to a leader); ${((after - before) / 2).toFixed(0)} events/s rendered`);
     expect(after).toBeGreaterThan(before);
   });
