@@ -366,3 +366,14 @@ describe('runChart', () => {
     expect(errors[1]).toMatch(/cannot write/);
   });
 });
+
+describe('the statechart pictures in the repository', () => {
+  it('src/docs/statechart.svg and .mmd are what `xstate-raft chart` draws today (regenerate: npm run chart)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { chartModel: model, toSvg: svg, toMermaid: mermaid } = await import('../../src/chart/statechart.js');
+    const docs = join(import.meta.dirname, '..', '..', 'src', 'docs');
+    expect(readFileSync(join(docs, 'statechart.svg'), 'utf8').trim()).toBe(svg(model()).trim());
+    expect(readFileSync(join(docs, 'statechart.mmd'), 'utf8').trim()).toBe(mermaid(model()).trim());
+  });
+});
