@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { hasChromium, launchChromium } from './chromium.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
@@ -18,7 +18,6 @@ const SCREENSHOT_DIR = join(import.meta.dirname, '..', '..', 'test-results');
 let demo: ChildProcess | undefined;
 let data: string;
 let url: string;
-let browser: Browser;
 let closeBrowser: (() => Promise<void>) | undefined;
 let page: Page;
 
@@ -38,8 +37,7 @@ describe.skipIf(!hasChromium)('the demo dashboard in Chromium', { timeout: 120_0
         }
       });
     });
-    ({ browser, close: closeBrowser } = await launchChromium());
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    ({ page, close: closeBrowser } = await launchChromium());
   }, 60_000);
 
   afterAll(async () => {

@@ -1,0 +1,49 @@
+/**
+ * The control endpoints. A control only asks; what it did arrives over the event stream, so
+ * nothing here changes the picture. Failures are reported in the log panel.
+ */
+export interface ApiResult {
+  ok: boolean;
+  status: number;
+  data: Record<string, unknown>;
+}
+
+export type Report = (level: 'info' | 'error', text: string) => void;
+
+export async function post(path: string, body?: unknown): Promise<ApiResult> {
+  try {
+    const res = await fetch(path, {
+      method: 'POST',
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    let data: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = await res.json();
+      if (parsed !== null && typeof parsed === 'object') data = parsed as Record<string, unknown>;
+    } catch {
+      // An empty or non-JSON answer: the status says enough.
+    }
+    return { ok: res.ok && data['error'] === undefined, status: res.status, data };
+  } catch (error) {
+    return { ok: false, status: 0, data: { error: 'network', reason: error instanceof Error ? error.message : String(error) } };
+  }
+}
+
+/** "kill n2: not found (no such node)" from an error answer. */
+export function describeError(what: string, result: ApiResult): string {
+  const error = typeof result.data['error'] === 'string' ? result.data['error'] : `HTTP ${result.status}`;
+  const reason = typeof result.data['reason'] === 'string' ? ` (${result.data['reason']})` : '';
+  return `${what} failed: ${error}${reason}`;
+}
+
+/** Paths are relative so the page also works behind a path prefix. */
+export const api = {
+  events: 'api/events',
+  chart: 'api/chart.svg',
+  node: (id: string, action: string) => `api/nodes/${encodeURIComponent(id)}/${action}`,
+  split: 'api/split',
+  heal: 'api/heal',
+  propose: 'api/propose',
+  workload: (action: 'pause' | 'resume') => `api/workload/${action}`,
+};

@@ -1,0 +1,204 @@
+/**
+ * One card per node: role as a colour, the Raft fields by name, the node's controls, and its log
+ * as a strip of cells coloured by term. Every strip shows the same window of log indexes, so
+ * the cards line up like RaftScope's log table: a lagging or diverging follower is visible at a
+ * glance. Cells up to commitIndex are solid; the rest are pale with a dashed edge.
+ */
+import { attr, h, text } from './dom.js';
+import type { DashboardState } from './state.js';
+import type { NodeEvent } from './types.js';
+
+export const LOG_WINDOW = 40;
+const COLUMNS = `grid-template-columns: repeat(${LOG_WINDOW}, minmax(0, 1fr))`;
+
+/** Calm, distinguishable fills for terms 1, 2, 3, … (cycled). */
+const TERM_COLOURS = ['#bfdbfe', '#bbf7d0', '#fde68a', '#ddd6fe', '#fecdd3', '#a5f3fc', '#fed7aa', '#d9f99d'];
+
+export function termColour(term: number): string {
+  return TERM_COLOURS[(((term - 1) % TERM_COLOURS.length) + TERM_COLOURS.length) % TERM_COLOURS.length] ?? '#e5e7eb';
+}
+
+export type NodeAction = 'kill' | 'restart' | 'isolate' | 'rejoin';
+
+const ACTIONS: { action: NodeAction; label: string }[] = [
+  { action: 'kill', label: 'Kill' },
+  { action: 'restart', label: 'Restart' },
+  { action: 'isolate', label: 'Isolate' },
+  { action: 'rejoin', label: 'Rejoin' },
+];
+
+const FIELDS = [
+  { field: 'term', label: 'term' },
+  { field: 'votedFor', label: 'voted for' },
+  { field: 'leaderId', label: 'leader' },
+  { field: 'commitIndex', label: 'commit' },
+  { field: 'lastApplied', label: 'applied' },
+  { field: 'lastLogIndex', label: 'last log' },
+] as const;
+
+type Field = (typeof FIELDS)[number]['field'];
+
+interface Card {
+  root: HTMLElement;
+  role: HTMLElement;
+  note: HTMLElement;
+  fields: Record<Field, HTMLElement>;
+  buttons: Record<NodeAction, HTMLButtonElement>;
+  cells: HTMLElement[];
+  /** What each cell shows, to skip unchanged ones. */
+  cellKeys: string[];
+}
+
+export class NodeCards {
+  private readonly cards = new Map<string, Card>();
+  private readonly ruler: HTMLElement;
+  private readonly list: HTMLElement;
+  private windowStart = -1;
+
+  constructor(
+    host: HTMLElement,
+    private readonly onAction: (id: string, action: NodeAction, button: HTMLButtonElement) => void,
+    private readonly onSelect: (id: string) => void,
+  ) {
+    this.ruler = h('div', { class: 'strip ruler', 'aria-hidden': 'true', style: COLUMNS });
+    for (let i = 0; i < LOG_WINDOW; i++) this.ruler.append(h('span', { class: 'tick' }));
+    this.list = h('div', { class: 'card-list' });
+    host.append(h('div', { class: 'ruler-row' }, h('span', { class: 'ruler-label' }, 'log index'), this.ruler), this.list);
+  }
+
+  render(state: DashboardState): void {
+    const ids = state.ids();
+    // Cards in the cluster's order; a removed node's card goes away.
+    for (const [id, card] of this.cards) {
+      if (!ids.includes(id)) {
+        card.root.remove();
+        this.cards.delete(id);
+      }
+    }
+    ids.forEach((id, i) => {
+      let card = this.cards.get(id);
+      if (card === undefined) {
+        card = this.create(id);
+        this.cards.set(id, card);
+        state.dirtyNodes.add(id);
+      }
+      if (this.list.children[i] !== card.root) this.list.insertBefore(card.root, this.list.children[i] ?? null);
+    });
+
+    // One window of indexes for every strip, ending at the longest log.
+    const end = Math.max(LOG_WINDOW, ...state.upNodes().map((n) => n.lastLogIndex));
+    const start = end - LOG_WINDOW + 1;
+    if (start !== this.windowStart) {
+      this.windowStart = start;
+      this.ruler.querySelectorAll<HTMLElement>('.tick').forEach((tick, i) => {
+        const index = start + i;
+        text(tick, index === 1 || index % 5 === 0 ? String(index) : '');
+      });
+      for (const id of ids) state.dirtyNodes.add(id);
+    }
+    for (const id of state.dirtyNodes) {
+      const card = this.cards.get(id);
+      const node = state.nodes.get(id);
+      if (card !== undefined) this.update(card, node, state);
+    }
+    state.dirtyNodes.clear();
+    this.renderSelection(state);
+  }
+
+  private renderSelection(state: DashboardState): void {
+    for (const [id, card] of this.cards) card.root.classList.toggle('selected', state.selected === id);
+  }
+
+  private create(id: string): Card {
+    const role = h('span', { class: 'role-pill', 'data-field': 'role' }, '…');
+    const note = h('span', { class: 'card-note' });
+    const fields = {} as Record<Field, HTMLElement>;
+    const dl = h('dl', { class: 'fields' });
+    for (const { field, label } of FIELDS) {
+      fields[field] = h('dd', { 'data-field': field }, '–');
+      dl.append(h('div', {}, h('dt', {}, label), fields[field]));
+    }
+    const buttons = {} as Record<NodeAction, HTMLButtonElement>;
+    const actions = h('div', { class: 'actions', role: 'group', 'aria-label': `Controls for ${id}` });
+    for (const { action, label } of ACTIONS) {
+      const button = h('button', { type: 'button', class: `btn small ${action}`, 'data-action': action, 'aria-label': `${label} ${id}`, title: `${label} ${id}` }, label);
+      button.addEventListener('click', (e) => {
+        e.stopPropagation();
+        this.onAction(id, action, button);
+      });
+      buttons[action] = button;
+      actions.append(button);
+    }
+    const cells: HTMLElement[] = [];
+    const strip = h('div', { class: 'strip log', role: 'img', 'aria-label': `log of ${id}`, style: COLUMNS });
+    for (let i = 0; i < LOG_WINDOW; i++) {
+      const cell = h('span', { class: 'cell' });
+      cells.push(cell);
+      strip.append(cell);
+    }
+    const root = h(
+      'article',
+      { class: 'card', 'data-node': id, 'data-role': 'unknown', tabindex: 0, 'aria-label': `node ${id}` },
+      h('div', { class: 'card-head' }, h('span', { class: 'node-id' }, id), role, note, actions),
+      dl,
+      strip,
+    );
+    // Selecting a card singles out its node's state in the statechart; a second click clears it.
+    root.addEventListener('click', () => this.onSelect(id));
+    root.addEventListener('keydown', (e) => {
+      if (e.target === root && (e.key === 'Enter' || e.key === ' ')) {
+        e.preventDefault();
+        this.onSelect(id);
+      }
+    });
+    return { root, role, note, fields, buttons, cells, cellKeys: cells.map(() => '') };
+  }
+
+  private update(card: Card, node: NodeEvent | undefined, state: DashboardState): void {
+    const controls = state.cluster?.controls ?? { kill: true, restart: true, workload: true };
+    const peers = state.ids().length - 1;
+    const up = node?.up === true ? node : undefined;
+    const role = node === undefined ? 'unknown' : up === undefined ? 'down' : up.role;
+    attr(card.root, 'data-role', role);
+    attr(card.root, 'data-up', String(up !== undefined));
+    text(card.role, role === 'preCandidate' ? 'pre-candidate' : role === 'unknown' ? 'waiting…' : role);
+    const value = (v: string | number | null) => (v === null ? '–' : String(v));
+    for (const { field } of FIELDS) {
+      const el = card.fields[field];
+      text(el, up === undefined ? '–' : value(up[field]));
+    }
+    text(card.note, up === undefined ? '' : up.isolated.length === 0 ? '' : up.isolated.length >= peers ? 'isolated' : `cut off from ${up.isolated.join(', ')}`);
+
+    const b = card.buttons;
+    b.kill.hidden = !controls.kill;
+    b.restart.hidden = !controls.restart;
+    b.kill.disabled = up === undefined || b.kill.classList.contains('pending');
+    b.restart.disabled = node === undefined || up !== undefined || b.restart.classList.contains('pending');
+    b.isolate.disabled = up === undefined || up.isolated.length >= peers || b.isolate.classList.contains('pending');
+    b.rejoin.disabled = up === undefined || up.isolated.length === 0 || b.rejoin.classList.contains('pending');
+
+    const start = this.windowStart;
+    let previous = -1;
+    card.cells.forEach((cell, i) => {
+      const index = start + i;
+      let key: string;
+      let term = 0;
+      if (up === undefined || index > up.lastLogIndex) key = 'empty';
+      else if (index < up.log.start) key = 'older';
+      else {
+        term = up.log.terms[index - up.log.start] ?? 0;
+        key = `${term}:${index <= up.commitIndex ? 'c' : 'u'}${index === up.commitIndex ? 'm' : ''}`;
+      }
+      // The term is written where a run of it starts; the colour carries it along the run.
+      const label = term > 0 && term !== previous;
+      previous = term;
+      key += label ? ':l' : '';
+      if (card.cellKeys[i] === key) return;
+      card.cellKeys[i] = key;
+      cell.className = key === 'empty' || key === 'older' ? `cell ${key}` : `cell ${index <= (up?.commitIndex ?? 0) ? 'committed' : 'uncommitted'}${index === up?.commitIndex ? ' commit-mark' : ''}`;
+      cell.style.background = term > 0 ? termColour(term) : '';
+      cell.textContent = label ? String(term) : '';
+      cell.title = key === 'empty' ? '' : key === 'older' ? `#${index} (older than the tail shown)` : `#${index} · term ${term} · ${index <= (up?.commitIndex ?? 0) ? 'committed' : 'not committed'}`;
+    });
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Cluster-wide controls: split the cluster in two (the chosen nodes on one side, the rest on the
+ * other), heal, propose a command, pause or resume the workload. Each only asks the server; the
+ * picture changes when the server's events say so.
+ */
+import { api, describeError, post, type Report } from './api.js';
+import { attr, h, text } from './dom.js';
+import type { DashboardState } from './state.js';
+
+export class ClusterControls {
+  private readonly chips: HTMLElement;
+  private readonly splitButton: HTMLButtonElement;
+  private readonly healButton: HTMLButtonElement;
+  private readonly workloadState: HTMLElement;
+  private readonly workloadButton: HTMLButtonElement;
+  private readonly workloadRow: HTMLElement;
+  private readonly proposeResult: HTMLElement;
+  private readonly side = new Set<string>();
+  private chipKey = '';
+
+  constructor(
+    host: HTMLElement,
+    private readonly state: DashboardState,
+    private readonly report: Report,
+    private readonly changed: () => void,
+  ) {
+    // ---- split / heal
+    this.chips = h('div', { class: 'chips', role: 'group', 'aria-label': 'Nodes to cut off from the rest' });
+    this.splitButton = h('button', { type: 'button', class: 'btn', 'data-action': 'split', disabled: true }, 'Split');
+    this.healButton = h('button', { type: 'button', class: 'btn ghost', 'data-action': 'heal' }, 'Heal');
+    this.splitButton.addEventListener('click', () => void this.split());
+    this.healButton.addEventListener('click', () =>
+      void this.run(this.healButton, 'heal', api.heal).then((ok) => {
+        if (ok) this.side.clear(); // healed: start the next split from scratch
+        this.changed();
+      }),
+    );
+
+    // ---- propose
+    const key = h('input', { name: 'key', type: 'text', required: true, placeholder: 'task-1', autocomplete: 'off', spellcheck: 'false', 'aria-label': 'Key' });
+    const value = h('input', { name: 'value', type: 'text', placeholder: '"agent-7"', autocomplete: 'off', spellcheck: 'false', 'aria-label': 'Value (JSON, or plain text)' });
+    const submit = h('button', { type: 'submit', class: 'btn primary' }, 'Propose');
+    this.proposeResult = h('output', { class: 'result muted', 'data-testid': 'propose-result', 'aria-live': 'polite' });
+    const form = h(
+      'form',
+      { class: 'propose', 'data-testid': 'propose-form', 'aria-label': 'Propose a command' },
+      h('label', {}, h('span', {}, 'key'), key),
+      h('label', { class: 'grow' }, h('span', {}, 'value'), value),
+      submit,
+    );
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      void this.propose(key.value.trim(), value.value, submit);
+    });
+
+    // ---- workload
+    this.workloadState = h('span', { class: 'pill', 'data-field': 'workload' }, '–');
+    this.workloadButton = h('button', { type: 'button', class: 'btn ghost', 'data-action': 'workload' }, 'Pause');
+    this.workloadButton.addEventListener('click', () => {
+      const action = this.state.cluster?.workload === 'paused' ? 'resume' : 'pause';
+      void this.run(this.workloadButton, `${action} workload`, api.workload(action));
+    });
+    this.workloadRow = h('div', { class: 'control-row' }, h('span', { class: 'control-label' }, 'Workload'), this.workloadState, this.workloadButton);
+
+    host.append(
+      h('div', { class: 'control-row' }, h('span', { class: 'control-label' }, 'Partition'), this.chips, h('div', { class: 'buttons' }, this.splitButton, this.healButton)),
+      h('p', { class: 'hint muted' }, 'Pick the nodes to cut off (e.g. the leader alone): they lose contact with the rest until healed.'),
+      h('div', { class: 'control-row' }, h('span', { class: 'control-label' }, 'Propose'), form),
+      this.proposeResult,
+      this.workloadRow,
+    );
+  }
+
+  render(): void {
+    const ids = this.state.ids();
+    for (const id of [...this.side]) if (!ids.includes(id)) this.side.delete(id);
+    const key = ids.join(' ');
+    if (key !== this.chipKey) {
+      this.chipKey = key;
+      this.chips.replaceChildren(
+        ...ids.map((id) => {
+          const chip = h('button', { type: 'button', class: 'chip-toggle', 'data-split-node': id, 'aria-pressed': String(this.side.has(id)) }, id);
+          chip.addEventListener('click', () => {
+            if (this.side.has(id)) this.side.delete(id);
+            else this.side.add(id);
+            this.changed();
+          });
+          return chip;
+        }),
+      );
+    }
+    for (const chip of this.chips.querySelectorAll<HTMLButtonElement>('[data-split-node]')) attr(chip, 'aria-pressed', String(this.side.has(chip.dataset['splitNode'] ?? '')));
+    this.splitButton.disabled = this.side.size === 0 || this.side.size >= ids.length || this.splitButton.classList.contains('pending');
+    this.splitButton.title = this.side.size === 0 ? 'Pick the nodes to cut off first' : `Cut ${[...this.side].join(', ')} off from the rest`;
+
+    const cluster = this.state.cluster;
+    const workload = cluster?.workload ?? 'off';
+    this.workloadRow.hidden = cluster === null || !cluster.controls.workload || workload === 'off';
+    text(this.workloadState, workload);
+    attr(this.workloadState, 'data-value', workload);
+    text(this.workloadButton, workload === 'paused' ? 'Resume' : 'Pause');
+    attr(this.workloadButton, 'aria-label', workload === 'paused' ? 'Resume the workload' : 'Pause the workload');
+  }
+
+  private async split(): Promise<void> {
+    const ids = this.state.ids();
+    const groups = [ids.filter((id) => this.side.has(id)), ids.filter((id) => !this.side.has(id))];
+    await this.run(this.splitButton, `split ${groups.map((g) => g.join(',')).join(' | ')}`, api.split, { groups });
+  }
+
+  private async propose(key: string, raw: string, button: HTMLButtonElement): Promise<void> {
+    if (key === '') return;
+    // JSON if it parses ("42", "true", '{"a":1}'), otherwise the text itself.
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // plain text
+    }
+    button.disabled = true;
+    text(this.proposeResult, 'proposing…');
+    const result = await post(api.propose, { key, value });
+    button.disabled = false;
+    if (result.ok) {
+      const index = result.data['index'];
+      text(this.proposeResult, typeof index === 'number' ? `accepted at log index ${index}` : 'accepted');
+      attr(this.proposeResult, 'class', 'result ok');
+    } else {
+      const message = describeError(`propose ${key}`, result);
+      text(this.proposeResult, message);
+      attr(this.proposeResult, 'class', 'result error');
+      this.report('error', message);
+    }
+  }
+
+  private async run(button: HTMLButtonElement, what: string, path: string, body?: unknown): Promise<boolean> {
+    button.classList.add('pending');
+    button.disabled = true;
+    const result = await post(path, body);
+    button.classList.remove('pending');
+    button.disabled = false;
+    if (!result.ok) this.report('error', describeError(what, result));
+    this.changed();
+    return result.ok;
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The cluster dashboard page: a picture of a live Raft cluster drawn only from the server's
+ * Server-Sent Events. Events update DashboardState and mark what changed; one render per
+ * animation frame redraws only that. Messages go straight to the ring's animation.
+ */
+import { api, describeError, post } from './api.js';
+import { NodeCards, type NodeAction } from './cards.js';
+import { Chart } from './chart.js';
+import { ClusterControls } from './controls.js';
+import { attr, byId, text } from './dom.js';
+import { connectEvents, type EventType } from './events.js';
+import { LogPanel } from './log-panel.js';
+import { Ring } from './ring.js';
+import { DashboardState } from './state.js';
+import { Timeline } from './timeline.js';
+import type { ClusterEvent, LeaderEvent, LogEvent, NodeEvent, RpcEvent } from './types.js';
+
+/** What the browser test reads (times are performance.now(): ms since navigation start). */
+interface DashboardProbe {
+  eventsReceived: number;
+  lastEventAt: number | null;
+  firstRenderAt: number | null;
+  /** Frames in which something was redrawn (message dots animate on their own). */
+  renders: number;
+  readonly dotsShown: number;
+  readonly dotsDropped: number;
+  readonly dotsThinned: number;
+  readonly dotsInFlight: number;
+}
+
+declare global {
+  interface Window {
+    __dashboard: DashboardProbe;
+  }
+}
+
+const state = new DashboardState();
+const connection = byId('connection');
+const summary = byId('summary');
+
+const report = (level: 'info' | 'error', line: string) => {
+  state.addLog({ level, text: line, time: Date.now() });
+  schedule();
+};
+
+const select = (id: string) => {
+  state.select(state.selected === id ? null : id);
+  schedule();
+};
+
+const nodeAction = async (id: string, action: NodeAction, button: HTMLButtonElement) => {
+  button.classList.add('pending');
+  button.disabled = true;
+  const result = await post(api.node(id, action));
+  button.classList.remove('pending');
+  if (!result.ok) report('error', describeError(`${action} ${id}`, result));
+  // Re-enable per the node's state as the stream reports it, not as we hope it is.
+  state.dirtyNodes.add(id);
+  state.dirty.add('nodes');
+  schedule();
+};
+
+const cards = new NodeCards(byId('cards'), (id, action, button) => void nodeAction(id, action, button), select);
+const ring = new Ring(byId('ring'), select);
+const probe: DashboardProbe = {
+  eventsReceived: 0,
+  lastEventAt: null,
+  firstRenderAt: null,
+  renders: 0,
+  get dotsShown() {
+    return ring.stats.dotsShown;
+  },
+  get dotsDropped() {
+    return ring.stats.dotsDropped;
+  },
+  get dotsThinned() {
+    return ring.stats.dotsThinned;
+  },
+  get dotsInFlight() {
+    return ring.dotsInFlight;
+  },
+};
+window.__dashboard = probe;
+const chart = new Chart(byId('chart'), byId('chart-tools'));
+const timeline = new Timeline(byId('timeline'));
+const logPanel = new LogPanel(byId('log'));
+const controls = new ClusterControls(byId('controls'), state, report, () => {
+  state.dirty.add('cluster');
+  schedule();
+});
+
+// ---- rendering: at most once per frame, only the panels that changed
+let frame = 0;
+function schedule(): void {
+  if (frame === 0) frame = requestAnimationFrame(flush);
+}
+
+function flush(): void {
+  frame = 0;
+  const dirty = state.dirty;
+  if (dirty.has('nodes') || dirty.has('cluster') || dirty.has('selection')) {
+    cards.render(state);
+    ring.render(state);
+    chart.render(state);
+    renderSummary();
+  }
+  if (dirty.has('cluster')) controls.render();
+  if (dirty.has('timeline')) timeline.render(state);
+  if (dirty.has('log')) logPanel.render(state);
+  if (dirty.has('connection')) renderConnection();
+  dirty.clear();
+  probe.renders++;
+  if (probe.firstRenderAt === null && state.nodes.size > 0) {
+    probe.firstRenderAt = performance.now();
+    // The chart is big (hundreds of text nodes): laying it out would delay the first picture.
+    loadChart();
+  }
+}
+
+function loadChart(): void {
+  void chart.load().then(() => {
+    state.dirty.add('nodes');
+    schedule();
+  });
+}
+
+function renderSummary(): void {
+  const up = state.upNodes();
+  const leader = state.leader();
+  const total = state.ids().length;
+  const term = Math.max(0, ...up.map((n) => n.term));
+  text(summary, total === 0 ? '' : `${total} nodes · ${up.length} up · ${leader !== undefined ? `leader ${leader.id}` : 'no leader'} · term ${term}`);
+}
+
+let retryNote = '';
+/** Until the stream first opens or fails, the page says "connecting", not "disconnected". */
+let everTried = false;
+function renderConnection(): void {
+  const status = state.connected ? 'connected' : everTried ? 'disconnected' : 'connecting';
+  text(connection, status);
+  attr(connection, 'data-status', status);
+  attr(connection, 'title', state.connected ? 'Live: updates arrive as they happen' : everTried ? `Lost the event stream${retryNote}` : 'Opening the event stream…');
+  document.body.classList.toggle('offline', status === 'disconnected');
+}
+
+// ---- the event stream
+function handle(type: EventType, data: unknown): void {
+  probe.eventsReceived++;
+  probe.lastEventAt = performance.now();
+  if (data === null || typeof data !== 'object') return;
+  const d = data as Record<string, unknown>;
+  switch (type) {
+    case 'message':
+      if (typeof d['from'] === 'string' && typeof d['to'] === 'string' && typeof d['type'] === 'string') ring.message(data as RpcEvent);
+      return; // dots animate on their own; nothing else to redraw
+    case 'cluster':
+      if (Array.isArray(d['nodes'])) state.setCluster(data as ClusterEvent);
+      break;
+    case 'node':
+      if (typeof d['id'] === 'string' && typeof d['up'] === 'boolean') state.setNode(data as NodeEvent);
+      break;
+    case 'leader':
+      if (typeof d['term'] === 'number') state.addLeader(data as LeaderEvent);
+      break;
+    case 'log':
+      if (typeof d['text'] === 'string') state.addLog(data as LogEvent);
+      break;
+  }
+  schedule();
+}
+
+connectEvents(api.events, {
+  event: handle,
+  open() {
+    everTried = true;
+    state.setConnected(true);
+    if (probe.firstRenderAt !== null && !chart.loaded) loadChart(); // a failed load is retried on reconnect
+    schedule();
+  },
+  error(retryInMs) {
+    everTried = true;
+    retryNote = `; reconnecting in ${(retryInMs / 1000).toFixed(1)} s`;
+    state.setConnected(false);
+    state.dirty.add('connection');
+    schedule();
+  },
+});
+
+state.dirty.add('connection').add('cluster');
+schedule();

@@ -1,0 +1,299 @@
+/**
+ * The nodes in a ring, RaftScope style, with every RPC drawn as a dot travelling from sender to
+ * receiver. A dot takes the same ~½ s whatever the real latency (a loopback RPC takes well under
+ * a millisecond; nobody could see it). Requests and replies travel in opposite lanes of a link;
+ * a message sent over a cut link (or to a node that is down) stops at the cut and fades.
+ *
+ * Cheap by construction: dots come from a fixed pool of <circle>s moved by one
+ * requestAnimationFrame loop that runs only while a dot is in flight; at most MAX_DOTS fly at
+ * once (heartbeats give way to votes and entries); of the ~20 heartbeats a second a leader sends
+ * each follower, about one in three is drawn; nothing is drawn while the tab is hidden.
+ */
+import { attr, s, text } from './dom.js';
+import type { DashboardState } from './state.js';
+import type { RpcEvent } from './types.js';
+
+const SIZE = 360;
+const CENTRE = SIZE / 2;
+const NODE_R = 30;
+const DURATION_MS = 480;
+const LANE = 5;
+export const MAX_DOTS = 48;
+/** Heartbeats (and their replies) on one link are drawn at most this often. */
+const HEARTBEAT_GAP_MS = 140;
+
+interface Dot {
+  el: SVGCircleElement;
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+  start: number;
+  duration: number;
+  important: boolean;
+  /** Sent over a cut link (or to a node that is down): it stops at the cut and fades. */
+  blocked: boolean;
+}
+
+interface RingNode {
+  group: SVGGElement;
+  id: SVGTextElement;
+  term: SVGTextElement;
+  label: SVGTextElement;
+  x: number;
+  y: number;
+}
+
+export interface RingStats {
+  /** Dots not drawn because MAX_DOTS were in flight. */
+  dotsDropped: number;
+  /** Heartbeats not drawn because one had just left on the same link. */
+  dotsThinned: number;
+  dotsShown: number;
+}
+
+export class Ring {
+  readonly svg: SVGSVGElement;
+  private readonly links = s('g', { class: 'links' });
+  private readonly dotLayer = s('g', { class: 'dots' });
+  private readonly nodeLayer = s('g', { class: 'nodes' });
+  private readonly summary = s('text', { class: 'ring-summary', x: CENTRE, y: CENTRE - 2, 'text-anchor': 'middle' });
+  private readonly summarySub = s('text', { class: 'ring-summary-sub', x: CENTRE, y: CENTRE + 16, 'text-anchor': 'middle' });
+  private readonly nodes = new Map<string, RingNode>();
+  private layoutKey = '';
+  private readonly active: Dot[] = [];
+  private readonly free: SVGCircleElement[] = [];
+  private frame = 0;
+  private readonly lastHeartbeat = new Map<string, number>();
+  /** "from to" pairs whose messages cannot arrive, as of the last render. */
+  private readonly blocked = new Set<string>();
+  readonly stats: RingStats = { dotsDropped: 0, dotsThinned: 0, dotsShown: 0 };
+
+  constructor(
+    host: HTMLElement,
+    private readonly onSelect: (id: string) => void,
+  ) {
+    this.svg = s(
+      'svg',
+      { class: 'ring', viewBox: `0 0 ${SIZE} ${SIZE}`, role: 'img', 'aria-label': 'Nodes in a ring with the messages between them' },
+      this.links,
+      this.summary,
+      this.summarySub,
+      this.dotLayer,
+      this.nodeLayer,
+    );
+    host.append(this.svg);
+    document.addEventListener('visibilitychange', () => {
+      if (document.hidden) this.clearDots();
+    });
+  }
+
+  render(state: DashboardState): void {
+    const ids = state.ids();
+    const key = ids.join(' ');
+    if (key !== this.layoutKey) this.layout(ids);
+    for (const [id, node] of this.nodes) {
+      const n = state.nodes.get(id);
+      const role = n === undefined ? 'unknown' : n.up ? n.role : 'down';
+      attr(node.group, 'data-role', role);
+      attr(node.group, 'class', `ring-node${state.selected === id ? ' selected' : ''}${n?.up === true && n.isolated.length > 0 ? ' cut' : ''}`);
+      text(node.term, n?.up === true ? `term ${n.term}` : n === undefined ? '' : 'down');
+      text(node.label, role === 'preCandidate' ? 'pre-candidate' : role === 'unknown' || role === 'down' ? '' : role);
+    }
+    // A link is cut when either end refuses the other (isolation is per node, on both sides).
+    this.blocked.clear();
+    for (const line of this.links.querySelectorAll<SVGGElement>('.link')) {
+      const [ia, ib] = [line.dataset['a'] ?? '', line.dataset['b'] ?? ''];
+      const a = state.nodes.get(ia);
+      const b = state.nodes.get(ib);
+      const cut = (a?.up === true && a.isolated.includes(ib)) || (b?.up === true && b.isolated.includes(ia));
+      const dead = a?.up !== true || b?.up !== true;
+      attr(line, 'class', `link${cut ? ' cut' : ''}${dead ? ' dead' : ''}`);
+      if (cut || dead) this.blocked.add(`${ia} ${ib}`).add(`${ib} ${ia}`);
+    }
+    const leader = state.leader();
+    const maxTerm = Math.max(0, ...state.upNodes().map((n) => n.term));
+    text(this.summary, maxTerm > 0 ? `term ${maxTerm}` : '');
+    text(this.summarySub, leader !== undefined ? `leader ${leader.id}` : state.upNodes().length > 0 ? 'no leader' : '');
+  }
+
+  /** Launch a dot for one RPC; silently skipped when it cannot be seen. */
+  message(m: RpcEvent): void {
+    if (document.hidden) return;
+    const from = this.nodes.get(m.from);
+    const to = this.nodes.get(m.to);
+    if (from === undefined || to === undefined || from === to) return;
+    const heartbeat = (m.type === 'rpc.appendEntries' && (m.entries ?? 0) === 0) || (m.type === 'rpc.appendEntriesResult' && m.success !== false);
+    const now = performance.now();
+    if (heartbeat) {
+      // 20 heartbeats a second per follower would draw a solid bead chain: show one in three.
+      const lane = `${m.from}>${m.to} ${m.type}`;
+      if (now - (this.lastHeartbeat.get(lane) ?? -Infinity) < HEARTBEAT_GAP_MS) {
+        this.stats.dotsThinned++;
+        return;
+      }
+      this.lastHeartbeat.set(lane, now);
+    }
+    if (this.active.length >= MAX_DOTS) {
+      // Votes and entries matter more than the n-th heartbeat: evict the oldest heartbeat.
+      const victim = heartbeat ? -1 : this.active.findIndex((d) => !d.important);
+      if (victim < 0) {
+        this.stats.dotsDropped++;
+        return;
+      }
+      this.release(victim);
+      this.stats.dotsDropped++;
+    }
+    const dx = to.x - from.x;
+    const dy = to.y - from.y;
+    const len = Math.hypot(dx, dy);
+    const ux = dx / len;
+    const uy = dy / len;
+    // Right-hand lane in the direction of travel: a request and its reply never overlap.
+    const ox = -uy * LANE;
+    const oy = ux * LANE;
+    const el = this.free.pop() ?? this.dotLayer.appendChild(s('circle', { r: 4 }));
+    el.setAttribute('class', dotClass(m));
+    el.setAttribute('r', String(dotRadius(m)));
+    el.style.display = '';
+    el.style.opacity = '';
+    const blocked = this.blocked.has(`${m.from} ${m.to}`);
+    const dot: Dot = {
+      el,
+      x1: from.x + ux * (NODE_R + 2) + ox,
+      y1: from.y + uy * (NODE_R + 2) + oy,
+      x2: (blocked ? (from.x + to.x) / 2 - ux * 8 : to.x - ux * (NODE_R + 4)) + ox,
+      y2: (blocked ? (from.y + to.y) / 2 - uy * 8 : to.y - uy * (NODE_R + 4)) + oy,
+      start: now,
+      duration: blocked ? DURATION_MS * 0.6 : DURATION_MS,
+      important: !heartbeat,
+      blocked,
+    };
+    this.place(dot, 0);
+    this.active.push(dot);
+    this.stats.dotsShown++;
+    if (this.frame === 0) this.frame = requestAnimationFrame(this.tick);
+  }
+
+  private readonly tick = (now: number): void => {
+    this.frame = 0;
+    for (let i = this.active.length - 1; i >= 0; i--) {
+      const dot = this.active[i] as Dot;
+      const t = (now - dot.start) / dot.duration;
+      if (t >= 1) this.release(i);
+      else this.place(dot, Math.max(0, t));
+    }
+    if (this.active.length > 0) this.frame = requestAnimationFrame(this.tick);
+  };
+
+  private place(dot: Dot, t: number): void {
+    const e = t < 0.5 ? 2 * t * t : 1 - (-2 * t + 2) ** 2 / 2; // ease in-out
+    dot.el.setAttribute('cx', (dot.x1 + (dot.x2 - dot.x1) * e).toFixed(1));
+    dot.el.setAttribute('cy', (dot.y1 + (dot.y2 - dot.y1) * e).toFixed(1));
+    if (dot.blocked) dot.el.style.opacity = t < 0.5 ? '' : (1 - (t - 0.5) * 2).toFixed(2);
+  }
+
+  private release(i: number): void {
+    const [dot] = this.active.splice(i, 1);
+    if (dot === undefined) return;
+    dot.el.style.display = 'none';
+    this.free.push(dot.el);
+  }
+
+  private clearDots(): void {
+    while (this.active.length > 0) this.release(this.active.length - 1);
+    if (this.frame !== 0) cancelAnimationFrame(this.frame);
+    this.frame = 0;
+  }
+
+  get dotsInFlight(): number {
+    return this.active.length;
+  }
+
+  private layout(ids: string[]): void {
+    this.layoutKey = ids.join(' ');
+    this.clearDots();
+    this.links.replaceChildren();
+    this.nodeLayer.replaceChildren();
+    this.nodes.clear();
+    const radius = ids.length <= 3 ? 108 : 122;
+    // Fit the view to the nodes (three nodes make a triangle, not a circle) and their labels.
+    const xs = ids.map((_, i) => CENTRE + radius * Math.cos(-Math.PI / 2 + (2 * Math.PI * i) / ids.length));
+    const ys = ids.map((_, i) => CENTRE + radius * Math.sin(-Math.PI / 2 + (2 * Math.PI * i) / ids.length));
+    const pad = NODE_R + 26;
+    const width = Math.max(260, Math.max(...xs) - Math.min(...xs) + 2 * pad);
+    const height = Math.max(220, Math.max(...ys) - Math.min(...ys) + 2 * pad);
+    const top = (Math.min(...ys) + Math.max(...ys)) / 2 - height / 2;
+    this.svg.setAttribute('viewBox', `${(CENTRE - width / 2).toFixed(1)} ${top.toFixed(1)} ${width.toFixed(1)} ${height.toFixed(1)}`);
+    ids.forEach((id, i) => {
+      const angle = -Math.PI / 2 + (2 * Math.PI * i) / ids.length;
+      const x = CENTRE + radius * Math.cos(angle);
+      const y = CENTRE + radius * Math.sin(angle);
+      const idText = s('text', { class: 'ring-id', x, y: y - 1, 'text-anchor': 'middle' }, id);
+      const term = s('text', { class: 'ring-term', x, y: y + 14, 'text-anchor': 'middle' });
+      // Role label outside the ring, away from the centre.
+      const below = Math.sin(angle) > -0.2;
+      const label = s('text', { class: 'ring-role', x, y: below ? y + NODE_R + 16 : y - NODE_R - 8, 'text-anchor': 'middle' });
+      const group = s(
+        'g',
+        { class: 'ring-node', 'data-ring-node': id, tabindex: 0, role: 'button', 'aria-label': `Select ${id}` },
+        s('circle', { class: 'halo', cx: x, cy: y, r: NODE_R + 6 }),
+        s('circle', { class: 'body', cx: x, cy: y, r: NODE_R }),
+        idText,
+        term,
+        label,
+      );
+      group.addEventListener('click', () => this.onSelect(id));
+      group.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          this.onSelect(id);
+        }
+      });
+      this.nodeLayer.append(group);
+      this.nodes.set(id, { group, id: idText, term, label, x, y });
+    });
+    for (let i = 0; i < ids.length; i++) {
+      for (let j = i + 1; j < ids.length; j++) {
+        const a = this.nodes.get(ids[i] as string) as RingNode;
+        const b = this.nodes.get(ids[j] as string) as RingNode;
+        const mx = (a.x + b.x) / 2;
+        const my = (a.y + b.y) / 2;
+        this.links.append(
+          s(
+            'g',
+            { class: 'link', 'data-a': ids[i], 'data-b': ids[j] },
+            s('line', { x1: a.x, y1: a.y, x2: b.x, y2: b.y }),
+            s('path', { class: 'cut-mark', d: `M${mx - 5},${my - 5} L${mx + 5},${my + 5} M${mx + 5},${my - 5} L${mx - 5},${my + 5}` }),
+          ),
+        );
+      }
+    }
+  }
+}
+
+function dotClass(m: RpcEvent): string {
+  switch (m.type) {
+    case 'rpc.appendEntries':
+      return (m.entries ?? 0) > 0 ? 'dot ae entries' : 'dot ae';
+    case 'rpc.appendEntriesResult':
+      return m.success === false ? 'dot aer fail' : 'dot aer';
+    case 'rpc.requestVote':
+      return m.preVote === true ? 'dot rv pre' : 'dot rv';
+    case 'rpc.requestVoteResult':
+      return `dot rvr ${m.voteGranted === true ? 'granted' : 'denied'}${m.preVote === true ? ' pre' : ''}`;
+  }
+}
+
+function dotRadius(m: RpcEvent): number {
+  switch (m.type) {
+    case 'rpc.appendEntries':
+      return (m.entries ?? 0) > 0 ? 6 : 3.5;
+    case 'rpc.appendEntriesResult':
+      return 3.5;
+    case 'rpc.requestVote':
+      return 6;
+    case 'rpc.requestVoteResult':
+      return 5;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * What the dashboard server streams over `GET /api/events` (Server-Sent Events, JSON data).
+ * The page renders these and nothing else: it never guesses a control's effect.
+ */
+
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
+
+export interface ClusterEvent {
+  nodes: string[];
+  controls: { kill: boolean; restart: boolean; workload: boolean };
+  workload: 'running' | 'paused' | 'off';
+}
+
+export interface NodeUp {
+  id: string;
+  up: true;
+  role: Role;
+  term: number;
+  votedFor: string | null;
+  leaderId: string | null;
+  commitIndex: number;
+  lastApplied: number;
+  lastLogIndex: number;
+  /** Terms of the entries start..lastLogIndex (at most the last 64). */
+  log: { start: number; terms: number[] };
+  /** Peers this node refuses traffic with. */
+  isolated: string[];
+  time: number;
+}
+
+export interface NodeDown {
+  id: string;
+  up: false;
+}
+
+export type NodeEvent = NodeUp | NodeDown;
+
+export type RpcType = 'rpc.requestVote' | 'rpc.requestVoteResult' | 'rpc.appendEntries' | 'rpc.appendEntriesResult';
+
+export interface RpcEvent {
+  from: string;
+  to: string;
+  type: RpcType;
+  term: number;
+  entries?: number;
+  success?: boolean;
+  voteGranted?: boolean;
+  preVote?: boolean;
+  time: number;
+}
+
+export interface LeaderEvent {
+  term: number;
+  leaderId: string | null;
+  time: number;
+}
+
+export interface LogEvent {
+  level: 'info' | 'warn' | 'error';
+  text: string;
+  time: number;
+}
