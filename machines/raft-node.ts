@@ -14,122 +14,35 @@
  */
 import { and, assign, enqueueActions, raise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import { followerCommitIndex, isCommittable } from '../src/core/commit.js';
-import { conflictHint, mergeEntries, RaftLog } from '../src/core/log.js';
-import { isMajority, quorumIndex } from '../src/core/quorum.js';
-import { randomInt, seedRng, type RngState } from '../src/core/random.js';
-import { confirmedRound, partitionReadyReads, type PendingRead } from '../src/core/read.js';
 import {
-  initialProgress,
-  nextAppend,
-  progressAfterRejection,
-  progressAfterSuccess,
-  type Progress,
-} from '../src/core/replication.js';
+  advanceLeaderCommit,
+  appendCommands,
+  hasCommittedInTerm,
+  heardFrom,
+  progressOf,
+  replicate,
+  serveConfirmedReads,
+  withProgress,
+} from '../src/core/leader.js';
+import { conflictHint, mergeEntries } from '../src/core/log.js';
 import {
-  NOOP,
-  type AppendEntries,
-  type AppendEntriesResult,
-  type HardState,
-  type LogEntry,
-  type LogIndex,
-  type NodeId,
-  type RequestVote,
-  type RequestVoteResult,
-  type Role,
-  type RpcMessage,
-  type Term,
-} from '../src/core/types.js';
+  applyCommitted,
+  hardState,
+  initialContext,
+  votersCount,
+  type EffectSink,
+  type RaftContext,
+  type RaftEffect,
+  type RaftEvent,
+  type RaftNodeInput,
+} from '../src/core/node.js';
+import { isMajority } from '../src/core/quorum.js';
+import { randomInt } from '../src/core/random.js';
+import { initialProgress, progressAfterRejection, progressAfterSuccess, type Progress } from '../src/core/replication.js';
+import { NOOP, type AppendEntries, type NodeId, type LogIndex, type RpcMessage, type Term } from '../src/core/types.js';
 import { canGrantPreVote, canGrantVote, recordVote } from '../src/core/vote.js';
 
-// ---------------------------------------------------------------- input, context, events, effects
-
-export interface RaftNodeInput<C = unknown> {
-  id: NodeId;
-  /** Every voter of the cluster; may or may not include `id`. */
-  peers: readonly NodeId[];
-  /** [min, max] election timeout in ms; each wait is drawn uniformly from it. Default [150, 300]. */
-  electionTimeout?: readonly [number, number];
-  /** Heartbeat interval in ms. Default 50. */
-  heartbeatInterval?: number;
-  /** Seed of the generator that draws election timeouts. Default: derived from `id`. */
-  seed?: number;
-  /** Most entries in one AppendEntries. Default 256. */
-  maxEntriesPerMessage?: number;
-  /**
-   * Ask for pre-votes before an election (Raft thesis §9.6), so a node that was cut off cannot
-   * depose a working leader by coming back with a higher term. Default true.
-   */
-  preVote?: boolean;
-  /** A leader that has not heard from a majority within an election timeout steps down. Default true. */
-  checkQuorum?: boolean;
-  /** What storage holds: a restart is a new actor from this, not a snapshot restore. */
-  persisted?: { currentTerm: Term; votedFor: NodeId | null; log: readonly LogEntry<C>[] };
-}
-
-export interface RaftContext<C = unknown> {
-  readonly id: NodeId;
-  /** The other voters. */
-  readonly peers: readonly NodeId[];
-  readonly electionTimeout: readonly [number, number];
-  readonly heartbeatInterval: number;
-  readonly maxEntriesPerMessage: number;
-  readonly preVote: boolean;
-  readonly checkQuorum: boolean;
-  /** State of the seeded generator that draws election timeouts. */
-  readonly rng: RngState;
-  /** The election timeout most recently drawn (ms). */
-  readonly electionDelay: number;
-  // Persistent state on all servers (Figure 2)
-  readonly currentTerm: Term;
-  readonly votedFor: NodeId | null;
-  readonly log: RaftLog<C>;
-  // Volatile state on all servers
-  readonly commitIndex: LogIndex;
-  readonly lastApplied: LogIndex;
-  readonly leaderId: NodeId | null;
-  /** A leader of our term was heard from since the election timer last fired (or we lead): deny pre-votes. */
-  readonly heardFromLeader: boolean;
-  // Candidate and pre-candidate
-  readonly votes: readonly NodeId[];
-  // Volatile state on leaders, reinitialised after election
-  readonly nextIndex: Readonly<Record<NodeId, LogIndex>>;
-  readonly matchIndex: Readonly<Record<NodeId, LogIndex>>;
-  readonly replication: Readonly<Record<NodeId, Pick<Progress, 'mode' | 'probeSent'>>>;
-  /** Check-quorum: the peers that answered since the leader's last check. */
-  readonly recentlyActive: readonly NodeId[];
-  /** ReadIndex: the current leadership-confirmation round, the highest round each peer answered, reads waiting. */
-  readonly readSeq: number;
-  readonly ackedSeq: Readonly<Record<NodeId, number>>;
-  readonly reads: readonly PendingRead[];
-}
-
-export type RaftEvent<C = unknown> =
-  | { type: 'timeout.election' }
-  | { type: 'timeout.heartbeat' }
-  | RequestVote
-  | RequestVoteResult
-  | AppendEntries<C>
-  | AppendEntriesResult
-  /** Append commands to the log (leader only). A batch is one event. */
-  | { type: 'client.propose'; commands: readonly C[]; requestId?: string }
-  /** Ask for a linearizable read point (leader only). */
-  | { type: 'client.read'; requestIds: readonly string[] };
-
-export type RaftEffect<C = unknown> =
-  /** Write before anything else of this step leaves: hard state, then drop entries ≥ truncateFrom, then append. */
-  | { type: 'persist'; hardState: HardState; truncateFrom?: LogIndex; entries: readonly LogEntry<C>[] }
-  | { type: 'send'; to: NodeId; message: RpcMessage<C> }
-  /** Newly committed entries, in index order, each exactly once per actor. */
-  | { type: 'apply'; entries: readonly LogEntry<C>[] }
-  | { type: 'roleChanged'; role: Role; term: Term }
-  | { type: 'leaderChanged'; leaderId: NodeId | null; term: Term }
-  | { type: 'proposalAccepted'; requestId?: string; entries: readonly LogEntry<C>[] }
-  | { type: 'proposalRejected'; requestId?: string; leaderId: NodeId | null }
-  /** These reads may be served once lastApplied ≥ index. */
-  | { type: 'readReady'; requestIds: readonly string[]; index: LogIndex }
-  | { type: 'readRejected'; requestIds: readonly string[]; leaderId: NodeId | null }
-  /** Something that Raft says cannot happen did; reported, never acted upon. */
-  | { type: 'invariantViolation'; rule: string; detail: string };
+export { initialContext, type RaftContext, type RaftEffect, type RaftEvent, type RaftNodeInput } from '../src/core/node.js';
 
 const ELECTION_TIMER = 'raft.election';
 const HEARTBEAT_TIMER = 'raft.heartbeat';
@@ -140,98 +53,7 @@ type Ctx = RaftContext<unknown>;
 type Ev = RaftEvent<unknown>;
 /** Guards that rules consult in the middle of an action (so a mutant can replace them with `provide`). */
 type RuleGuard = { type: 'isCommittableIndex'; params: { entryTerm: Term | undefined; currentTerm: Term } };
-type Enqueue = {
-  emit: (effect: RaftEffect<unknown>) => void;
-  assign: (patch: Partial<Ctx>) => void;
-  check: (guard: RuleGuard) => boolean;
-};
-
-function hardState(ctx: Pick<Ctx, 'currentTerm' | 'votedFor'>): HardState {
-  return { currentTerm: ctx.currentTerm, votedFor: ctx.votedFor };
-}
-
-function votersCount(ctx: Ctx): number {
-  return ctx.peers.length + 1;
-}
-
-function progressOf(ctx: Ctx, peer: NodeId): Progress {
-  const r = ctx.replication[peer] ?? { mode: 'probe', probeSent: false };
-  return { nextIndex: ctx.nextIndex[peer] ?? ctx.log.lastIndex + 1, matchIndex: ctx.matchIndex[peer] ?? 0, ...r };
-}
-
-function withProgress(ctx: Ctx, peer: NodeId, p: Progress): Pick<Ctx, 'nextIndex' | 'matchIndex' | 'replication'> {
-  return {
-    nextIndex: { ...ctx.nextIndex, [peer]: p.nextIndex },
-    matchIndex: { ...ctx.matchIndex, [peer]: p.matchIndex },
-    replication: { ...ctx.replication, [peer]: { mode: p.mode, probeSent: p.probeSent } },
-  };
-}
-
-function appendEntriesMessage(ctx: Ctx, from: LogIndex, to: LogIndex): AppendEntries<unknown> {
-  return {
-    type: 'rpc.appendEntries',
-    from: ctx.id,
-    term: ctx.currentTerm,
-    leaderId: ctx.id,
-    prevLogIndex: from - 1,
-    prevLogTerm: ctx.log.termAt(from - 1) ?? 0,
-    entries: ctx.log.slice(from, to),
-    leaderCommit: ctx.commitIndex,
-    seq: ctx.readSeq,
-  };
-}
-
-/**
- * Leader: send each follower what it is missing (heartbeat: to every follower, even if empty).
- * Returns the context after the sends (nextIndex advances in replicate mode).
- */
-function replicate(ctx: Ctx, enqueue: Enqueue, heartbeat: boolean, only?: NodeId): Ctx {
-  let next = ctx;
-  for (const peer of only === undefined ? ctx.peers : [only]) {
-    const plan = nextAppend(progressOf(next, peer), next.log.lastIndex, next.maxEntriesPerMessage, heartbeat);
-    if (plan === undefined) continue;
-    enqueue.emit({ type: 'send', to: peer, message: appendEntriesMessage(next, plan.from, plan.to) });
-    next = { ...next, ...withProgress(next, peer, plan.progress) };
-  }
-  return next;
-}
-
-/** Emit `apply` for entries committed but not yet applied (each once, in order). */
-function applyCommitted(ctx: Ctx, enqueue: Enqueue): Ctx {
-  if (ctx.commitIndex <= ctx.lastApplied) return ctx;
-  enqueue.emit({ type: 'apply', entries: ctx.log.slice(ctx.lastApplied + 1, ctx.commitIndex) });
-  return { ...ctx, lastApplied: ctx.commitIndex };
-}
-
-/** Leader: advance commitIndex by the current-term majority rule, apply, and admit/serve reads. */
-function advanceLeaderCommit(ctx: Ctx, enqueue: Enqueue): Ctx {
-  const n = quorumIndex([ctx.log.lastIndex, ...ctx.peers.map((peer) => ctx.matchIndex[peer] ?? 0)]);
-  const committable =
-    n > ctx.commitIndex && enqueue.check({ type: 'isCommittableIndex', params: { entryTerm: ctx.log.termAt(n), currentTerm: ctx.currentTerm } });
-  const commitIndex = committable ? n : ctx.commitIndex;
-  let next = applyCommitted({ ...ctx, commitIndex }, enqueue);
-  if (commitIndex !== ctx.commitIndex) next = admitWaitingReads(next, enqueue);
-  return serveConfirmedReads(next, enqueue);
-}
-
-function hasCommittedInTerm(ctx: Ctx): boolean {
-  return ctx.log.termAt(ctx.commitIndex) === ctx.currentTerm;
-}
-
-/** Reads that waited for the leader's first commit of its term get an index and a confirmation round. */
-function admitWaitingReads(ctx: Ctx, enqueue: Enqueue): Ctx {
-  if (!hasCommittedInTerm(ctx) || !ctx.reads.some((r) => r.seq === 0)) return ctx;
-  const readSeq = ctx.readSeq + 1;
-  const reads = ctx.reads.map((r) => (r.seq === 0 ? { ...r, index: ctx.commitIndex, seq: readSeq } : r));
-  return replicate({ ...ctx, readSeq, reads }, enqueue, true);
-}
-
-function serveConfirmedReads(ctx: Ctx, enqueue: Enqueue): Ctx {
-  if (ctx.reads.length === 0) return ctx;
-  const [ready, waiting] = partitionReadyReads(ctx.reads, confirmedRound(ctx.ackedSeq, ctx.peers, ctx.readSeq));
-  for (const read of ready) enqueue.emit({ type: 'readReady', requestIds: read.requestIds, index: read.index });
-  return ready.length === 0 ? ctx : { ...ctx, reads: waiting };
-}
+type Enqueue = EffectSink & { assign: (patch: Partial<Ctx>) => void };
 
 function commit(ctx: Ctx, before: Ctx, enqueue: Enqueue): void {
   const patch: Partial<Ctx> = {};
@@ -252,10 +74,11 @@ function rule(fn: (ctx: Ctx, event: Ev, enqueue: Enqueue) => Ctx) {
   return effects(({ context, event, enqueue, check }) => {
     // `check` evaluates a guard of this machine by name (typed loosely here: setup() infers the
     // guard names only after the actions are declared).
+    const checkGuard = check as unknown as (guard: RuleGuard) => boolean;
     const queue: Enqueue = {
       emit: (effect) => enqueue.emit(effect),
       assign: (patch) => enqueue.assign(patch),
-      check: check as unknown as (guard: RuleGuard) => boolean,
+      isCommittable: (entryTerm, currentTerm) => checkGuard({ type: 'isCommittableIndex', params: { entryTerm, currentTerm } }),
     };
     commit(fn(context, event, queue), context, queue);
   });
@@ -269,15 +92,6 @@ function asEvent<T extends Ev['type']>(event: Ev, type: T): Extract<Ev, { type: 
 /** A granted pre-vote carries the term asked about, which is above the voter's: not a reason to step down. */
 function isPreVoteGrant(event: Ev): boolean {
   return event.type === 'rpc.requestVoteResult' && event.preVote === true && event.voteGranted;
-}
-
-/** Leader: a follower answered (success or not): it is alive and recognizes us in this term. */
-function heardFrom(ctx: Ctx, reply: AppendEntriesResult): Ctx {
-  return {
-    ...ctx,
-    ackedSeq: { ...ctx.ackedSeq, [reply.from]: Math.max(ctx.ackedSeq[reply.from] ?? 0, reply.seq) },
-    recentlyActive: ctx.recentlyActive.includes(reply.from) ? ctx.recentlyActive : [...ctx.recentlyActive, reply.from],
-  };
 }
 
 function termOf(event: Ev): Term | undefined {
@@ -734,52 +548,6 @@ export const raftNodeMachine = setup({
     },
   },
 });
-
-/** Leader: append commands as entries of the current term, persist them, send them, commit if we may. */
-function appendCommands(ctx: Ctx, commands: readonly unknown[], enqueue: Enqueue): { ctx: Ctx; entries: LogEntry<unknown>[] } {
-  const first = ctx.log.lastIndex + 1;
-  const entries = commands.map((command, i) => ({ term: ctx.currentTerm, index: first + i, command }));
-  const next = { ...ctx, log: ctx.log.append(entries) };
-  enqueue.emit({ type: 'persist', hardState: hardState(next), entries });
-  return { ctx: replicate(advanceLeaderCommit(next, enqueue), enqueue, false), entries };
-}
-
-export function initialContext<C>(input: RaftNodeInput<C>): RaftContext<C> {
-  const peers = [...new Set(input.peers)].filter((peer) => peer !== input.id);
-  const persisted = input.persisted;
-  return {
-    id: input.id,
-    peers,
-    electionTimeout: input.electionTimeout ?? [150, 300],
-    heartbeatInterval: input.heartbeatInterval ?? 50,
-    maxEntriesPerMessage: input.maxEntriesPerMessage ?? 256,
-    preVote: input.preVote ?? true,
-    checkQuorum: input.checkQuorum ?? true,
-    heardFromLeader: false,
-    recentlyActive: [],
-    rng: seedRng(input.seed ?? hashId(input.id)),
-    electionDelay: 0,
-    currentTerm: persisted?.currentTerm ?? 0,
-    votedFor: persisted?.votedFor ?? null,
-    log: RaftLog.from<C>(persisted?.log ?? []),
-    commitIndex: 0,
-    lastApplied: 0,
-    leaderId: null,
-    votes: [],
-    nextIndex: {},
-    matchIndex: {},
-    replication: {},
-    readSeq: 0,
-    ackedSeq: {},
-    reads: [],
-  };
-}
-
-function hashId(id: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
 
 export type RaftNodeMachine = typeof raftNodeMachine;
 export type RaftNodeActor = ActorRefFrom<typeof raftNodeMachine>;

@@ -1,0 +1,104 @@
+/**
+ * What a leader does with its context (Figure 2, "Rules for Servers, Leaders"): send each
+ * follower what it lacks, advance commitIndex by the current-term majority rule, and serve
+ * ReadIndex reads once a heartbeat round confirms it still leads. Pure functions of the context
+ * that report their effects to a sink; the statechart's actions call them.
+ */
+import { quorumIndex } from './quorum.js';
+import { confirmedRound, partitionReadyReads } from './read.js';
+import { nextAppend, type Progress } from './replication.js';
+import type { AppendEntries, AppendEntriesResult, LogEntry, LogIndex, NodeId } from './types.js';
+import { applyCommitted, hardState, type EffectSink, type RaftContext } from './node.js';
+
+type Ctx = RaftContext<unknown>;
+
+export function progressOf(ctx: Ctx, peer: NodeId): Progress {
+  const r = ctx.replication[peer] ?? { mode: 'probe', probeSent: false };
+  return { nextIndex: ctx.nextIndex[peer] ?? ctx.log.lastIndex + 1, matchIndex: ctx.matchIndex[peer] ?? 0, ...r };
+}
+
+export function withProgress(ctx: Ctx, peer: NodeId, p: Progress): Pick<Ctx, 'nextIndex' | 'matchIndex' | 'replication'> {
+  return {
+    nextIndex: { ...ctx.nextIndex, [peer]: p.nextIndex },
+    matchIndex: { ...ctx.matchIndex, [peer]: p.matchIndex },
+    replication: { ...ctx.replication, [peer]: { mode: p.mode, probeSent: p.probeSent } },
+  };
+}
+
+export function appendEntriesMessage(ctx: Ctx, from: LogIndex, to: LogIndex): AppendEntries<unknown> {
+  return {
+    type: 'rpc.appendEntries',
+    from: ctx.id,
+    term: ctx.currentTerm,
+    leaderId: ctx.id,
+    prevLogIndex: from - 1,
+    prevLogTerm: ctx.log.termAt(from - 1) ?? 0,
+    entries: ctx.log.slice(from, to),
+    leaderCommit: ctx.commitIndex,
+    seq: ctx.readSeq,
+  };
+}
+
+/**
+ * Leader: send each follower what it is missing (heartbeat: to every follower, even if empty).
+ * Returns the context after the sends (nextIndex advances in replicate mode).
+ */
+export function replicate(ctx: Ctx, sink: EffectSink, heartbeat: boolean, only?: NodeId): Ctx {
+  let next = ctx;
+  for (const peer of only === undefined ? ctx.peers : [only]) {
+    const plan = nextAppend(progressOf(next, peer), next.log.lastIndex, next.maxEntriesPerMessage, heartbeat);
+    if (plan === undefined) continue;
+    sink.emit({ type: 'send', to: peer, message: appendEntriesMessage(next, plan.from, plan.to) });
+    next = { ...next, ...withProgress(next, peer, plan.progress) };
+  }
+  return next;
+}
+
+/** Leader: advance commitIndex by the current-term majority rule, apply, and admit/serve reads. */
+export function advanceLeaderCommit(ctx: Ctx, sink: EffectSink): Ctx {
+  const n = quorumIndex([ctx.log.lastIndex, ...ctx.peers.map((peer) => ctx.matchIndex[peer] ?? 0)]);
+  const committable =
+    n > ctx.commitIndex && sink.isCommittable(ctx.log.termAt(n), ctx.currentTerm);
+  const commitIndex = committable ? n : ctx.commitIndex;
+  let next = applyCommitted({ ...ctx, commitIndex }, sink);
+  if (commitIndex !== ctx.commitIndex) next = admitWaitingReads(next, sink);
+  return serveConfirmedReads(next, sink);
+}
+
+export function hasCommittedInTerm(ctx: Ctx): boolean {
+  return ctx.log.termAt(ctx.commitIndex) === ctx.currentTerm;
+}
+
+/** Reads that waited for the leader's first commit of its term get an index and a confirmation round. */
+export function admitWaitingReads(ctx: Ctx, sink: EffectSink): Ctx {
+  if (!hasCommittedInTerm(ctx) || !ctx.reads.some((r) => r.seq === 0)) return ctx;
+  const readSeq = ctx.readSeq + 1;
+  const reads = ctx.reads.map((r) => (r.seq === 0 ? { ...r, index: ctx.commitIndex, seq: readSeq } : r));
+  return replicate({ ...ctx, readSeq, reads }, sink, true);
+}
+
+export function serveConfirmedReads(ctx: Ctx, sink: EffectSink): Ctx {
+  if (ctx.reads.length === 0) return ctx;
+  const [ready, waiting] = partitionReadyReads(ctx.reads, confirmedRound(ctx.ackedSeq, ctx.peers, ctx.readSeq));
+  for (const read of ready) sink.emit({ type: 'readReady', requestIds: read.requestIds, index: read.index });
+  return ready.length === 0 ? ctx : { ...ctx, reads: waiting };
+}
+
+/** Leader: a follower answered (success or not): it is alive and recognizes us in this term. */
+export function heardFrom(ctx: Ctx, reply: AppendEntriesResult): Ctx {
+  return {
+    ...ctx,
+    ackedSeq: { ...ctx.ackedSeq, [reply.from]: Math.max(ctx.ackedSeq[reply.from] ?? 0, reply.seq) },
+    recentlyActive: ctx.recentlyActive.includes(reply.from) ? ctx.recentlyActive : [...ctx.recentlyActive, reply.from],
+  };
+}
+
+/** Leader: append commands as entries of the current term, persist them, send them, commit if we may. */
+export function appendCommands(ctx: Ctx, commands: readonly unknown[], sink: EffectSink): { ctx: Ctx; entries: LogEntry<unknown>[] } {
+  const first = ctx.log.lastIndex + 1;
+  const entries = commands.map((command, i) => ({ term: ctx.currentTerm, index: first + i, command }));
+  const next = { ...ctx, log: ctx.log.append(entries) };
+  sink.emit({ type: 'persist', hardState: hardState(next), entries });
+  return { ctx: replicate(advanceLeaderCommit(next, sink), sink, false), entries };
+}
+

@@ -1,0 +1,172 @@
+/**
+ * The node's state and vocabulary as the statechart (machines/raft-node.ts) holds them: its input,
+ * its context (Figure 2's state plus what the leader keeps per follower), the events it takes and
+ * the effects it emits. Pure data and pure functions: no XState, no I/O, no clock.
+ */
+import { RaftLog } from './log.js';
+import { seedRng, type RngState } from './random.js';
+import type { PendingRead } from './read.js';
+import type { Progress } from './replication.js';
+import type {
+  AppendEntries,
+  AppendEntriesResult,
+  HardState,
+  LogEntry,
+  LogIndex,
+  NodeId,
+  RequestVote,
+  RequestVoteResult,
+  Role,
+  RpcMessage,
+  Term,
+} from './types.js';
+
+export interface RaftNodeInput<C = unknown> {
+  id: NodeId;
+  /** Every voter of the cluster; may or may not include `id`. */
+  peers: readonly NodeId[];
+  /** [min, max] election timeout in ms; each wait is drawn uniformly from it. Default [150, 300]. */
+  electionTimeout?: readonly [number, number];
+  /** Heartbeat interval in ms. Default 50. */
+  heartbeatInterval?: number;
+  /** Seed of the generator that draws election timeouts. Default: derived from `id`. */
+  seed?: number;
+  /** Most entries in one AppendEntries. Default 256. */
+  maxEntriesPerMessage?: number;
+  /**
+   * Ask for pre-votes before an election (Raft thesis §9.6), so a node that was cut off cannot
+   * depose a working leader by coming back with a higher term. Default true.
+   */
+  preVote?: boolean;
+  /** A leader that has not heard from a majority within an election timeout steps down. Default true. */
+  checkQuorum?: boolean;
+  /** What storage holds: a restart is a new actor from this, not a snapshot restore. */
+  persisted?: { currentTerm: Term; votedFor: NodeId | null; log: readonly LogEntry<C>[] };
+}
+
+export interface RaftContext<C = unknown> {
+  readonly id: NodeId;
+  /** The other voters. */
+  readonly peers: readonly NodeId[];
+  readonly electionTimeout: readonly [number, number];
+  readonly heartbeatInterval: number;
+  readonly maxEntriesPerMessage: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  /** State of the seeded generator that draws election timeouts. */
+  readonly rng: RngState;
+  /** The election timeout most recently drawn (ms). */
+  readonly electionDelay: number;
+  // Persistent state on all servers (Figure 2)
+  readonly currentTerm: Term;
+  readonly votedFor: NodeId | null;
+  readonly log: RaftLog<C>;
+  // Volatile state on all servers
+  readonly commitIndex: LogIndex;
+  readonly lastApplied: LogIndex;
+  readonly leaderId: NodeId | null;
+  /** A leader of our term was heard from since the election timer last fired (or we lead): deny pre-votes. */
+  readonly heardFromLeader: boolean;
+  // Candidate and pre-candidate
+  readonly votes: readonly NodeId[];
+  // Volatile state on leaders, reinitialised after election
+  readonly nextIndex: Readonly<Record<NodeId, LogIndex>>;
+  readonly matchIndex: Readonly<Record<NodeId, LogIndex>>;
+  readonly replication: Readonly<Record<NodeId, Pick<Progress, 'mode' | 'probeSent'>>>;
+  /** Check-quorum: the peers that answered since the leader's last check. */
+  readonly recentlyActive: readonly NodeId[];
+  /** ReadIndex: the current leadership-confirmation round, the highest round each peer answered, reads waiting. */
+  readonly readSeq: number;
+  readonly ackedSeq: Readonly<Record<NodeId, number>>;
+  readonly reads: readonly PendingRead[];
+}
+
+export type RaftEvent<C = unknown> =
+  | { type: 'timeout.election' }
+  | { type: 'timeout.heartbeat' }
+  | RequestVote
+  | RequestVoteResult
+  | AppendEntries<C>
+  | AppendEntriesResult
+  /** Append commands to the log (leader only). A batch is one event. */
+  | { type: 'client.propose'; commands: readonly C[]; requestId?: string }
+  /** Ask for a linearizable read point (leader only). */
+  | { type: 'client.read'; requestIds: readonly string[] };
+
+export type RaftEffect<C = unknown> =
+  /** Write before anything else of this step leaves: hard state, then drop entries ≥ truncateFrom, then append. */
+  | { type: 'persist'; hardState: HardState; truncateFrom?: LogIndex; entries: readonly LogEntry<C>[] }
+  | { type: 'send'; to: NodeId; message: RpcMessage<C> }
+  /** Newly committed entries, in index order, each exactly once per actor. */
+  | { type: 'apply'; entries: readonly LogEntry<C>[] }
+  | { type: 'roleChanged'; role: Role; term: Term }
+  | { type: 'leaderChanged'; leaderId: NodeId | null; term: Term }
+  | { type: 'proposalAccepted'; requestId?: string; entries: readonly LogEntry<C>[] }
+  | { type: 'proposalRejected'; requestId?: string; leaderId: NodeId | null }
+  /** These reads may be served once lastApplied ≥ index. */
+  | { type: 'readReady'; requestIds: readonly string[]; index: LogIndex }
+  | { type: 'readRejected'; requestIds: readonly string[]; leaderId: NodeId | null }
+  /** Something that Raft says cannot happen did; reported, never acted upon. */
+  | { type: 'invariantViolation'; rule: string; detail: string };
+
+/** Where a rule's effects go, and the one guard a rule consults mid-way (a mutant may replace it). */
+export interface EffectSink {
+  emit(effect: RaftEffect<unknown>): void;
+  /** The leader commit rule's term check (§5.4.2), as the machine's `isCommittableIndex` guard. */
+  isCommittable(entryTerm: Term | undefined, currentTerm: Term): boolean;
+}
+
+type Ctx = RaftContext<unknown>;
+
+export function hardState(ctx: Pick<Ctx, 'currentTerm' | 'votedFor'>): HardState {
+  return { currentTerm: ctx.currentTerm, votedFor: ctx.votedFor };
+}
+
+export function votersCount(ctx: Pick<Ctx, 'peers'>): number {
+  return ctx.peers.length + 1;
+}
+
+/** Emit `apply` for entries committed but not yet applied (each once, in order). */
+export function applyCommitted(ctx: Ctx, sink: EffectSink): Ctx {
+  if (ctx.commitIndex <= ctx.lastApplied) return ctx;
+  sink.emit({ type: 'apply', entries: ctx.log.slice(ctx.lastApplied + 1, ctx.commitIndex) });
+  return { ...ctx, lastApplied: ctx.commitIndex };
+}
+
+export function initialContext<C>(input: RaftNodeInput<C>): RaftContext<C> {
+  const peers = [...new Set(input.peers)].filter((peer) => peer !== input.id);
+  const persisted = input.persisted;
+  return {
+    id: input.id,
+    peers,
+    electionTimeout: input.electionTimeout ?? [150, 300],
+    heartbeatInterval: input.heartbeatInterval ?? 50,
+    maxEntriesPerMessage: input.maxEntriesPerMessage ?? 256,
+    preVote: input.preVote ?? true,
+    checkQuorum: input.checkQuorum ?? true,
+    heardFromLeader: false,
+    recentlyActive: [],
+    rng: seedRng(input.seed ?? hashId(input.id)),
+    electionDelay: 0,
+    currentTerm: persisted?.currentTerm ?? 0,
+    votedFor: persisted?.votedFor ?? null,
+    log: RaftLog.from<C>(persisted?.log ?? []),
+    commitIndex: 0,
+    lastApplied: 0,
+    leaderId: null,
+    votes: [],
+    nextIndex: {},
+    matchIndex: {},
+    replication: {},
+    readSeq: 0,
+    ackedSeq: {},
+    reads: [],
+  };
+}
+
+function hashId(id: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
