@@ -521,7 +521,9 @@ export const raftNodeMachine = setup({
       entry: ['startElection', 'armElectionTimer'],
       always: { guard: 'hasVoteQuorum', target: 'leader' },
       on: {
-        'timeout.election': { target: 'candidate', reenter: true },
+        // Pre-vote before every election, not only the first: a candidate cut off from the
+        // others must not keep raising its term and then depose a working leader on return.
+        'timeout.election': [{ guard: 'isPreVoteEnabled', target: 'preCandidate' }, { target: 'candidate', reenter: true }],
         'rpc.requestVoteResult': { guard: 'isCurrentTermVote', actions: 'recordVote' },
         'rpc.appendEntries': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },
         'client.propose': { actions: 'rejectProposal' },

@@ -10,8 +10,17 @@ function stateNodes(node: AnyStateNode): AnyStateNode[] {
   return Object.values(node.states).flatMap((child) => [child, ...stateNodes(child)]);
 }
 
+/** A guard's name: a named guard, or a higher-order one (`and`, `or`, `not`) over named guards. */
+function guardName(guard: unknown): string {
+  if (typeof guard === 'string') return guard;
+  const g = guard as { type?: unknown; name?: unknown; guards?: unknown };
+  if (typeof g.type === 'string') return g.type;
+  if (typeof guard === 'function' && Array.isArray(g.guards)) return `${String(g.name)}(${g.guards.map(guardName).join(', ')})`;
+  return 'inline guard';
+}
+
 function label(transition: AnyTransitionDefinition, index: number): string {
-  const guard = transition.guard === undefined ? '' : ` [${typeof transition.guard === 'string' ? transition.guard : (transition.guard as { type?: string }).type ?? 'inline guard'}]`;
+  const guard = transition.guard === undefined ? '' : ` [${guardName(transition.guard)}]`;
   const targets = transition.target?.map((t) => t.id).join(',') ?? '(no target)';
   const event = transition.eventType === '' ? 'always' : transition.eventType;
   return `${transition.source.id}: ${event} #${index}${guard} → ${targets}`;

@@ -4,13 +4,16 @@
  *
  * Every event is built from the node's own state, as a correct three-node cluster (n1 is the node
  * under test; n2 and n3 are its peers) could send it: terms are the node's term minus one, equal
- * or plus one; AppendEntries come from one leader per term whose log agrees with every entry the
- * node has committed and every entry it holds of that leader's term. Two inputs that a correct
- * cluster can never produce are offered on purpose, so that the machine's own reports of them are
- * exercised; `expectedReports` (reports.ts) names them.
+ * or plus one (a pre-vote asks about the term above its sender's); AppendEntries come from one
+ * leader per term whose log agrees with every entry the node has committed and every entry it
+ * holds of that leader's term — and from no one in a term the node itself led. A few inputs that
+ * a correct cluster can never produce are offered on purpose (a second leader in the node's term,
+ * to a leader or to a pre-candidate that still knows the first; a rewrite of a committed entry), so
+ * that the machine's own reports of them are exercised; `expectedReports` (reports.ts) names them.
  */
 import type { SnapshotFrom } from 'xstate';
 import type { RaftContext, RaftEvent, RaftNodeInput, raftNodeMachine } from '../../machines/raft-node.js';
+import { isMajority } from '../../src/core/quorum.js';
 import type { AppendEntries, AppendEntriesResult, LogEntry, LogIndex, NodeId, RequestVote, Role, Term } from '../../src/core/types.js';
 
 export type RaftSnapshot = SnapshotFrom<typeof raftNodeMachine>;
@@ -33,6 +36,12 @@ export interface ModelScope {
   readonly everyEdge?: boolean;
   /** Explore no further than becoming leader (to spend the budget on followers and candidates). */
   readonly stopAtLeader?: boolean;
+  /**
+   * Also offer a pre-candidate that knows the leader of its term a heartbeat from another leader of
+   * that term (impossible; the node must report it). The node then follows the second leader, which
+   * forks every later follower state by leader: for smaller scopes.
+   */
+  readonly secondLeader?: boolean;
   /** `full` offers every variant below; `core` one of each kind (for simple paths, which grow fast). */
   readonly detail: 'full' | 'core';
 }
@@ -49,11 +58,15 @@ export function roleOf(snapshot: RaftSnapshot): Role {
 
 /**
  * The abstract state: role, term offset, vote, leader, log shape (term offsets, commands left
- * out), commitIndex, lastApplied, the candidate's votes, the leader's per-peer progress and read
- * rounds. Left out because they cannot change what the node does next: the generator state and
- * drawn delay (they only pick timer delays, and the model delivers timeouts itself), commands
- * (the model proposes one constant command), and what a role does not use (votes outside
- * candidate, read rounds outside leader — both reset when the role is entered again).
+ * out), commitIndex, lastApplied; whether a leader was heard from (it decides pre-votes; a leader
+ * always has); the (pre-)candidate's votes; the leader's per-peer progress, read rounds and, with
+ * check-quorum, the peers that answered since the last check — a sorted set until they make a
+ * quorum with the leader, then just `quorum` (further answers change nothing the node does before
+ * the next check starts the count afresh). Left out because they cannot change what the node does
+ * next: the generator state and drawn delay (they only pick timer delays, and the model delivers
+ * timeouts itself), commands (the model proposes one constant command), and what a role does not
+ * use (votes outside (pre-)candidate, read rounds and answers outside leader — all reset when the
+ * role is entered again; answers without check-quorum, which nothing reads).
  */
 export function serializeRaftState(snapshot: RaftSnapshot, base: Term): string {
   const c = snapshot.context;
@@ -67,8 +80,10 @@ export function serializeRaftState(snapshot: RaftSnapshot, base: Term): string {
     c.commitIndex,
     c.lastApplied,
   ];
-  if (role === 'candidate') parts.push([...c.votes].sort());
+  if (role !== 'leader') parts.push(c.heardFromLeader);
+  if (role === 'candidate' || role === 'preCandidate') parts.push([...c.votes].sort());
   if (role === 'leader') {
+    if (c.checkQuorum) parts.push(isMajority(c.recentlyActive.length + 1, c.peers.length + 1) ? 'quorum' : [...c.recentlyActive].sort());
     parts.push(
       c.peers.map((peer) => {
         const r = c.replication[peer];
@@ -95,12 +110,19 @@ export function outOfScope(snapshot: RaftSnapshot, scope: ModelScope): boolean {
 
 // ---------------------------------------------------------------- events
 
-function requestVote(term: Term, candidate: NodeId, lastLogIndex: LogIndex, lastLogTerm: Term): RequestVote {
-  return { type: 'rpc.requestVote', from: candidate, term, candidateId: candidate, lastLogIndex, lastLogTerm };
+function requestVote(term: Term, candidate: NodeId, lastLogIndex: LogIndex, lastLogTerm: Term, preVote = false): RequestVote {
+  return { type: 'rpc.requestVote', from: candidate, term, candidateId: candidate, lastLogIndex, lastLogTerm, ...(preVote ? { preVote } : {}) };
 }
 
-/** RequestVote with higher, equal and stale terms, from candidates whose logs are up to date or behind ours. */
-function requestVotes(c: Ctx, scope: ModelScope): RequestVote[] {
+/**
+ * RequestVote with higher, equal and stale terms, from candidates whose logs are up to date or
+ * behind ours. In full detail, pre-vote requests too, which change nothing at the receiver: for
+ * the term above ours from an up-to-date log (granted unless a leader was heard from — a leader
+ * always has, so it gets only this one), from a log behind ours (denied), and for our own term
+ * (its sender is a term behind: denied). (Core detail leaves them out: they are self-loops, which
+ * no simple path contains.)
+ */
+function requestVotes(c: Ctx, role: Role, scope: ModelScope): RequestVote[] {
   const t = c.currentTerm;
   const last = c.log.lastIndex;
   const upToDate: [LogIndex, Term] = [last, c.log.lastTerm];
@@ -112,17 +134,44 @@ function requestVotes(c: Ctx, scope: ModelScope): RequestVote[] {
     if (behind) offers.push(requestVote(t + 1, 'n2', ...behind));
     if (behind && t >= 1) offers.push(requestVote(t, 'n3', ...behind));
     if (t >= 2) offers.push(requestVote(t - 1, 'n3', ...upToDate));
+    offers.push(requestVote(t + 1, 'n3', ...upToDate, true));
+    if (role !== 'leader') {
+      if (behind) offers.push(requestVote(t + 1, 'n2', ...behind, true));
+      if (t >= 1) offers.push(requestVote(t, 'n2', ...(behind ?? upToDate), true));
+    }
   }
-  // A candidate of term t has no entry of term t: it could not have been elected otherwise.
+  // A candidate of term t has no entry of term t: it could not have been elected otherwise. (A
+  // pre-candidate asks about the term above its own, so the same holds of what it asks about.)
   return offers.filter((rv) => rv.lastLogTerm < rv.term);
 }
 
+/**
+ * Vote replies. Real ones: a denial of a higher term (step down), a grant and a denial of our term,
+ * a stale grant. Pre-vote ones, to a pre-candidate (and to a follower that was one in this term):
+ * the grant for the term it asks about (our term + 1), a denial of a higher term (step down: the
+ * voter is ahead), a denial of our term (the voter heard from a leader, or our log is behind:
+ * nothing changes). And replies whose shape misleads: a late pre-vote grant for the term a
+ * candidate now holds (asked in the term before) is not a vote, and a real grant of our term or
+ * an earlier one (from an election we ran before) is not a pre-vote grant.
+ *
+ * Core detail offers each role one way to step down (a pre-candidate: the pre-vote denial; a
+ * leader: the AppendEntries reply, see appendEntriesResults), since parallel edges between the
+ * same two states multiply the simple paths without adding a state sequence.
+ */
 function voteResults(c: Ctx, role: Role, scope: ModelScope): RaftEvent[] {
   const t = c.currentTerm;
+  const full = scope.detail === 'full';
   const result = (term: Term, from: NodeId, voteGranted: boolean): RaftEvent => ({ type: 'rpc.requestVoteResult', from, term, voteGranted });
-  const offers = [result(t + 1, 'n3', false)];
-  if (role === 'candidate' || scope.detail === 'full') offers.push(result(t, 'n2', true), result(t, 'n3', false));
-  if (scope.detail === 'full' && t >= 1) offers.push(result(t - 1, 'n2', true));
+  const preResult = (term: Term, from: NodeId, voteGranted: boolean): RaftEvent => ({ type: 'rpc.requestVoteResult', from, term, voteGranted, preVote: true });
+  const offers: RaftEvent[] = [];
+  if (full || role === 'follower' || role === 'candidate') offers.push(result(t + 1, 'n3', false));
+  if (role === 'candidate' || full) offers.push(result(t, 'n2', true), result(t, 'n3', false));
+  if (full && t >= 1) offers.push(result(t - 1, 'n2', true));
+  if (role === 'preCandidate' || (full && role === 'follower')) {
+    offers.push(preResult(t + 1, 'n2', true), preResult(t + 1, 'n3', false));
+    if (full) offers.push(preResult(t, 'n3', false), preResult(t + 1, 'n3', true));
+  }
+  if (t >= 1 && (role === 'candidate' || (full && role !== 'leader'))) offers.push(preResult(t, 'n3', true));
   return offers;
 }
 
@@ -175,16 +224,32 @@ function leaderOf(c: Ctx): NodeId {
   return c.leaderId !== null && c.leaderId !== c.id ? c.leaderId : 'n2';
 }
 
+/**
+ * The node led this term and stepped down (check-quorum): no one else leads it. Within the
+ * model's scopes, a follower or pre-candidate that voted for itself and knows no leader got there
+ * only that way (a candidate that lost learned the winner from its AppendEntries; no scope starts
+ * from a vote for itself).
+ */
+function ledThisTerm(c: Ctx, role: Role): boolean {
+  return (role === 'follower' || role === 'preCandidate') && c.votedFor === c.id && c.leaderId === null;
+}
+
 function appendEntriesRequests(c: Ctx, role: Role, scope: ModelScope): AppendEntries<unknown>[] {
   const t = c.currentTerm;
   const offers: AppendEntries<unknown>[] = [];
+  const otherLeader = t >= 1 && role !== 'leader' && !ledThisTerm(c, role);
   if (t >= 2) offers.push(appendEntries(t - 1, 'n3', 0, 0, [], 0));
-  if (t >= 1 && role !== 'leader') offers.push(...appendEntriesOf(c, t, leaderOf(c), scope));
+  if (otherLeader) offers.push(...appendEntriesOf(c, t, leaderOf(c), scope));
   offers.push(...appendEntriesOf(c, t + 1, 'n2', scope));
   if (scope.detail === 'full') {
     // Impossible in a correct cluster, offered so the machine's reports are exercised:
     // a second leader in our own term, and a leader that rewrites an entry we know is committed.
     if (role === 'leader') offers.push(appendEntries(t, 'n2', 0, 0, [], 0));
+    // A pre-candidate still knows the leader of its term (it only stopped hearing from it): a
+    // second one is reported too.
+    if (scope.secondLeader === true && role === 'preCandidate' && c.leaderId !== null && c.leaderId !== c.id) {
+      offers.push(appendEntries(t, c.leaderId === 'n2' ? 'n3' : 'n2', c.log.lastIndex, c.log.lastTerm, [], c.commitIndex));
+    }
     const commit = c.commitIndex;
     if (commit >= 1) {
       const prevTerm = c.log.termAt(commit - 1) ?? 0;
@@ -192,7 +257,7 @@ function appendEntriesRequests(c: Ctx, role: Role, scope: ModelScope): AppendEnt
       // The same from the leader of our own term (a self-loop once we know that leader).
       const held = c.log.termAt(commit) ?? 0;
       const rewrite = held < t ? t : t - 1;
-      if (role !== 'leader' && rewrite >= Math.max(1, prevTerm) && rewrite !== held) {
+      if (otherLeader && rewrite >= Math.max(1, prevTerm) && rewrite !== held) {
         offers.push(appendEntries(t, leaderOf(c), commit - 1, prevTerm, [rewrite], commit));
       }
     }
@@ -218,15 +283,17 @@ function appendEntriesResult(from: NodeId, term: Term, fields: Partial<AppendEnt
 /**
  * Replies a leader can get: successes (caught up, or a stale success for less), rejections of the
  * outstanding probe with a conflict hint (follower shorter, or holding another term), and stale
- * rejections; plus a reply of a higher term in every role.
+ * rejections; plus a reply of a higher term in every role (in core detail only to a leader: the
+ * others step down on a vote reply, see voteResults). Every answer of our term counts toward the
+ * leader's check-quorum.
  */
 function appendEntriesResults(c: Ctx, role: Role, scope: ModelScope): AppendEntriesResult[] {
   const t = c.currentTerm;
-  const offers = [appendEntriesResult('n3', t + 1, { success: false })];
+  const full = scope.detail === 'full';
+  const offers = full || role === 'leader' ? [appendEntriesResult('n3', t + 1, { success: false })] : [];
   if (role !== 'leader') return offers;
   const last = c.log.lastIndex;
   const seq = c.readSeq;
-  const full = scope.detail === 'full';
   for (const peer of full ? ['n2', 'n3'] : ['n2']) {
     const probe = (c.nextIndex[peer] ?? last + 1) - 1;
     const match = c.matchIndex[peer] ?? 0;
@@ -255,7 +322,7 @@ export function modelEvents(snapshot: RaftSnapshot, scope: ModelScope): RaftEven
   return [
     { type: 'timeout.election' },
     { type: 'timeout.heartbeat' },
-    ...requestVotes(c, scope),
+    ...requestVotes(c, role, scope),
     ...voteResults(c, role, scope),
     ...appendEntriesRequests(c, role, scope),
     ...appendEntriesResults(c, role, scope),
@@ -268,9 +335,9 @@ export function modelEvents(snapshot: RaftSnapshot, scope: ModelScope): RaftEven
 export function describeEvent(event: RaftEvent): string {
   switch (event.type) {
     case 'rpc.requestVote':
-      return `requestVote from ${event.candidateId} term ${event.term} last ${event.lastLogIndex}@${event.lastLogTerm}`;
+      return `${event.preVote === true ? 'pre-vote ' : ''}requestVote from ${event.candidateId} term ${event.term} last ${event.lastLogIndex}@${event.lastLogTerm}`;
     case 'rpc.requestVoteResult':
-      return `requestVoteResult from ${event.from} term ${event.term} ${event.voteGranted ? 'granted' : 'denied'}`;
+      return `${event.preVote === true ? 'pre-vote ' : ''}requestVoteResult from ${event.from} term ${event.term} ${event.voteGranted ? 'granted' : 'denied'}`;
     case 'rpc.appendEntries':
       return `appendEntries from ${event.leaderId} term ${event.term} prev ${event.prevLogIndex}@${event.prevLogTerm} entries [${event.entries
         .map((e) => `${e.index}@${e.term}`)

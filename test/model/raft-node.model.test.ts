@@ -2,42 +2,59 @@
  * Model-based tests of the node statechart (DESIGN.md, "Model-based tests").
  *
  * Paths come from `raftNodeMachine` itself: @xstate/graph walks the abstract model in
- * raft-model.ts (shortest paths to every abstract state of two scopes, and every simple path of a
- * smaller one). Each path is replayed on a real actor; after every step the state must be the one
- * the path predicts and no node invariant may be broken. Coverage of the chart's states and
- * transitions is measured from the replays and must be complete.
+ * raft-model.ts (shortest paths to every abstract state of four scopes, every edge of a smaller
+ * one, and every simple path of two smaller ones), in both configurations the node runs in: with
+ * pre-vote and check-quorum (the default) and without either. Each path is replayed on a real
+ * actor; after every step the state must be the one the path predicts and no node invariant may be
+ * broken. Coverage of the chart's states and transitions is measured from the replays and must be
+ * complete.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { raftNodeMachine } from '../../machines/raft-node.js';
 import { formatViolations } from '../../src/sim/node-invariants.js';
 import { ChartCoverage } from './coverage.js';
 import { shortestPaths, simplePaths, withoutPrefixes, type ModelPath } from './paths.js';
-import { baseTerm, describeEvent, NODE, PEERS, serializeRaftState, COMMAND, type ModelScope } from './raft-model.js';
+import { baseTerm, describeEvent, NODE, PEERS, roleOf, serializeRaftState, COMMAND, type ModelScope } from './raft-model.js';
 import { ReplayedNode } from './replay.js';
 import { COMMITTED_TRUNCATION, expectedReports, judgeStep, TWO_LEADERS } from './reports.js';
 
 const cluster = { id: NODE, peers: PEERS };
 
-/** A node starting empty: elections, replication, commit, reads, within two terms above 0 and three entries. */
+/**
+ * The two configurations: the default one (pre-vote and check-quorum on, as createRaftNode runs a
+ * node), and Raft without either (as ConsensusProtocol runs it: a follower's timeout starts a real
+ * election, a leader keeps leading until it sees a higher term).
+ */
+const DEFAULT_CONFIG = { preVote: true, checkQuorum: true } as const;
+const WITHOUT_PRE_VOTE = { preVote: false, checkQuorum: false } as const;
+
+/**
+ * A node starting empty, default configuration: pre-votes, elections, replication, commit, reads,
+ * a leader that keeps or loses its quorum, within two terms above 0 and three entries.
+ */
 const FRESH: ModelScope = {
   name: 'fresh node',
-  input: cluster,
+  input: { ...cluster, ...DEFAULT_CONFIG },
   maxTermOffset: 2,
   maxLogLength: 3,
-  maxReadSeq: 2,
+  // One confirmation round: check-quorum doubles the leader states, and two rounds would double
+  // them again (READS explores two).
+  maxReadSeq: 1,
   maxPendingReads: 1,
+  secondLeader: true,
   detail: 'full',
 };
 
 /**
- * A node restarted from storage mid-life: it has voted for n2 in term 2 and holds uncommitted
- * entries of terms 1 and 2 — as a leader it must commit them only through an entry of its own
- * term (Figure 8).
+ * A node restarted from storage mid-life, without pre-vote or check-quorum: it has voted for n2 in
+ * term 2 and holds uncommitted entries of terms 1 and 2 — as a leader it must commit them only
+ * through an entry of its own term (Figure 8); as a follower its timeout starts a real election.
  */
 const RESTARTED: ModelScope = {
-  name: 'restarted node',
+  name: 'restarted node, without pre-vote',
   input: {
     ...cluster,
+    ...WITHOUT_PRE_VOTE,
     persisted: {
       currentTerm: 2,
       votedFor: 'n2',
@@ -54,10 +71,28 @@ const RESTARTED: ModelScope = {
   detail: 'full',
 };
 
-/** Followers and candidates over more terms: log matching, conflicts, truncation, votes (exploration stops at leader). */
+/**
+ * ReadIndex over two confirmation rounds, on the restarted node without pre-vote: as a leader it
+ * holds reads until its first entry of its term commits (which also commits the older entries),
+ * and an answer to one round does not confirm the next.
+ */
+const READS: ModelScope = {
+  name: 'restarted node, reads, without pre-vote',
+  input: RESTARTED.input,
+  maxTermOffset: 2,
+  maxLogLength: 3,
+  maxReadSeq: 2,
+  maxPendingReads: 1,
+  detail: 'full',
+};
+
+/**
+ * Followers, pre-candidates and candidates over more terms, default configuration: log matching,
+ * conflicts, truncation, votes and pre-votes (exploration stops at leader).
+ */
 const FOLLOWER: ModelScope = {
   name: 'follower and candidate',
-  input: cluster,
+  input: { ...cluster, ...DEFAULT_CONFIG },
   maxTermOffset: 3,
   maxLogLength: 4,
   maxReadSeq: 0,
@@ -66,24 +101,43 @@ const FOLLOWER: ModelScope = {
   detail: 'full',
 };
 
-/** Every edge of a smaller graph (one term up, three entries): each (state, event) pair the model offers is replayed. */
+/**
+ * Every edge of a smaller graph (one term up, three entries), default configuration: each (state,
+ * event) pair the model offers is replayed — among them every leader state's election timeout,
+ * with and without an answer from a follower since the last check.
+ */
 const EVERY_EDGE: ModelScope = {
   name: 'fresh node, every edge',
-  input: cluster,
+  input: { ...cluster, ...DEFAULT_CONFIG },
   maxTermOffset: 1,
   maxLogLength: 3,
   maxReadSeq: 1,
   maxPendingReads: 1,
   everyEdge: true,
+  secondLeader: true,
   detail: 'full',
 };
 
-/** Simple paths (every order of events that visits no state twice) over one event of each kind, one term up. */
+/**
+ * Simple paths (every order of events that visits no state twice) over one event of each kind, one
+ * term up: without pre-vote, up to two entries; with it, up to one (a pre-candidate doubles every
+ * follower state, and the simple paths through them grow about tenfold per entry allowed).
+ */
 const SIMPLE: ModelScope = {
-  name: 'fresh node, simple paths',
-  input: cluster,
+  name: 'fresh node, simple paths, without pre-vote',
+  input: { ...cluster, ...WITHOUT_PRE_VOTE },
   maxTermOffset: 1,
   maxLogLength: 2,
+  maxReadSeq: 0,
+  maxPendingReads: 0,
+  detail: 'core',
+};
+
+const SIMPLE_PRE_VOTE: ModelScope = {
+  name: 'fresh node, simple paths',
+  input: { ...cluster, ...DEFAULT_CONFIG },
+  maxTermOffset: 1,
+  maxLogLength: 1,
   maxReadSeq: 0,
   maxPendingReads: 0,
   detail: 'core',
@@ -105,8 +159,9 @@ const coverage = new ChartCoverage(raftNodeMachine);
 const stateMismatches: Failure[] = [];
 const invariantFailures: Failure[] = [];
 const missingReports: Failure[] = [];
-/** How many steps gave the node an impossible input, by the report it must make. */
+/** How many steps gave the node an impossible input, by the report it must make and by the role it was in. */
 const impossibleInputs = new Map<string, number>();
+const count = (key: string) => impossibleInputs.set(key, (impossibleInputs.get(key) ?? 0) + 1);
 let replayed = 0;
 
 function replay(path: ModelPath): void {
@@ -131,7 +186,10 @@ function replay(path: ModelPath): void {
         stateMismatches.push({ path, at: i, message: `state ${actual}\npredicted ${predicted(i + 1)}` });
       }
       const expected = expectedReports(step.prev, event);
-      for (const rule of expected) impossibleInputs.set(rule, (impossibleInputs.get(rule) ?? 0) + 1);
+      for (const rule of expected) {
+        count(rule);
+        count(`${rule} (${roleOf(step.prev)})`);
+      }
       const { unexpected, missing } = judgeStep(step.violations, expected);
       if (unexpected.length > 0) invariantFailures.push({ path, at: i, message: formatViolations(unexpected) });
       if (missing.length > 0) missingReports.push({ path, at: i, message: `the node did not report: ${missing.join('; ')}` });
@@ -156,9 +214,11 @@ describe('raftNodeMachine, model-based (paths generated by @xstate/graph, replay
     const generated = [
       ...shortestPaths(FRESH),
       ...shortestPaths(RESTARTED),
+      ...shortestPaths(READS),
       ...shortestPaths(FOLLOWER),
       ...shortestPaths(EVERY_EDGE),
       ...simplePaths(SIMPLE),
+      ...simplePaths(SIMPLE_PRE_VOTE),
     ];
     for (const path of withoutPrefixes(generated)) replay(path);
     const r = coverage.report;
@@ -177,10 +237,12 @@ describe('raftNodeMachine, model-based (paths generated by @xstate/graph, replay
     expect(summary(invariantFailures)).toEqual(none);
   });
 
-  it('the node reports the impossible inputs it is given (a second leader in its term, a rewrite of a committed entry)', () => {
+  it('the node reports the impossible inputs it is given (a second leader in its term, to a leader or a pre-candidate; a rewrite of a committed entry)', () => {
     expect(summary(missingReports)).toEqual(none);
     // The model does offer both impossible inputs, so the check above is not vacuous.
-    expect(impossibleInputs.get(TWO_LEADERS) ?? 0).toBeGreaterThan(0);
+    expect(impossibleInputs.get(`${TWO_LEADERS} (leader)`) ?? 0).toBeGreaterThan(0);
+    // A pre-candidate still knows the leader of its term, so it reports a second one too.
+    expect(impossibleInputs.get(`${TWO_LEADERS} (preCandidate)`) ?? 0).toBeGreaterThan(0);
     expect(impossibleInputs.get(COMMITTED_TRUNCATION) ?? 0).toBeGreaterThan(0);
   });
 
