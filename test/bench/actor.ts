@@ -57,7 +57,7 @@ const heartbeat = measure('follower: heartbeat (empty AppendEntries)', () => {
 });
 
 const leader = measure('leader: client.propose of 1 command + ack from a follower', () => {
-  const actor = createActor(raftNodeMachine, { input: { id: 'n1', peers: ['n1', 'n2', 'n3'] }, clock: new VirtualClock() }).start();
+  const actor = createActor(raftNodeMachine, { input: { id: 'n1', peers: ['n1', 'n2', 'n3'], preVote: false }, clock: new VirtualClock() }).start();
   actor.on('*', () => {});
   actor.send({ type: 'timeout.election' });
   actor.send({ type: 'rpc.requestVoteResult', from: 'n2', term: 1, voteGranted: true });
