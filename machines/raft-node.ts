@@ -405,6 +405,7 @@ export const raftNodeMachine = setup({
     /** A follower accepted: record how far it matches, commit what a majority holds, send it more. */
     recordReplication: rule((ctx, event, enqueue) => {
       const reply = asEvent(event, 'rpc.appendEntriesResult');
+      if (!ctx.peers.includes(reply.from)) return ctx; // not a voter of this cluster: nothing to record
       if (reply.matchIndex > ctx.log.lastIndex || reply.seq > ctx.readSeq) {
         // In its own term a leader's log only grows, so no honest follower can match beyond it.
         enqueue.emit({
@@ -422,6 +423,7 @@ export const raftNodeMachine = setup({
     /** A follower refused: move its nextIndex back by the conflict hint and probe again. */
     backOffNextIndex: rule((ctx, event, enqueue) => {
       const reply = asEvent(event, 'rpc.appendEntriesResult');
+      if (!ctx.peers.includes(reply.from)) return ctx; // not a voter of this cluster: nothing to record
       if (reply.rejectedIndex > ctx.log.lastIndex || reply.seq > ctx.readSeq) {
         enqueue.emit({
           type: 'invariantViolation',

@@ -86,6 +86,8 @@ export function serveConfirmedReads(ctx: Ctx, sink: EffectSink): Ctx {
 
 /** Leader: a follower answered (success or not): it is alive and recognizes us in this term. */
 export function heardFrom(ctx: Ctx, reply: AppendEntriesResult): Ctx {
+  // Only voters count toward check-quorum and ReadIndex rounds.
+  if (!ctx.peers.includes(reply.from)) return ctx;
   return {
     ...ctx,
     ackedSeq: { ...ctx.ackedSeq, [reply.from]: Math.max(ctx.ackedSeq[reply.from] ?? 0, reply.seq) },
