@@ -57,6 +57,34 @@ describe('RaftNode runtime', () => {
     expect(outcomes).toEqual(['unknown']);
   });
 
+  it('with forwardToLeader: false, a follower refuses a proposal with NotLeaderError naming the leader', async () => {
+    const clock = new VirtualClock();
+    const network = new MemoryNetwork(clock);
+    const ids = ['n1', 'n2', 'n3'];
+    const nodes = ids.map((id, i) =>
+      createRaftNode({
+        id,
+        peers: ids,
+        transport: network.transport(id),
+        storage: new MemoryStorage(),
+        stateMachine: { apply: (c) => c, query: () => undefined },
+        clock,
+        random: i + 1,
+        forwardToLeader: false,
+      }),
+    );
+    for (let t = 0; t < 100 && !nodes.every((n) => n.status().leaderId !== null); t++) {
+      clock.advance(20);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const leader = nodes.find((n) => n.status().role === 'leader');
+    const follower = nodes.find((n) => n.status().role === 'follower');
+    const error = await follower?.propose('x').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotLeaderError);
+    expect((error as NotLeaderError).leaderId).toBe(leader?.id);
+    for (const n of nodes) n.stop();
+  });
+
   it('tells a caller with no known leader to retry: NotLeaderError without a leader id', async () => {
     const sim = cluster(3, 44);
     // Before any election nobody leads.
