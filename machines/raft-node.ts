@@ -19,6 +19,7 @@ import {
   appendCommands,
   hasCommittedInTerm,
   heardFrom,
+  isPlausibleReply,
   progressOf,
   replicate,
   serveConfirmedReads,
@@ -405,16 +406,7 @@ export const raftNodeMachine = setup({
     /** A follower accepted: record how far it matches, commit what a majority holds, send it more. */
     recordReplication: rule((ctx, event, enqueue) => {
       const reply = asEvent(event, 'rpc.appendEntriesResult');
-      if (!ctx.peers.includes(reply.from)) return ctx; // not a voter of this cluster: nothing to record
-      if (reply.matchIndex > ctx.log.lastIndex || reply.seq > ctx.readSeq) {
-        // In its own term a leader's log only grows, so no honest follower can match beyond it.
-        enqueue.emit({
-          type: 'invariantViolation',
-          rule: 'a follower matches only entries the leader sent',
-          detail: `${reply.from} reports matchIndex ${reply.matchIndex} (round ${reply.seq}) but the log ends at ${ctx.log.lastIndex} (round ${ctx.readSeq})`,
-        });
-        return ctx;
-      }
+      if (!isPlausibleReply(ctx, reply, enqueue)) return ctx;
       const acked = heardFrom(ctx, reply);
       const progressed = { ...acked, ...withProgress(acked, reply.from, progressAfterSuccess(progressOf(acked, reply.from), reply.matchIndex)) };
       const committed = advanceLeaderCommit(progressed, enqueue);
@@ -423,15 +415,7 @@ export const raftNodeMachine = setup({
     /** A follower refused: move its nextIndex back by the conflict hint and probe again. */
     backOffNextIndex: rule((ctx, event, enqueue) => {
       const reply = asEvent(event, 'rpc.appendEntriesResult');
-      if (!ctx.peers.includes(reply.from)) return ctx; // not a voter of this cluster: nothing to record
-      if (reply.rejectedIndex > ctx.log.lastIndex || reply.seq > ctx.readSeq) {
-        enqueue.emit({
-          type: 'invariantViolation',
-          rule: 'a follower rejects only entries the leader sent',
-          detail: `${reply.from} rejects prevLogIndex ${reply.rejectedIndex} (round ${reply.seq}) but the log ends at ${ctx.log.lastIndex} (round ${ctx.readSeq})`,
-        });
-        return ctx;
-      }
+      if (!isPlausibleReply(ctx, reply, enqueue)) return ctx;
       const acked = heardFrom(ctx, reply);
       const before = progressOf(acked, reply.from);
       const after = progressAfterRejection(before, reply.rejectedIndex, reply, acked.log);

@@ -95,6 +95,23 @@ export function heardFrom(ctx: Ctx, reply: AppendEntriesResult): Ctx {
   };
 }
 
+/**
+ * Leader: is this AppendEntries reply one an honest voter could send? Not from a voter: ignore.
+ * About an index or a round the leader never sent (in its own term a leader's log and its rounds
+ * only grow): report it as an impossible input. Either way the reply then changes nothing.
+ */
+export function isPlausibleReply(ctx: Ctx, reply: AppendEntriesResult, sink: EffectSink): boolean {
+  if (!ctx.peers.includes(reply.from)) return false;
+  const index = reply.success ? reply.matchIndex : reply.rejectedIndex;
+  if (index <= ctx.log.lastIndex && reply.seq <= ctx.readSeq) return true;
+  sink.emit({
+    type: 'invariantViolation',
+    rule: reply.success ? 'a follower matches only entries the leader sent' : 'a follower rejects only entries the leader sent',
+    detail: `${reply.from} ${reply.success ? 'reports matchIndex' : 'rejects prevLogIndex'} ${index} (round ${reply.seq}) but the log ends at ${ctx.log.lastIndex} (round ${ctx.readSeq})`,
+  });
+  return false;
+}
+
 /** Leader: append commands as entries of the current term, persist them, send them, commit if we may. */
 export function appendCommands(ctx: Ctx, commands: readonly unknown[], sink: EffectSink): { ctx: Ctx; entries: LogEntry<unknown>[] } {
   const first = ctx.log.lastIndex + 1;
