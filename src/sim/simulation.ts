@@ -245,8 +245,8 @@ export class Simulation {
       stateMachine: recording,
       clock: this.clock,
       random: this.random.int(0, 2 ** 31),
-      electionTimeout: this.options.electionTimeout ?? [150, 300],
-      heartbeatInterval: this.options.heartbeatInterval ?? 50,
+      electionTimeout: this.options.electionTimeout ?? [300, 600],
+      heartbeatInterval: this.options.heartbeatInterval ?? 100,
       proposalTimeout: 60_000,
       onError: (error, context) => {
         this.errors.push({ id, error, context });

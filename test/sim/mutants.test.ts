@@ -35,9 +35,11 @@ describe('the safety checker catches broken rules (mutants)', { timeout: 120_000
       guards: { isCommittableIndex: () => true },
       actions: { appendNoop: () => {} },
     });
-    expect(() => figure8Scenario(new Simulation({ nodes: 5, seed: 1, machine: mutant }))).toThrow(SafetyViolation);
+    // The scenario's steps are timed for 50 ms heartbeats and 150–300 ms election timeouts.
+    const timing = { electionTimeout: [150, 300] as const, heartbeatInterval: 50 };
+    expect(() => figure8Scenario(new Simulation({ nodes: 5, seed: 1, machine: mutant, ...timing }))).toThrow(SafetyViolation);
     // The real machine survives the same schedule.
-    figure8Scenario(new Simulation({ nodes: 5, seed: 1 }));
+    figure8Scenario(new Simulation({ nodes: 5, seed: 1, ...timing }));
   });
 
   it('catches accepting entries without the log matching check', () => {

@@ -77,7 +77,7 @@ describe('Figure 8', () => {
   });
 
   it('follows Figure 8 step by step and never loses a committed entry', () => {
-    figure8Scenario(cluster(5, 34));
+    figure8Scenario(cluster(5, 34, { electionTimeout: [150, 300], heartbeatInterval: 50 }));
   });
 
   it('stays safe on an unreliable, long-reordering network (Figure 8 unreliable)', () => {
