@@ -125,7 +125,7 @@ export function randomRun(options: RandomRunOptions): RandomRunResult {
     if (index > 0) sim.nCommitted(index); // throws if two nodes disagree at the end
     return result(true);
   } catch (error) {
-    if (error instanceof SafetyViolation) return result(false, { rule: error.rule, detail: error.detail });
+    if (error instanceof SafetyViolation) return result(false, { rule: error.rule, detail: `${error.detail} (step ${error.step}, virtual time ${error.time} ms)` });
     return result(false, { rule: 'crash', detail: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   }
 }

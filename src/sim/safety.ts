@@ -23,8 +23,10 @@ export class SafetyViolation extends Error {
     readonly seed: number,
     readonly time: number,
     readonly replay: string,
+    /** The step (delivered message, timer, or end of a batch) after which the rule was found broken. */
+    readonly step: number,
   ) {
-    super(`safety violation: ${rule}: ${detail} (seed ${seed}, virtual time ${time} ms)\n  replay: ${replay}`);
+    super(`safety violation: ${rule}: ${detail} (seed ${seed}, step ${step}, virtual time ${time} ms)\n  replay: ${replay}`);
     this.name = 'SafetyViolation';
   }
 }
@@ -224,7 +226,7 @@ export class SafetyChecker {
    * never go), so the violation is raised at the end of the step by `afterStep`.
    */
   private fail(rule: string, detail: string): void {
-    this.violation ??= new SafetyViolation(rule, detail, this.seed, this.now, this.replay);
+    this.violation ??= new SafetyViolation(rule, detail, this.seed, this.now, this.replay, this.steps);
   }
 
   violation: SafetyViolation | undefined;

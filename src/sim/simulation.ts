@@ -105,7 +105,7 @@ export class Simulation {
       const s = node.status();
       if (s.role !== 'leader') continue;
       if (best !== undefined && best.term === s.term) {
-        throw new SafetyViolation('at most one leader per term', `${best.id} and ${id} both lead term ${s.term}`, this.options.seed, this.clock.now(), this.checker.replay);
+        throw new SafetyViolation('at most one leader per term', `${best.id} and ${id} both lead term ${s.term}`, this.options.seed, this.clock.now(), this.checker.replay, this.checker.steps);
       }
       if (best === undefined || s.term > best.term) best = { id, term: s.term };
     }
@@ -141,7 +141,7 @@ export class Simulation {
       if (!applied.has(index)) continue;
       const here = applied.get(index);
       if (count > 0 && JSON.stringify(here) !== JSON.stringify(command)) {
-        throw new SafetyViolation('state machine safety', `index ${index}: ${JSON.stringify(command)} vs ${JSON.stringify(here)}`, this.options.seed, this.clock.now(), this.checker.replay);
+        throw new SafetyViolation('state machine safety', `index ${index}: ${JSON.stringify(command)} vs ${JSON.stringify(here)}`, this.options.seed, this.clock.now(), this.checker.replay, this.checker.steps);
       }
       command = here;
       count++;
