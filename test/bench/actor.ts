@@ -56,7 +56,7 @@ const heartbeat = measure('follower: heartbeat (empty AppendEntries)', () => {
     actor.send({ type: 'rpc.appendEntries', from: 'n1', term: 1, leaderId: 'n1', prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0, seq: 0 });
 });
 
-const leader = measure('leader: client.propose of 1 command + ack from a follower', () => {
+const leader = measure('leader: one client.propose + one ack (per pair of events)', () => {
   const actor = createActor(raftNodeMachine, { input: { id: 'n1', peers: ['n1', 'n2', 'n3'], preVote: false }, clock: new VirtualClock() }).start();
   actor.on('*', () => {});
   actor.send({ type: 'timeout.election' });
