@@ -53,7 +53,7 @@ export class NotElectedError extends RaftError {
   }
 }
 
-/** The node (or the whole runtime) was stopped while the request waited. */
+/** The node was stopped before the request reached its log: nothing happened; retry elsewhere. */
 export class StoppedError extends RaftError {
   constructor(message = 'the node was stopped') {
     super('stopped', message);
@@ -62,7 +62,7 @@ export class StoppedError extends RaftError {
 
 /** A read did not complete in time. Reads change nothing, so it is always safe to retry. */
 export class ReadTimeoutError extends RaftError {
-  constructor(ms: number) {
-    super('timeout', `the read did not complete within ${ms} ms (no leader could confirm it); it had no effect, retry it`);
+  constructor(ms: number, reason?: string) {
+    super('timeout', `${reason ?? `the read did not complete within ${ms} ms (no leader could confirm it)`}; it had no effect, retry it`);
   }
 }

@@ -35,8 +35,10 @@ export async function runNode(opts: NodeCommandOptions): Promise<number> {
     : undefined;
   if (inspector) logger.info({ url: inspector.url }, `inspector: sending this node's actor to ${inspector.url}`);
   let server;
+  let fatal: (reason: string) => void = () => undefined;
   try {
     server = await startNodeServer({
+      onFatal: (reason) => fatal(reason),
       id: opts.id,
       listen: opts.listen,
       peers: opts.peers,
@@ -59,6 +61,16 @@ export async function runNode(opts: NodeCommandOptions): Promise<number> {
     return 1;
   }
   return new Promise<number>((resolve) => {
+    // Storage or the machine failed and the node stopped itself: exit non-zero, so a supervisor
+    // restarts it (from its data) rather than taking it for a clean exit.
+    fatal = (reason) => {
+      console.error(`error: ${reason}`);
+      void server.stop().then(() => {
+        inspector?.stop();
+        logger.flush();
+        resolve(1);
+      });
+    };
     const shutdown = (signal: string) => {
       logger.info({ signal }, 'shutting down');
       void server.stop().then(() => {

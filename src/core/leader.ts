@@ -4,6 +4,7 @@
  * ReadIndex reads once a heartbeat round confirms it still leads. Pure functions of the context
  * that report their effects to a sink; the statechart's actions call them.
  */
+import { entriesThatFit } from './log.js';
 import { quorumIndex } from './quorum.js';
 import { confirmedRound, partitionReadyReads } from './read.js';
 import { nextAppend, type Progress } from './replication.js';
@@ -46,7 +47,10 @@ export function appendEntriesMessage(ctx: Ctx, from: LogIndex, to: LogIndex): Ap
 export function replicate(ctx: Ctx, sink: EffectSink, heartbeat: boolean, only?: NodeId): Ctx {
   let next = ctx;
   for (const peer of only === undefined ? ctx.peers : [only]) {
-    const plan = nextAppend(progressOf(next, peer), next.log.lastIndex, next.maxEntriesPerMessage, heartbeat);
+    const progress = progressOf(next, peer);
+    // Cap each message by count and by size, so it always fits the transport's body limit.
+    const fits = entriesThatFit(next.log, progress.nextIndex, next.maxEntriesPerMessage, next.maxBytesPerMessage);
+    const plan = nextAppend(progress, next.log.lastIndex, fits, heartbeat);
     if (plan === undefined) continue;
     sink.emit({ type: 'send', to: peer, message: appendEntriesMessage(next, plan.from, plan.to) });
     next = { ...next, ...withProgress(next, peer, plan.progress) };

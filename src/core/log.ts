@@ -180,3 +180,39 @@ export function nextIndexAfterConflict(log: RaftLog<unknown>, hint: ConflictHint
   }
   return Math.max(1, hint.conflictIndex);
 }
+
+const entrySizes = new WeakMap<object, number>();
+
+/**
+ * Approximate wire size of an entry in bytes (its JSON), remembered per entry object: entries are
+ * immutable and shared, so each is measured once.
+ */
+export function entrySize(entry: LogEntry<unknown>): number {
+  let size = entrySizes.get(entry);
+  if (size === undefined) {
+    let command: string | undefined;
+    try {
+      command = JSON.stringify(entry.command);
+    } catch {
+      command = undefined;
+    }
+    size = 48 + (command?.length ?? 0);
+    entrySizes.set(entry, size);
+  }
+  return size;
+}
+
+/**
+ * How many entries from `from` on fit in one message of at most `maxBytes` (and at most
+ * `maxEntries`); always at least one, so a single large entry still makes progress.
+ */
+export function entriesThatFit(log: RaftLog<unknown>, from: LogIndex, maxEntries: number, maxBytes: number): number {
+  let bytes = 0;
+  let count = 0;
+  for (let index = from; index <= log.lastIndex && count < maxEntries; index++) {
+    bytes += entrySize(log.entry(index) as LogEntry<unknown>);
+    if (count > 0 && bytes > maxBytes) break;
+    count++;
+  }
+  return Math.max(1, count);
+}

@@ -33,6 +33,8 @@ export interface RaftNodeInput<C = unknown> {
   seed?: number;
   /** Most entries in one AppendEntries. Default 256. */
   maxEntriesPerMessage?: number;
+  /** Most bytes of entries (their JSON) in one AppendEntries; a single larger entry still goes alone. Default 1 MiB. */
+  maxBytesPerMessage?: number;
   /**
    * Ask for pre-votes before an election (Raft thesis §9.6), so a node that was cut off cannot
    * depose a working leader by coming back with a higher term. Default true.
@@ -51,6 +53,7 @@ export interface RaftContext<C = unknown> {
   readonly electionTimeout: readonly [number, number];
   readonly heartbeatInterval: number;
   readonly maxEntriesPerMessage: number;
+  readonly maxBytesPerMessage: number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
   /** State of the seeded generator that draws election timeouts. */
@@ -142,6 +145,7 @@ export function initialContext<C>(input: RaftNodeInput<C>): RaftContext<C> {
     electionTimeout: input.electionTimeout ?? [150, 300],
     heartbeatInterval: input.heartbeatInterval ?? 50,
     maxEntriesPerMessage: input.maxEntriesPerMessage ?? 256,
+    maxBytesPerMessage: input.maxBytesPerMessage ?? 1024 * 1024,
     preVote: input.preVote ?? true,
     checkQuorum: input.checkQuorum ?? true,
     heardFromLeader: false,

@@ -8,6 +8,7 @@
  * One client has one operation in flight at a time (calls queue up), which is what makes the
  * sequence numbers meaningful; use several clients for concurrency.
  */
+import { randomUUID } from 'node:crypto';
 import type { JsonValue } from '../core/json.js';
 import type { NodeId } from '../core/types.js';
 import { NotLeaderError, OutcomeUnknownError, RaftError } from '../errors.js';
@@ -24,6 +25,11 @@ export interface KvCluster {
 }
 
 export interface KvClientOptions {
+  /**
+   * Names the client in logs and in the dedup table. Each KvClient instance is its own session
+   * (the id is suffixed with a random session id), so a client created again after a restart
+   * never has its new writes mistaken for retries of the old ones.
+   */
   clientId: string;
   clock?: Clock;
   /** Pause before retrying when no leader is known, ms. Default 50. */
@@ -34,6 +40,8 @@ export interface KvClientOptions {
 
 export class KvClient {
   private seq = 0;
+  /** clientId + a per-instance session id: sequence numbers are only meaningful within one instance. */
+  private readonly session: string;
   private leaderHint: NodeId | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly clock: Clock;
@@ -44,6 +52,7 @@ export class KvClient {
   ) {
     if (cluster.ids.length === 0) throw new RangeError('a KV client needs at least one node');
     this.clock = options.clock ?? systemClock;
+    this.session = `${options.clientId}#${randomUUID()}`;
   }
 
   get(key: string): Promise<GetResult> {
@@ -64,7 +73,7 @@ export class KvClient {
 
   private write<T>(command: KvCommand): Promise<T> {
     return this.enqueue(async () => {
-      const numbered = { ...command, client: { id: this.options.clientId, seq: ++this.seq } } as KvCommand;
+      const numbered = { ...command, client: { id: this.session, seq: ++this.seq } } as KvCommand;
       const { result } = await this.call((node) => node.propose(numbered), true);
       if (typeof result === 'object' && result !== null && 'reason' in result && (result.reason === 'invalid_command' || result.reason === 'stale')) {
         throw new RaftError(result.reason, (result as { error: string }).error);

@@ -35,6 +35,8 @@ export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, QR = unk
   electionTimeout?: readonly [number, number];
   heartbeatInterval?: number;
   maxEntriesPerMessage?: number;
+  /** Most bytes of entries in one AppendEntries (keep it under the transport's body limit). Default 1 MiB. */
+  maxBytesPerMessage?: number;
   /** On a follower, forward propose/read to the leader (default) or reject with NotLeaderError. */
   forwardToLeader?: boolean;
   /** A proposal not applied within this many ms is rejected with OutcomeUnknownError. Default 10 000. */
@@ -84,6 +86,8 @@ export type RaftNodeEvents<C, R> = {
   role: { role: Role; term: Term };
   applied: AppliedEvent<C, R>;
   error: { error: unknown; context: string };
+  /** The node stopped by itself because it cannot go on safely (storage failed, its machine failed). */
+  failed: { error: unknown; reason: string };
 };
 
 interface Deferred<T> {
@@ -128,6 +132,30 @@ export function createRaftNode<C = unknown, R = unknown, Q = unknown, QR = unkno
   return new RaftNodeRuntime(options);
 }
 
+/**
+ * The log keeps its own frozen copy of a command: the caller may change its object afterwards, and
+ * every replica — those that got the entry at once and those that catch up later from the
+ * leader's memory — must apply the same value.
+ */
+function ownCopy<C>(command: C): C {
+  if (typeof command !== 'object' || command === null) return command;
+  let copy: C;
+  try {
+    copy = structuredClone(command);
+  } catch (error) {
+    throw new InvalidRequestError(`a command must be plain data (${(error as Error).message})`);
+  }
+  return deepFreeze(copy);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value as object)) deepFreeze(child);
+  }
+  return value;
+}
+
 class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   readonly id: NodeId;
   readonly actor: RaftNodeActor;
@@ -169,6 +197,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         ...(options.electionTimeout ? { electionTimeout: options.electionTimeout } : {}),
         ...(options.heartbeatInterval ? { heartbeatInterval: options.heartbeatInterval } : {}),
         ...(options.maxEntriesPerMessage ? { maxEntriesPerMessage: options.maxEntriesPerMessage } : {}),
+        ...(options.maxBytesPerMessage ? { maxBytesPerMessage: options.maxBytesPerMessage } : {}),
         ...(options.random !== undefined ? { seed: options.random } : {}),
         persisted: { currentTerm: persisted.hardState.currentTerm, votedFor: persisted.hardState.votedFor, log: persisted.entries },
       },
@@ -181,8 +210,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     // rather than let XState rethrow it on a timer (which would kill the whole process).
     this.actor.subscribe({
       error: (error) => {
-        this.report(error, 'the node machine failed; the node stops');
-        this.stop();
+        this.fail(error, 'the node machine failed; the node stops');
       },
     });
     options.transport.start({
@@ -195,8 +223,14 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
 
   // ------------------------------------------------------------ public API
 
-  propose(command: C): Promise<ProposeResult<R>> {
+  propose(proposed: C): Promise<ProposeResult<R>> {
     if (this.stopped) return Promise.reject(new StoppedError());
+    let command: C;
+    try {
+      command = ownCopy(proposed);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.actor.getSnapshot().value !== 'leader') return this.forwardOrReject<ProposeResult<R>>({ type: 'propose', command });
     return new Promise<ProposeResult<R>>((resolve, reject) => {
       const waiting: WaitingProposal<R> = { command, resolve, reject };
@@ -210,9 +244,10 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     });
   }
 
-  submit(command: C): { index: LogIndex; term: Term; isLeader: boolean } {
+  submit(proposed: C): { index: LogIndex; term: Term; isLeader: boolean } {
     const before = this.actor.getSnapshot();
     if (this.stopped || before.value !== 'leader') return { index: -1, term: before.context.currentTerm, isLeader: false };
+    const command = ownCopy(proposed);
     this.actor.send({ type: 'client.propose', commands: [command] });
     const { context } = this.actor.getSnapshot();
     const last = context.log.entry(context.log.lastIndex);
@@ -271,8 +306,12 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.stopped = true;
     this.actor.stop();
     this.options.transport.stop();
-    const error = new StoppedError('the node stopped before the request finished');
-    for (const p of this.allWaitingProposals()) this.settleProposal(p, undefined, error);
+    // A proposal still queued never reached the log: nothing happened. One the machine has taken
+    // may already be on a majority and commit without us: its outcome is unknown.
+    const error = new StoppedError('the node stopped before the request finished; it never reached the log');
+    const inLog = new OutcomeUnknownError('the node stopped after the proposal entered its log');
+    for (const p of this.queuedProposals) this.settleProposal(p, undefined, error);
+    for (const p of this.allWaitingProposals()) this.settleProposal(p, undefined, inLog);
     for (const r of [...this.queuedReads, ...this.readsByRequest.values(), ...this.readsReady.flatMap((b) => b.reads)]) r.reject(error);
     this.queuedReads = [];
     this.readsByRequest.clear();
@@ -317,8 +356,11 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     if (response.ok) return response.value as T;
     const { code, message, leaderId } = response.error;
     if (code === 'not_leader') throw new NotLeaderError(leaderId, leaderId ? this.options.transport.addressOf?.(leaderId) : undefined);
-    if (code === 'outcome_unknown') throw new OutcomeUnknownError(message);
-    throw new RaftError(code, message);
+    if (code === 'invalid_request') throw new InvalidRequestError(message);
+    // Anything else from the leader (it stopped, it timed out, …): a write may or may not have
+    // happened; a read had no effect and may be retried.
+    if (request.type === 'read') throw new ReadTimeoutError(-1, `the leader could not serve the read (${code}: ${message})`);
+    throw new OutcomeUnknownError(`the leader could not finish the proposal (${code}: ${message})`);
   }
 
   // ------------------------------------------------------------ the batch
@@ -370,8 +412,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         writeMs = this.clock.now() - started;
       } catch (error) {
         // We cannot promise anything we have not stored: stop rather than send or answer.
-        this.report(error, 'storage write failed; the node stops');
-        this.stop();
+        this.fail(error, 'storage write failed; the node stops');
         return;
       }
     }
@@ -553,6 +594,13 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
     if (error !== undefined) p.reject(error);
     else p.resolve(value as ProposeResult<R>);
+  }
+
+  /** Stop because something failed that the node cannot go on without; tell whoever hosts it. */
+  private fail(error: unknown, reason: string): void {
+    this.report(error, reason);
+    this.stop();
+    this.emitter.emit('failed', { error, reason });
   }
 
   private report(error: unknown, context: string): void {

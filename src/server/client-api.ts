@@ -27,6 +27,8 @@ export interface ClientApiOptions {
   node: KvRaftNode;
   metrics: NodeMetrics;
   bodyLimit: number;
+  /** Largest command (its JSON) that fits one peer message; larger writes are refused with 413. */
+  maxCommandBytes: number;
   /** Where a client is told to go when this node knows the leader (NotLeaderError's address). */
   addressOf?: (id: string) => string | undefined;
 }
@@ -70,7 +72,7 @@ export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res
         route = 'cas';
         if (req.method !== 'POST') throw methodNotAllowed();
         const body = parse(casBody, await readJsonBody(req, options.bodyLimit));
-        const result = (await propose(node, metrics, { type: 'cas', key, from: body.from as JsonValue, to: body.to as JsonValue, ...clientOf(req) })) as KvResult;
+        const result = (await propose(node, metrics, options.maxCommandBytes, { type: 'cas', key, from: body.from as JsonValue, to: body.to as JsonValue, ...clientOf(req) })) as KvResult;
         if (result.ok) return send(200, { ok: true }), true;
         if ('reason' in result && result.reason === 'precondition_failed') return send(409, { error: 'precondition_failed', value: result.value }), true;
         if ('reason' in result && result.reason === 'not_found') return send(404, { error: 'not_found' }), true;
@@ -87,14 +89,14 @@ export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res
         case 'PUT': {
           route = 'put';
           const body = parse(putBody, await readJsonBody(req, options.bodyLimit));
-          const result = await propose(node, metrics, { type: 'put', key, value: body.value as JsonValue, ...clientOf(req) });
+          const result = await propose(node, metrics, options.maxCommandBytes, { type: 'put', key, value: body.value as JsonValue, ...clientOf(req) });
           if (!result.ok) throw commandRefused(result);
           send(200, { index: 'index' in result ? result.index : undefined });
           return true;
         }
         case 'DELETE': {
           route = 'delete';
-          const result = await propose(node, metrics, { type: 'delete', key, ...clientOf(req) });
+          const result = await propose(node, metrics, options.maxCommandBytes, { type: 'delete', key, ...clientOf(req) });
           if (!result.ok) throw commandRefused(result);
           send(200, { existed: 'existed' in result ? result.existed : undefined });
           return true;
@@ -111,7 +113,12 @@ export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res
   };
 }
 
-async function propose(node: KvRaftNode, metrics: NodeMetrics, command: KvCommand): Promise<KvResult> {
+async function propose(node: KvRaftNode, metrics: NodeMetrics, maxCommandBytes: number, command: KvCommand): Promise<KvResult> {
+  const size = Buffer.byteLength(JSON.stringify(command));
+  if (size > maxCommandBytes) {
+    // It could never be replicated: every follower would refuse the message that carries it.
+    throw new HttpError(413, { error: 'payload_too_large', reason: `the command is ${size} bytes; at most ${maxCommandBytes} can be replicated` });
+  }
   try {
     const { result } = await node.propose(command);
     metrics.proposals.inc({ outcome: 'committed' });

@@ -30,6 +30,8 @@ export interface NodeServerOptions {
   /** Identifies the cluster in the data directory; default: derived from the sorted voter ids. */
   clusterId?: string;
   logger: Logger;
+  /** The node stopped by itself (storage or machine failure): the process should exit non-zero. */
+  onFatal?: (reason: string, error: unknown) => void;
   /** Passed to the node's actor (Stately inspector). */
   inspect?: RaftNodeOptions['inspect'];
 }
@@ -83,13 +85,15 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       ...(options.electionTimeout ? { electionTimeout: options.electionTimeout } : {}),
       ...(options.heartbeatInterval ? { heartbeatInterval: options.heartbeatInterval } : {}),
       ...(options.inspect ? { inspect: options.inspect } : {}),
+      // Half the body limit per AppendEntries leaves room for the envelope and JSON escaping.
+      maxBytesPerMessage: Math.floor(bodyLimit / 2),
       onError: (error, context) => logger.error({ err: error, context }, 'node error'),
       onBatch: (batch) => metrics?.observeBatch(batch),
       observeEffect: (effect) => hub?.observe(effect),
     }) as KvRaftNode;
     metrics = new NodeMetrics(node);
     hub = new NodeDebugHub(node, transport);
-    const client = clientApi({ node, metrics, bodyLimit, addressOf: (peer) => options.peers[peer] });
+    const client = clientApi({ node, metrics, bodyLimit, maxCommandBytes: Math.floor(bodyLimit / 2) - 1024, addressOf: (peer) => options.peers[peer] });
     const debug = debugRoutes({
       hub,
       transport,
@@ -99,6 +103,10 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     });
     api = async (req, res, url) => (await debug(req, res, url)) || client(req, res, url);
     debugHub = hub;
+    node.on('failed', ({ reason, error }) => {
+      logger.fatal({ err: error }, reason);
+      options.onFatal?.(reason, error);
+    });
     node.on('role', ({ role, term }) => logger.info({ role, term }, `role ${role} in term ${term}`));
     node.on('leader', ({ leaderId, term }) => logger.info({ leaderId, term }, leaderId ? `leader is ${leaderId} in term ${term}` : `no leader in term ${term}`));
   } catch (error) {

@@ -175,6 +175,31 @@ describe('RaftNode runtime', () => {
     node.stop();
   });
 
+  it('stops and reports "failed" when storage refuses a write, and sends nothing that depended on it', () => {
+    const clock = new VirtualClock();
+    const storage = new MemoryStorage();
+    storage.write = () => {
+      throw new Error('disk full');
+    };
+    const sent: string[] = [];
+    let deliver: (m: unknown) => void = () => {};
+    const node = createRaftNode({
+      id: 'n1',
+      peers: ['n1', 'n2', 'n3'],
+      transport: { start: (h) => { deliver = h.onMessage; }, send: (_to, m) => sent.push(m.type), request: () => Promise.reject(new Error('no')), stop: () => {} },
+      storage,
+      stateMachine: { apply: (c) => c, query: () => undefined },
+      clock,
+    });
+    const failures: string[] = [];
+    node.on('failed', ({ reason }) => failures.push(reason));
+    deliver({ type: 'rpc.requestVote', from: 'n2', term: 3, candidateId: 'n2', lastLogIndex: 0, lastLogTerm: 0 });
+    clock.advance(0);
+    expect(failures).toEqual(['storage write failed; the node stops']);
+    expect(sent).toEqual([]); // the vote was not durable, so it never left
+    expect(node.stopped).toBe(true);
+  });
+
   it('writes to storage before any message that depends on it leaves', () => {
     const clock = new VirtualClock();
     const order: string[] = [];
