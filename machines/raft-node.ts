@@ -40,7 +40,7 @@ import {
 import { isMajority } from '../src/core/quorum.js';
 import { randomInt } from '../src/core/random.js';
 import { initialProgress, progressAfterRejection, progressAfterSuccess, type Progress } from '../src/core/replication.js';
-import { NOOP, type AppendEntries, type NodeId, type LogIndex, type RpcMessage, type Term } from '../src/core/types.js';
+import { NOOP, type AppendEntries, type NodeId, type LogIndex, type RequestVote, type RpcMessage, type Term } from '../src/core/types.js';
 import { canGrantPreVote, canGrantVote, recordVote } from '../src/core/vote.js';
 
 export { initialContext, type RaftContext, type RaftEffect, type RaftEvent, type RaftNodeInput } from '../src/core/node.js';
@@ -93,6 +93,37 @@ function asEvent<T extends Ev['type']>(event: Ev, type: T): Extract<Ev, { type: 
 /** A granted pre-vote carries the term asked about, which is above the voter's: not a reason to step down. */
 function isPreVoteGrant(event: Ev): boolean {
   return event.type === 'rpc.requestVoteResult' && event.preVote === true && event.voteGranted;
+}
+
+/** RequestVote (or pre-vote) to every other voter, for `term`, with our last log position. */
+function askForVotes(ctx: Ctx, term: Term, preVote: boolean, enqueue: Enqueue): void {
+  const { lastIndex: lastLogIndex, lastTerm: lastLogTerm } = ctx.log;
+  for (const peer of ctx.peers) {
+    enqueue.emit({
+      type: 'send',
+      to: peer,
+      message: { type: 'rpc.requestVote', from: ctx.id, term, candidateId: ctx.id, lastLogIndex, lastLogTerm, ...(preVote ? { preVote } : {}) },
+    });
+  }
+}
+
+/**
+ * Answer a (pre-)vote request. A granted pre-vote carries the term asked about (it is above ours);
+ * every other answer carries our current term.
+ */
+function answerVote(ctx: Ctx, request: RequestVote, granted: boolean, enqueue: Enqueue): void {
+  const preVote = request.preVote === true;
+  enqueue.emit({
+    type: 'send',
+    to: request.candidateId,
+    message: {
+      type: 'rpc.requestVoteResult',
+      from: ctx.id,
+      term: preVote && granted ? request.term : ctx.currentTerm,
+      voteGranted: granted,
+      ...(preVote ? { preVote } : {}),
+    },
+  });
 }
 
 function termOf(event: Ev): Term | undefined {
@@ -176,20 +207,11 @@ export const raftNodeMachine = setup({
       const request = asEvent(event, 'rpc.requestVote');
       const next = { ...ctx, votedFor: request.candidateId };
       if (ctx.votedFor !== request.candidateId) enqueue.emit({ type: 'persist', hardState: hardState(next), entries: [] });
-      enqueue.emit({
-        type: 'send',
-        to: request.candidateId,
-        message: { type: 'rpc.requestVoteResult', from: ctx.id, term: ctx.currentTerm, voteGranted: true },
-      });
+      answerVote(ctx, request, true, enqueue);
       return next;
     }),
     denyVote: rule((ctx, event, enqueue) => {
-      const request = asEvent(event, 'rpc.requestVote');
-      enqueue.emit({
-        type: 'send',
-        to: request.candidateId,
-        message: { type: 'rpc.requestVoteResult', from: ctx.id, term: ctx.currentTerm, voteGranted: false },
-      });
+      answerVote(ctx, asEvent(event, 'rpc.requestVote'), false, enqueue);
       return ctx;
     }),
     /** Draw a new election timeout from the seeded generator and (re)arm the election timer. */
@@ -219,42 +241,18 @@ export const raftNodeMachine = setup({
     }),
     /** Pre-vote granted: answer with the term asked about. Nothing changes here (no term, no vote). */
     grantPreVote: rule((ctx, event, enqueue) => {
-      const request = asEvent(event, 'rpc.requestVote');
-      enqueue.emit({
-        type: 'send',
-        to: request.candidateId,
-        message: { type: 'rpc.requestVoteResult', from: ctx.id, term: request.term, voteGranted: true, preVote: true },
-      });
+      answerVote(ctx, asEvent(event, 'rpc.requestVote'), true, enqueue);
       return ctx;
     }),
     denyPreVote: rule((ctx, event, enqueue) => {
-      const request = asEvent(event, 'rpc.requestVote');
-      enqueue.emit({
-        type: 'send',
-        to: request.candidateId,
-        message: { type: 'rpc.requestVoteResult', from: ctx.id, term: ctx.currentTerm, voteGranted: false, preVote: true },
-      });
+      answerVote(ctx, asEvent(event, 'rpc.requestVote'), false, enqueue);
       return ctx;
     }),
     /** Pre-candidate: ask every voter whether it would vote for us in the next term; change nothing yet. */
     startPreVote: rule((ctx, _event, enqueue) => {
       const next = { ...ctx, votes: [ctx.id], heardFromLeader: false };
       enqueue.emit({ type: 'roleChanged', role: 'preCandidate', term: ctx.currentTerm });
-      for (const peer of ctx.peers) {
-        enqueue.emit({
-          type: 'send',
-          to: peer,
-          message: {
-            type: 'rpc.requestVote',
-            from: ctx.id,
-            term: ctx.currentTerm + 1,
-            candidateId: ctx.id,
-            lastLogIndex: ctx.log.lastIndex,
-            lastLogTerm: ctx.log.lastTerm,
-            preVote: true,
-          },
-        });
-      }
+      askForVotes(ctx, ctx.currentTerm + 1, true, enqueue);
       return next;
     }),
     /** Candidate: increment currentTerm, vote for self, send RequestVote to every other voter. */
@@ -263,20 +261,7 @@ export const raftNodeMachine = setup({
       enqueue.emit({ type: 'persist', hardState: hardState(next), entries: [] });
       enqueue.emit({ type: 'roleChanged', role: 'candidate', term: next.currentTerm });
       if (ctx.leaderId !== null) enqueue.emit({ type: 'leaderChanged', leaderId: null, term: next.currentTerm });
-      for (const peer of ctx.peers) {
-        enqueue.emit({
-          type: 'send',
-          to: peer,
-          message: {
-            type: 'rpc.requestVote',
-            from: ctx.id,
-            term: next.currentTerm,
-            candidateId: ctx.id,
-            lastLogIndex: ctx.log.lastIndex,
-            lastLogTerm: ctx.log.lastTerm,
-          },
-        });
-      }
+      askForVotes(ctx, next.currentTerm, false, enqueue);
       return next;
     }),
     recordVote: assign<Ctx, Ev, undefined, Ev, never>({
