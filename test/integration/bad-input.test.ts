@@ -30,8 +30,9 @@ function peerRequest(body: string, headers: Record<string, string>) {
 }
 
 /**
- * The status of an upload the server may refuse before reading it all: the server answers 413 and
- * closes the connection while we are still writing, which fetch reports as a failure.
+ * The status a server gives an upload it refuses from its declared size alone: send the headers
+ * (Content-Length over the limit), not the body, and read the answer. (Writing the body races
+ * the server closing the connection after its early 413.)
  */
 function statusOfUpload(address: string, path: string, body: string, headers: Record<string, string>, method = 'POST'): Promise<number> {
   const [host, port] = address.split(':') as [string, string];
@@ -39,9 +40,10 @@ function statusOfUpload(address: string, path: string, body: string, headers: Re
     const req = request({ host, port: Number(port), path, method, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
+      req.destroy();
     });
-    req.on('error', (error) => setTimeout(() => reject(error), 1000)); // a response may still arrive
-    req.end(body);
+    req.on('error', reject);
+    req.flushHeaders();
   });
 }
 

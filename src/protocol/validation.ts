@@ -1,0 +1,148 @@
+/**
+ * ConsensusProtocol's checks at the edge: the schemas of its constructor arguments, turning a
+ * zod failure into one readable InvalidRequestError, and the checks that need the node's own
+ * view (a sender inside the cluster and not this node, a reply that speaks of the leader's log,
+ * an entry at the leader's next index). Every refusal is thrown before the actor sees anything.
+ */
+import { z } from 'zod';
+import type { RaftContext } from '../../machines/raft-node.js';
+import type { LogIndex, NodeId, Role, RpcMessage, Term } from '../core/types.js';
+import { InvalidRequestError } from '../errors.js';
+import { LocalNetwork } from '../local-network.js';
+import type { ActorClock, ConsensusProtocolOptions } from './types.js';
+
+const nodeIdSchema = z.string().min(1).max(256);
+const positiveInt = z.number().int().positive();
+
+const optionsSchema = z
+  .strictObject({
+    network: z.instanceof(LocalNetwork).optional(),
+    clock: z
+      .custom<ActorClock>(
+        (c) =>
+          typeof c === 'object' &&
+          c !== null &&
+          typeof (c as ActorClock).setTimeout === 'function' &&
+          typeof (c as ActorClock).clearTimeout === 'function',
+        { message: 'a clock needs setTimeout(fn, ms) and clearTimeout(handle)' },
+      )
+      .optional(),
+    electionTimeout: z
+      .tuple([positiveInt, positiveInt])
+      .refine(([min, max]) => min <= max, { message: 'electionTimeout is [min, max] with min ≤ max' })
+      .optional(),
+    heartbeatInterval: positiveInt.optional(),
+    seed: z.number().int().optional(),
+    maxEntriesPerMessage: positiveInt.optional(),
+    preVote: z.boolean().optional(),
+    checkQuorum: z.boolean().optional(),
+  })
+  .refine((o) => (o.heartbeatInterval ?? 50) < (o.electionTimeout?.[0] ?? 150), {
+    message: 'heartbeatInterval must be below the minimum election timeout, or followers start elections under a healthy leader',
+  });
+
+const constructorArgsSchema = z.object({ nodeId: nodeIdSchema, peers: z.array(nodeIdSchema), options: optionsSchema });
+
+/**
+ * The constructor's arguments, checked (parsed copies).
+ * @throws InvalidRequestError for an empty or non-string id, a non-array `peers`, or a bad option
+ */
+export function parseConstructorArgs(nodeId: NodeId, peers: readonly NodeId[], options: ConsensusProtocolOptions) {
+  const args = constructorArgsSchema.safeParse({ nodeId, peers, options });
+  if (!args.success) {
+    throw new InvalidRequestError(`new ConsensusProtocol refused: ${describeIssues(args.error, { nodeId, peers, options })}`);
+  }
+  return args.data;
+}
+
+/** `input` parsed by `schema`, or an InvalidRequestError reading `${refusal}${the issues}`. */
+export function parseAtEdge<S extends z.ZodType>(schema: S, input: unknown, refusal: string): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw new InvalidRequestError(`${refusal}${describeIssues(parsed.error, input)}`);
+  return parsed.data;
+}
+
+/** "path = value: message" for each failed path (the last, most specific issue of each). */
+function describeIssues(error: z.ZodError, input: unknown): string {
+  // A bad number fails both `nonnegative` and `min(1)`: keep the last, most specific issue of a kind per path.
+  const byPathAndCode = new Map<string, string>();
+  for (const issue of error.issues) {
+    const path = issue.path.map(String).join('.');
+    const value = valueAt(input, issue.path);
+    byPathAndCode.set(`${path}\u0000${issue.code}`, `${path || 'value'}${value === undefined ? '' : ` = ${value}`}: ${issue.message}`);
+  }
+  return [...byPathAndCode.values()].join('; ');
+}
+
+/** The offending value, shown when it is a leaf (a whole options object would only be noise). */
+function valueAt(input: unknown, path: readonly PropertyKey[]): string | undefined {
+  if (path.length === 0) return undefined;
+  let value = input;
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  const isRecord = typeof value === 'object' && value !== null && !Array.isArray(value);
+  return isRecord && path.length === 1 ? undefined : show(value);
+}
+
+/** A value as an error message shows it: short, and never throwing. */
+export function show(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  if (value === undefined) return 'undefined';
+  try {
+    const text = JSON.stringify(value) ?? String(value);
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+export function isEnvelope(input: unknown): input is { to: unknown; message: unknown } {
+  return typeof input === 'object' && input !== null && 'to' in input && 'message' in input && !('type' in input);
+}
+
+/** An object with `command` and a `term` or `index` is a log entry; anything else is a command. */
+export function looksLikeEntry(input: unknown): input is Record<string, unknown> {
+  return (
+    typeof input === 'object' && input !== null && !Array.isArray(input) && 'command' in input && ('term' in input || 'index' in input)
+  );
+}
+
+/** `id` names another node of the cluster: one of `allNodes`, and not `self`. */
+export function assertOtherNode(id: unknown, field: string, what: string, self: NodeId, allNodes: readonly NodeId[]): void {
+  if (typeof id !== 'string' || !allNodes.includes(id)) {
+    throw new InvalidRequestError(`${what}: ${field} = ${show(id)} is not a node of this cluster (${allNodes.join(', ')})`);
+  }
+  if (id === self) {
+    throw new InvalidRequestError(`${what}: ${field} is this node itself (${id}); a node sends RPCs only to other nodes`);
+  }
+}
+
+/**
+ * A leader never shortens its log within its term, so an honest reply of its term speaks only of
+ * indexes it has. The machine trusts matchIndex and rejectedIndex; one past the end (corrupt or
+ * forged) would count a replica that does not exist and wedge that follower's nextIndex past the
+ * log for good. Refuse it here, at the edge.
+ */
+export function assertAnswersOurLog(message: RpcMessage, role: Role, context: Pick<RaftContext, 'currentTerm' | 'log'>, what: string): void {
+  if (message.type !== 'rpc.appendEntriesResult' || role !== 'leader') return;
+  const { currentTerm, log } = context;
+  const claimed = Math.max(message.matchIndex, message.rejectedIndex);
+  if (message.term === currentTerm && claimed > log.lastIndex) {
+    throw new InvalidRequestError(
+      `${what}: ${message.from} answers about index ${claimed}, but this leader's log ends at ${log.lastIndex}; ` +
+        `no AppendEntries of term ${currentTerm} can have asked about it`,
+    );
+  }
+}
+
+/** An entry handed to replicateLog must be exactly the leader's next one: its current term, one past its last index. */
+export function assertNextEntry(entry: { term: Term; index: LogIndex }, currentTerm: Term, lastIndex: LogIndex, what: string): void {
+  if (entry.index !== lastIndex + 1 || entry.term !== currentTerm) {
+    throw new InvalidRequestError(
+      `${what}: the entry has term ${entry.term} and index ${entry.index}, but the leader's next entry ` +
+        `is term ${currentTerm}, index ${lastIndex + 1}; pass the command alone to have them filled in`,
+    );
+  }
+}

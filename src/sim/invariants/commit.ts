@@ -1,0 +1,103 @@
+/**
+ * Per-node rules on commit and apply: commitIndex never decreases, a leader commits only
+ * current-term entries held by a majority, and entries are applied once, in index order, never
+ * beyond commitIndex (within a step, and across steps and restarts with `AppliedIndexTracker`).
+ * Re-exported by `../node-invariants.ts`.
+ */
+import { isMajority } from '../../core/quorum.js';
+import type { LogEntry, LogIndex, Term } from '../../core/types.js';
+import { isLeader, violation, type Effects, type NodeView, type Violation } from './step.js';
+
+export function commitIndexNeverDecreases(prev: NodeView, next: NodeView): Violation[] {
+  return next.commitIndex < prev.commitIndex
+    ? [violation('commitIndexNeverDecreases', `commitIndex went from ${prev.commitIndex} to ${next.commitIndex}`)]
+    : [];
+}
+
+/**
+ * Leaders (Figure 2, §5.4.2): commitIndex moves to N only if log[N].term == currentTerm and a
+ * majority — the leader counted once, by its own log — has matchIndex ≥ N.
+ */
+export function leaderCommitsOnlyCurrentTermEntries(prev: NodeView, next: NodeView): Violation[] {
+  if (!isLeader(next) || next.commitIndex <= prev.commitIndex) return [];
+  const n = next.commitIndex;
+  const found: Violation[] = [];
+  const term = next.log.termAt(n);
+  if (term !== next.currentTerm) {
+    found.push(violation('leaderCommitsOnlyCurrentTermEntries', `leader of term ${next.currentTerm} committed index ${n} of term ${term}`));
+  }
+  const holders = (next.log.lastIndex >= n ? 1 : 0) + next.peers.filter((peer) => (next.matchIndex[peer] ?? 0) >= n).length;
+  if (!isMajority(holders, next.peers.length + 1)) {
+    found.push(violation('leaderCommitsOnlyCurrentTermEntries', `leader committed index ${n} held by only ${holders} of ${next.peers.length + 1} voters`));
+  }
+  return found;
+}
+
+/** The entries of this step's apply effects, in emission order. */
+export function appliedEntries(effects: Effects): LogEntry<unknown>[] {
+  return effects.flatMap((e) => (e.type === 'apply' ? [...e.entries] : []));
+}
+
+/**
+ * This step applies exactly lastApplied+1 .. lastApplied' in index order, each entry as the log
+ * holds it, and nothing beyond commitIndex.
+ */
+export function appliesOnceInIndexOrder(prev: NodeView, next: NodeView, effects: Effects): Violation[] {
+  const applied = appliedEntries(effects);
+  let expected = prev.lastApplied + 1;
+  for (const entry of applied) {
+    if (entry.index !== expected) {
+      return [violation('appliesOnceInIndexOrder', `applied index ${entry.index}, expected ${expected} (lastApplied was ${prev.lastApplied})`)];
+    }
+    if (entry.index > next.commitIndex) {
+      return [violation('appliesOnceInIndexOrder', `applied index ${entry.index} beyond commitIndex ${next.commitIndex}`)];
+    }
+    if (next.log.termAt(entry.index) !== entry.term) {
+      return [violation('appliesOnceInIndexOrder', `applied index ${entry.index} of term ${entry.term}, the log holds term ${next.log.termAt(entry.index)}`)];
+    }
+    expected++;
+  }
+  if (next.lastApplied !== expected - 1) {
+    return [violation('appliesOnceInIndexOrder', `lastApplied became ${next.lastApplied} but entries up to ${expected - 1} were applied`)];
+  }
+  if (next.lastApplied > next.commitIndex) {
+    return [violation('appliesOnceInIndexOrder', `lastApplied ${next.lastApplied} is beyond commitIndex ${next.commitIndex}`)];
+  }
+  return [];
+}
+
+/**
+ * The stream of applied entries across steps: each index once, in order, with no gap. After a
+ * restart the node applies again from 1 (call `restart()`); whatever it applies at an index must
+ * be the entry it applied there before (State Machine Safety, seen from one node).
+ */
+export class AppliedIndexTracker {
+  private last: LogIndex = 0;
+  private readonly terms = new Map<LogIndex, Term>();
+
+  get lastApplied(): LogIndex {
+    return this.last;
+  }
+
+  /** Where the node restarts applying from (its snapshot index; 0 without snapshots). */
+  restart(from: LogIndex = 0): void {
+    this.last = from;
+  }
+
+  record(entries: readonly LogEntry<unknown>[]): Violation[] {
+    const found: Violation[] = [];
+    for (const entry of entries) {
+      if (entry.index !== this.last + 1) {
+        const what = entry.index <= this.last ? 'again' : `after ${this.last}, leaving a gap`;
+        found.push(violation('appliesOnceInIndexOrder', `applied index ${entry.index} ${what}`));
+      }
+      const earlier = this.terms.get(entry.index);
+      if (earlier !== undefined && earlier !== entry.term) {
+        found.push(violation('appliesOnceInIndexOrder', `index ${entry.index} was applied with term ${earlier}, now with term ${entry.term}`));
+      }
+      this.terms.set(entry.index, entry.term);
+      this.last = Math.max(this.last, entry.index);
+    }
+    return found;
+  }
+}
