@@ -27,6 +27,14 @@ describe('xstate-raft CLI', { timeout: 60_000 }, () => {
     }
   });
 
+  it('runs as `npx xstate-raft` from the built package (bin is executable; built by npm ci / npm run build)', () => {
+    const root = join(import.meta.dirname, '..', '..');
+    const result = spawnSync('npx', ['--no-install', 'xstate-raft', 'chart', '--format', 'mermaid'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(result.stderr).not.toMatch(/Permission denied|not found/);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/stateDiagram-v2/);
+  });
+
   it('answers a bad flag or a missing value with one line and exit code 2', () => {
     const cases = [
       ['sim', '--nodes', 'many'],
