@@ -15,12 +15,15 @@ import { createActor } from 'xstate';
 import { raftNodeMachine, type RaftEffect, type RaftNodeActor } from '../../machines/raft-node.js';
 import { isNoop, type LogEntry, type LogIndex, type NodeId, type Role, type RpcMessage, type Term } from '../core/types.js';
 import { parseRpcMessage } from '../core/validate.js';
-import { InvalidRequestError, NotLeaderError, OutcomeUnknownError, RaftError, ReadTimeoutError, StoppedError } from '../errors.js';
+import { InvalidRequestError, NotLeaderError, StoppedError } from '../errors.js';
 import type { StateMachine } from '../state-machine.js';
 import { BatchBuilder, type Storage } from '../storage/storage.js';
 import type { ClientRequest, ClientResponse, Transport } from '../transport/transport.js';
 import { systemClock, type Clock } from './clock.js';
+import { ownCopy } from './command-copy.js';
 import { Emitter } from './emitter.js';
+import { forwardOrReject, serveForwarded } from './forwarding.js';
+import { WaitingRequests } from './requests.js';
 
 export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, QR = unknown> {
   id: NodeId;
@@ -90,22 +93,6 @@ export type RaftNodeEvents<C, R> = {
   failed: { error: unknown; reason: string };
 };
 
-interface Deferred<T> {
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-interface WaitingProposal<R> extends Deferred<ProposeResult<R>> {
-  command: unknown;
-  index?: LogIndex;
-  term?: Term;
-  timer?: unknown;
-}
-
-interface WaitingRead<QR> extends Deferred<QR> {
-  query: unknown;
-}
-
 export interface RaftNode<C = unknown, R = unknown, Q = unknown, QR = unknown> {
   readonly id: NodeId;
   propose(command: C): Promise<ProposeResult<R>>;
@@ -132,30 +119,6 @@ export function createRaftNode<C = unknown, R = unknown, Q = unknown, QR = unkno
   return new RaftNodeRuntime(options);
 }
 
-/**
- * The log keeps its own frozen copy of a command: the caller may change its object afterwards, and
- * every replica — those that got the entry at once and those that catch up later from the
- * leader's memory — must apply the same value.
- */
-function ownCopy<C>(command: C): C {
-  if (typeof command !== 'object' || command === null) return command;
-  let copy: C;
-  try {
-    copy = structuredClone(command);
-  } catch (error) {
-    throw new InvalidRequestError(`a command must be plain data (${(error as Error).message})`);
-  }
-  return deepFreeze(copy);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value as object)) deepFreeze(child);
-  }
-  return value;
-}
-
 class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   readonly id: NodeId;
   readonly actor: RaftNodeActor;
@@ -171,13 +134,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   private flushScheduled = false;
 
   // Requests waiting for the machine or for apply.
-  private queuedProposals: WaitingProposal<R>[] = [];
-  private readonly proposalsByRequest = new Map<string, WaitingProposal<R>[]>();
-  private readonly proposalsByIndex = new Map<LogIndex, WaitingProposal<R>>();
-  private queuedReads: WaitingRead<QR>[] = [];
-  private readonly readsByRequest = new Map<string, WaitingRead<QR>>();
-  private readonly readsReady: { index: LogIndex; reads: WaitingRead<QR>[] }[] = [];
-  private nextRequest = 1;
+  private readonly requests: WaitingRequests<R, QR>;
 
   private appliedIndex: LogIndex = 0;
   private role: Role = 'follower';
@@ -187,6 +144,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   constructor(private readonly options: RaftNodeOptions<C, R, Q, QR>) {
     this.id = options.id;
     this.clock = options.clock ?? systemClock;
+    this.requests = new WaitingRequests<R, QR>(this.clock, options);
     this.peers = new Set(options.peers.filter((peer) => peer !== options.id));
     const persisted = options.storage.load();
     this.term = persisted.hardState.currentTerm;
@@ -232,16 +190,9 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       return Promise.reject(error);
     }
     if (this.actor.getSnapshot().value !== 'leader') return this.forwardOrReject<ProposeResult<R>>({ type: 'propose', command });
-    return new Promise<ProposeResult<R>>((resolve, reject) => {
-      const waiting: WaitingProposal<R> = { command, resolve, reject };
-      const timeout = this.options.proposalTimeout ?? 10_000;
-      waiting.timer = this.clock.setTimeout(() => {
-        this.forgetProposal(waiting);
-        reject(new OutcomeUnknownError(`the proposal was not applied within ${timeout} ms`));
-      }, timeout);
-      this.queuedProposals.push(waiting);
-      this.scheduleFlush();
-    });
+    const answer = this.requests.propose(command);
+    this.scheduleFlush();
+    return answer;
   }
 
   submit(proposed: C): { index: LogIndex; term: Term; isLeader: boolean } {
@@ -258,21 +209,9 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   read(query: Q): Promise<QR> {
     if (this.stopped) return Promise.reject(new StoppedError());
     if (this.actor.getSnapshot().value !== 'leader') return this.forwardOrReject<QR>({ type: 'read', query });
-    return new Promise<QR>((resolve, reject) => {
-      const timeout = this.options.readTimeout ?? 10_000;
-      const timer = this.clock.setTimeout(() => {
-        this.forgetRead(waiting);
-        reject(new ReadTimeoutError(timeout));
-      }, timeout);
-      const settle = () => this.clock.clearTimeout(timer);
-      const waiting: WaitingRead<QR> = {
-        query,
-        resolve: (value) => (settle(), resolve(value)),
-        reject: (error) => (settle(), reject(error)),
-      };
-      this.queuedReads.push(waiting);
-      this.scheduleFlush();
-    });
+    const answer = this.requests.read(query);
+    this.scheduleFlush();
+    return answer;
   }
 
   status(): NodeStatus {
@@ -306,16 +245,8 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.stopped = true;
     this.actor.stop();
     this.options.transport.stop();
-    // A proposal still queued never reached the log: nothing happened. One the machine has taken
-    // may already be on a majority and commit without us: its outcome is unknown.
-    const error = new StoppedError('the node stopped before the request finished; it never reached the log');
-    const inLog = new OutcomeUnknownError('the node stopped after the proposal entered its log');
-    for (const p of this.queuedProposals) this.settleProposal(p, undefined, error);
-    for (const p of this.allWaitingProposals()) this.settleProposal(p, undefined, inLog);
-    for (const r of [...this.queuedReads, ...this.readsByRequest.values(), ...this.readsReady.flatMap((b) => b.reads)]) r.reject(error);
-    this.queuedReads = [];
-    this.readsByRequest.clear();
-    this.readsReady.length = 0;
+    // Queued requests get StoppedError; proposals already in the log, OutcomeUnknownError.
+    this.requests.stop();
   }
 
   // ------------------------------------------------------------ inbound
@@ -330,37 +261,20 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.actor.send(parsed.message);
   }
 
-  private async serveForwarded(request: ClientRequest): Promise<ClientResponse> {
-    try {
+  private serveForwarded(request: ClientRequest): Promise<ClientResponse> {
+    return serveForwarded(() => {
       if (this.actor.getSnapshot().value !== 'leader') throw new NotLeaderError(this.actor.getSnapshot().context.leaderId ?? undefined);
-      const value = request.type === 'propose' ? await this.propose(request.command as C) : await this.read(request.query as Q);
-      return { ok: true, value };
-    } catch (error) {
-      const e = error instanceof RaftError ? error : new OutcomeUnknownError(String(error));
-      return { ok: false, error: { code: e.code, message: e.message, ...(e instanceof NotLeaderError && e.leaderId ? { leaderId: e.leaderId } : {}) } };
-    }
+      return request.type === 'propose' ? this.propose(request.command as C) : this.read(request.query as Q);
+    });
   }
 
-  private async forwardOrReject<T>(request: ClientRequest): Promise<T> {
-    const leader = this.actor.getSnapshot().context.leaderId;
-    if (leader === null || leader === this.id || this.options.forwardToLeader === false) {
-      throw new NotLeaderError(leader ?? undefined, leader ? this.options.transport.addressOf?.(leader) : undefined);
-    }
-    let response: ClientResponse;
-    try {
-      response = await this.options.transport.request(leader, request);
-    } catch (error) {
-      if (request.type === 'read') throw new NotLeaderError(undefined);
-      throw new OutcomeUnknownError(`forwarding to leader ${leader} failed (${(error as Error).message})`);
-    }
-    if (response.ok) return response.value as T;
-    const { code, message, leaderId } = response.error;
-    if (code === 'not_leader') throw new NotLeaderError(leaderId, leaderId ? this.options.transport.addressOf?.(leaderId) : undefined);
-    if (code === 'invalid_request') throw new InvalidRequestError(message);
-    // Anything else from the leader (it stopped, it timed out, …): a write may or may not have
-    // happened; a read had no effect and may be retried.
-    if (request.type === 'read') throw new ReadTimeoutError(-1, `the leader could not serve the read (${code}: ${message})`);
-    throw new OutcomeUnknownError(`the leader could not finish the proposal (${code}: ${message})`);
+  private forwardOrReject<T>(request: ClientRequest): Promise<T> {
+    return forwardOrReject<T>(request, {
+      self: this.id,
+      leader: this.actor.getSnapshot().context.leaderId,
+      transport: this.options.transport,
+      forwardToLeader: this.options.forwardToLeader,
+    });
   }
 
   // ------------------------------------------------------------ the batch
@@ -397,8 +311,10 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.flushScheduled = false;
     if (this.stopped) return;
     // Requests gathered during this turn enter the machine as one event each: one batch.
-    if (this.queuedProposals.length > 0) this.submitProposals();
-    if (this.queuedReads.length > 0) this.submitReads();
+    const proposals = this.requests.takeQueuedProposals();
+    if (proposals !== undefined) this.actor.send({ type: 'client.propose', ...proposals });
+    const readIds = this.requests.takeQueuedReads();
+    if (readIds !== undefined) this.actor.send({ type: 'client.read', requestIds: readIds });
 
     // 1. Durable first.
     let entriesWritten = 0;
@@ -433,7 +349,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     const applies = this.applies;
     this.applies = [];
     for (const entry of applies) this.applyEntry(entry);
-    this.serveReadyReads();
+    this.requests.serveReadyReads(this.appliedIndex, (query) => this.options.stateMachine.query(query as Q));
     if (this.options.onBatch !== undefined && (entriesWritten > 0 || sends.length > 0 || applies.length > 0)) {
       try {
         this.options.onBatch({ entries: entriesWritten, messages: sends.length, applied: applies.length, writeMs });
@@ -443,69 +359,31 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     }
   }
 
-  private submitProposals(): void {
-    const proposals = this.queuedProposals;
-    this.queuedProposals = [];
-    const requestId = `p${this.nextRequest++}`;
-    this.proposalsByRequest.set(requestId, proposals);
-    this.actor.send({ type: 'client.propose', commands: proposals.map((p) => p.command), requestId });
-  }
-
-  private submitReads(): void {
-    const reads = this.queuedReads;
-    this.queuedReads = [];
-    const requestIds = reads.map((read) => {
-      const requestId = `r${this.nextRequest++}`;
-      this.readsByRequest.set(requestId, read);
-      return requestId;
-    });
-    this.actor.send({ type: 'client.read', requestIds });
-  }
-
   private announce(effect: RaftEffect<C>): void {
     switch (effect.type) {
       case 'roleChanged': {
         const lostOffice = this.role === 'leader' && (effect.role !== 'leader' || effect.term !== this.term);
         this.role = effect.role;
         this.term = effect.term;
-        if (lostOffice) this.abandonProposals();
+        if (lostOffice) this.requests.abandonProposals();
         this.emitter.emit('role', { role: effect.role, term: effect.term });
         break;
       }
       case 'leaderChanged':
         this.emitter.emit('leader', { leaderId: effect.leaderId, term: effect.term });
         break;
-      case 'proposalAccepted': {
-        const proposals = effect.requestId !== undefined ? this.proposalsByRequest.get(effect.requestId) : undefined;
-        if (proposals === undefined) break;
-        this.proposalsByRequest.delete(effect.requestId as string);
-        effect.entries.forEach((entry, i) => {
-          const p = proposals[i];
-          if (p === undefined) return;
-          p.index = entry.index;
-          p.term = entry.term;
-          this.proposalsByIndex.set(entry.index, p);
-        });
+      case 'proposalAccepted':
+        this.requests.proposalsAccepted(effect.requestId, effect.entries);
         break;
-      }
-      case 'proposalRejected': {
-        const proposals = effect.requestId !== undefined ? this.proposalsByRequest.get(effect.requestId) : undefined;
-        if (proposals === undefined) break;
-        this.proposalsByRequest.delete(effect.requestId as string);
-        const error = new NotLeaderError(effect.leaderId ?? undefined);
-        for (const p of proposals) this.settleProposal(p, undefined, error);
+      case 'proposalRejected':
+        this.requests.proposalsRejected(effect.requestId, effect.leaderId);
         break;
-      }
-      case 'readReady': {
-        const reads = effect.requestIds.flatMap((id) => this.takeRead(id));
-        if (reads.length > 0) this.readsReady.push({ index: effect.index, reads });
+      case 'readReady':
+        this.requests.readsReadyAt(effect.requestIds, effect.index);
         break;
-      }
-      case 'readRejected': {
-        const error = new NotLeaderError(effect.leaderId ?? undefined);
-        for (const read of effect.requestIds.flatMap((id) => this.takeRead(id))) read.reject(error);
+      case 'readRejected':
+        this.requests.readsRejected(effect.requestIds, effect.leaderId);
         break;
-      }
       case 'invariantViolation':
         this.report(new Error(`Raft invariant violated: ${effect.rule}: ${effect.detail}`), 'invariant');
         break;
@@ -514,28 +392,15 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     }
   }
 
-  private forgetRead(read: WaitingRead<QR>): void {
-    this.queuedReads = this.queuedReads.filter((r) => r !== read);
-    for (const [id, r] of this.readsByRequest) if (r === read) this.readsByRequest.delete(id);
-  }
-
-  private takeRead(requestId: string): WaitingRead<QR>[] {
-    const read = this.readsByRequest.get(requestId);
-    if (read === undefined) return [];
-    this.readsByRequest.delete(requestId);
-    return [read];
-  }
-
   private applyEntry(entry: LogEntry<C>): void {
     if (entry.index !== this.appliedIndex + 1) {
       this.report(new Error(`apply out of order: ${entry.index} after ${this.appliedIndex}`), 'invariant');
       return;
     }
     this.appliedIndex = entry.index;
-    const waiting = this.proposalsByIndex.get(entry.index);
-    if (waiting !== undefined) this.proposalsByIndex.delete(entry.index);
+    const waiting = this.requests.takeProposalAt(entry.index);
     if (isNoop(entry.command)) {
-      if (waiting) this.settleProposal(waiting, undefined, new OutcomeUnknownError('another entry was committed at the proposal\'s index'));
+      if (waiting) this.requests.answerSuperseded(waiting);
       return;
     }
     let result: R;
@@ -547,53 +412,8 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       this.report(error, `state machine apply at index ${entry.index}`);
       result = undefined as R;
     }
-    if (waiting !== undefined) {
-      if (waiting.term === entry.term) this.settleProposal(waiting, { index: entry.index, term: entry.term, result });
-      else this.settleProposal(waiting, undefined, new OutcomeUnknownError('another entry was committed at the proposal\'s index'));
-    }
+    if (waiting !== undefined) this.requests.answerApplied(waiting, entry, result);
     this.emitter.emit('applied', { index: entry.index, term: entry.term, command: entry.command, result });
-  }
-
-  private serveReadyReads(): void {
-    while (this.readsReady.length > 0 && (this.readsReady[0]?.index ?? Infinity) <= this.appliedIndex) {
-      const batch = this.readsReady.shift() as { reads: WaitingRead<QR>[] };
-      for (const read of batch.reads) {
-        try {
-          read.resolve(this.options.stateMachine.query(read.query as Q));
-        } catch (error) {
-          read.reject(error);
-        }
-      }
-    }
-  }
-
-  // ------------------------------------------------------------ proposals
-
-  private allWaitingProposals(): WaitingProposal<R>[] {
-    return [...this.queuedProposals, ...[...this.proposalsByRequest.values()].flat(), ...this.proposalsByIndex.values()];
-  }
-
-  /** Leadership lost before commit: we cannot know whether the entries will survive. */
-  private abandonProposals(): void {
-    const error = new OutcomeUnknownError('the leader lost office before the proposal was committed');
-    for (const p of this.allWaitingProposals()) this.settleProposal(p, undefined, error);
-  }
-
-  private forgetProposal(p: WaitingProposal<R>): void {
-    this.queuedProposals = this.queuedProposals.filter((q) => q !== p);
-    if (p.index !== undefined && this.proposalsByIndex.get(p.index) === p) this.proposalsByIndex.delete(p.index);
-    for (const [id, list] of this.proposalsByRequest) {
-      const rest = list.filter((q) => q !== p);
-      if (rest.length !== list.length) this.proposalsByRequest.set(id, rest);
-    }
-  }
-
-  /** Answer a proposal exactly once. */
-  private settleProposal(p: WaitingProposal<R>, value: ProposeResult<R> | undefined, error?: unknown): void {
-    this.forgetProposal(p);
-    if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
-    if (error !== undefined) p.reject(error);
-    else p.resolve(value as ProposeResult<R>);
   }
 
   /** Stop because something failed that the node cannot go on without; tell whoever hosts it. */
