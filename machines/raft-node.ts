@@ -40,7 +40,7 @@ import {
 import { isMajority } from '../src/core/quorum.js';
 import { randomInt } from '../src/core/random.js';
 import { initialProgress, progressAfterRejection, progressAfterSuccess, type Progress } from '../src/core/replication.js';
-import { NOOP, type AppendEntries, type NodeId, type LogIndex, type RequestVote, type RpcMessage, type Term } from '../src/core/types.js';
+import { NOOP, type AppendEntries, type AppendEntriesResult, type NodeId, type LogIndex, type RequestVote, type Term } from '../src/core/types.js';
 import { canGrantPreVote, canGrantVote, recordVote } from '../src/core/vote.js';
 
 export { initialContext, type RaftContext, type RaftEffect, type RaftEvent, type RaftNodeInput } from '../src/core/node.js';
@@ -126,6 +126,33 @@ function answerVote(ctx: Ctx, request: RequestVote, granted: boolean, enqueue: E
   });
 }
 
+/**
+ * Answer an AppendEntries with our term, echoing its confirmation round (ReadIndex). Fields not
+ * given are 0: matchIndex on a rejection, the rejected index and conflict hint on a success.
+ */
+function answerAppend(
+  ctx: Ctx,
+  request: AppendEntries,
+  answer: Pick<AppendEntriesResult, 'success'> & Partial<Pick<AppendEntriesResult, 'matchIndex' | 'rejectedIndex' | 'conflictTerm' | 'conflictIndex'>>,
+  enqueue: Enqueue,
+): void {
+  enqueue.emit({
+    type: 'send',
+    to: request.leaderId,
+    message: {
+      type: 'rpc.appendEntriesResult',
+      from: ctx.id,
+      term: ctx.currentTerm,
+      matchIndex: 0,
+      rejectedIndex: 0,
+      conflictTerm: 0,
+      conflictIndex: 0,
+      ...answer,
+      seq: request.seq,
+    },
+  });
+}
+
 function termOf(event: Ev): Term | undefined {
   return 'term' in event ? event.term : undefined;
 }
@@ -183,23 +210,8 @@ export const raftNodeMachine = setup({
     reprocessEvent: raise<Ctx, Ev, Ev, undefined>(({ event }) => event),
     /** A request from an earlier term is refused with our term, so its sender learns it is stale. */
     rejectStaleRequest: rule((ctx, event, enqueue) => {
-      const message: RpcMessage<unknown> | undefined =
-        event.type === 'rpc.requestVote'
-          ? { type: 'rpc.requestVoteResult', from: ctx.id, term: ctx.currentTerm, voteGranted: false }
-          : event.type === 'rpc.appendEntries'
-            ? {
-                type: 'rpc.appendEntriesResult',
-                from: ctx.id,
-                term: ctx.currentTerm,
-                success: false,
-                matchIndex: 0,
-                rejectedIndex: event.prevLogIndex,
-                conflictTerm: 0,
-                conflictIndex: 0,
-                seq: event.seq,
-              }
-            : undefined;
-      if (message !== undefined) enqueue.emit({ type: 'send', to: event.type === 'rpc.requestVote' ? event.candidateId : (event as AppendEntries).leaderId, message });
+      if (event.type === 'rpc.requestVote') answerVote(ctx, event, false, enqueue);
+      else if (event.type === 'rpc.appendEntries') answerAppend(ctx, event, { success: false, rejectedIndex: event.prevLogIndex }, enqueue);
       return ctx;
     }),
     /** Grant: remember the vote (persisted before the reply leaves) and reset the election timer. */
@@ -307,41 +319,14 @@ export const raftNodeMachine = setup({
         });
       }
       const commitIndex = followerCommitIndex(ctx.commitIndex, request.leaderCommit, lastNewIndex);
-      enqueue.emit({
-        type: 'send',
-        to: request.leaderId,
-        message: {
-          type: 'rpc.appendEntriesResult',
-          from: ctx.id,
-          term: ctx.currentTerm,
-          success: true,
-          matchIndex: lastNewIndex,
-          rejectedIndex: 0,
-          conflictTerm: 0,
-          conflictIndex: 0,
-          seq: request.seq,
-        },
-      });
+      answerAppend(ctx, request, { success: true, matchIndex: lastNewIndex }, enqueue);
       return applyCommitted({ ...ctx, log: merged.log, commitIndex }, enqueue);
     }),
     /** AppendEntries receiver rule 2 failed: refuse, with a hint to skip the conflicting term. */
     rejectEntries: rule((ctx, event, enqueue) => {
       const request = asEvent(event, 'rpc.appendEntries');
       const hint = conflictHint(ctx.log, request.prevLogIndex);
-      enqueue.emit({
-        type: 'send',
-        to: request.leaderId,
-        message: {
-          type: 'rpc.appendEntriesResult',
-          from: ctx.id,
-          term: ctx.currentTerm,
-          success: false,
-          matchIndex: 0,
-          rejectedIndex: request.prevLogIndex,
-          ...hint,
-          seq: request.seq,
-        },
-      });
+      answerAppend(ctx, request, { success: false, rejectedIndex: request.prevLogIndex, ...hint }, enqueue);
       return ctx;
     }),
     /** Leader election won: nextIndex = last + 1 and matchIndex = 0 for everyone; announce ourselves. */
