@@ -253,7 +253,8 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
 
   private receive(raw: unknown): void {
     if (this.stopped) return;
-    const parsed = parseRpcMessage(raw);
+    // Parsed at the edge once: by the transport if it says it does, otherwise here.
+    const parsed = this.options.transport.validatesMessages ? { ok: true as const, message: raw as RpcMessage } : parseRpcMessage(raw);
     if (!parsed.ok) return this.report(new InvalidRequestError(parsed.error), 'rejected a malformed message');
     if (!this.peers.has(parsed.message.from)) {
       return this.report(new InvalidRequestError(`message from unknown node ${JSON.stringify(parsed.message.from)}`), 'rejected a message');

@@ -111,6 +111,8 @@ const optionsSchema = z.object({
 });
 
 export class HttpTransport implements Transport {
+  /** The server parses every message of a batch before handing any on (http-server.ts). */
+  readonly validatesMessages = true;
   readonly id: NodeId;
   private readonly options: HttpTransportOptions;
   private readonly bodyLimit: number;

@@ -19,6 +19,12 @@ export interface TransportHandlers {
  * order of messages to one peer; a slow or dead peer must not hold up the others.
  */
 export interface Transport {
+  /**
+   * True if every message this transport hands to `onMessage` has already been parsed by
+   * `parseRpcMessage` (src/core/validate.ts); the node then does not parse it again. The node
+   * still checks that the sender is one of its peers.
+   */
+  readonly validatesMessages?: boolean;
   start(handlers: TransportHandlers): void;
   send(to: NodeId, message: RpcMessage): void;
   request(to: NodeId, request: ClientRequest): Promise<ClientResponse>;
