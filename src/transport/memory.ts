@@ -1,3 +1,4 @@
+import { entrySize } from '../core/log.js';
 import type { NodeId, RpcMessage } from '../core/types.js';
 import { SeededRandom } from '../core/random.js';
 import type { Clock } from '../runtime/clock.js';
@@ -173,10 +174,11 @@ export class MemoryNetwork {
   }
 }
 
+/** Bytes a message would take on a wire: a fixed envelope plus each entry's measured size. */
 function approximateSize(message: RpcMessage): number {
   if (message.type !== 'rpc.appendEntries') return 64;
   let size = 96;
-  for (const entry of message.entries) size += 24 + (typeof entry.command === 'string' ? entry.command.length : JSON.stringify(entry.command ?? null).length);
+  for (const entry of message.entries) size += entrySize(entry);
   return size;
 }
 

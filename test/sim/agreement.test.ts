@@ -37,6 +37,19 @@ describe('log agreement', () => {
     one(sim, 'after-heal', 3);
   });
 
+  it('sends each entry to each follower about once: bytesSent grows by ~followers × entry size', () => {
+    const sim = cluster(3, 16);
+    const leader = awaitLeader(sim);
+    one(sim, 'warm-up', 3);
+    const before = sim.bytesSent();
+    const big = 'x'.repeat(10_000);
+    one(sim, big, 3);
+    const sent = sim.bytesSent() - before;
+    expect(sent).toBeGreaterThanOrEqual(2 * 10_000); // to both followers…
+    expect(sent).toBeLessThan(3 * 10_000); // …and not again with every heartbeat
+    expect(sim.status(leader)?.role).toBe('leader');
+  });
+
   it('commits concurrent proposals exactly once each', () => {
     const sim = cluster(3, 13);
     const leader = awaitLeader(sim);
