@@ -24,7 +24,7 @@ import type { Envelope, LocalNetwork } from '../local-network.js';
 import { VirtualClock } from '../sim/clock.js';
 import { ActorHost, isEnvelopeOf, sendsOf } from './actor-host.js';
 import { installSeedAliases, type SeedAliasMembers } from './aliases.js';
-import { consensusReached, type ConsensusResponses } from './consensus.js';
+import { consensusReached, voteEvidenceOf, type ConsensusResponses } from './consensus.js';
 import type { ActorClock, AppendReply, ConsensusProtocolOptions, ReplicateResult, VoteReply } from './types.js';
 import {
   assertAnswersOurLog,
@@ -42,6 +42,12 @@ export class ConsensusProtocol {
   /** The peers as given (the seed keeps them as passed; they may include this node). */
   readonly #peers: readonly NodeId[];
   readonly #allNodes: readonly NodeId[];
+  /**
+   * Granted votes the caller showed this candidate (isConsensusReached or becomeLeader replies),
+   * not yet handed to its actor, and whether it was shown booleans, which cannot say who voted.
+   * Only the current term's are kept: a vote of another term is of another election.
+   */
+  #evidence: { term: Term; voters: Set<NodeId>; anonymous: boolean } | undefined;
 
   /**
    * @param nodeId this node's id
@@ -161,7 +167,9 @@ export class ConsensusProtocol {
   /**
    * RequestVote receiver: grant iff `term` is not stale, this node has not voted for someone else
    * in `term`, and the candidate's log is at least as up to date (last term, then last index). A
-   * higher term is adopted first. The reply goes to the caller (who carries this RPC), not the network.
+   * higher term is adopted first. The reply goes to the caller (who carries this RPC), not the network;
+   * it names its voter (`from`, this node), so the candidate can count it: pass the replies to the
+   * candidate's `isConsensusReached` and `becomeLeader`, or `becomeLeader(replies)`.
    * @throws InvalidRequestError for a term or index that is not a non-negative integer (term ≥ 1),
    *   or a candidate that is not another node of this cluster; nothing changes.
    */
@@ -173,7 +181,7 @@ export class ConsensusProtocol {
     const sends = this.#handle(request as RequestVote);
     const reply = sends.find((s) => s.to === candidateId && s.message.type === 'rpc.requestVoteResult')?.message as RequestVoteResult | undefined;
     if (reply === undefined) throw new Error(`internal: ${this.nodeId} did not answer RequestVote from ${candidateId}`);
-    return { term: reply.term, voteGranted: reply.voteGranted };
+    return { from: reply.from, term: reply.term, voteGranted: reply.voteGranted };
   }
 
   /**
@@ -223,28 +231,44 @@ export class ConsensusProtocol {
   }
 
   /**
-   * Confirm leadership. A node becomes leader only by winning a majority of votes, and the actor
-   * takes office the moment it has them (nextIndex = last + 1 and matchIndex = 0 for every
-   * follower, a no-op entry for its term). So this returns quietly on a leader and never fakes it.
-   * @throws NotElectedError when the node is not leader after counting the votes it holds.
+   * Take office, if elected. A node becomes leader only by winning a majority of votes, and the
+   * actor takes office the moment it has them (nextIndex = last + 1 and matchIndex = 0 for every
+   * follower, a no-op entry for its term). On a candidate, this first hands the actor the granted
+   * votes of its current term that the caller showed it — `replies`, and those given to
+   * `isConsensusReached` in this term (what `requestVote` on the other nodes returned) — as
+   * RequestVoteResult messages from their voters, as `receive` would; the actor counts them by
+   * its own rules. Replies of another term, denied ones, duplicates and booleans (which cannot say
+   * who voted) are not votes. Returns what the new leader sent on taking office (its no-op, in
+   * AppendEntries; delivered, with a network); [] on a node that was leader already.
+   * @throws InvalidRequestError for `replies` that isConsensusReached refuses; nothing changes.
+   * @throws NotElectedError when the node is not leader after counting the votes it holds (the
+   *   votes handed over stay counted); with no votes to hand over, nothing changes.
    */
-  becomeLeader(): void {
+  becomeLeader(replies?: ConsensusResponses): Envelope[] {
     this.#host.assertRunning();
+    if (replies !== undefined) {
+      consensusReached(replies, this.#allNodes);
+      this.#rememberVotes(replies);
+    }
+    const sent = this.#deliverVotes();
     const ctx = this.#context;
     const voters = this.#allNodes.length;
     const needed = majoritySize(voters);
     switch (this.state) {
       case 'leader':
-        return;
+        return sent;
       case 'candidate':
         throw new NotElectedError(
           `${ctx.id} is a candidate in term ${ctx.currentTerm} holding ${ctx.votes.length} of ${voters} votes ` +
             `(${ctx.votes.join(', ')}); it becomes leader only with a majority, ${needed}. ` +
-            'Deliver its RequestVote requests and give the replies back with receive(), or use a LocalNetwork.',
+            (this.#evidence?.anonymous === true ? 'It was shown booleans, and booleans cannot say who voted. ' : '') +
+            'Pass it the replies of requestVote on the other nodes ({ from, term, voteGranted }): becomeLeader(replies), ' +
+            'or isConsensusReached(replies) then becomeLeader(); or give the replies back with receive(), or use a LocalNetwork.',
         );
+      case 'preCandidate': // a pre-vote wins no office: it only lets the node start a real election
       case 'follower':
         throw new NotElectedError(
-          `${ctx.id} is a follower in term ${ctx.currentTerm}` +
+          `${ctx.id} is a ${this.state} in term ${ctx.currentTerm}` +
             `${ctx.leaderId !== null ? ` (the leader is ${ctx.leaderId})` : ''}; ` +
             `it becomes leader only by winning an election: call startElection() and win ${needed} of ${voters} votes.`,
         );
@@ -351,11 +375,14 @@ export class ConsensusProtocol {
    * node's id). (The actor itself counts its own vote and its own log when it decides an election
    * or a commit.) A node is counted once: replies with a `from`, and map keys, are deduplicated.
    * Terms are not looked at — hand replies to the node with `receive` for Raft's term rules.
+   * On a candidate, the granted vote replies of its current term are kept for `becomeLeader()`.
    * @throws InvalidRequestError for a response of another shape, a node id outside the cluster,
    *   or more responses than there are nodes.
    */
   isConsensusReached(responses: ConsensusResponses): boolean {
-    return consensusReached(responses, this.#allNodes);
+    const reached = consensusReached(responses, this.#allNodes);
+    this.#rememberVotes(responses);
+    return reached;
   }
 
   // -------------------------------------------------------------- lifecycle
@@ -389,6 +416,34 @@ export class ConsensusProtocol {
       }
     }
     return sendsOf(effects);
+  }
+
+  /** A candidate keeps the granted votes of its current term it is shown, for becomeLeader (see #evidence). */
+  #rememberVotes(responses: ConsensusResponses): void {
+    if (this.state !== 'candidate') return;
+    const { id, currentTerm } = this.#context;
+    if (this.#evidence?.term !== currentTerm) this.#evidence = { term: currentTerm, voters: new Set(), anonymous: false };
+    const { granted, anonymous } = voteEvidenceOf(responses);
+    if (anonymous > 0) this.#evidence.anonymous = true;
+    for (const { voter, term } of granted) {
+      // Its own vote the actor holds already; other voters were checked by consensusReached.
+      if (term === currentTerm && voter !== id) this.#evidence.voters.add(voter);
+    }
+  }
+
+  /** Hand the remembered votes of the current term to a candidate's actor, as receive() would; what it sends, routed. */
+  #deliverVotes(): Envelope[] {
+    const evidence = this.#evidence;
+    if (this.state !== 'candidate' || evidence?.term !== this.currentTerm) return [];
+    const sent: Envelope[] = [];
+    for (const voter of [...evidence.voters]) {
+      if (this.state !== 'candidate') break; // elected (or stepped down): the rest would change nothing
+      evidence.voters.delete(voter);
+      const sends = this.#accept({ type: 'rpc.requestVoteResult', from: voter, term: evidence.term, voteGranted: true });
+      this.#host.route(sends);
+      sent.push(...sends);
+    }
+    return sent;
   }
 
   #dispatch(event: RaftEvent): Envelope[] {

@@ -5,14 +5,14 @@
  * the cluster. Nothing else is inferred: this node's own vote is not added, terms are not read.
  */
 import { isMajority } from '../core/quorum.js';
-import type { NodeId } from '../core/types.js';
+import type { NodeId, Term } from '../core/types.js';
 import { InvalidRequestError } from '../errors.js';
 import { show } from './validation.js';
 
 /** One response for isConsensusReached: a boolean, or a reply carrying `voteGranted` or `success`. */
 export type ConsensusResponse =
   | boolean
-  | { readonly voteGranted: boolean; readonly from?: NodeId }
+  | { readonly voteGranted: boolean; readonly from?: NodeId; readonly term?: Term }
   | { readonly success: boolean; readonly from?: NodeId };
 
 export type ConsensusResponses =
@@ -80,4 +80,36 @@ function acceptanceOf(value: unknown, where: string, what: string): boolean {
     if (typeof success === 'boolean' && voteGranted === undefined) return success;
   }
   throw new InvalidRequestError(`${what}: ${where} must be a boolean, a { voteGranted } reply or a { success } reply, got ${show(value)}`);
+}
+
+/** Votes that can be handed to a candidate's actor: who granted a vote in which term, and how many responses name nobody. */
+export interface VoteEvidence {
+  /** The granted votes, in order: a vote reply (`from`, `term`, `voteGranted: true`), or one filed under its voter's id. */
+  readonly granted: readonly { readonly voter: NodeId; readonly term: Term }[];
+  /** Booleans and replies without `from` or `term`: they cannot say who voted, or in which term. */
+  readonly anonymous: number;
+}
+
+/**
+ * The granted votes among `responses` (already checked by consensusReached), for a candidate to
+ * count: a reply that names its voter (its `from`, or the key it is filed under) and its `term`.
+ * Nothing is judged here: the candidate's actor decides what counts (its term, its voters).
+ */
+export function voteEvidenceOf(responses: ConsensusResponses): VoteEvidence {
+  const granted: { voter: NodeId; term: Term }[] = [];
+  let anonymous = 0;
+  const look = (value: unknown, key?: NodeId): void => {
+    if (typeof value !== 'object' || value === null || !('voteGranted' in value)) {
+      if (typeof value === 'boolean') anonymous++;
+      return;
+    }
+    const { from, term, voteGranted } = value as { from?: unknown; term?: unknown; voteGranted: unknown };
+    const voter = key ?? from;
+    if (typeof voter !== 'string' || typeof term !== 'number') anonymous++;
+    else if (voteGranted === true) granted.push({ voter, term });
+  };
+  if (Array.isArray(responses)) for (const r of responses as readonly unknown[]) look(r);
+  else if (responses instanceof Map) for (const [key, value] of responses as ReadonlyMap<NodeId, unknown>) look(value, key);
+  else for (const [key, value] of Object.entries(responses)) look(value, key);
+  return { granted, anonymous };
 }

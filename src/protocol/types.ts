@@ -3,7 +3,7 @@
  * with, and the replies of its RPC receivers and of replicateLog. Types only; re-exported by
  * src/protocol.ts.
  */
-import type { AppendEntries, LogEntry, Term } from '../core/types.js';
+import type { AppendEntries, LogEntry, NodeId, Term } from '../core/types.js';
 import type { Envelope, LocalNetwork } from '../local-network.js';
 import type { Clock } from '../runtime/clock.js';
 
@@ -29,8 +29,10 @@ export interface ConsensusProtocolOptions {
   maxEntriesPerMessage?: number;
 }
 
-/** The answer to RequestVote (Figure 2). */
+/** The answer to RequestVote (Figure 2), naming the voter so that the candidate can count it. */
 export interface VoteReply {
+  /** The voter: the node that answered. */
+  readonly from: NodeId;
   readonly term: Term;
   readonly voteGranted: boolean;
 }
