@@ -12,7 +12,7 @@
  * durability order (persist, then send, then apply). Timers are delayed events raised through
  * the actor's clock, with the election timeout drawn from a seeded generator kept in context.
  */
-import { and, assign, enqueueActions, raise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import { and, assign, enqueueActions, raise, setup, stateIn, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import { followerCommitIndex, isCommittable } from '../src/core/commit.js';
 import {
   advanceLeaderCommit,
@@ -127,8 +127,9 @@ function answerVote(ctx: Ctx, request: RequestVote, granted: boolean, enqueue: E
 }
 
 /**
- * Answer an AppendEntries with our term, echoing its confirmation round (ReadIndex). Fields not
- * given are 0: matchIndex on a rejection, the rejected index and conflict hint on a success.
+ * Answer an AppendEntries with our term, naming the request it answers: its term and its
+ * confirmation round (ReadIndex). Fields not given are 0: matchIndex on a rejection, the rejected
+ * index and conflict hint on a success.
  */
 function answerAppend(
   ctx: Ctx,
@@ -148,6 +149,7 @@ function answerAppend(
       conflictTerm: 0,
       conflictIndex: 0,
       ...answer,
+      requestTerm: request.term,
       seq: request.seq,
     },
   });
@@ -155,6 +157,18 @@ function answerAppend(
 
 function termOf(event: Ev): Term | undefined {
   return 'term' in event ? event.term : undefined;
+}
+
+/**
+ * A higher term, in every role: adopt it and be a follower. A follower stays in its state: only
+ * a valid AppendEntries of the current leader or a granted vote resets the election timer
+ * (Figure 2), and re-entering `follower` would reset it — so would a refused RequestVote.
+ */
+function onHigherTerm<A extends readonly ('adoptHigherTerm' | 'reprocessEvent')[]>(actions: A) {
+  return [
+    { guard: and(['isHigherTerm', stateIn('#raftNode.follower')]), actions },
+    { guard: 'isHigherTerm', target: '.follower', actions },
+  ] as const;
 }
 
 // ---------------------------------------------------------------- the machine
@@ -189,10 +203,18 @@ export const raftNodeMachine = setup({
       const request = asEvent(event, 'rpc.appendEntries');
       return request.term === context.currentTerm && context.log.matches(request.prevLogIndex, request.prevLogTerm);
     },
-    isCurrentTermSuccess: ({ context, event }) => {
+    /**
+     * A reply of our term to a request of our term. A follower refusing an earlier term's request
+     * answers with its own term, which may be ours again if we lead a later term: its round,
+     * index and probe belong to the old leadership and must count for nothing in this one.
+     */
+    answersCurrentTermRequest: ({ context, event }) => {
       const reply = asEvent(event, 'rpc.appendEntriesResult');
-      return reply.term === context.currentTerm && reply.success;
+      return reply.term === context.currentTerm && reply.requestTerm === context.currentTerm;
     },
+    isAcceptance: ({ event }) => asEvent(event, 'rpc.appendEntriesResult').success,
+    /** Only the voters of the configuration count toward an election (never a stranger's grant). */
+    isFromVoter: ({ context, event }) => 'from' in event && context.peers.includes(event.from),
     /** Candidate: votes from a majority of the voters (`votes > voters / 2`). */
     hasVoteQuorum: ({ context }) => isMajority(context.votes.length, votersCount(context)),
     /** Leader commit rule, second half: replicas are counted only for an entry of the current term (§5.4.2). */
@@ -437,17 +459,14 @@ export const raftNodeMachine = setup({
     'rpc.requestVote': [
       { guard: and(['isPreVoteRequest', 'canGrantPreVote']), actions: 'grantPreVote' },
       { guard: 'isPreVoteRequest', actions: 'denyPreVote' },
-      { guard: 'isHigherTerm', target: '.follower', actions: ['adoptHigherTerm', 'reprocessEvent'] },
+      ...onHigherTerm(['adoptHigherTerm', 'reprocessEvent']),
       { guard: 'isStaleTerm', actions: 'rejectStaleRequest' },
       { guard: 'canGrantVote', actions: ['grantVote', 'armElectionTimer'] },
       { actions: 'denyVote' },
     ],
-    'rpc.appendEntries': [
-      { guard: 'isHigherTerm', target: '.follower', actions: ['adoptHigherTerm', 'reprocessEvent'] },
-      { guard: 'isStaleTerm', actions: 'rejectStaleRequest' },
-    ],
-    'rpc.requestVoteResult': { guard: 'isHigherTerm', target: '.follower', actions: 'adoptHigherTerm' },
-    'rpc.appendEntriesResult': { guard: 'isHigherTerm', target: '.follower', actions: 'adoptHigherTerm' },
+    'rpc.appendEntries': [...onHigherTerm(['adoptHigherTerm', 'reprocessEvent']), { guard: 'isStaleTerm', actions: 'rejectStaleRequest' }],
+    'rpc.requestVoteResult': onHigherTerm(['adoptHigherTerm']),
+    'rpc.appendEntriesResult': onHigherTerm(['adoptHigherTerm']),
   },
   states: {
     follower: {
@@ -467,7 +486,7 @@ export const raftNodeMachine = setup({
       always: { guard: 'hasVoteQuorum', target: 'candidate' },
       on: {
         'timeout.election': { target: 'preCandidate', reenter: true },
-        'rpc.requestVoteResult': { guard: 'isPreVoteGrantForUs', actions: 'recordVote' },
+        'rpc.requestVoteResult': { guard: and(['isPreVoteGrantForUs', 'isFromVoter']), actions: 'recordVote' },
         'rpc.appendEntries': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },
         'client.propose': { actions: 'rejectProposal' },
         'client.read': { actions: 'rejectReads' },
@@ -480,7 +499,7 @@ export const raftNodeMachine = setup({
         // Pre-vote before every election, not only the first: a candidate cut off from the
         // others must not keep raising its term and then depose a working leader on return.
         'timeout.election': [{ guard: 'isPreVoteEnabled', target: 'preCandidate' }, { target: 'candidate', reenter: true }],
-        'rpc.requestVoteResult': { guard: 'isCurrentTermVote', actions: 'recordVote' },
+        'rpc.requestVoteResult': { guard: and(['isCurrentTermVote', 'isFromVoter']), actions: 'recordVote' },
         'rpc.appendEntries': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },
         'client.propose': { actions: 'rejectProposal' },
         'client.read': { actions: 'rejectReads' },
@@ -497,8 +516,8 @@ export const raftNodeMachine = setup({
         'timeout.heartbeat': { actions: ['sendHeartbeats', 'armHeartbeatTimer'] },
         'rpc.appendEntries': { guard: 'isCurrentTerm', actions: 'reportTwoLeaders' },
         'rpc.appendEntriesResult': [
-          { guard: 'isCurrentTermSuccess', actions: 'recordReplication' },
-          { guard: 'isCurrentTerm', actions: 'backOffNextIndex' },
+          { guard: and(['answersCurrentTermRequest', 'isAcceptance']), actions: 'recordReplication' },
+          { guard: 'answersCurrentTermRequest', actions: 'backOffNextIndex' },
         ],
         'client.propose': { actions: 'appendProposal' },
         'client.read': { actions: 'admitReads' },

@@ -71,7 +71,15 @@ export interface AppendEntries<C = unknown> {
 export interface AppendEntriesResult {
   readonly type: 'rpc.appendEntriesResult';
   readonly from: NodeId;
+  /** The follower's current term (above the leader's: the leader is stale and steps down). */
   readonly term: Term;
+  /**
+   * The term of the AppendEntries this answers. A follower refusing an earlier term's request
+   * answers with its own, later term, which may be the term its old leader now leads again: only
+   * `requestTerm` tells the leader that the answer is about another leadership, whose rounds,
+   * indexes and probes mean nothing in this one.
+   */
+  readonly requestTerm: Term;
   readonly success: boolean;
   /** On success: the index up to which the follower's log now matches the leader's. */
   readonly matchIndex: LogIndex;

@@ -71,13 +71,16 @@ export const appendEntriesResultSchema = z.object({
   type: z.literal('rpc.appendEntriesResult'),
   from: nodeId,
   term,
+  requestTerm: term.min(1),
   success: z.boolean(),
   matchIndex: index,
   rejectedIndex: index,
   conflictTerm: term,
   conflictIndex: index,
   seq: z.number().int().nonnegative(),
-});
+})
+  // A follower answers with a term at least that of the request (it adopts a higher one first).
+  .refine((m) => m.requestTerm <= m.term, { message: 'requestTerm is greater than term' });
 
 const schemas = {
   'rpc.requestVote': requestVoteSchema,

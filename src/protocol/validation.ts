@@ -129,7 +129,7 @@ export function assertAnswersOurLog(message: RpcMessage, role: Role, context: Pi
   if (message.type !== 'rpc.appendEntriesResult' || role !== 'leader') return;
   const { currentTerm, log } = context;
   const claimed = Math.max(message.matchIndex, message.rejectedIndex);
-  if (message.term === currentTerm && claimed > log.lastIndex) {
+  if (message.term === currentTerm && message.requestTerm === currentTerm && claimed > log.lastIndex) {
     throw new InvalidRequestError(
       `${what}: ${message.from} answers about index ${claimed}, but this leader's log ends at ${log.lastIndex}; ` +
         `no AppendEntries of term ${currentTerm} can have asked about it`,

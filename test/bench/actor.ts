@@ -63,7 +63,7 @@ const leader = measure('leader: one client.propose + one ack (per pair of events
   actor.send({ type: 'rpc.requestVoteResult', from: 'n2', term: 1, voteGranted: true });
   return (i) => {
     actor.send({ type: 'client.propose', commands: [i] });
-    actor.send({ type: 'rpc.appendEntriesResult', from: 'n2', term: 1, success: true, matchIndex: i + 2, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq: 0 });
+    actor.send({ type: 'rpc.appendEntriesResult', from: 'n2', term: 1, requestTerm: 1, success: true, matchIndex: i + 2, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq: 0 });
   };
 });
 

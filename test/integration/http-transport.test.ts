@@ -89,7 +89,7 @@ function at(endpoints: Record<NodeId, Endpoint>, id: NodeId): Endpoint {
 
 /** A valid message whose `seq` says where it was in the sender's stream. */
 function ack(from: NodeId, seq: number): AppendEntriesResult {
-  return { type: 'rpc.appendEntriesResult', from, term: 1, success: true, matchIndex: 0, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq };
+  return { type: 'rpc.appendEntriesResult', from, term: 1, requestTerm: 1, success: true, matchIndex: 0, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq };
 }
 
 function heartbeat(from: NodeId, entries: AppendEntries['entries'] = []): AppendEntries {

@@ -270,6 +270,7 @@ function appendEntriesResult(from: NodeId, term: Term, fields: Partial<AppendEnt
     type: 'rpc.appendEntriesResult',
     from,
     term,
+    requestTerm: Math.max(1, term),
     success: false,
     matchIndex: 0,
     rejectedIndex: 0,
@@ -312,6 +313,9 @@ function appendEntriesResults(c: Ctx, role: Role, scope: ModelScope): AppendEntr
     if (full && match >= 1) offers.push(appendEntriesResult(peer, t, { rejectedIndex: match, conflictTerm: 0, conflictIndex: match, seq }));
   }
   if (full && t >= 1) offers.push(appendEntriesResult('n2', t - 1, { success: true, matchIndex: last }));
+  // A refusal of an earlier term's request, carrying the follower's term — ours again (hole 1 of
+  // issue 8): it answers another leadership and must count for nothing.
+  if (t >= 2) offers.push(appendEntriesResult('n2', t, { requestTerm: t - 1, rejectedIndex: last, seq }));
   return offers;
 }
 

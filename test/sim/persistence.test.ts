@@ -63,7 +63,7 @@ describe('Figure 8', () => {
     expect(actor.getSnapshot().value).toBe('leader');
     expect(actor.getSnapshot().context.log.termAt(3)).toBe(4); // the new leader's no-op
     const ack = (from: string, matchIndex: number) =>
-      actor.send({ type: 'rpc.appendEntriesResult', from, term: 4, success: true, matchIndex, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq: 0 });
+      actor.send({ type: 'rpc.appendEntriesResult', from, term: 4, requestTerm: 4, success: true, matchIndex, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq: 0 });
     ack('n2', 2);
     ack('n3', 2);
     expect(actor.getSnapshot().context.commitIndex).toBe(0);

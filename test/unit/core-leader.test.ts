@@ -109,7 +109,7 @@ function applied(effects: readonly Effect[]): number[] {
 }
 
 function reply(from: NodeId, seq: number, success = true): AppendEntriesResult {
-  return { type: 'rpc.appendEntriesResult', from, term: 3, success, matchIndex: success ? 3 : 0, rejectedIndex: 3, conflictTerm: 0, conflictIndex: 1, seq };
+  return { type: 'rpc.appendEntriesResult', from, term: 3, requestTerm: 3, success, matchIndex: success ? 3 : 0, rejectedIndex: 3, conflictTerm: 0, conflictIndex: 1, seq };
 }
 
 const read = (id: string, seq: number, index = 0): PendingRead => ({ requestIds: [id], index, seq });

@@ -23,6 +23,7 @@ const appendEntriesResult: AppendEntriesResult = {
   type: 'rpc.appendEntriesResult',
   from: 'n2',
   term: 3,
+  requestTerm: 3,
   success: false,
   matchIndex: 0,
   rejectedIndex: 4,

@@ -207,6 +207,7 @@ function eventFor(intent: Exclude<Intent, { kind: 'election' }>, snapshot: RaftS
         type: 'rpc.appendEntriesResult',
         from: intent.from,
         term: t,
+        requestTerm: t,
         success: intent.success,
         matchIndex: intent.success ? bound(intent.matchIndex) : 0,
         rejectedIndex: intent.success ? 0 : bound(intent.rejectedIndex),

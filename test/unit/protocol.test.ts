@@ -802,7 +802,7 @@ describe('bad input is refused with InvalidRequestError and changes nothing', ()
     const a = get(nodes, 'a');
     a.startElection();
     a.receive({ type: 'rpc.requestVoteResult', from: 'b', term: 1, voteGranted: true }); // leader, log [noop@1], nothing acknowledged
-    const reply = { type: 'rpc.appendEntriesResult', from: 'c', term: 1, success: true, matchIndex: 1, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq: 0 } as const;
+    const reply = { type: 'rpc.appendEntriesResult', from: 'c', term: 1, requestTerm: 1, success: true, matchIndex: 1, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq: 0 } as const;
     expectRefused(a, () => a.receive({ ...reply, matchIndex: 100 }), InvalidRequestError, /index 100, but this leader's log ends at 1/);
     expectRefused(a, () => a.receive({ ...reply, success: false, matchIndex: 0, rejectedIndex: 7 }), InvalidRequestError, /index 7/);
     a.receive(reply); // the honest reply commits the no-op
