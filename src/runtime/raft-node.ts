@@ -317,15 +317,24 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     const readIds = this.requests.takeQueuedReads();
     if (readIds !== undefined) this.actor.send({ type: 'client.read', requestIds: readIds });
 
+    // The whole batch is taken before any of it is performed. Whatever the machine emits while we
+    // perform it (a listener that proposes, a role listener that submits) belongs to the next
+    // batch, which is written before any of *its* messages, applies or answers: nothing is sent,
+    // applied or answered before the batch that holds it is durable.
+    const persist = this.persist.empty ? undefined : this.persist.take();
+    const sends = this.sends;
+    const announcements = this.announcements;
+    const applies = this.applies;
+    this.sends = [];
+    this.announcements = [];
+    this.applies = [];
+
     // 1. Durable first.
-    let entriesWritten = 0;
     let writeMs = 0;
-    if (!this.persist.empty) {
+    if (persist !== undefined) {
       try {
-        const batch = this.persist.take();
-        entriesWritten = batch.entries.length;
         const started = this.clock.now();
-        this.options.storage.write(batch);
+        this.options.storage.write(persist);
         writeMs = this.clock.now() - started;
       } catch (error) {
         // We cannot promise anything we have not stored: stop rather than send or answer.
@@ -334,8 +343,6 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       }
     }
     // 2. Then the messages that depend on it.
-    const sends = this.sends;
-    this.sends = [];
     for (const { to, message } of sends) {
       try {
         this.options.transport.send(to, message);
@@ -343,14 +350,18 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         this.report(error, `transport send to ${to}`);
       }
     }
-    // 3. Then role changes (which fail proposals of a lost term), applies, answers.
-    const announcements = this.announcements;
-    this.announcements = [];
-    for (const effect of announcements) this.announce(effect);
-    const applies = this.applies;
-    this.applies = [];
-    for (const entry of applies) this.applyEntry(entry);
+    // 3. Then role changes (which fail proposals of a lost term), applies, answers. A listener may
+    // stop the node meanwhile: then nothing more of this batch is performed, as after a crash.
+    for (const effect of announcements) {
+      if (this.stopped) return;
+      this.announce(effect);
+    }
+    for (const entry of applies) {
+      if (this.stopped) return;
+      this.applyEntry(entry);
+    }
     this.requests.serveReadyReads(this.appliedIndex, (query) => this.options.stateMachine.query(query as Q));
+    const entriesWritten = persist?.entries.length ?? 0;
     if (this.options.onBatch !== undefined && (entriesWritten > 0 || sends.length > 0 || applies.length > 0)) {
       try {
         this.options.onBatch({ entries: entriesWritten, messages: sends.length, applied: applies.length, writeMs });
