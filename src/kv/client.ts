@@ -9,12 +9,12 @@
  * sequence numbers meaningful; use several clients for concurrency.
  */
 import { randomUUID } from 'node:crypto';
-import type { JsonValue } from '../core/json.js';
+import { jsonValueError, type JsonValue } from '../core/json.js';
 import type { NodeId } from '../core/types.js';
-import { NotLeaderError, OutcomeUnknownError, RaftError } from '../errors.js';
+import { InvalidRequestError, NotLeaderError, OutcomeUnknownError, RaftError } from '../errors.js';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import type { RaftNode } from '../runtime/raft-node.js';
-import type { CasResult, DeleteResult, GetResult, KvCommand, KvQuery, KvQueryResult, KvResult, PutResult } from './state-machine.js';
+import { MAX_VALUE_DEPTH, type CasResult, type DeleteResult, type GetResult, type KvCommand, type KvQuery, type KvQueryResult, type KvResult, type PutResult } from './state-machine.js';
 
 export type KvNode = Pick<RaftNode<KvCommand, KvResult, KvQuery, KvQueryResult>, 'propose' | 'read'>;
 
@@ -59,16 +59,18 @@ export class KvClient {
     return this.enqueue(() => this.call<GetResult>((node) => node.read({ type: 'get', key }) as Promise<GetResult>, false));
   }
 
+  /** Rejects at once with InvalidRequestError, asking no node, if `value` is not a JSON value. */
   put(key: string, value: JsonValue): Promise<PutResult> {
-    return this.write<PutResult>({ type: 'put', key, value });
+    return refuseNonJson({ value }) ?? this.write<PutResult>({ type: 'put', key, value });
   }
 
   delete(key: string): Promise<DeleteResult> {
     return this.write<DeleteResult>({ type: 'delete', key });
   }
 
+  /** Rejects at once with InvalidRequestError, asking no node, if `from` or `to` is not a JSON value. */
   cas(key: string, from: JsonValue, to: JsonValue): Promise<CasResult> {
-    return this.write<CasResult>({ type: 'cas', key, from, to });
+    return refuseNonJson({ from, to }) ?? this.write<CasResult>({ type: 'cas', key, from, to });
   }
 
   private write<T>(command: KvCommand): Promise<T> {
@@ -123,4 +125,16 @@ export class KvClient {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => this.clock.setTimeout(resolve, ms));
   }
+}
+
+/**
+ * A rejection if one of `values` is not a JSON value the store keeps (at most MAX_VALUE_DEPTH
+ * deep): such a write could never apply as given, so no node is asked and no sequence number used.
+ */
+function refuseNonJson(values: Record<string, unknown>): Promise<never> | undefined {
+  for (const [name, value] of Object.entries(values)) {
+    const error = jsonValueError(value, name, MAX_VALUE_DEPTH);
+    if (error !== undefined) return Promise.reject(new InvalidRequestError(error));
+  }
+  return undefined;
 }

@@ -31,6 +31,7 @@ import {
   assertNextEntry,
   assertOtherNode,
   isEnvelope,
+  jsonCommand,
   looksLikeEntry,
   parseAtEdge,
   parseConstructorArgs,
@@ -287,7 +288,8 @@ export class ConsensusProtocol {
    * their logs meet) gets the entry after it answers or with the next heartbeat, so `requests` may
    * leave it out.
    * @throws NotLeaderError on a follower or candidate, naming the leader when it is known.
-   * @throws InvalidRequestError for an entry with the wrong index or term, or an undefined command.
+   * @throws InvalidRequestError for an entry with the wrong index or term, or a command that is
+   *   not a JSON value (undefined, NaN, a Date, a cycle …); the log keeps the command's JSON copy.
    */
   replicateLog(entryOrCommand: unknown): ReplicateResult {
     const what = 'replicateLog refused, nothing changed';
@@ -303,6 +305,7 @@ export class ConsensusProtocol {
       this.#assertLeader();
     }
     if (command === undefined) throw new InvalidRequestError(`${what}: the command is undefined`);
+    command = jsonCommand(command, what);
 
     const effects = this.#host.dispatchEffects({ type: 'client.propose', commands: [command] });
     for (const effect of effects) {

@@ -9,6 +9,7 @@ import type { RaftContext } from '../../machines/raft-node.js';
 import type { LogIndex, NodeId, Role, RpcMessage, Term } from '../core/types.js';
 import { InvalidRequestError } from '../errors.js';
 import { LocalNetwork } from '../local-network.js';
+import { ownCopy } from '../runtime/command-copy.js';
 import type { ActorClock, ConsensusProtocolOptions } from './types.js';
 
 const nodeIdSchema = z.string().min(1).max(256);
@@ -144,5 +145,18 @@ export function assertNextEntry(entry: { term: Term; index: LogIndex }, currentT
       `${what}: the entry has term ${entry.term} and index ${entry.index}, but the leader's next entry ` +
         `is term ${currentTerm}, index ${lastIndex + 1}; pass the command alone to have them filled in`,
     );
+  }
+}
+
+/**
+ * The command as the log keeps it: its JSON copy, deep-frozen, as RaftNode's propose keeps it
+ * (what the followers receive is then exactly what this node applies).
+ * @throws InvalidRequestError naming what is not JSON and where
+ */
+export function jsonCommand(command: unknown, what: string): unknown {
+  try {
+    return ownCopy(command);
+  } catch (error) {
+    throw new InvalidRequestError(`${what}: ${(error as Error).message}`);
   }
 }

@@ -95,10 +95,16 @@ export type RaftNodeEvents<C, R> = {
 
 export interface RaftNode<C = unknown, R = unknown, Q = unknown, QR = unknown> {
   readonly id: NodeId;
+  /**
+   * Append `command` (forwarded to the leader from a follower) and answer once it is applied.
+   * Rejects with InvalidRequestError, before anything reaches the log, if `command` is not a JSON
+   * value (followers and the disk hold JSON; see `jsonText` in core/json.ts).
+   */
   propose(command: C): Promise<ProposeResult<R>>;
   /**
    * Like Raft's Start(): if this node leads, append `command` now and return its index and term
    * at once; nobody is told when (or whether) it commits — watch `applied`. Not forwarded.
+   * @throws InvalidRequestError if `command` is not a JSON value, whatever this node's role; nothing changes.
    */
   submit(command: C): { index: LogIndex; term: Term; isLeader: boolean };
   read(query: Q): Promise<QR>;
@@ -196,9 +202,10 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   }
 
   submit(proposed: C): { index: LogIndex; term: Term; isLeader: boolean } {
+    // Checked before the role: a bad command is the caller's bug on every node, not only on the leader.
+    const command = ownCopy(proposed);
     const before = this.actor.getSnapshot();
     if (this.stopped || before.value !== 'leader') return { index: -1, term: before.context.currentTerm, isLeader: false };
-    const command = ownCopy(proposed);
     this.actor.send({ type: 'client.propose', commands: [command] });
     const { context } = this.actor.getSnapshot();
     const last = context.log.entry(context.log.lastIndex);

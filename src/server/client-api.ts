@@ -172,6 +172,11 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body);
   if (!result.success) {
     const issue = result.error.issues[0];
+    // JSON has no undefined: a field that fails because it is undefined is absent, and zod would only say "Invalid input".
+    const field = issue?.path.length === 1 ? String(issue.path[0]) : undefined;
+    if (field !== undefined && typeof body === 'object' && body !== null && !Object.hasOwn(body, field)) {
+      throw new HttpError(400, { error: 'bad_request', reason: `${field} is missing: the body must have a "${field}" field holding a JSON value (null included)` });
+    }
     throw new HttpError(400, { error: 'bad_request', reason: `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}` });
   }
   return result.data;
