@@ -58,14 +58,15 @@ export function buildProgram(): Command {
 
   program
     .command('sim')
-    .description('run seeded simulations of a faulty cluster, checking Raft safety after every step')
+    .description('run seeded simulations of a faulty cluster, checking Raft safety after every step and the clients\' KV history for linearizability')
     .addOption(new Option('--seed <n>', 'first seed').argParser(parseInteger(0, 2 ** 31)).default(1))
     .addOption(new Option('--seeds <n>', 'how many seeds to run, from --seed on').argParser(parseInteger(1, 1_000_000)).default(1))
     .addOption(new Option('--nodes <n>', 'cluster size').argParser(parseInteger(1, 15)).default(5))
     .addOption(new Option('--duration <d>', 'virtual time of the faulty phase (30s, 500ms, 2m)').argParser(parseDuration).default(30_000, '30s'))
     .addOption(new Option('--faults <list>', 'all, none, or a list of partition,crash,network').argParser(parseFaults).default(parseFaults('all'), 'all'))
-    .action((opts: { seed: number; seeds: number; nodes: number; duration: number; faults: ReturnType<typeof parseFaults> }) => {
-      process.exitCode = runSimCommand(opts);
+    .addOption(new Option('--clients <n>', 'concurrent KV clients whose history is checked linearizable').argParser(parseInteger(1, 64)).default(3))
+    .action(async (opts: { seed: number; seeds: number; nodes: number; duration: number; faults: ReturnType<typeof parseFaults>; clients: number }) => {
+      process.exitCode = await runSimCommand(opts);
     });
 
   program

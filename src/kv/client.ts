@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { jsonValueError, type JsonValue } from '../core/json.js';
 import type { NodeId } from '../core/types.js';
-import { InvalidRequestError, NotLeaderError, OutcomeUnknownError, RaftError } from '../errors.js';
+import { InvalidRequestError, NotLeaderError, OutcomeUnknownError, RaftError, ReadTimeoutError } from '../errors.js';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import type { RaftNode } from '../runtime/raft-node.js';
 import { MAX_VALUE_DEPTH, type CasResult, type DeleteResult, type GetResult, type KvCommand, type KvQuery, type KvQueryResult, type KvResult, type PutResult } from './state-machine.js';
@@ -31,11 +31,24 @@ export interface KvClientOptions {
    * never has its new writes mistaken for retries of the old ones.
    */
   clientId: string;
+  /**
+   * The session id to number writes under, instead of `clientId` + a random suffix. Only for a
+   * caller that guarantees no other client instance ever uses it (the simulator: a seed must
+   * replay to the byte).
+   */
+  session?: string;
   clock?: Clock;
   /** Pause before retrying when no leader is known, ms. Default 50. */
   retryDelay?: number;
   /** Give up after this long, ms. Default 5000. A write that may have been applied then fails with OutcomeUnknownError. */
   timeout?: number;
+  /**
+   * Try the next node when one has not answered within this many ms (default: the whole timeout).
+   * A node that lost its leadership without knowing yet holds writes until it finds out; a
+   * shorter wait moves on to the real leader. A write retried elsewhere keeps its sequence
+   * number, so it is still applied at most once.
+   */
+  attemptTimeout?: number;
 }
 
 export class KvClient {
@@ -52,7 +65,7 @@ export class KvClient {
   ) {
     if (cluster.ids.length === 0) throw new RangeError('a KV client needs at least one node');
     this.clock = options.clock ?? systemClock;
-    this.session = `${options.clientId}#${randomUUID()}`;
+    this.session = options.session ?? `${options.clientId}#${randomUUID()}`;
   }
 
   get(key: string): Promise<GetResult> {
@@ -101,7 +114,8 @@ export class KvClient {
       const node = this.cluster.node(target);
       if (node !== undefined) {
         try {
-          const value = await attempt(node);
+          const attemptDeadline = Math.min(deadline, this.clock.now() + (this.options.attemptTimeout ?? Infinity));
+          const value = await this.before(attemptDeadline, attempt(node), isWrite);
           this.leaderHint = target;
           return value;
         } catch (error) {
@@ -120,6 +134,25 @@ export class KvClient {
     }
     if (mayHaveApplied) throw new OutcomeUnknownError(`the write did not complete within ${this.options.timeout ?? 5000} ms`);
     throw lastError instanceof RaftError ? lastError : new NotLeaderError(undefined);
+  }
+
+  /** `attempt`, or a rejection once the deadline passes (an attempt may hang on a node that lost its leader). */
+  private before<T>(deadline: number, attempt: Promise<T>, isWrite: boolean): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const late = () =>
+        isWrite ? new OutcomeUnknownError('the node did not answer before the deadline') : new ReadTimeoutError(this.options.timeout ?? 5000);
+      const timer = this.clock.setTimeout(() => reject(late()), Math.max(0, deadline - this.clock.now()));
+      attempt.then(
+        (value) => {
+          this.clock.clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.clock.clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   private sleep(ms: number): Promise<void> {

@@ -75,7 +75,7 @@ async function main() {
   for (let r = 0; r < RUNS; r++) {
     const t0 = performance.now();
     let virtual = 0;
-    for (let seed = 1; seed <= 10; seed++) virtual += randomRun({ seed: seed + r * 10, nodes: 5, duration: 10_000, faults: ALL_FAULTS }).virtualMs;
+    for (let seed = 1; seed <= 10; seed++) virtual += (await randomRun({ seed: seed + r * 10, nodes: 5, duration: 10_000, faults: ALL_FAULTS })).virtualMs;
     speeds.push(virtual / (performance.now() - t0));
   }
   console.log(`simulator, 5 nodes, all faults: ${median(speeds).toFixed(0)} virtual s per wall s`);

@@ -4,26 +4,27 @@
  * simulations; the test passes only if some seed reports a violation of the expected kind.
  */
 import { describe, expect, it } from 'vitest';
+import { enqueueActions } from 'xstate';
 import { raftNodeMachine } from '../../machines/raft-node.js';
 import { ALL_FAULTS, randomRun } from '../../src/sim/random-run.js';
 import { SafetyViolation } from '../../src/sim/safety.js';
 import { Simulation } from '../../src/sim/simulation.js';
 import { figure8Scenario } from './harness.js';
 
-function firstViolation(machine: typeof raftNodeMachine, seeds: number, nodes = 5) {
+async function firstViolation(machine: typeof raftNodeMachine, seeds: number, nodes = 5, duration = 10_000) {
   for (let seed = 1; seed <= seeds; seed++) {
-    const result = randomRun({ seed, nodes, duration: 10_000, faults: ALL_FAULTS, machine });
+    const result = await randomRun({ seed, nodes, duration, faults: ALL_FAULTS, machine });
     if (!result.ok && result.failure?.rule !== 'liveness') return result;
   }
   return undefined;
 }
 
 describe('the safety checker catches broken rules (mutants)', { timeout: 120_000 }, () => {
-  it('catches granting a second vote in a term', () => {
+  it('catches granting a second vote in a term', async () => {
     const mutant = raftNodeMachine.provide({
       guards: { canGrantVote: ({ context, event }) => 'term' in event && event.term >= context.currentTerm },
     });
-    const found = firstViolation(mutant, 50);
+    const found = await firstViolation(mutant, 50);
     expect(found, 'a seed that breaks election safety').toBeDefined();
     expect(found?.failure?.rule).toMatch(/one vote per term|leader per term|log matching|state machine safety|leader completeness/);
     expect(found?.replay).toMatch(/^npx xstate-raft sim --seed \d+/);
@@ -42,15 +43,15 @@ describe('the safety checker catches broken rules (mutants)', { timeout: 120_000
     figure8Scenario(new Simulation({ nodes: 5, seed: 1, ...timing }));
   });
 
-  it('catches accepting entries without the log matching check', () => {
+  it('catches accepting entries without the log matching check', async () => {
     const mutant = raftNodeMachine.provide({
       guards: { logMatchesPrev: ({ context, event }) => 'term' in event && event.term === context.currentTerm },
     });
-    const found = firstViolation(mutant, 50);
+    const found = await firstViolation(mutant, 50);
     expect(found, 'a seed that breaks log matching').toBeDefined();
   });
 
-  it('catches voting for a candidate whose log is behind', () => {
+  it('catches voting for a candidate whose log is behind', async () => {
     const mutant = raftNodeMachine.provide({
       guards: {
         canGrantVote: ({ context, event }) =>
@@ -59,8 +60,36 @@ describe('the safety checker catches broken rules (mutants)', { timeout: 120_000
         canGrantPreVote: ({ context, event }) => 'term' in event && event.term > context.currentTerm && !context.heardFromLeader,
       },
     });
-    const found = firstViolation(mutant, 100);
+    const found = await firstViolation(mutant, 100);
     expect(found, 'a seed that loses a committed entry').toBeDefined();
     expect(found?.failure?.rule).toMatch(/leader completeness|state machine safety|log matching/);
+  });
+
+  it('catches a leader that takes a reply to another term\'s request for an answer to its own (issue 8, hole 1), within the CI batch of seeds', async () => {
+    // The reply's term equals ours, but it answers an AppendEntries of an earlier leadership of ours.
+    const mutant = raftNodeMachine.provide({
+      guards: { answersCurrentTermRequest: ({ context, event }) => event.type === 'rpc.appendEntriesResult' && event.term === context.currentTerm },
+    });
+    // The seeds of the CI batch (test/sim/seeds.test.ts: 3 nodes, 5 s each); the real machine passes them all.
+    const found = await firstViolation(mutant, 200, 3, 5000);
+    expect(found, 'a seed that catches the mutant').toBeDefined();
+    expect(found?.failure?.kind).toMatch(/safety|linearizability/);
+    expect(found?.replay).toMatch(/^npx xstate-raft sim --seed \d+ --nodes 3/);
+  });
+
+  it('catches a leader that serves reads without confirming it still leads (stale reads), by the clients\' history alone', async () => {
+    const mutant = raftNodeMachine.provide({
+      actions: {
+        // Serve at once at the commit index, skipping the ReadIndex heartbeat round.
+        admitReads: enqueueActions(({ context, event, enqueue }) => {
+          const committedInTerm = context.log.termAt(context.commitIndex) === context.currentTerm;
+          if (event.type === 'client.read' && committedInTerm) enqueue.emit({ type: 'readReady', requestIds: event.requestIds, index: context.commitIndex });
+        }),
+      },
+    });
+    const found = await firstViolation(mutant, 200, 3, 5000);
+    expect(found, 'a seed whose history is not linearizable').toBeDefined();
+    expect(found?.failure?.kind).toBe('linearizability');
+    expect(found?.failure?.detail).toMatch(/smallest counterexample/);
   });
 });
