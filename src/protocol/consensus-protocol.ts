@@ -31,6 +31,7 @@ import {
   assertNextEntry,
   assertOtherNode,
   isEnvelope,
+  jsonEntries,
   jsonCommand,
   looksLikeEntry,
   parseAtEdge,
@@ -207,9 +208,10 @@ export class ConsensusProtocol {
     const what = 'appendEntries refused, nothing changed';
     assertOtherNode(leaderId, 'leaderId', what, this.nodeId, this.#allNodes);
     const input = { type: 'rpc.appendEntries', from: leaderId, term, leaderId, prevLogIndex, prevLogTerm, entries, leaderCommit, seq: 0 } as const;
-    const request = parseAtEdge(appendEntriesSchema, input, `${what}: `);
-    // The parsed entries are fresh objects: the caller's array can change later without touching our log.
-    const sends = this.#handle(request as AppendEntries);
+    // The entries are fresh objects holding JSON copies of their commands: the caller's array and
+    // objects can change later without touching our log, and a command that is not JSON is refused.
+    const request = jsonEntries(parseAtEdge(appendEntriesSchema, input, `${what}: `) as AppendEntries, what);
+    const sends = this.#handle(request);
     const reply = sends.find((s) => s.to === leaderId && s.message.type === 'rpc.appendEntriesResult')?.message as AppendEntriesResult | undefined;
     if (reply === undefined) throw new Error(`internal: ${this.nodeId} did not answer AppendEntries from ${leaderId}`);
     return { term: reply.term, success: reply.success };
@@ -405,7 +407,7 @@ export class ConsensusProtocol {
     if (!parsed.ok) throw new InvalidRequestError(`${what}: ${parsed.error}`);
     assertOtherNode(parsed.message.from, 'from', what, this.nodeId, this.#allNodes);
     assertAnswersOurLog(parsed.message, this.state, this.#context, what);
-    return this.#handle(parsed.message);
+    return this.#handle(parsed.message.type === 'rpc.appendEntries' ? jsonEntries(parsed.message, what) : parsed.message);
   }
 
   /** Core of every incoming message, once validated: send it, refuse on a reported rule break, return the sends. */

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { RaftContext } from '../../machines/raft-node.js';
-import type { LogIndex, NodeId, Role, RpcMessage, Term } from '../core/types.js';
+import type { AppendEntries, LogIndex, NodeId, Role, RpcMessage, Term } from '../core/types.js';
 import { InvalidRequestError } from '../errors.js';
 import { LocalNetwork } from '../local-network.js';
 import { ownCopy } from '../runtime/command-copy.js';
@@ -159,4 +159,10 @@ export function jsonCommand(command: unknown, what: string): unknown {
   } catch (error) {
     throw new InvalidRequestError(`${what}: ${(error as Error).message}`);
   }
+}
+
+/** AppendEntries whose entries hold JSON copies of their commands; a command that is not JSON is refused, naming the entry. */
+export function jsonEntries(request: AppendEntries, what: string): AppendEntries {
+  if (request.entries.length === 0) return request;
+  return { ...request, entries: request.entries.map((entry) => ({ ...entry, command: jsonCommand(entry.command, `${what}: entry ${entry.index}`) })) };
 }

@@ -142,6 +142,24 @@ describe('a command that is not a JSON value is refused at every edge, and chang
     expect(a.log).toEqual(before);
   });
 
+  it.each(NOT_JSON)('appendEntries and receive with an entry holding %s throw InvalidRequestError and the log is unchanged', (_name, make) => {
+    const b = new ConsensusProtocol('b', ['a', 'b', 'c']);
+    const entry = { term: 1, index: 1, command: make() };
+    expect(() => b.appendEntries(1, 'a', 0, 0, [entry], 0)).toThrow(/entry 1/);
+    const message = { type: 'rpc.appendEntries', from: 'a', term: 1, leaderId: 'a', prevLogIndex: 0, prevLogTerm: 0, entries: [entry], leaderCommit: 0, seq: 0 } as const;
+    expect(() => b.receive(message)).toThrow(InvalidRequestError);
+    expect(b.log).toEqual([]);
+    expect(b.currentTerm).toBe(0);
+  });
+
+  it('an entry handed to appendEntries is logged as a copy: changing the caller\'s object later changes nothing', () => {
+    const b = new ConsensusProtocol('b', ['a', 'b', 'c']);
+    const command = { task: 'deploy', tags: ['x'] };
+    b.appendEntries(1, 'a', 0, 0, [{ term: 1, index: 1, command }], 0);
+    command.tags.push('changed');
+    expect(b.log[0]?.command).toEqual({ task: 'deploy', tags: ['x'] });
+  });
+
   it.each(NOT_JSON)('KvClient.put(k, %s) and cas reject with InvalidRequestError before any node is called', async (_name, make) => {
     const calls: unknown[] = [];
     const node: KvNode = {
