@@ -7,13 +7,16 @@
  * a timer, the end of a batch) the SafetyChecker checks Raft's safety properties, so a violation
  * points at the step that broke the rule, with the seed that replays it.
  */
+import { z } from 'zod';
 import type { RaftEffect, raftNodeMachine } from '../../machines/raft-node.js';
 import { SeededRandom } from '../core/random.js';
 import type { NodeId, Term } from '../core/types.js';
+import { InvalidRequestError } from '../errors.js';
+import { parseAtEdge, show } from '../protocol/validation.js';
 import { createRaftNode, type NodeStatus, type RaftNode } from '../runtime/raft-node.js';
 import type { StateMachine } from '../state-machine.js';
 import { MemoryStorage } from '../storage/memory.js';
-import { MemoryNetwork, type NetworkConditions } from '../transport/memory.js';
+import { MemoryNetwork, networkConditionsSchema, type NetworkConditions } from '../transport/memory.js';
 import { VirtualClock } from './clock.js';
 import { SafetyChecker, SafetyViolation } from './safety.js';
 
@@ -32,6 +35,47 @@ export interface SimulationOptions {
   machine?: typeof raftNodeMachine;
 }
 
+/** The timing boot() gives the nodes when the options do not say. */
+const DEFAULT_ELECTION_TIMEOUT = [300, 600] as const;
+const DEFAULT_HEARTBEAT_INTERVAL = 100;
+const positiveMs = z.number().int().positive({ error: 'expected a whole number of ms ≥ 1' });
+/** Virtual time to run: ms ≥ 0 (fractions allowed), never negative, NaN or infinite. */
+const runMs = z.number({ error: 'expected a finite number of ms ≥ 0' }).nonnegative({ error: 'expected a finite number of ms ≥ 0' });
+
+const nodeIds = z
+  .array(z.string().min(1).max(256))
+  .min(1, { error: 'a simulation needs at least one node' })
+  .refine((ids) => new Set(ids).size === ids.length, { error: 'node ids must be distinct' });
+const nodeCount = z.number().int().min(1, { error: 'a simulation needs at least one node' });
+
+/** SimulationOptions, each in its domain; an unknown option is refused rather than ignored. */
+const simulationOptionsSchema = z
+  .strictObject(
+    {
+      nodes: z.union([nodeCount, nodeIds], { error: 'nodes is a whole number ≥ 1 or a list of distinct node ids' }),
+      seed: z.number({ error: 'the seed is an integer' }).int({ error: 'the seed is an integer' }),
+      electionTimeout: z
+        .tuple([positiveMs, positiveMs], { error: 'electionTimeout is [min, max] in ms' })
+        .refine(([min, max]) => min <= max, { error: 'electionTimeout is [min, max] with min ≤ max' })
+        .optional(),
+      heartbeatInterval: positiveMs.optional(),
+      network: networkConditionsSchema.optional(),
+      stateMachine: z.custom<(id: NodeId) => StateMachine>((f) => typeof f === 'function', { error: 'stateMachine is a function of the node id' }).optional(),
+      replay: z.string().optional(),
+      machine: z.custom<typeof raftNodeMachine>((m) => typeof m === 'object' && m !== null, { error: 'machine is a state machine' }).optional(),
+    },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys'
+          ? `unknown option ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; the options are nodes, seed, electionTimeout, heartbeatInterval, network, stateMachine, replay, machine`
+          : 'the options are an object like { nodes: 3, seed: 1 }',
+    },
+  )
+  .refine((o) => (o.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL) < (o.electionTimeout?.[0] ?? DEFAULT_ELECTION_TIMEOUT[0]), {
+    path: ['heartbeatInterval'],
+    error: 'heartbeatInterval must be below the minimum election timeout, or followers start elections under a healthy leader',
+  });
+
 interface SimNode {
   node: RaftNode | undefined;
   readonly storage: MemoryStorage;
@@ -49,9 +93,10 @@ export class Simulation {
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly errors: { id: NodeId; error: unknown; context: string }[] = [];
 
+  /** @throws InvalidRequestError for an option outside its domain (named in the message), or an unknown one. */
   constructor(private readonly options: SimulationOptions) {
+    parseAtEdge(simulationOptionsSchema, options, 'new Simulation refused: ');
     this.ids = typeof options.nodes === 'number' ? Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`) : [...options.nodes];
-    if (this.ids.length < 1) throw new RangeError('a simulation needs at least one node');
     this.random = new SeededRandom(options.seed);
     this.network = new MemoryNetwork(this.clock, new SeededRandom(options.seed * 7919 + 17));
     if (options.network) this.network.setConditions(options.network);
@@ -67,8 +112,12 @@ export class Simulation {
 
   // ------------------------------------------------------------ time
 
-  /** Advance virtual time by `ms`, checking safety after every step. */
+  /**
+   * Advance virtual time by `ms`, checking safety after every step.
+   * @throws InvalidRequestError for a negative or non-finite `ms`.
+   */
   run(ms: number): void {
+    parseAtEdge(z.object({ ms: runMs }), { ms }, 'run refused: ');
     const until = this.clock.now() + ms;
     for (let at = this.clock.peek(); at !== undefined && at <= until; at = this.clock.peek()) {
       this.clock.step();
@@ -77,8 +126,13 @@ export class Simulation {
     this.clock.advanceTo(until);
   }
 
-  /** Run until `predicate` holds (checked after every step) or `timeout` ms pass; returns whether it held. */
-  runUntil(predicate: () => boolean, { timeout }: { timeout: number }): boolean {
+  /**
+   * Run until `predicate` holds (checked after every step) or `timeout` ms pass; returns whether it held.
+   * @throws InvalidRequestError for a predicate that is not a function, or a negative or non-finite `timeout`.
+   */
+  runUntil(predicate: () => boolean, options: { timeout: number }): boolean {
+    if (typeof predicate !== 'function') throw new InvalidRequestError(`runUntil refused: predicate = ${show(predicate)} is not a function`);
+    const { timeout } = parseAtEdge(z.object({ timeout: runMs }, { error: 'runUntil needs { timeout: ms }' }), options, 'runUntil refused: ');
     const until = this.clock.now() + timeout;
     if (predicate()) return true;
     for (let at = this.clock.peek(); at !== undefined && at <= until; at = this.clock.peek()) {
@@ -173,15 +227,39 @@ export class Simulation {
 
   // ------------------------------------------------------------ faults
 
+  /** @throws InvalidRequestError for an id that is not a node of this simulation. */
   disconnect(id: NodeId): void {
+    this.entry(id, 'disconnect refused');
     this.network.disconnect(id);
   }
 
+  /** @throws InvalidRequestError for an id that is not a node of this simulation. */
   connect(id: NodeId): void {
+    this.entry(id, 'connect refused');
     this.network.connect(id);
   }
 
+  /**
+   * Only nodes in the same group can talk; nodes in no group are cut off.
+   * @throws InvalidRequestError for an id that is not a node of this simulation, or a node in two groups; nothing changes.
+   */
   partition(groups: readonly (readonly NodeId[])[]): void {
+    if (!Array.isArray(groups) || !groups.every((g) => Array.isArray(g))) {
+      throw new InvalidRequestError(`partition refused, nothing changed: groups = ${show(groups)} is not a list of lists of node ids`);
+    }
+    const groupOf = new Map<NodeId, number>();
+    groups.forEach((group, i) =>
+      group.forEach((id, j) => {
+        if (typeof id !== 'string' || !this.nodes.has(id)) {
+          throw new InvalidRequestError(`partition refused, nothing changed: groups[${i}][${j}] = ${show(id)} is not a node of this simulation (${this.ids.join(', ')})`);
+        }
+        const other = groupOf.get(id);
+        if (other !== undefined) {
+          throw new InvalidRequestError(`partition refused, nothing changed: groups[${i}][${j}] = ${show(id)} is already in groups[${other}]; a node is in one group`);
+        }
+        groupOf.set(id, i);
+      }),
+    );
     this.network.partition(groups);
   }
 
@@ -189,13 +267,17 @@ export class Simulation {
     this.network.heal();
   }
 
+  /**
+   * Change some network conditions; the others stay as they are.
+   * @throws InvalidRequestError for a value outside its domain or an unknown key (networkConditionsSchema); nothing changes.
+   */
   setNetwork(conditions: Partial<NetworkConditions>): void {
-    this.network.setConditions(conditions);
+    this.network.setConditions(parseAtEdge(networkConditionsSchema, conditions, 'setNetwork refused, nothing changed: '));
   }
 
   /** Crash: volatile state (actor, state machine, unflushed batch) is gone; storage keeps what was written. */
   crash(id: NodeId): void {
-    const sim = this.entry(id);
+    const sim = this.entry(id, 'crash refused');
     sim.node?.stop();
     sim.node = undefined;
     this.checker.crashed(id);
@@ -203,7 +285,7 @@ export class Simulation {
 
   /** Start a crashed node again from its storage. */
   restart(id: NodeId): void {
-    const sim = this.entry(id);
+    const sim = this.entry(id, 'restart refused');
     if (sim.node !== undefined) this.crash(id);
     this.boot(id);
   }
@@ -214,9 +296,10 @@ export class Simulation {
 
   // ------------------------------------------------------------ internals
 
-  private entry(id: NodeId): SimNode {
-    const sim = this.nodes.get(id);
-    if (sim === undefined) throw new RangeError(`unknown node ${JSON.stringify(id)}; nodes are ${this.ids.join(', ')}`);
+  /** @throws InvalidRequestError for an id that is not a node of this simulation (`what` names the call or field). */
+  private entry(id: NodeId, what = 'unknown node'): SimNode {
+    const sim = typeof id === 'string' ? this.nodes.get(id) : undefined;
+    if (sim === undefined) throw new InvalidRequestError(`${what}: id = ${show(id)} is not a node of this simulation (${this.ids.join(', ')})`);
     return sim;
   }
 

@@ -1,6 +1,8 @@
+import { z } from 'zod';
 import { entrySize } from '../core/log.js';
 import type { NodeId, RpcMessage } from '../core/types.js';
 import { SeededRandom } from '../core/random.js';
+import { parseAtEdge } from '../protocol/validation.js';
 import type { Clock } from '../runtime/clock.js';
 import { TransportError, type ClientRequest, type ClientResponse, type Transport, type TransportHandlers } from './transport.js';
 
@@ -19,6 +21,39 @@ export interface NetworkConditions {
 }
 
 export const RELIABLE: NetworkConditions = { drop: 0, duplicate: 0, delay: [1, 5], reorder: 0, longReorder: 0 };
+
+const probability = z
+  .number({ error: 'a probability is a finite number from 0 to 1' })
+  .min(0, { error: 'a probability is a finite number from 0 to 1' })
+  .max(1, { error: 'a probability is a finite number from 0 to 1' });
+const delayMs = z
+  .number({ error: 'a delay is a whole number of ms ≥ 0' })
+  .int({ error: 'a delay is a whole number of ms ≥ 0' })
+  .nonnegative({ error: 'a delay is a whole number of ms ≥ 0' });
+
+/**
+ * Any subset of NetworkConditions, each in its domain: probabilities are finite numbers in [0, 1]
+ * (`true` is not "always"), `delay` is [min, max] whole ms with 0 ≤ min ≤ max. A key given as
+ * undefined, or one NetworkConditions does not have, is refused rather than ignored.
+ */
+export const networkConditionsSchema = z.strictObject(
+  {
+    drop: probability.exactOptional(),
+    duplicate: probability.exactOptional(),
+    delay: z
+      .tuple([delayMs, delayMs], { error: 'delay is [min, max] in ms' })
+      .refine(([min, max]) => min <= max, { error: 'delay is [min, max] with min ≤ max' })
+      .exactOptional(),
+    reorder: probability.exactOptional(),
+    longReorder: probability.exactOptional(),
+  },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown condition ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; the conditions are drop, duplicate, delay, reorder, longReorder`
+        : 'the network conditions are an object like { drop: 0.1, delay: [1, 20] }',
+  },
+);
 
 /**
  * An in-process network between nodes, with faults: isolation, partitions, loss, delay,
@@ -47,8 +82,13 @@ export class MemoryNetwork {
     return new MemoryTransport(this, id);
   }
 
+  /**
+   * Change some conditions; the others stay as they are.
+   * @throws InvalidRequestError for a value outside its domain or an unknown key (see networkConditionsSchema); nothing changes.
+   */
   setConditions(conditions: Partial<NetworkConditions>): void {
-    this.conditions = { ...this.conditions, ...conditions };
+    const checked = parseAtEdge(networkConditionsSchema, conditions, 'setConditions refused, nothing changed: ');
+    this.conditions = { ...this.conditions, ...checked };
   }
 
   get currentConditions(): NetworkConditions {
