@@ -41,6 +41,9 @@ const DEFAULT_HEARTBEAT_INTERVAL = 100;
 const positiveMs = z.number().int().positive({ error: 'expected a whole number of ms ≥ 1' });
 /** Virtual time to run: ms ≥ 0 (fractions allowed), never negative, NaN or infinite. */
 const runMs = z.number({ error: 'expected a finite number of ms ≥ 0' }).nonnegative({ error: 'expected a finite number of ms ≥ 0' });
+// Built once: run() is called every few virtual ms by the drivers, and building a schema is costly.
+const runSchema = z.object({ ms: runMs });
+const runUntilSchema = z.object({ timeout: runMs }, { error: 'runUntil needs { timeout: ms }' });
 
 const nodeIds = z
   .array(z.string().min(1).max(256))
@@ -117,7 +120,7 @@ export class Simulation {
    * @throws InvalidRequestError for a negative or non-finite `ms`.
    */
   run(ms: number): void {
-    parseAtEdge(z.object({ ms: runMs }), { ms }, 'run refused: ');
+    parseAtEdge(runSchema, { ms }, 'run refused: ');
     const until = this.clock.now() + ms;
     for (let at = this.clock.peek(); at !== undefined && at <= until; at = this.clock.peek()) {
       this.clock.step();
@@ -132,7 +135,7 @@ export class Simulation {
    */
   runUntil(predicate: () => boolean, options: { timeout: number }): boolean {
     if (typeof predicate !== 'function') throw new InvalidRequestError(`runUntil refused: predicate = ${show(predicate)} is not a function`);
-    const { timeout } = parseAtEdge(z.object({ timeout: runMs }, { error: 'runUntil needs { timeout: ms }' }), options, 'runUntil refused: ');
+    const { timeout } = parseAtEdge(runUntilSchema, options, 'runUntil refused: ');
     const until = this.clock.now() + timeout;
     if (predicate()) return true;
     for (let at = this.clock.peek(); at !== undefined && at <= until; at = this.clock.peek()) {
