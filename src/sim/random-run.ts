@@ -80,6 +80,7 @@ export async function randomRun(options: RandomRunOptions): Promise<RandomRunRes
     }
   };
   const result = (failure?: RandomRunResult['failure']): RandomRunResult => {
+    void workload.stop(); // clients issue nothing more (their last waits never fire: time stops here)
     sim.stop();
     const committed = Math.max(0, ...sim.ids.map((id) => sim.status(id)?.commitIndex ?? 0));
     return {
