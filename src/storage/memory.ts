@@ -1,35 +1,47 @@
 import type { HardState, LogEntry } from '../core/types.js';
-import { checkBatch, type PersistBatch, type PersistedState, type Storage } from './storage.js';
+import { checkBatch, type PersistBatch, type PersistedState, type SnapshotRecord, type Storage } from './storage.js';
 
 /**
  * Storage in memory. It stands for a disk: keep the object across a simulated crash and restart
- * the node from it. `writes` counts batches (one batch = one fsync on a real disk).
+ * the node from it. `writes` counts batches (one batch = one fsync on a real disk). It keeps the
+ * same rules as a disk: the latest snapshot and the contiguous log after it, changed only by
+ * whole batches.
  */
 export class MemoryStorage<C = unknown> implements Storage<C> {
   private hardState: HardState = { currentTerm: 0, votedFor: null };
+  private snapshot: SnapshotRecord | undefined;
+  /** The log after the snapshot: entries[0] is at snapshotIndex + 1. */
   private entries: LogEntry<C>[] = [];
   writes = 0;
 
   constructor(initial?: PersistedState<C>) {
     if (initial) {
       this.hardState = initial.hardState;
+      this.snapshot = initial.snapshot;
       this.entries = [...initial.entries];
     }
   }
 
   load(): PersistedState<C> {
-    return { hardState: this.hardState, entries: [...this.entries] };
+    return { hardState: this.hardState, ...(this.snapshot ? { snapshot: this.snapshot } : {}), entries: [...this.entries] };
   }
 
   write(batch: PersistBatch<C>): void {
     // Check before changing anything, so a refused batch leaves no trace (atomicity).
-    const { kept } = checkBatch(batch, {
-      lastIndex: this.entries.length,
+    const snapshotIndex = this.snapshot?.index ?? 0;
+    const { base, kept } = checkBatch(batch, {
+      snapshotIndex,
+      snapshotTerm: this.snapshot?.term ?? 0,
+      lastIndex: snapshotIndex + this.entries.length,
       currentTerm: this.hardState.currentTerm,
-      termAt: (index) => (this.entries[index - 1] as LogEntry<C>).term,
+      termAt: (index) => (this.entries[index - snapshotIndex - 1] as LogEntry<C>).term,
     });
     if (batch.hardState !== undefined) this.hardState = batch.hardState;
-    this.entries.length = kept;
+    if (batch.snapshot !== undefined) {
+      this.snapshot = batch.snapshot;
+      this.entries = this.entries.slice(Math.max(0, base - snapshotIndex));
+    }
+    this.entries.length = kept - base;
     for (const entry of batch.entries) this.entries.push(entry);
     this.writes++;
   }

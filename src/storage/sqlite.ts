@@ -270,7 +270,10 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
     const { hardState, entries } = batch;
     let checked: { kept: LogIndex; lastTerm: Term };
     try {
+      if (batch.snapshot !== undefined) throw new RangeError('snapshots are not stored by this version of SqliteStorage yet');
       checked = checkBatch(batch, {
+        snapshotIndex: 0,
+        snapshotTerm: 0,
         lastIndex: this.lastIndex,
         currentTerm: this.hardState.currentTerm,
         termAt: (index) => (index === this.lastIndex ? this.lastTerm : (this.selectTerm.get(index) ?? 0)),
