@@ -20,6 +20,7 @@ import {
   hasCommittedInTerm,
   heardFrom,
   isPlausibleReply,
+  isPlausibleSnapshotReply,
   progressOf,
   replicate,
   serveConfirmedReads,
@@ -39,8 +40,19 @@ import {
 } from '../src/core/node.js';
 import { isMajority } from '../src/core/quorum.js';
 import { randomInt } from '../src/core/random.js';
-import { initialProgress, progressAfterRejection, progressAfterSuccess, type Progress } from '../src/core/replication.js';
-import { NOOP, type AppendEntries, type AppendEntriesResult, type NodeId, type LogIndex, type RequestVote, type Term } from '../src/core/types.js';
+import { initialProgress, progressAfterRejection, progressAfterSnapshotReply, progressAfterSuccess, type Progress } from '../src/core/replication.js';
+import { acceptChunk, entriesAfterSnapshot } from '../src/core/snapshot.js';
+import {
+  NOOP,
+  type AppendEntries,
+  type AppendEntriesResult,
+  type InstallSnapshot,
+  type InstallSnapshotResult,
+  type NodeId,
+  type LogIndex,
+  type RequestVote,
+  type Term,
+} from '../src/core/types.js';
 import { canGrantPreVote, canGrantVote, recordVote } from '../src/core/vote.js';
 
 export { initialContext, type RaftContext, type RaftEffect, type RaftEvent, type RaftNodeInput } from '../src/core/node.js';
@@ -155,6 +167,29 @@ function answerAppend(
   });
 }
 
+/** Answer an InstallSnapshot chunk with our term, naming the request (its term, snapshot and round). */
+function answerSnapshot(ctx: Ctx, request: InstallSnapshot, answer: Pick<InstallSnapshotResult, 'offset' | 'installed'>, enqueue: Enqueue): void {
+  enqueue.emit({
+    type: 'send',
+    to: request.leaderId,
+    message: {
+      type: 'rpc.installSnapshotResult',
+      from: ctx.id,
+      term: ctx.currentTerm,
+      requestTerm: request.term,
+      lastIncludedIndex: request.lastIncludedIndex,
+      ...answer,
+      seq: request.seq,
+    },
+  });
+}
+
+/** The leader an AppendEntries or InstallSnapshot comes from. */
+function leaderOf(event: Ev): NodeId {
+  if (event.type !== 'rpc.appendEntries' && event.type !== 'rpc.installSnapshot') throw new TypeError(`expected a leader's request, got ${event.type}`);
+  return event.leaderId;
+}
+
 function termOf(event: Ev): Term | undefined {
   return 'term' in event ? event.term : undefined;
 }
@@ -198,20 +233,29 @@ export const raftNodeMachine = setup({
     hasActiveQuorum: ({ context }) => !context.checkQuorum || isMajority(context.recentlyActive.length + 1, votersCount(context)),
     /** RequestVote receiver rules 1 and 2. */
     canGrantVote: ({ context, event }) => canGrantVote(context, asEvent(event, 'rpc.requestVote')),
-    /** AppendEntries receiver rule 2: our log holds prevLogIndex with prevLogTerm. */
+    /**
+     * AppendEntries receiver rule 2: our log holds prevLogIndex with prevLogTerm — or prevLogIndex
+     * lies inside our snapshot, whose entries are committed and so match every leader's.
+     */
     logMatchesPrev: ({ context, event }) => {
       const request = asEvent(event, 'rpc.appendEntries');
-      return request.term === context.currentTerm && context.log.matches(request.prevLogIndex, request.prevLogTerm);
+      const { log } = context;
+      return request.term === context.currentTerm && (log.matches(request.prevLogIndex, request.prevLogTerm) || request.prevLogIndex < log.snapshotIndex);
+    },
+    /** The host's snapshot covers entries the log still holds, all of them applied. */
+    isNewerSnapshot: ({ context, event }) => {
+      const { index } = asEvent(event, 'snapshot.taken');
+      return index > context.log.snapshotIndex && index <= context.lastApplied;
     },
     /**
      * A reply of our term to a request of our term. A follower refusing an earlier term's request
      * answers with its own term, which may be ours again if we lead a later term: its round,
      * index and probe belong to the old leadership and must count for nothing in this one.
      */
-    answersCurrentTermRequest: ({ context, event }) => {
-      const reply = asEvent(event, 'rpc.appendEntriesResult');
-      return reply.term === context.currentTerm && reply.requestTerm === context.currentTerm;
-    },
+    answersCurrentTermRequest: ({ context, event }) =>
+      (event.type === 'rpc.appendEntriesResult' || event.type === 'rpc.installSnapshotResult') &&
+      event.term === context.currentTerm &&
+      event.requestTerm === context.currentTerm,
     isAcceptance: ({ event }) => asEvent(event, 'rpc.appendEntriesResult').success,
     /** Only the voters of the configuration count toward an election (never a stranger's grant). */
     isFromVoter: ({ context, event }) => 'from' in event && context.peers.includes(event.from),
@@ -234,6 +278,7 @@ export const raftNodeMachine = setup({
     rejectStaleRequest: rule((ctx, event, enqueue) => {
       if (event.type === 'rpc.requestVote') answerVote(ctx, event, false, enqueue);
       else if (event.type === 'rpc.appendEntries') answerAppend(ctx, event, { success: false, rejectedIndex: event.prevLogIndex }, enqueue);
+      else if (event.type === 'rpc.installSnapshot') answerSnapshot(ctx, event, { offset: 0, installed: false }, enqueue);
       return ctx;
     }),
     /** Grant: remember the vote (persisted before the reply leaves) and reset the election timer. */
@@ -306,14 +351,14 @@ export const raftNodeMachine = setup({
     }),
     /** A valid AppendEntries of our term comes from the leader: remember it and reset the election timer. */
     recognizeLeader: rule((ctx, event, enqueue) => {
-      const { leaderId } = asEvent(event, 'rpc.appendEntries');
+      const leaderId = leaderOf(event);
       if (ctx.leaderId === leaderId) return ctx.heardFromLeader ? ctx : { ...ctx, heardFromLeader: true };
       if (ctx.leaderId !== null) {
         // A term has one leader: hearing from a second one means Election Safety broke somewhere.
         enqueue.emit({
           type: 'invariantViolation',
           rule: 'at most one leader per term',
-          detail: `${ctx.id} follows ${ctx.leaderId} in term ${ctx.currentTerm} and received AppendEntries from ${leaderId} for the same term`,
+          detail: `${ctx.id} follows ${ctx.leaderId} in term ${ctx.currentTerm} and received ${event.type} from ${leaderId} for the same term`,
         });
       }
       enqueue.emit({ type: 'leaderChanged', leaderId, term: ctx.currentTerm });
@@ -322,7 +367,8 @@ export const raftNodeMachine = setup({
     /** AppendEntries receiver rules 3–5: merge without shortening on duplicates, then advance commitIndex. */
     acceptEntries: rule((ctx, event, enqueue) => {
       const request = asEvent(event, 'rpc.appendEntries');
-      const merged = mergeEntries(ctx.log, request.entries);
+      // Entries our snapshot covers are committed and held already: only those after it are merged.
+      const merged = mergeEntries(ctx.log, entriesAfterSnapshot(ctx.log, request) ?? request.entries);
       const lastNewIndex = request.prevLogIndex + request.entries.length;
       if (merged.truncatedFrom !== undefined && merged.truncatedFrom <= ctx.commitIndex) {
         enqueue.emit({
@@ -351,11 +397,48 @@ export const raftNodeMachine = setup({
       answerAppend(ctx, request, { success: false, rejectedIndex: request.prevLogIndex, ...hint }, enqueue);
       return ctx;
     }),
+    /**
+     * InstallSnapshot receiver (§7, Figure 13): gather the chunks; once the last one is in, keep
+     * the log's suffix after the snapshot if it matches there (else discard the log), persist the
+     * snapshot, restore the state machine from it, and set commitIndex / lastApplied to its index.
+     * A snapshot no newer than what we have committed changes nothing: we never go back.
+     */
+    receiveSnapshotChunk: rule((ctx, event, enqueue) => {
+      const request = asEvent(event, 'rpc.installSnapshot');
+      if (request.lastIncludedIndex <= ctx.commitIndex) {
+        answerSnapshot(ctx, request, { offset: request.offset + request.data.length, installed: true }, enqueue);
+        return ctx.incomingSnapshot === undefined ? ctx : { ...ctx, incomingSnapshot: undefined };
+      }
+      const outcome = acceptChunk(ctx.incomingSnapshot, request);
+      if (outcome.kind !== 'complete') {
+        answerSnapshot(ctx, request, { offset: outcome.offset, installed: false }, enqueue);
+        return { ...ctx, incomingSnapshot: outcome.incoming };
+      }
+      const { snapshot } = outcome;
+      const installed = ctx.log.installSnapshot(snapshot.index, snapshot.term);
+      enqueue.emit({
+        type: 'persist',
+        hardState: hardState(ctx),
+        snapshot,
+        entries: [],
+        ...(installed.discardedAfter ? { truncateFrom: snapshot.index + 1 } : {}),
+      });
+      enqueue.emit({ type: 'restore', snapshot });
+      answerSnapshot(ctx, request, { offset: snapshot.data.length, installed: true }, enqueue);
+      return { ...ctx, log: installed.log, snapshot, incomingSnapshot: undefined, commitIndex: Math.max(ctx.commitIndex, snapshot.index), lastApplied: snapshot.index };
+    }),
+    /** Log compaction (§7): the host snapshotted its state machine up to an applied index; drop the log behind it and persist it. */
+    compactLog: rule((ctx, event, enqueue) => {
+      const { index, data } = asEvent(event, 'snapshot.taken');
+      const snapshot = { index, term: ctx.log.termAt(index) as Term, data };
+      enqueue.emit({ type: 'persist', hardState: hardState(ctx), snapshot, entries: [] });
+      return { ...ctx, log: ctx.log.compact(index), snapshot };
+    }),
     /** Leader election won: nextIndex = last + 1 and matchIndex = 0 for everyone; announce ourselves. */
     initializeLeaderState: rule((ctx, _event, enqueue) => {
       const nextIndex: Record<NodeId, LogIndex> = {};
       const matchIndex: Record<NodeId, LogIndex> = {};
-      const replication: Record<NodeId, Pick<Progress, 'mode' | 'probeSent'>> = {};
+      const replication: Record<NodeId, Omit<Progress, 'nextIndex' | 'matchIndex'>> = {};
       const fresh = initialProgress(ctx.log.lastIndex);
       for (const peer of ctx.peers) {
         nextIndex[peer] = fresh.nextIndex;
@@ -414,6 +497,16 @@ export const raftNodeMachine = setup({
       const next = serveConfirmedReads({ ...acked, ...withProgress(acked, reply.from, after) }, enqueue);
       return after === before ? next : replicate(next, enqueue, false, reply.from);
     }),
+    /** A follower answered a snapshot chunk: it installed it (replicate after it), or resume where it says. */
+    recordSnapshotProgress: rule((ctx, event, enqueue) => {
+      const reply = asEvent(event, 'rpc.installSnapshotResult');
+      if (!isPlausibleSnapshotReply(ctx, reply, enqueue)) return ctx;
+      const acked = heardFrom(ctx, reply);
+      const after = progressAfterSnapshotReply(progressOf(acked, reply.from), reply, ctx.snapshot?.index ?? 0);
+      const progressed = { ...acked, ...withProgress(acked, reply.from, after) };
+      const next = reply.installed ? advanceLeaderCommit(progressed, enqueue) : serveConfirmedReads(progressed, enqueue);
+      return replicate(next, enqueue, false, reply.from);
+    }),
     /** ReadIndex: admit reads at the current commitIndex and start a confirmation round. */
     admitReads: rule((ctx, event, enqueue) => {
       const { requestIds } = asEvent(event, 'client.read');
@@ -442,11 +535,10 @@ export const raftNodeMachine = setup({
     }),
     /** Two leaders in one term: Election Safety is broken somewhere. Report; do not act. */
     reportTwoLeaders: rule((ctx, event, enqueue) => {
-      const request = asEvent(event, 'rpc.appendEntries');
       enqueue.emit({
         type: 'invariantViolation',
         rule: 'at most one leader per term',
-        detail: `${ctx.id} leads term ${ctx.currentTerm} and received AppendEntries from ${request.leaderId} for the same term`,
+        detail: `${ctx.id} leads term ${ctx.currentTerm} and received ${event.type} from ${leaderOf(event)} for the same term`,
       });
       return ctx;
     }),
@@ -465,8 +557,12 @@ export const raftNodeMachine = setup({
       { actions: 'denyVote' },
     ],
     'rpc.appendEntries': [...onHigherTerm(['adoptHigherTerm', 'reprocessEvent']), { guard: 'isStaleTerm', actions: 'rejectStaleRequest' }],
+    'rpc.installSnapshot': [...onHigherTerm(['adoptHigherTerm', 'reprocessEvent']), { guard: 'isStaleTerm', actions: 'rejectStaleRequest' }],
     'rpc.requestVoteResult': onHigherTerm(['adoptHigherTerm']),
     'rpc.appendEntriesResult': onHigherTerm(['adoptHigherTerm']),
+    'rpc.installSnapshotResult': onHigherTerm(['adoptHigherTerm']),
+    // Log compaction, in every role.
+    'snapshot.taken': { guard: 'isNewerSnapshot', actions: 'compactLog' },
   },
   states: {
     follower: {
@@ -477,6 +573,7 @@ export const raftNodeMachine = setup({
           { guard: 'logMatchesPrev', actions: ['recognizeLeader', 'armElectionTimer', 'acceptEntries'] },
           { guard: 'isCurrentTerm', actions: ['recognizeLeader', 'armElectionTimer', 'rejectEntries'] },
         ],
+        'rpc.installSnapshot': { guard: 'isCurrentTerm', actions: ['recognizeLeader', 'armElectionTimer', 'receiveSnapshotChunk'] },
         'client.propose': { actions: 'rejectProposal' },
         'client.read': { actions: 'rejectReads' },
       },
@@ -488,6 +585,7 @@ export const raftNodeMachine = setup({
         'timeout.election': { target: 'preCandidate', reenter: true },
         'rpc.requestVoteResult': { guard: and(['isPreVoteGrantForUs', 'isFromVoter']), actions: 'recordVote' },
         'rpc.appendEntries': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },
+        'rpc.installSnapshot': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },
         'client.propose': { actions: 'rejectProposal' },
         'client.read': { actions: 'rejectReads' },
       },
@@ -501,6 +599,7 @@ export const raftNodeMachine = setup({
         'timeout.election': [{ guard: 'isPreVoteEnabled', target: 'preCandidate' }, { target: 'candidate', reenter: true }],
         'rpc.requestVoteResult': { guard: and(['isCurrentTermVote', 'isFromVoter']), actions: 'recordVote' },
         'rpc.appendEntries': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },
+        'rpc.installSnapshot': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },
         'client.propose': { actions: 'rejectProposal' },
         'client.read': { actions: 'rejectReads' },
       },
@@ -515,6 +614,8 @@ export const raftNodeMachine = setup({
         ],
         'timeout.heartbeat': { actions: ['sendHeartbeats', 'armHeartbeatTimer'] },
         'rpc.appendEntries': { guard: 'isCurrentTerm', actions: 'reportTwoLeaders' },
+        'rpc.installSnapshot': { guard: 'isCurrentTerm', actions: 'reportTwoLeaders' },
+        'rpc.installSnapshotResult': { guard: 'answersCurrentTermRequest', actions: 'recordSnapshotProgress' },
         'rpc.appendEntriesResult': [
           { guard: and(['answersCurrentTermRequest', 'isAcceptance']), actions: 'recordReplication' },
           { guard: 'answersCurrentTermRequest', actions: 'backOffNextIndex' },

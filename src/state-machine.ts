@@ -1,3 +1,4 @@
+import type { JsonValue } from './core/json.js';
 import type { LogEntry } from './core/types.js';
 
 /**
@@ -10,4 +11,13 @@ import type { LogEntry } from './core/types.js';
 export interface StateMachine<Command = unknown, Result = unknown, Query = unknown, QueryResult = unknown> {
   apply(command: Command, entry: LogEntry<Command>): Result;
   query(query: Query): QueryResult;
+  /**
+   * The whole state, as a JSON value or bytes, so the log behind it can be compacted (Raft §7).
+   * Taken after applying an entry, never during one; it must not change the state. A state
+   * machine without `snapshot` and `restore` keeps the whole log (no compaction); every node of a
+   * cluster runs the same kind.
+   */
+  snapshot?(): JsonValue | Uint8Array;
+  /** Replace the whole state by one `snapshot()` returned (on any node): after it, apply continues from the snapshot's index. */
+  restore?(snapshot: JsonValue | Uint8Array): void;
 }

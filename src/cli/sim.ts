@@ -7,6 +7,9 @@ export interface SimCommandOptions {
   duration: number;
   faults: Fault[];
   clients?: number;
+  snapshotThreshold?: number;
+  /** Where a progress line goes, one per 10% of the seeds (the CLI passes stderr, on a terminal only). */
+  progress?: (line: string) => void;
 }
 
 /**
@@ -20,6 +23,7 @@ export async function runSimCommand(options: SimCommandOptions, out: (line: stri
   let virtualMs = 0;
   const violations = { safety: 0, linearizability: 0, liveness: 0 };
   const ops = { reads: 0, writes: 0, cas: 0, unknown: 0 };
+  const snapshots = { taken: 0, installed: 0 };
   for (let i = 0; i < options.seeds; i++) {
     const seed = options.seed + i;
     const result = await randomRun({
@@ -28,9 +32,12 @@ export async function runSimCommand(options: SimCommandOptions, out: (line: stri
       duration: options.duration,
       faults: options.faults,
       ...(options.clients !== undefined ? { clients: options.clients } : {}),
+      ...(options.snapshotThreshold !== undefined ? { snapshotThreshold: options.snapshotThreshold } : {}),
     });
     virtualMs += result.virtualMs;
     for (const key of ['reads', 'writes', 'cas', 'unknown'] as const) ops[key] += result.operations[key];
+    snapshots.taken += result.snapshots.taken;
+    snapshots.installed += result.snapshots.installed;
     if (result.ok) {
       passed++;
       if (options.seeds === 1) {
@@ -45,12 +52,18 @@ export async function runSimCommand(options: SimCommandOptions, out: (line: stri
       violations[failure.kind]++;
       out(`seed ${seed}: VIOLATION ${failure.rule}: ${failure.detail}\n  replay: ${result.replay}`);
     }
+    // A line per tenth of the batch (only for batches of 10 seeds or more).
+    const tenth = Math.floor(((i + 1) * 10) / options.seeds);
+    if (options.progress !== undefined && options.seeds >= 10 && tenth > Math.floor((i * 10) / options.seeds)) {
+      options.progress(`sim: ${tenth * 10}% — ${i + 1}/${options.seeds} seeds, ${i + 1 - passed} failed so far`);
+    }
   }
   const wallMs = performance.now() - started;
   out(
     `${passed}/${options.seeds} seeds passed; ${violations.safety} safety violations, ${violations.linearizability} linearizability violations` +
       `${violations.liveness > 0 ? `, ${violations.liveness} liveness failures` : ''}; ` +
       `operations checked: ${ops.reads} reads / ${ops.writes} writes / ${ops.cas} cas (${ops.unknown} of unknown outcome); ` +
+      `snapshots: ${snapshots.taken} taken, ${snapshots.installed} installed; ` +
       `${options.nodes} nodes, faults ${options.faults.join(',') || 'none'}; ` +
       `${(virtualMs / 1000).toFixed(0)} virtual s in ${(wallMs / 1000).toFixed(1)} wall s (${(virtualMs / wallMs).toFixed(1)} virtual s per wall s)`,
   );

@@ -7,8 +7,8 @@
 import { entriesThatFit } from './log.js';
 import { quorumIndex } from './quorum.js';
 import { confirmedRound, partitionReadyReads } from './read.js';
-import { nextAppend, type Progress } from './replication.js';
-import type { AppendEntries, AppendEntriesResult, LogEntry, LogIndex, NodeId } from './types.js';
+import { nextAppend, nextSnapshotChunk, type Progress } from './replication.js';
+import type { AppendEntries, AppendEntriesResult, InstallSnapshot, InstallSnapshotResult, LogEntry, LogIndex, NodeId } from './types.js';
 import { applyCommitted, hardState, type EffectSink, type RaftContext } from './node.js';
 
 type Ctx = RaftContext<unknown>;
@@ -19,10 +19,11 @@ export function progressOf(ctx: Ctx, peer: NodeId): Progress {
 }
 
 export function withProgress(ctx: Ctx, peer: NodeId, p: Progress): Pick<Ctx, 'nextIndex' | 'matchIndex' | 'replication'> {
+  const { nextIndex, matchIndex, ...replication } = p;
   return {
-    nextIndex: { ...ctx.nextIndex, [peer]: p.nextIndex },
-    matchIndex: { ...ctx.matchIndex, [peer]: p.matchIndex },
-    replication: { ...ctx.replication, [peer]: { mode: p.mode, probeSent: p.probeSent } },
+    nextIndex: { ...ctx.nextIndex, [peer]: nextIndex },
+    matchIndex: { ...ctx.matchIndex, [peer]: matchIndex },
+    replication: { ...ctx.replication, [peer]: replication },
   };
 }
 
@@ -40,14 +41,39 @@ export function appendEntriesMessage(ctx: Ctx, from: LogIndex, to: LogIndex): Ap
   };
 }
 
+/** One chunk of the leader's snapshot (§7), in the leader's term and current confirmation round. */
+export function installSnapshotMessage(ctx: Ctx, offset: number, data: string, done: boolean): InstallSnapshot {
+  const snapshot = ctx.snapshot as NonNullable<Ctx['snapshot']>;
+  return {
+    type: 'rpc.installSnapshot',
+    from: ctx.id,
+    term: ctx.currentTerm,
+    leaderId: ctx.id,
+    lastIncludedIndex: snapshot.index,
+    lastIncludedTerm: snapshot.term,
+    offset,
+    data,
+    done,
+    seq: ctx.readSeq,
+  };
+}
+
 /**
- * Leader: send each follower what it is missing (heartbeat: to every follower, even if empty).
+ * Leader: send each follower what it is missing (heartbeat: to every follower, even if empty) —
+ * entries, or, when it needs entries compacted behind the snapshot, the snapshot's next chunk.
  * Returns the context after the sends (nextIndex advances in replicate mode).
  */
 export function replicate(ctx: Ctx, sink: EffectSink, heartbeat: boolean, only?: NodeId): Ctx {
   let next = ctx;
   for (const peer of only === undefined ? ctx.peers : [only]) {
     const progress = progressOf(next, peer);
+    if (progress.nextIndex <= next.log.snapshotIndex && next.snapshot !== undefined) {
+      const chunk = nextSnapshotChunk(progress, next.snapshot, Math.min(next.snapshotChunkBytes, next.maxBytesPerMessage), heartbeat);
+      if (chunk === undefined) continue;
+      sink.emit({ type: 'send', to: peer, message: installSnapshotMessage(next, chunk.offset, chunk.data, chunk.done) });
+      next = { ...next, ...withProgress(next, peer, chunk.progress) };
+      continue;
+    }
     // Cap each message by count and by size, so it always fits the transport's body limit.
     const fits = entriesThatFit(next.log, progress.nextIndex, next.maxEntriesPerMessage, next.maxBytesPerMessage);
     const plan = nextAppend(progress, next.log.lastIndex, fits, heartbeat);
@@ -89,7 +115,7 @@ export function serveConfirmedReads(ctx: Ctx, sink: EffectSink): Ctx {
 }
 
 /** Leader: a follower answered (success or not): it is alive and recognizes us in this term. */
-export function heardFrom(ctx: Ctx, reply: AppendEntriesResult): Ctx {
+export function heardFrom(ctx: Ctx, reply: { readonly from: NodeId; readonly seq: number }): Ctx {
   // Only voters count toward check-quorum and ReadIndex rounds.
   if (!ctx.peers.includes(reply.from)) return ctx;
   return {
@@ -112,6 +138,18 @@ export function isPlausibleReply(ctx: Ctx, reply: AppendEntriesResult, sink: Eff
     type: 'invariantViolation',
     rule: reply.success ? 'a follower matches only entries the leader sent' : 'a follower rejects only entries the leader sent',
     detail: `${reply.from} ${reply.success ? 'reports matchIndex' : 'rejects prevLogIndex'} ${index} (round ${reply.seq}) but the log ends at ${ctx.log.lastIndex} (round ${ctx.readSeq})`,
+  });
+  return false;
+}
+
+/** Leader: is this InstallSnapshot reply one an honest voter could send (about a snapshot within our log, of a round we sent)? */
+export function isPlausibleSnapshotReply(ctx: Ctx, reply: InstallSnapshotResult, sink: EffectSink): boolean {
+  if (!ctx.peers.includes(reply.from)) return false;
+  if (reply.lastIncludedIndex <= ctx.log.lastIndex && reply.seq <= ctx.readSeq) return true;
+  sink.emit({
+    type: 'invariantViolation',
+    rule: 'a follower answers only snapshots the leader sent',
+    detail: `${reply.from} answers about a snapshot at ${reply.lastIncludedIndex} (round ${reply.seq}) but the log ends at ${ctx.log.lastIndex} (round ${ctx.readSeq})`,
   });
   return false;
 }

@@ -1,13 +1,17 @@
 import type { LogEntry, LogIndex, Term } from './types.js';
 
 /**
- * The replicated log, 1-based, with index 0 / term 0 as the empty log's sentinel.
+ * The replicated log, 1-based, with index 0 / term 0 as the empty log's sentinel — or, after a
+ * snapshot, the entries after it: `snapshotIndex` / `snapshotTerm` take the sentinel's place
+ * (§7: the last included index and term), and the entries at or before `snapshotIndex` are
+ * compacted — `entry()` and `termAt()` know nothing of them, and asking `slice()` for them is a bug.
  *
  * Cost model (DESIGN.md, "The node machine"): copying the entry array on every event costs more
  * than the event itself. So a RaftLog is a small view — (shared array, length) — over an array
  * that grows in place: appending to the newest view pushes onto the shared array and returns a
  * new view in O(entries appended). Truncation never mutates: it returns a shorter view, and the
- * first append after it copies the kept prefix once (conflicts are rare).
+ * first append after it copies the kept prefix once (conflicts are rare). Compaction copies the
+ * kept suffix once (once per snapshot).
  *
  * Why views and not one mutable object: machine snapshots must stay valid after later events.
  * @xstate/graph explores many events from the same snapshot, and a test may keep an old
@@ -16,66 +20,84 @@ import type { LogEntry, LogIndex, Term } from './types.js';
  */
 export class RaftLog<C = unknown> {
   private constructor(
+    /** store[0] is the entry at snapshotIndex + 1. */
     private readonly store: LogEntry<C>[],
-    /** Number of entries in this view. */
+    /** Number of entries in this view (after the snapshot). */
     readonly length: number,
+    /** The last index the snapshot covers (0: no snapshot). */
+    readonly snapshotIndex: LogIndex = 0,
+    /** The term of that entry (0: no snapshot). */
+    readonly snapshotTerm: Term = 0,
   ) {}
 
   static empty<C = unknown>(): RaftLog<C> {
     return new RaftLog<C>([], 0);
   }
 
-  /** A log holding exactly `entries`, which must be numbered 1, 2, 3, … */
-  static from<C = unknown>(entries: readonly LogEntry<C>[]): RaftLog<C> {
-    assertContiguous(entries, 1);
-    return new RaftLog<C>([...entries], entries.length);
+  /**
+   * A log holding exactly `entries`, which must be numbered 1, 2, 3, … — or, after a snapshot,
+   * snapshot.index + 1, + 2, …
+   */
+  static from<C = unknown>(entries: readonly LogEntry<C>[], snapshot?: { readonly index: LogIndex; readonly term: Term }): RaftLog<C> {
+    const base = snapshot?.index ?? 0;
+    assertContiguous(entries, base + 1);
+    return new RaftLog<C>([...entries], entries.length, base, snapshot?.term ?? 0);
+  }
+
+  /** The first index the log holds an entry for (snapshotIndex + 1; lastIndex + 1 when it holds none). */
+  get firstIndex(): LogIndex {
+    return this.snapshotIndex + 1;
   }
 
   get lastIndex(): LogIndex {
-    return this.length;
+    return this.snapshotIndex + this.length;
   }
 
   get lastTerm(): Term {
-    return this.length === 0 ? 0 : (this.store[this.length - 1] as LogEntry<C>).term;
+    return this.length === 0 ? this.snapshotTerm : (this.store[this.length - 1] as LogEntry<C>).term;
   }
 
-  /** The entry at `index`, or undefined outside 1..lastIndex. */
+  /** The entry at `index`, or undefined outside firstIndex..lastIndex. */
   entry(index: LogIndex): LogEntry<C> | undefined {
-    return index >= 1 && index <= this.length ? this.store[index - 1] : undefined;
+    return index > this.snapshotIndex && index <= this.lastIndex ? this.store[index - this.snapshotIndex - 1] : undefined;
   }
 
-  /** The term at `index`: 0 for the sentinel index 0, undefined past the end. */
+  /** The term at `index`: snapshotTerm at snapshotIndex (0 at the sentinel 0), undefined when compacted or past the end. */
   termAt(index: LogIndex): Term | undefined {
-    if (index === 0) return 0;
+    if (index === this.snapshotIndex) return this.snapshotTerm;
     return this.entry(index)?.term;
   }
 
-  /** True iff the log holds an entry at `index` with `term` (index 0 / term 0 always matches). */
+  /** True iff the log holds an entry at `index` with `term` (the snapshot's last entry counts; index 0 / term 0 always matches). */
   matches(index: LogIndex, term: Term): boolean {
     return this.termAt(index) === term;
   }
 
-  /** A copy of entries from..to (inclusive, clamped to the log). */
-  slice(from: LogIndex, to: LogIndex = this.length): LogEntry<C>[] {
-    const start = Math.max(from, 1);
-    const end = Math.min(to, this.length);
-    return end < start ? [] : this.store.slice(start - 1, end);
+  /** A copy of entries from..to (inclusive, clamped to the log's end). Compacted entries cannot be asked for. */
+  slice(from: LogIndex, to: LogIndex = this.lastIndex): LogEntry<C>[] {
+    const end = Math.min(to, this.lastIndex);
+    if (from <= this.snapshotIndex && this.snapshotIndex > 0 && end >= from) {
+      throw new RangeError(`entries ${from}..${end} are asked for, but the log is compacted up to ${this.snapshotIndex}`);
+    }
+    const start = Math.max(from, this.firstIndex);
+    return end < start ? [] : this.store.slice(start - this.snapshotIndex - 1, end - this.snapshotIndex);
   }
 
+  /** The entries the log holds (after the snapshot), as a new array. */
   toArray(): LogEntry<C>[] {
     return this.store.slice(0, this.length);
   }
 
-  /** The first index holding `term`, scanning back from `from`. */
+  /** The first index holding `term`, scanning back from `from` (never before firstIndex). */
   firstIndexOfTerm(term: Term, from: LogIndex): LogIndex {
-    let index = Math.min(from, this.length);
-    while (index > 1 && this.termAt(index - 1) === term) index--;
+    let index = Math.min(from, this.lastIndex);
+    while (index > this.firstIndex && this.termAt(index - 1) === term) index--;
     return index;
   }
 
-  /** The last index holding `term`, or 0 if the log has no entry of that term. */
+  /** The last index holding `term` (the snapshot's last entry included), or 0 if the log has none of that term. */
   lastIndexOfTerm(term: Term): LogIndex {
-    for (let index = this.length; index >= 1; index--) {
+    for (let index = this.lastIndex; index >= this.snapshotIndex && index >= 1; index--) {
       const t = this.termAt(index) as Term;
       if (t === term) return index;
       if (t < term) return 0; // terms only grow along the log
@@ -86,22 +108,45 @@ export class RaftLog<C = unknown> {
   /** A view with `entries` after the last entry. Their indexes must continue the log. */
   append(entries: readonly LogEntry<C>[]): RaftLog<C> {
     if (entries.length === 0) return this;
-    assertContiguous(entries, this.length + 1);
+    assertContiguous(entries, this.lastIndex + 1);
     if (this.store.length === this.length) {
       // This is the newest view of the shared array: grow it in place.
       for (const entry of entries) this.store.push(entry);
-      return new RaftLog(this.store, this.length + entries.length);
+      return new RaftLog(this.store, this.length + entries.length, this.snapshotIndex, this.snapshotTerm);
     }
     // A newer view (or a longer past) shares the array beyond our length: copy our prefix.
     const store = this.store.slice(0, this.length);
     for (const entry of entries) store.push(entry);
-    return new RaftLog(store, store.length);
+    return new RaftLog(store, store.length, this.snapshotIndex, this.snapshotTerm);
   }
 
-  /** A view without the entries from `index` on (index ≥ 1). */
+  /** A view without the entries from `index` on. Compacted entries cannot be truncated (they are committed). */
   truncateFrom(index: LogIndex): RaftLog<C> {
-    if (index < 1) throw new RangeError(`cannot truncate from index ${index}: the first entry is 1`);
-    return index > this.length ? this : new RaftLog(this.store, index - 1);
+    if (index <= this.snapshotIndex || index < 1) {
+      throw new RangeError(`cannot truncate from index ${index}: the first entry the log holds is ${this.firstIndex}`);
+    }
+    return index > this.lastIndex ? this : new RaftLog(this.store, index - this.snapshotIndex - 1, this.snapshotIndex, this.snapshotTerm);
+  }
+
+  /** The log after a snapshot at `index` (snapshotIndex ≤ index ≤ lastIndex): the entries it covers are dropped, the rest kept. */
+  compact(index: LogIndex): RaftLog<C> {
+    if (index < this.snapshotIndex || index > this.lastIndex) {
+      throw new RangeError(`cannot compact up to ${index}: the log holds ${this.firstIndex}..${this.lastIndex}`);
+    }
+    if (index === this.snapshotIndex) return this;
+    const term = this.termAt(index) as Term;
+    return new RaftLog(this.store.slice(index - this.snapshotIndex, this.length), this.lastIndex - index, index, term);
+  }
+
+  /**
+   * The log after installing a leader's snapshot at (index, term), §7 rules 6 and 7: if it holds an
+   * entry with that index and term, the entries after it are kept; otherwise the whole log is
+   * discarded. Reports whether entries after the snapshot were discarded.
+   */
+  installSnapshot(index: LogIndex, term: Term): { log: RaftLog<C>; discardedAfter: boolean } {
+    if (index <= this.snapshotIndex) throw new RangeError(`a snapshot at ${index} is not newer than the one at ${this.snapshotIndex}`);
+    if (this.termAt(index) === term) return { log: this.compact(index), discardedAfter: false };
+    return { log: new RaftLog<C>([], 0, index, term), discardedAfter: this.lastIndex > index };
   }
 }
 

@@ -11,6 +11,8 @@ import type {
   AppendEntries,
   AppendEntriesResult,
   HardState,
+  InstallSnapshot,
+  InstallSnapshotResult,
   LogEntry,
   LogIndex,
   NodeId,
@@ -42,8 +44,31 @@ export interface RaftNodeInput<C = unknown> {
   preVote?: boolean;
   /** A leader that has not heard from a majority within an election timeout steps down. Default true. */
   checkQuorum?: boolean;
-  /** What storage holds: a restart is a new actor from this, not a snapshot restore. */
-  persisted?: { currentTerm: Term; votedFor: NodeId | null; log: readonly LogEntry<C>[] };
+  /** Most characters of a snapshot in one InstallSnapshot chunk. Default 1 MiB. */
+  snapshotChunkBytes?: number;
+  /**
+   * What storage holds: a restart is a new actor from this, not a snapshot restore. With a
+   * snapshot, `log` holds the entries after it, and the node starts with them committed and
+   * applied up to the snapshot (its host restores the state machine from `snapshot.data`).
+   */
+  persisted?: { currentTerm: Term; votedFor: NodeId | null; log: readonly LogEntry<C>[]; snapshot?: Snapshot | undefined };
+}
+
+/** A snapshot as the node keeps it: the state up to `index` (of `term`), serialized by its host. */
+export interface Snapshot {
+  readonly index: LogIndex;
+  readonly term: Term;
+  readonly data: string;
+}
+
+/** A snapshot a follower is receiving, chunk by chunk. */
+export interface IncomingSnapshot {
+  readonly leaderId: NodeId;
+  readonly index: LogIndex;
+  readonly term: Term;
+  readonly chunks: readonly string[];
+  /** Characters received so far: the offset the next chunk must start at. */
+  readonly received: number;
 }
 
 export interface RaftContext<C = unknown> {
@@ -56,6 +81,7 @@ export interface RaftContext<C = unknown> {
   readonly maxBytesPerMessage: number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
+  readonly snapshotChunkBytes: number;
   /** State of the seeded generator that draws election timeouts. */
   readonly rng: RngState;
   /** The election timeout most recently drawn (ms). */
@@ -64,18 +90,22 @@ export interface RaftContext<C = unknown> {
   readonly currentTerm: Term;
   readonly votedFor: NodeId | null;
   readonly log: RaftLog<C>;
+  /** The latest snapshot (the log holds the entries after it), durable with the log. */
+  readonly snapshot: Snapshot | undefined;
   // Volatile state on all servers
   readonly commitIndex: LogIndex;
   readonly lastApplied: LogIndex;
   readonly leaderId: NodeId | null;
   /** A leader of our term was heard from since the election timer last fired (or we lead): deny pre-votes. */
   readonly heardFromLeader: boolean;
+  /** Follower: a snapshot being received from the leader. */
+  readonly incomingSnapshot: IncomingSnapshot | undefined;
   // Candidate and pre-candidate
   readonly votes: readonly NodeId[];
   // Volatile state on leaders, reinitialised after election
   readonly nextIndex: Readonly<Record<NodeId, LogIndex>>;
   readonly matchIndex: Readonly<Record<NodeId, LogIndex>>;
-  readonly replication: Readonly<Record<NodeId, Pick<Progress, 'mode' | 'probeSent'>>>;
+  readonly replication: Readonly<Record<NodeId, Omit<Progress, 'nextIndex' | 'matchIndex'>>>;
   /** Check-quorum: the peers that answered since the leader's last check. */
   readonly recentlyActive: readonly NodeId[];
   /** ReadIndex: the current leadership-confirmation round, the highest round each peer answered, reads waiting. */
@@ -91,17 +121,29 @@ export type RaftEvent<C = unknown> =
   | RequestVoteResult
   | AppendEntries<C>
   | AppendEntriesResult
+  | InstallSnapshot
+  | InstallSnapshotResult
+  /**
+   * The host made a snapshot of its state machine after applying every entry up to `index` (at most
+   * lastApplied): compact the log behind it and persist it.
+   */
+  | { type: 'snapshot.taken'; index: LogIndex; data: string }
   /** Append commands to the log (leader only). A batch is one event. */
   | { type: 'client.propose'; commands: readonly C[]; requestId?: string }
   /** Ask for a linearizable read point (leader only). */
   | { type: 'client.read'; requestIds: readonly string[] };
 
 export type RaftEffect<C = unknown> =
-  /** Write before anything else of this step leaves: hard state, then drop entries ≥ truncateFrom, then append. */
-  | { type: 'persist'; hardState: HardState; truncateFrom?: LogIndex; entries: readonly LogEntry<C>[] }
+  /**
+   * Write before anything else of this step leaves: hard state, then the snapshot (dropping the
+   * entries it covers), then drop entries ≥ truncateFrom, then append.
+   */
+  | { type: 'persist'; hardState: HardState; snapshot?: Snapshot; truncateFrom?: LogIndex; entries: readonly LogEntry<C>[] }
   | { type: 'send'; to: NodeId; message: RpcMessage<C> }
   /** Newly committed entries, in index order, each exactly once per actor. */
   | { type: 'apply'; entries: readonly LogEntry<C>[] }
+  /** Replace the state machine's state by this snapshot (installed from the leader), in order with `apply`. */
+  | { type: 'restore'; snapshot: Snapshot }
   | { type: 'roleChanged'; role: Role; term: Term }
   | { type: 'leaderChanged'; leaderId: NodeId | null; term: Term }
   | { type: 'proposalAccepted'; requestId?: string; entries: readonly LogEntry<C>[] }
@@ -139,6 +181,7 @@ export function applyCommitted(ctx: Ctx, sink: EffectSink): Ctx {
 export function initialContext<C>(input: RaftNodeInput<C>): RaftContext<C> {
   const peers = [...new Set(input.peers)].filter((peer) => peer !== input.id);
   const persisted = input.persisted;
+  const snapshot = persisted?.snapshot;
   return {
     id: input.id,
     peers,
@@ -148,15 +191,19 @@ export function initialContext<C>(input: RaftNodeInput<C>): RaftContext<C> {
     maxBytesPerMessage: input.maxBytesPerMessage ?? 1024 * 1024,
     preVote: input.preVote ?? true,
     checkQuorum: input.checkQuorum ?? true,
+    snapshotChunkBytes: input.snapshotChunkBytes ?? 1024 * 1024,
     heardFromLeader: false,
     recentlyActive: [],
     rng: seedRng(input.seed ?? hashId(input.id)),
     electionDelay: 0,
     currentTerm: persisted?.currentTerm ?? 0,
     votedFor: persisted?.votedFor ?? null,
-    log: RaftLog.from<C>(persisted?.log ?? []),
-    commitIndex: 0,
-    lastApplied: 0,
+    log: RaftLog.from<C>(persisted?.log ?? [], snapshot),
+    snapshot,
+    incomingSnapshot: undefined,
+    // A snapshot holds only committed entries, and the host restored the state machine from it.
+    commitIndex: snapshot?.index ?? 0,
+    lastApplied: snapshot?.index ?? 0,
     leaderId: null,
     votes: [],
     nextIndex: {},

@@ -8,13 +8,18 @@ import type { LogIndex } from './types.js';
  *   its answer (or the next heartbeat) before sending another.
  * - `replicate`: the logs meet at matchIndex; send new entries as soon as they exist and advance
  *   nextIndex optimistically (pipelining).
+ * - `snapshot`: the follower needs entries the leader has compacted; send the snapshot, one chunk
+ *   at a time, resuming from the offset the follower reports.
  */
 export interface Progress {
   readonly nextIndex: LogIndex;
   readonly matchIndex: LogIndex;
-  readonly mode: 'probe' | 'replicate';
-  /** In probe mode: an AppendEntries is outstanding. */
+  readonly mode: 'probe' | 'replicate' | 'snapshot';
+  /** In probe mode: an AppendEntries is outstanding; in snapshot mode: a chunk is. */
   readonly probeSent: boolean;
+  /** In snapshot mode: which snapshot is being sent, and the offset of the chunk to send next. */
+  readonly sending?: LogIndex;
+  readonly offset?: number;
 }
 
 /** A new leader's view of every follower: nextIndex = last + 1, matchIndex = 0 (Figure 2). */
@@ -26,6 +31,44 @@ export function initialProgress(lastIndex: LogIndex): Progress {
 export function progressAfterSuccess(p: Progress, matchIndex: LogIndex): Progress {
   const match = Math.max(p.matchIndex, matchIndex);
   return { nextIndex: Math.max(p.nextIndex, match + 1), matchIndex: match, mode: 'replicate', probeSent: false };
+}
+
+/**
+ * An InstallSnapshot reply: installed (the follower holds everything up to that index: replicate
+ * after it), or how far it got with the snapshot being sent (resume there), or about a snapshot
+ * we no longer send (start the current one again from 0).
+ */
+export function progressAfterSnapshotReply(
+  p: Progress,
+  reply: { readonly lastIncludedIndex: LogIndex; readonly offset: number; readonly installed: boolean },
+  snapshotIndex: LogIndex,
+): Progress {
+  if (reply.installed) return progressAfterSuccess(p, reply.lastIncludedIndex);
+  if (p.mode !== 'snapshot') return p; // a late reply to a transfer that is over
+  const offset = reply.lastIncludedIndex === snapshotIndex && p.sending === snapshotIndex ? reply.offset : 0;
+  return { ...p, probeSent: false, sending: snapshotIndex, offset };
+}
+
+/**
+ * The next chunk of the snapshot for a follower that needs compacted entries, or undefined while
+ * one is outstanding (a heartbeat sends it again: a lost chunk must not stall the transfer).
+ */
+export function nextSnapshotChunk(
+  p: Progress,
+  snapshot: { readonly index: LogIndex; readonly data: string },
+  chunkSize: number,
+  heartbeat: boolean,
+): { offset: number; data: string; done: boolean; progress: Progress } | undefined {
+  const resuming = p.mode === 'snapshot' && p.sending === snapshot.index;
+  if (resuming && p.probeSent && !heartbeat) return undefined;
+  const offset = resuming ? Math.min(p.offset ?? 0, snapshot.data.length) : 0;
+  const data = snapshot.data.slice(offset, offset + Math.max(1, chunkSize));
+  return {
+    offset,
+    data,
+    done: offset + data.length >= snapshot.data.length,
+    progress: { nextIndex: p.nextIndex, matchIndex: p.matchIndex, mode: 'snapshot', probeSent: true, sending: snapshot.index, offset },
+  };
 }
 
 /**
@@ -41,6 +84,7 @@ export function progressAfterRejection(
   log: RaftLog<unknown>,
 ): Progress {
   if (rejectedIndex <= p.matchIndex) return p;
+  if (p.mode === 'snapshot') return p; // an AppendEntries answer from before the transfer began
   if (p.mode === 'probe' && rejectedIndex !== p.nextIndex - 1) return p;
   const guess = Math.min(nextIndexAfterConflict(log, hint), rejectedIndex);
   return { nextIndex: Math.max(guess, p.matchIndex + 1), matchIndex: p.matchIndex, mode: 'probe', probeSent: false };

@@ -92,5 +92,42 @@ export interface AppendEntriesResult {
   readonly seq: number;
 }
 
-export type RpcMessage<C = unknown> = RequestVote | RequestVoteResult | AppendEntries<C> | AppendEntriesResult;
-export type RpcRequest<C = unknown> = RequestVote | AppendEntries<C>;
+/**
+ * InstallSnapshot (§7, Figure 13), one chunk of it: the leader's snapshot covers every entry up
+ * to `lastIncludedIndex` (of term `lastIncludedTerm`); `data` is the part of its serialized form
+ * that starts at character `offset`; `done` marks the last chunk.
+ */
+export interface InstallSnapshot {
+  readonly type: 'rpc.installSnapshot';
+  readonly from: NodeId;
+  readonly term: Term;
+  readonly leaderId: NodeId;
+  readonly lastIncludedIndex: LogIndex;
+  readonly lastIncludedTerm: Term;
+  readonly offset: number;
+  readonly data: string;
+  readonly done: boolean;
+  /** Leadership-confirmation round (ReadIndex), echoed in the reply like AppendEntries'. */
+  readonly seq: number;
+}
+
+export interface InstallSnapshotResult {
+  readonly type: 'rpc.installSnapshotResult';
+  readonly from: NodeId;
+  readonly term: Term;
+  /** The term of the InstallSnapshot this answers (see AppendEntriesResult.requestTerm). */
+  readonly requestTerm: Term;
+  /** The snapshot this answers about. */
+  readonly lastIncludedIndex: LogIndex;
+  /**
+   * How much of it the follower holds: the offset to send next (a transfer interrupted by a
+   * lost chunk or a restart resumes there), or the whole length once `installed`.
+   */
+  readonly offset: number;
+  /** The follower now holds every entry up to lastIncludedIndex (installed, or already had them). */
+  readonly installed: boolean;
+  readonly seq: number;
+}
+
+export type RpcMessage<C = unknown> = RequestVote | RequestVoteResult | AppendEntries<C> | AppendEntriesResult | InstallSnapshot | InstallSnapshotResult;
+export type RpcRequest<C = unknown> = RequestVote | AppendEntries<C> | InstallSnapshot;

@@ -82,11 +82,42 @@ export const appendEntriesResultSchema = z.object({
   // A follower answers with a term at least that of the request (it adopts a higher one first).
   .refine((m) => m.requestTerm <= m.term, { message: 'requestTerm is greater than term' });
 
+export const installSnapshotSchema = z
+  .object({
+    type: z.literal('rpc.installSnapshot'),
+    from: nodeId,
+    term: term.min(1),
+    leaderId: nodeId,
+    lastIncludedIndex: index.min(1),
+    lastIncludedTerm: term.min(1),
+    offset: index,
+    data: z.string(),
+    done: z.boolean(),
+    seq: z.number().int().nonnegative(),
+  })
+  .refine((m) => m.from === m.leaderId, { message: 'leaderId must be the sender' })
+  .refine((m) => m.lastIncludedTerm <= m.term, { message: 'lastIncludedTerm is greater than term' });
+
+export const installSnapshotResultSchema = z
+  .object({
+    type: z.literal('rpc.installSnapshotResult'),
+    from: nodeId,
+    term,
+    requestTerm: term.min(1),
+    lastIncludedIndex: index.min(1),
+    offset: index,
+    installed: z.boolean(),
+    seq: z.number().int().nonnegative(),
+  })
+  .refine((m) => m.requestTerm <= m.term, { message: 'requestTerm is greater than term' });
+
 const schemas = {
   'rpc.requestVote': requestVoteSchema,
   'rpc.requestVoteResult': requestVoteResultSchema,
   'rpc.appendEntries': appendEntriesSchema,
   'rpc.appendEntriesResult': appendEntriesResultSchema,
+  'rpc.installSnapshot': installSnapshotSchema,
+  'rpc.installSnapshotResult': installSnapshotResultSchema,
 } as const;
 
 export type ParseResult = { ok: true; message: RpcMessage } | { ok: false; error: string };

@@ -13,7 +13,10 @@
  * A client must use increasing seqs for new commands.
  *
  * Queries (never change state): { type: 'get', key } → { found: true, value } | { found: false };
- * { type: 'keys', prefix? } → the keys, sorted; { type: 'dump' } → every key and value.
+ * { type: 'keys', prefix? } → the keys, sorted; { type: 'dump' } → every key and value;
+ * { type: 'list', prefix?, after?, limit? } → { entries: [{ key, value }], more } — the keys after
+ * `after` (exclusive) that start with `prefix`, sorted, at most `limit` (default and at most
+ * MAX_LIST_LIMIT); `more` says whether a next page exists (ask again with after = the last key).
  *
  * Rules every replica relies on:
  * - `apply` is deterministic: its result depends only on the state and the command — no clock, no
@@ -39,6 +42,8 @@ export const MAX_KEY_LENGTH = 1024;
 /** Deepest nesting of arrays and objects in a value. */
 export const MAX_VALUE_DEPTH = 64;
 export const MAX_CLIENT_ID_LENGTH = 256;
+/** Most entries one `list` query answers. */
+export const MAX_LIST_LIMIT = 1000;
 
 
 export interface ClientSeq {
@@ -80,16 +85,20 @@ export type KvResult = PutResult | DeleteResult | CasResult | StaleResult | Inva
 export type GetQuery = { readonly type: 'get'; readonly key: string };
 export type KeysQuery = { readonly type: 'keys'; readonly prefix?: string };
 export type DumpQuery = { readonly type: 'dump' };
-export type KvQuery = GetQuery | KeysQuery | DumpQuery;
+export type ListQuery = { readonly type: 'list'; readonly prefix?: string; readonly after?: string; readonly limit?: number };
+export type KvQuery = GetQuery | KeysQuery | DumpQuery | ListQuery;
 
 export type GetResult = { readonly found: true; readonly value: JsonValue } | { readonly found: false };
+export type ListResult = { readonly entries: readonly { readonly key: string; readonly value: JsonValue }[]; readonly more: boolean };
 export type InvalidQueryResult = { readonly ok: false; readonly reason: 'invalid_query'; readonly error: string };
 export type KvQueryResultOf<Q extends KvQuery> = Q extends GetQuery
   ? GetResult
   : Q extends KeysQuery
     ? readonly string[]
-    : Readonly<Record<string, JsonValue>>;
-export type KvQueryResult = GetResult | readonly string[] | Readonly<Record<string, JsonValue>> | InvalidQueryResult;
+    : Q extends ListQuery
+      ? ListResult
+      : Readonly<Record<string, JsonValue>>;
+export type KvQueryResult = GetResult | readonly string[] | Readonly<Record<string, JsonValue>> | ListResult | InvalidQueryResult;
 
 // ---------------------------------------------------------------- schemas
 
@@ -121,10 +130,22 @@ export const kvCommandSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('cas'), key, from: jsonValue, to: jsonValue, client: client.optional() }),
 ]) satisfies z.ZodType<KvCommand, unknown>;
 
+const kvSnapshotSchema = z.strictObject({
+  version: z.literal(1),
+  data: z.array(z.tuple([z.string(), z.unknown()])),
+  sessions: z.array(z.tuple([z.string(), z.number().int().nonnegative(), z.unknown()])),
+});
+
 export const kvQuerySchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('get'), key }),
   z.strictObject({ type: z.literal('keys'), prefix: z.string().max(MAX_KEY_LENGTH).optional() }),
   z.strictObject({ type: z.literal('dump') }),
+  z.strictObject({
+    type: z.literal('list'),
+    prefix: z.string().max(MAX_KEY_LENGTH).optional(),
+    after: z.string().max(MAX_KEY_LENGTH).optional(),
+    limit: z.number().int().min(1).max(MAX_LIST_LIMIT).optional(),
+  }),
 ]) satisfies z.ZodType<KvQuery, unknown>;
 
 /** Validate a command without applying it (what a client or the HTTP edge can check up front). */
@@ -180,6 +201,8 @@ export class KvStateMachine implements StateMachine<KvCommand, KvResult, KvQuery
         return this.keys(q.prefix);
       case 'dump':
         return this.dump();
+      case 'list':
+        return this.list(q.prefix, q.after, q.limit);
     }
   }
 
@@ -198,8 +221,35 @@ export class KvStateMachine implements StateMachine<KvCommand, KvResult, KvQuery
     return Object.fromEntries([...this.data.entries()].sort(([a], [b]) => compareStrings(a, b)));
   }
 
+  /** One page of keys with their values: sorted, after `after`, starting with `prefix`. */
+  list(prefix = '', after?: string, limit = MAX_LIST_LIMIT): ListResult {
+    const keys = this.keys(prefix).filter((k) => after === undefined || compareStrings(k, after) > 0);
+    const page = keys.slice(0, limit).map((key) => freeze({ key, value: this.data.get(key) as JsonValue }));
+    return freeze({ entries: freeze(page), more: keys.length > limit });
+  }
+
   get size(): number {
     return this.data.size;
+  }
+
+  /**
+   * The whole state as JSON: the data, and each client's last sequence number with its result,
+   * so that a write retried after a snapshot was installed is still applied at most once.
+   * Entries are sorted, so equal states give equal snapshots on every node.
+   */
+  snapshot(): JsonValue {
+    const data = [...this.data.entries()].sort(([a], [b]) => compareStrings(a, b));
+    const sessions = [...this.sessions.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([id, s]) => [id, s.seq, s.result as JsonValue]);
+    return { version: 1, data, sessions } as JsonValue;
+  }
+
+  restore(snapshot: JsonValue | Uint8Array): void {
+    const parsed = kvSnapshotSchema.safeParse(snapshot);
+    if (!parsed.success) throw new RangeError(`not a KV snapshot: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    this.data.clear();
+    this.sessions.clear();
+    for (const [key, value] of parsed.data.data) this.data.set(key, deepFreeze(value as JsonValue));
+    for (const [id, seq, result] of parsed.data.sessions) this.sessions.set(id, { seq, result: deepFreeze(result as JsonValue) as unknown as KvResult });
   }
 
   private execute(cmd: KvCommand, index: LogIndex): KvResult {

@@ -13,6 +13,7 @@
  */
 import { createActor } from 'xstate';
 import { raftNodeMachine, type RaftEffect, type RaftNodeActor } from '../../machines/raft-node.js';
+import type { Snapshot } from '../core/node.js';
 import { isNoop, type LogEntry, type LogIndex, type NodeId, type Role, type RpcMessage, type Term } from '../core/types.js';
 import { parseRpcMessage } from '../core/validate.js';
 import { InvalidRequestError, NotLeaderError, StoppedError } from '../errors.js';
@@ -24,6 +25,10 @@ import { ownCopy } from './command-copy.js';
 import { Emitter } from './emitter.js';
 import { forwardOrReject, serveForwarded } from './forwarding.js';
 import { WaitingRequests } from './requests.js';
+import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+
+/** Applied entries between automatic snapshots (createRaftNode's snapshotThreshold). */
+export const DEFAULT_SNAPSHOT_THRESHOLD = 8192;
 
 export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, QR = unknown> {
   id: NodeId;
@@ -40,6 +45,13 @@ export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, QR = unk
   maxEntriesPerMessage?: number;
   /** Most bytes of entries in one AppendEntries (keep it under the transport's body limit). Default 1 MiB. */
   maxBytesPerMessage?: number;
+  /**
+   * Take a snapshot of the state machine (and compact the log behind it) once this many entries
+   * were applied since the last one. Default 8192. Needs a state machine with `snapshot` and `restore`.
+   */
+  snapshotThreshold?: number;
+  /** Most characters of a snapshot in one InstallSnapshot chunk (also capped by maxBytesPerMessage). Default 1 MiB. */
+  snapshotChunkBytes?: number;
   /** On a follower, forward propose/read to the leader (default) or reject with NotLeaderError. */
   forwardToLeader?: boolean;
   /** A proposal not applied within this many ms is rejected with OutcomeUnknownError. Default 10 000. */
@@ -69,6 +81,11 @@ export interface NodeStatus {
   commitIndex: LogIndex;
   lastApplied: LogIndex;
   lastLogIndex: LogIndex;
+  /** The latest snapshot's last included index and term (0 and 0 without one). */
+  snapshotIndex: LogIndex;
+  snapshotTerm: Term;
+  /** The first index the log holds (snapshotIndex + 1). */
+  firstLogIndex: LogIndex;
 }
 
 export interface ProposeResult<R = unknown> {
@@ -108,6 +125,12 @@ export interface RaftNode<C = unknown, R = unknown, Q = unknown, QR = unknown> {
    */
   submit(command: C): { index: LogIndex; term: Term; isLeader: boolean };
   read(query: Q): Promise<QR>;
+  /**
+   * Take a snapshot of the state machine now, at the last applied index, and compact the log
+   * behind it; resolves once it is on disk. Resolves with the latest snapshot when nothing was
+   * applied since it. Rejects with InvalidRequestError when the state machine cannot snapshot.
+   */
+  snapshot(): Promise<{ index: LogIndex; term: Term }>;
   status(): NodeStatus;
   on<K extends keyof RaftNodeEvents<C, R>>(event: K, listener: (payload: RaftNodeEvents<C, R>[K]) => void): () => void;
   /** The node's actor, for inspection and embedding (do not send it events behind the runtime's back). */
@@ -135,7 +158,8 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   // The batch being gathered in this turn.
   private readonly persist = new BatchBuilder<C>();
   private sends: { to: NodeId; message: RpcMessage<C> }[] = [];
-  private applies: LogEntry<C>[] = [];
+  /** Committed entries to apply, and snapshots to restore, in log order. */
+  private applies: (LogEntry<C> | Snapshot)[] = [];
   private announcements: RaftEffect<C>[] = [];
   private flushScheduled = false;
 
@@ -143,6 +167,9 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   private readonly requests: WaitingRequests<R, QR>;
 
   private appliedIndex: LogIndex = 0;
+  /** Applied entries since the last snapshot, and who waits for a snapshot to be on disk. */
+  private lastSnapshotAt: LogIndex = 0;
+  private snapshotWaiters: { index: LogIndex; resolve: (at: { index: LogIndex; term: Term }) => void; reject: (error: unknown) => void }[] = [];
   private role: Role = 'follower';
   private term: Term;
   stopped = false;
@@ -154,6 +181,13 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.peers = new Set(options.peers.filter((peer) => peer !== options.id));
     const persisted = options.storage.load();
     this.term = persisted.hardState.currentTerm;
+    // Restart = restore the latest snapshot, then replay only the entries after it.
+    if (persisted.snapshot !== undefined) {
+      if (typeof options.stateMachine.restore !== 'function') {
+        throw new InvalidRequestError(`storage holds a snapshot at index ${persisted.snapshot.index}, but this state machine has no restore()`);
+      }
+      this.restoreFrom(persisted.snapshot);
+    }
     this.actor = createActor(options.machine ?? raftNodeMachine, {
       input: {
         id: options.id,
@@ -163,7 +197,13 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         ...(options.maxEntriesPerMessage ? { maxEntriesPerMessage: options.maxEntriesPerMessage } : {}),
         ...(options.maxBytesPerMessage ? { maxBytesPerMessage: options.maxBytesPerMessage } : {}),
         ...(options.random !== undefined ? { seed: options.random } : {}),
-        persisted: { currentTerm: persisted.hardState.currentTerm, votedFor: persisted.hardState.votedFor, log: persisted.entries },
+        ...(options.snapshotChunkBytes ? { snapshotChunkBytes: options.snapshotChunkBytes } : {}),
+        persisted: {
+          currentTerm: persisted.hardState.currentTerm,
+          votedFor: persisted.hardState.votedFor,
+          log: persisted.entries,
+          snapshot: persisted.snapshot,
+        },
       },
       clock: this.clock,
       ...(options.inspect ? { inspect: options.inspect } : {}),
@@ -221,6 +261,23 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     return answer;
   }
 
+  snapshot(): Promise<{ index: LogIndex; term: Term }> {
+    if (this.stopped) return Promise.reject(new StoppedError());
+    const { stateMachine } = this.options;
+    if (typeof stateMachine.snapshot !== 'function' || typeof stateMachine.restore !== 'function') {
+      return Promise.reject(new InvalidRequestError('this state machine has no snapshot() and restore(), so its log cannot be compacted'));
+    }
+    const { log } = this.actor.getSnapshot().context;
+    if (this.appliedIndex <= log.snapshotIndex) {
+      if (log.snapshotIndex === 0) return Promise.reject(new InvalidRequestError('nothing has been applied yet: there is nothing to snapshot'));
+      return Promise.resolve({ index: log.snapshotIndex, term: log.snapshotTerm });
+    }
+    return new Promise((resolve, reject) => {
+      this.snapshotWaiters.push({ index: this.appliedIndex, resolve, reject });
+      this.takeSnapshot();
+    });
+  }
+
   status(): NodeStatus {
     const { context, value } = this.actor.getSnapshot();
     return {
@@ -231,6 +288,9 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       commitIndex: context.commitIndex,
       lastApplied: this.appliedIndex,
       lastLogIndex: context.log.lastIndex,
+      snapshotIndex: context.log.snapshotIndex,
+      snapshotTerm: context.log.snapshotTerm,
+      firstLogIndex: context.log.firstIndex,
     };
   }
 
@@ -254,6 +314,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.options.transport.stop();
     // Queued requests get StoppedError; proposals already in the log, OutcomeUnknownError.
     this.requests.stop();
+    this.rejectSnapshotWaiters(new StoppedError());
   }
 
   // ------------------------------------------------------------ inbound
@@ -303,6 +364,9 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       case 'apply':
         for (const entry of effect.entries) this.applies.push(entry);
         break;
+      case 'restore':
+        this.applies.push(effect.snapshot);
+        break;
       default:
         this.announcements.push(effect);
     }
@@ -348,6 +412,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         this.fail(error, 'storage write failed; the node stops');
         return;
       }
+      if (persist.snapshot !== undefined) this.snapshotWritten(persist.snapshot);
     }
     // 2. Then the messages that depend on it.
     for (const { to, message } of sends) {
@@ -363,11 +428,13 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       if (this.stopped) return;
       this.announce(effect);
     }
-    for (const entry of applies) {
+    for (const item of applies) {
       if (this.stopped) return;
-      this.applyEntry(entry);
+      if ('data' in item) this.restoreFrom(item);
+      else this.applyEntry(item);
     }
     this.requests.serveReadyReads(this.appliedIndex, (query) => this.options.stateMachine.query(query as Q));
+    if (this.appliedIndex - this.lastSnapshotAt >= (this.options.snapshotThreshold ?? DEFAULT_SNAPSHOT_THRESHOLD)) this.takeSnapshot();
     const entriesWritten = persist?.entries.length ?? 0;
     if (this.options.onBatch !== undefined && (entriesWritten > 0 || sends.length > 0 || applies.length > 0)) {
       try {
@@ -433,6 +500,53 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     }
     if (waiting !== undefined) this.requests.answerApplied(waiting, entry, result);
     this.emitter.emit('applied', { index: entry.index, term: entry.term, command: entry.command, result });
+  }
+
+  // ------------------------------------------------------------ snapshots
+
+  /**
+   * Snapshot the state machine at the last applied index and hand it to the machine, which
+   * compacts its log and persists it with the next batch. Synchronous: the state machine's state
+   * is exactly that index's now, and nothing is applied until it returns.
+   */
+  private takeSnapshot(): void {
+    const { stateMachine } = this.options;
+    if (typeof stateMachine.snapshot !== 'function' || typeof stateMachine.restore !== 'function') return;
+    const index = this.appliedIndex;
+    this.lastSnapshotAt = index; // also after a failure: try again after another threshold, not on every batch
+    let data: string;
+    try {
+      data = encodeSnapshot(stateMachine.snapshot());
+    } catch (error) {
+      this.report(error, `state machine snapshot at index ${index}`);
+      this.rejectSnapshotWaiters(error);
+      return;
+    }
+    this.actor.send({ type: 'snapshot.taken', index, data });
+  }
+
+  /** Replace the state machine's state by a snapshot (at start, or installed from the leader). */
+  private restoreFrom(snapshot: Snapshot): void {
+    const { stateMachine } = this.options;
+    if (typeof stateMachine.restore !== 'function') {
+      this.fail(new Error(`a snapshot at index ${snapshot.index} must be restored, but this state machine has no restore()`), 'the state machine cannot restore a snapshot; the node stops');
+      return;
+    }
+    stateMachine.restore(decodeSnapshot(snapshot.data));
+    this.appliedIndex = snapshot.index;
+    this.lastSnapshotAt = snapshot.index;
+  }
+
+  private snapshotWritten(snapshot: Snapshot): void {
+    const waiting = this.snapshotWaiters.filter((w) => w.index <= snapshot.index);
+    this.snapshotWaiters = this.snapshotWaiters.filter((w) => w.index > snapshot.index);
+    for (const w of waiting) w.resolve({ index: snapshot.index, term: snapshot.term });
+  }
+
+  private rejectSnapshotWaiters(error: unknown): void {
+    const waiting = this.snapshotWaiters;
+    this.snapshotWaiters = [];
+    for (const w of waiting) w.reject(error);
   }
 
   /** Stop because something failed that the node cannot go on without; tell whoever hosts it. */

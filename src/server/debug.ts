@@ -44,6 +44,8 @@ export interface MessageEvent {
   success?: boolean;
   voteGranted?: boolean;
   preVote?: boolean;
+  /** InstallSnapshot: which snapshot, where this chunk starts, its size, whether it is the last. */
+  snapshot?: { index: number; offset: number; bytes: number; done: boolean };
   time: number;
 }
 
@@ -59,6 +61,10 @@ export function describeMessage(from: NodeId, to: NodeId, message: RpcMessage, t
       return { ...base, ...(message.preVote ? { preVote: true } : {}) };
     case 'rpc.requestVoteResult':
       return { ...base, voteGranted: message.voteGranted, ...(message.preVote ? { preVote: true } : {}) };
+    case 'rpc.installSnapshot':
+      return { ...base, snapshot: { index: message.lastIncludedIndex, offset: message.offset, bytes: message.data.length, done: message.done } };
+    case 'rpc.installSnapshotResult':
+      return { ...base, success: message.installed };
   }
 }
 

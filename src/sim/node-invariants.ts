@@ -17,15 +17,15 @@
  * `invariants/step.ts`. This module re-exports them and holds the checker that runs them all.
  */
 import type { NodeId, Term } from '../core/types.js';
-import { appliedEntries, AppliedIndexTracker, appliesOnceInIndexOrder, commitIndexNeverDecreases, leaderCommitsOnlyCurrentTermEntries } from './invariants/commit.js';
-import { firstIndexWritten, leaderNeverOverwritesItsEntries, logChangesArePersisted, logIsWellFormed, truncateOnlyOnConflict } from './invariants/log.js';
+import { AppliedIndexTracker, appliesOnceInIndexOrder, commitIndexNeverDecreases, leaderCommitsOnlyCurrentTermEntries } from './invariants/commit.js';
+import { firstIndexWritten, leaderNeverOverwritesItsEntries, logChangesArePersisted, logIsWellFormed, snapshotsOnlyMoveForward, truncateOnlyOnConflict } from './invariants/log.js';
 import { messagesCarryCurrentTerm, noReportedViolation, proposalsAcceptedOnlyByLeader, readsServedAtCommittedIndex } from './invariants/messages.js';
 import type { Effects, NodeView, Violation } from './invariants/step.js';
 import { atMostOneVotePerTerm, grantedVotesAreDurable, hardStateChangesArePersisted, termNeverDecreases } from './invariants/votes.js';
 
 export { RULES, type NodeView, type Violation } from './invariants/step.js';
 export { atMostOneVotePerTerm, grantedVotesAreDurable, hardStateChangesArePersisted, termNeverDecreases } from './invariants/votes.js';
-export { firstIndexWritten, leaderNeverOverwritesItsEntries, logChangesArePersisted, logIsWellFormed, truncateOnlyOnConflict } from './invariants/log.js';
+export { firstIndexWritten, leaderNeverOverwritesItsEntries, logChangesArePersisted, logIsWellFormed, snapshotsOnlyMoveForward, truncateOnlyOnConflict } from './invariants/log.js';
 export { appliedEntries, AppliedIndexTracker, appliesOnceInIndexOrder, commitIndexNeverDecreases, leaderCommitsOnlyCurrentTermEntries } from './invariants/commit.js';
 export { messagesCarryCurrentTerm, noReportedViolation, proposalsAcceptedOnlyByLeader, readsServedAtCommittedIndex } from './invariants/messages.js';
 
@@ -67,10 +67,11 @@ export class NodeInvariantChecker {
       ...leaderNeverOverwritesItsEntries(prev, next, effects),
       ...truncateOnlyOnConflict(prev, next, effects),
       ...logIsWellFormed(next, firstWritten),
+      ...snapshotsOnlyMoveForward(prev, next),
       ...commitIndexNeverDecreases(prev, next),
       ...leaderCommitsOnlyCurrentTermEntries(prev, next),
       ...appliesOnceInIndexOrder(prev, next, effects),
-      ...this.applied.record(appliedEntries(effects)),
+      ...this.applied.recordEffects(effects),
       ...messagesCarryCurrentTerm(prev, next, effects),
       ...readsServedAtCommittedIndex(prev, next, effects),
       ...proposalsAcceptedOnlyByLeader(prev, next, effects),

@@ -26,6 +26,11 @@ export interface RandomRunOptions {
   faults: readonly Fault[];
   /** Concurrent KV clients. Default 3. */
   clients?: number;
+  /**
+   * Each node snapshots and compacts its log after this many applied entries. Default 25: small,
+   * so that snapshots, compaction and InstallSnapshot happen in every seed, under every fault.
+   */
+  snapshotThreshold?: number;
   /** The statechart every node runs (default raftNodeMachine); for mutation tests. */
   machine?: typeof raftNodeMachine;
 }
@@ -43,9 +48,13 @@ export interface RandomRunResult {
   steps: number;
   /** Operations the clients completed or left unknown, by kind; all of them were checked. */
   operations: KvOperationCounts;
+  /** Snapshots the nodes took (compacting their logs) and installed from a leader (InstallSnapshot). */
+  snapshots: { taken: number; installed: number };
   committed: number;
   terms: number;
 }
+
+export const DEFAULT_SNAPSHOT_THRESHOLD = 25;
 
 /** The step of the faulty phase: the nemesis may act, then the cluster runs this long (ms). */
 const STEP = 50;
@@ -55,7 +64,9 @@ const CLIENT_TICK = 10;
 export function replayCommand(options: RandomRunOptions): string {
   const faults = options.faults.length === ALL_FAULTS.length ? 'all' : options.faults.length === 0 ? 'none' : options.faults.join(',');
   const clients = options.clients !== undefined && options.clients !== 3 ? ` --clients ${options.clients}` : '';
-  return `npx xstate-raft sim --seed ${options.seed} --nodes ${options.nodes} --duration ${options.duration}ms --faults ${faults}${clients}`;
+  const threshold =
+    options.snapshotThreshold !== undefined && options.snapshotThreshold !== DEFAULT_SNAPSHOT_THRESHOLD ? ` --snapshot-threshold ${options.snapshotThreshold}` : '';
+  return `npx xstate-raft sim --seed ${options.seed} --nodes ${options.nodes} --duration ${options.duration}ms --faults ${faults}${clients}${threshold}`;
 }
 
 export async function randomRun(options: RandomRunOptions): Promise<RandomRunResult> {
@@ -65,6 +76,7 @@ export async function randomRun(options: RandomRunOptions): Promise<RandomRunRes
     seed: options.seed,
     replay,
     stateMachine: () => new KvStateMachine(),
+    snapshotThreshold: options.snapshotThreshold ?? DEFAULT_SNAPSHOT_THRESHOLD,
     ...(options.machine ? { machine: options.machine } : {}),
   });
   const nemesis = new SeededRandom(options.seed * 31 + 7);
@@ -91,6 +103,7 @@ export async function randomRun(options: RandomRunOptions): Promise<RandomRunRes
       virtualMs: sim.now(),
       steps: sim.checker.steps,
       operations: workload.counts(),
+      snapshots: { taken: sim.snapshots.persisted - sim.snapshots.installed, installed: sim.snapshots.installed },
       committed,
       terms: Math.max(0, ...sim.ids.map((id) => sim.status(id)?.term ?? 0)),
     };

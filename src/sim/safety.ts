@@ -62,8 +62,9 @@ export class SafetyChecker {
 
   started(id: NodeId, node: RaftNode): void {
     const watch = this.watch(id);
-    watch.commitIndex = 0;
-    watch.appliedIndex = 0;
+    // A node restarted from a snapshot starts with it committed and applied.
+    watch.commitIndex = node.status().commitIndex;
+    watch.appliedIndex = node.status().lastApplied;
     watch.leading = undefined;
     watch.becameLeader = false;
     watch.persisted = [];
@@ -104,6 +105,17 @@ export class SafetyChecker {
       case 'apply':
         for (const entry of effect.entries) this.checkApply(id, watch, entry);
         break;
+      case 'restore': {
+        // A snapshot from the leader: it must end on the entry committed there, and move forward.
+        const { index, term } = effect.snapshot;
+        if (index < watch.appliedIndex) this.fail('entries are applied in order, once', `${id} restored a snapshot at ${index} after applying ${watch.appliedIndex}`);
+        const known = this.committed.get(index);
+        if (known !== undefined && known.term !== term) {
+          this.fail('state machine safety', `${id} installed a snapshot ending at index ${index} of term ${term}, but ${describe(known)} was applied there`);
+        }
+        watch.appliedIndex = Math.max(watch.appliedIndex, index);
+        break;
+      }
       case 'invariantViolation':
         this.fail(effect.rule, `${id} reported: ${effect.detail}`);
         break;
@@ -139,12 +151,13 @@ export class SafetyChecker {
 
       if (watch.becameLeader) {
         watch.becameLeader = false;
-        this.checkLeaderCompleteness(id, context.currentTerm, (i) => log.termAt(i));
+        // Entries behind the leader's snapshot are committed ones (checked as they were applied).
+        this.checkLeaderCompleteness(id, context.currentTerm, log.snapshotIndex, (i) => log.termAt(i));
         watch.leading = { term: context.currentTerm, lastIndex: log.lastIndex, lastTerm: log.lastTerm };
       } else if (watch.leading !== undefined) {
         const was = watch.leading;
         if (node.actor.getSnapshot().value === 'leader' && context.currentTerm === was.term) {
-          if (log.lastIndex < was.lastIndex || log.termAt(was.lastIndex) !== was.lastTerm) {
+          if (log.lastIndex < was.lastIndex || (was.lastIndex >= log.snapshotIndex && log.termAt(was.lastIndex) !== was.lastTerm)) {
             this.fail('leaders only append', `${id} (term ${was.term}) log changed below index ${was.lastIndex}`);
           }
           watch.leading = { term: was.term, lastIndex: log.lastIndex, lastTerm: log.lastTerm };
@@ -188,8 +201,8 @@ export class SafetyChecker {
     }
   }
 
-  private checkLeaderCompleteness(id: NodeId, term: Term, termAt: (index: number) => Term | undefined): void {
-    for (let index = 1; index <= this.maxCommitted; index++) {
+  private checkLeaderCompleteness(id: NodeId, term: Term, from: number, termAt: (index: number) => Term | undefined): void {
+    for (let index = Math.max(1, from); index <= this.maxCommitted; index++) {
       const entry = this.committed.get(index);
       if (entry !== undefined && entry.term < term && termAt(index) !== entry.term) {
         this.fail('leader completeness', `${id} leads term ${term} but lacks committed ${describe(entry)} at index ${index}`);

@@ -17,6 +17,8 @@ import { createRaftNode, type NodeStatus, type RaftNode } from '../runtime/raft-
 import type { StateMachine } from '../state-machine.js';
 import { MemoryStorage } from '../storage/memory.js';
 import { MemoryNetwork, networkConditionsSchema, type NetworkConditions } from '../transport/memory.js';
+import type { JsonValue } from '../core/json.js';
+import { decodeSnapshot, encodeSnapshot } from '../runtime/snapshot.js';
 import { VirtualClock } from './clock.js';
 import { SafetyChecker, SafetyViolation } from './safety.js';
 
@@ -33,6 +35,11 @@ export interface SimulationOptions {
   replay?: string;
   /** The statechart every node runs (default raftNodeMachine); for mutation tests. */
   machine?: typeof raftNodeMachine;
+  /**
+   * Each node snapshots its state machine and compacts its log once this many entries were
+   * applied since its last snapshot. Default: never (only `sim.snapshot(id)`).
+   */
+  snapshotThreshold?: number;
 }
 
 /** The timing boot() gives the nodes when the options do not say. */
@@ -66,11 +73,12 @@ const simulationOptionsSchema = z
       stateMachine: z.custom<(id: NodeId) => StateMachine>((f) => typeof f === 'function', { error: 'stateMachine is a function of the node id' }).optional(),
       replay: z.string().optional(),
       machine: z.custom<typeof raftNodeMachine>((m) => typeof m === 'object' && m !== null, { error: 'machine is a state machine' }).optional(),
+      snapshotThreshold: positiveMs.optional(),
     },
     {
       error: (issue) =>
         issue.code === 'unrecognized_keys'
-          ? `unknown option ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; the options are nodes, seed, electionTimeout, heartbeatInterval, network, stateMachine, replay, machine`
+          ? `unknown option ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; the options are nodes, seed, electionTimeout, heartbeatInterval, network, stateMachine, replay, machine, snapshotThreshold`
           : 'the options are an object like { nodes: 3, seed: 1 }',
     },
   )
@@ -93,6 +101,8 @@ export class Simulation {
   readonly random: SeededRandom;
   readonly network: MemoryNetwork;
   readonly checker: SafetyChecker;
+  /** Snapshots the nodes persisted (taken by themselves, or installed from a leader), and of those the installed ones. */
+  readonly snapshots = { persisted: 0, installed: 0 };
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly errors: { id: NodeId; error: unknown; context: string }[] = [];
 
@@ -181,7 +191,25 @@ export class Simulation {
     return this.live(id);
   }
 
-  /** What node `id` applied in its current incarnation, in order. */
+  /**
+   * Take a snapshot on node `id` now, at its last applied index, compacting its log; resolves
+   * once it is stored (drive the simulation meanwhile: it is written with the node's next batch).
+   */
+  snapshot(id: NodeId): Promise<{ index: number; term: number }> {
+    this.entry(id, 'snapshot refused');
+    const node = this.live(id);
+    if (node === undefined) return Promise.reject(new InvalidRequestError(`snapshot refused: ${id} is not running`));
+    return node.snapshot();
+  }
+
+  /** How many entries node `id` holds in its log (those after its snapshot); undefined while it is down. */
+  logLength(id: NodeId): number | undefined {
+    this.entry(id, 'logLength refused');
+    const s = this.live(id)?.status();
+    return s === undefined ? undefined : s.lastLogIndex - s.snapshotIndex;
+  }
+
+  /** What node `id` applied in its current incarnation, in order — including what it holds from a snapshot. */
   applied(id: NodeId): { index: number; command: unknown }[] {
     return [...this.entry(id).applied].map(([index, command]) => ({ index, command }));
   }
@@ -314,14 +342,27 @@ export class Simulation {
     const sim = this.entry(id);
     sim.incarnation++;
     sim.applied = new Map();
-    const machine = this.options.stateMachine?.(id) ?? { apply: (command: unknown) => command, query: () => undefined };
+    const machine: StateMachine = this.options.stateMachine?.(id) ?? { apply: (command: unknown) => command, query: () => undefined, snapshot: () => null, restore: () => {} };
     const applied = sim.applied;
+    // Records what the node applies; its snapshot carries the record too, so what arrives through
+    // a snapshot is still known per index (and compared across nodes).
     const recording: StateMachine = {
       apply: (command, entry) => {
         applied.set(entry.index, command);
         return machine.apply(command, entry);
       },
       query: (q) => machine.query(q),
+      ...(machine.snapshot && machine.restore
+        ? {
+            snapshot: () => ({ state: encodeSnapshot(machine.snapshot!()), applied: [...applied] as JsonValue }),
+            restore: (snapshot: JsonValue | Uint8Array) => {
+              const { state, applied: record } = snapshot as { state: string; applied: [number, unknown][] };
+              machine.restore!(decodeSnapshot(state));
+              applied.clear();
+              for (const [index, command] of record) applied.set(index, command);
+            },
+          }
+        : {}),
     };
     const node = createRaftNode({
       id,
@@ -334,13 +375,18 @@ export class Simulation {
       electionTimeout: this.options.electionTimeout ?? [300, 600],
       heartbeatInterval: this.options.heartbeatInterval ?? 100,
       proposalTimeout: 60_000,
+      snapshotThreshold: this.options.snapshotThreshold ?? Number.MAX_SAFE_INTEGER,
       onError: (error, context) => {
         this.errors.push({ id, error, context });
         if (context.startsWith('the node machine failed') || context === 'invariant' || context.startsWith('storage')) {
           this.checker.report('node failure', `${id}: ${context}: ${error instanceof Error ? error.message : String(error)}`);
         }
       },
-      observeEffect: (effect: RaftEffect) => this.checker.observe(id, effect),
+      observeEffect: (effect: RaftEffect) => {
+        if (effect.type === 'restore') this.snapshots.installed++;
+        else if (effect.type === 'persist' && effect.snapshot !== undefined) this.snapshots.persisted++;
+        this.checker.observe(id, effect);
+      },
       ...(this.options.machine ? { machine: this.options.machine } : {}),
     });
     sim.node = node;

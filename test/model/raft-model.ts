@@ -44,6 +44,8 @@ export interface ModelScope {
   readonly secondLeader?: boolean;
   /** `full` offers every variant below; `core` one of each kind (for simple paths, which grow fast). */
   readonly detail: 'full' | 'core';
+  /** Offer compaction (`snapshot.taken`), InstallSnapshot chunks and their answers, and AppendEntries reaching into the snapshot. */
+  readonly snapshots?: boolean;
 }
 
 export function baseTerm(scope: ModelScope): Term {
@@ -79,6 +81,9 @@ export function serializeRaftState(snapshot: RaftSnapshot, base: Term): string {
     c.log.toArray().map((e) => e.term - base),
     c.commitIndex,
     c.lastApplied,
+    c.log.snapshotIndex,
+    c.log.snapshotIndex === 0 ? 0 : c.log.snapshotTerm - base,
+    c.incomingSnapshot === undefined ? null : [c.incomingSnapshot.leaderId, c.incomingSnapshot.index, c.incomingSnapshot.received],
   ];
   if (role !== 'leader') parts.push(c.heardFromLeader);
   if (role === 'candidate' || role === 'preCandidate') parts.push([...c.votes].sort());
@@ -87,7 +92,7 @@ export function serializeRaftState(snapshot: RaftSnapshot, base: Term): string {
     parts.push(
       c.peers.map((peer) => {
         const r = c.replication[peer];
-        return [c.nextIndex[peer], c.matchIndex[peer], r?.mode, r?.probeSent, c.ackedSeq[peer] ?? 0];
+        return [c.nextIndex[peer], c.matchIndex[peer], r?.mode, r?.probeSent, r?.sending ?? 0, r?.offset ?? 0, c.ackedSeq[peer] ?? 0];
       }),
       c.readSeq,
       c.reads.map((read) => [read.index, read.seq, read.requestIds.length]),
@@ -319,6 +324,76 @@ function appendEntriesResults(c: Ctx, role: Role, scope: ModelScope): AppendEntr
   return offers;
 }
 
+// ---------------------------------------------------------------- snapshots
+
+const SNAPSHOT_DATA = 'j:0';
+
+function installSnapshot(term: Term, leaderId: NodeId, index: LogIndex, snapshotTerm: Term, offset: number, data: string, done: boolean, seq = 0): RaftEvent {
+  return { type: 'rpc.installSnapshot', from: leaderId, term, leaderId, lastIncludedIndex: index, lastIncludedTerm: snapshotTerm, offset, data, done, seq };
+}
+
+/**
+ * What a leader of term `term` could send in snapshot chunks: a snapshot that runs past our log
+ * (of its own term), one ending at our last entry (which it then agrees with: the suffix is kept),
+ * one we already hold committed; whole, or as a first chunk and the chunk that continues it, or a
+ * chunk that does not continue what we hold (we answer with the offset we have).
+ */
+function snapshotChunksOf(c: Ctx, term: Term, leaderId: NodeId): RaftEvent[] {
+  const last = c.log.lastIndex;
+  const offers: RaftEvent[] = [installSnapshot(term, leaderId, last + 1, term, 0, SNAPSHOT_DATA, true)];
+  offers.push(installSnapshot(term, leaderId, last + 1, term, 0, SNAPSHOT_DATA.slice(0, 2), false));
+  if (c.incomingSnapshot !== undefined && c.incomingSnapshot.leaderId === leaderId) {
+    const { index, term: snapshotTerm, received } = c.incomingSnapshot;
+    offers.push(installSnapshot(term, leaderId, index, snapshotTerm, received, SNAPSHOT_DATA.slice(received), true));
+    offers.push(installSnapshot(term, leaderId, index, snapshotTerm, received + 1, '0', true));
+  }
+  if (last > c.commitIndex && c.log.lastTerm >= 1) offers.push(installSnapshot(term, leaderId, last, c.log.lastTerm, 0, SNAPSHOT_DATA, true));
+  if (c.commitIndex >= 1 && c.commitIndex > c.log.snapshotIndex) {
+    offers.push(installSnapshot(term, leaderId, c.commitIndex, c.log.termAt(c.commitIndex) ?? 1, 0, SNAPSHOT_DATA, true));
+  }
+  return offers;
+}
+
+function snapshotEvents(c: Ctx, role: Role): RaftEvent[] {
+  const t = c.currentTerm;
+  const offers: RaftEvent[] = [];
+  // Compaction up to what the node applied.
+  if (c.lastApplied > c.log.snapshotIndex) offers.push({ type: 'snapshot.taken', index: c.lastApplied, data: SNAPSHOT_DATA });
+  // Chunks from the leader of our term, of the next term, and a stale one.
+  if (t >= 1 && role !== 'leader' && !ledThisTerm(c, role)) offers.push(...snapshotChunksOf(c, t, leaderOf(c)));
+  offers.push(...snapshotChunksOf(c, t + 1, 'n2').slice(0, 1));
+  if (t >= 2) offers.push(installSnapshot(t - 1, 'n3', c.log.lastIndex + 1, t - 1, 0, SNAPSHOT_DATA, true));
+  // Impossible: a second leader of our own term sends a leader a snapshot (reported).
+  if (role === 'leader') offers.push(installSnapshot(t, 'n2', c.log.lastIndex, c.log.lastTerm, 0, SNAPSHOT_DATA, true));
+  // AppendEntries reaching back into our snapshot: its entries there are committed, so they match.
+  const base = c.log.snapshotIndex;
+  if (base >= 2 && role !== 'leader' && !ledThisTerm(c, role) && t >= 1) {
+    offers.push(appendEntries(t, leaderOf(c), base - 1, c.log.snapshotTerm, [c.log.snapshotTerm], c.commitIndex));
+  }
+  // Answers to our snapshot chunks: installed, partly received, to another term's chunk, a higher term.
+  const result = (from: NodeId, term: Term, requestTerm: Term, index: LogIndex, offset: number, installed: boolean): RaftEvent => ({
+    type: 'rpc.installSnapshotResult',
+    from,
+    term,
+    requestTerm,
+    lastIncludedIndex: index,
+    offset,
+    installed,
+    seq: role === 'leader' ? c.readSeq : 0,
+  });
+  const snapshotAt = Math.max(1, c.log.snapshotIndex);
+  offers.push(result('n3', t + 1, Math.max(1, t), snapshotAt, 0, false));
+  if (role === 'leader') {
+    // The follower holds nothing: the leader falls back to its snapshot.
+    offers.push(appendEntriesResult('n2', t, { rejectedIndex: (c.nextIndex.n2 ?? c.log.lastIndex + 1) - 1, conflictTerm: 0, conflictIndex: 1, seq: c.readSeq }));
+    if (c.log.snapshotIndex >= 1) {
+      offers.push(result('n2', t, t, c.log.snapshotIndex, SNAPSHOT_DATA.length, true), result('n2', t, t, c.log.snapshotIndex, 1, false));
+      if (t >= 2) offers.push(result('n2', t, t - 1, c.log.snapshotIndex, 1, false));
+    }
+  }
+  return offers.filter((e) => e.type !== 'rpc.appendEntriesResult' || e.rejectedIndex >= 1);
+}
+
 /** Every event offered to a state. The graph tools keep only the types the state handles. */
 export function modelEvents(snapshot: RaftSnapshot, scope: ModelScope): RaftEvent[] {
   const c = snapshot.context;
@@ -330,6 +405,7 @@ export function modelEvents(snapshot: RaftSnapshot, scope: ModelScope): RaftEven
     ...voteResults(c, role, scope),
     ...appendEntriesRequests(c, role, scope),
     ...appendEntriesResults(c, role, scope),
+    ...(scope.snapshots === true ? snapshotEvents(c, role) : []),
     { type: 'client.propose', commands: [COMMAND], requestId: 'p' },
     { type: 'client.read', requestIds: ['r'] },
   ];
@@ -350,6 +426,12 @@ export function describeEvent(event: RaftEvent): string {
       return `appendEntriesResult from ${event.from} term ${event.term} ${
         event.success ? `success match ${event.matchIndex}` : `reject ${event.rejectedIndex} hint ${event.conflictIndex}@${event.conflictTerm}`
       } seq ${event.seq}`;
+    case 'rpc.installSnapshot':
+      return `installSnapshot from ${event.leaderId} term ${event.term} up to ${event.lastIncludedIndex}@${event.lastIncludedTerm} offset ${event.offset} ${event.data.length} chars${event.done ? ' done' : ''}`;
+    case 'rpc.installSnapshotResult':
+      return `installSnapshotResult from ${event.from} term ${event.term} (request ${event.requestTerm}) ${event.lastIncludedIndex} ${event.installed ? 'installed' : `offset ${event.offset}`}`;
+    case 'snapshot.taken':
+      return `snapshot.taken up to ${event.index}`;
     case 'client.propose':
       return `client.propose ${event.commands.length} command(s)`;
     case 'client.read':

@@ -23,6 +23,7 @@ export function expectedReports(prev: RaftSnapshot, event: RaftEvent): string[] 
     const beyond = event.seq > c.readSeq || (event.success ? event.matchIndex : event.rejectedIndex) > c.log.lastIndex;
     return beyond ? [event.success ? MATCH_BEYOND_LOG : REJECT_BEYOND_LOG] : [];
   }
+  if (event.type === 'rpc.installSnapshot') return event.term === c.currentTerm && roleOf(prev) === 'leader' ? [TWO_LEADERS] : [];
   if (event.type !== 'rpc.appendEntries') return [];
   if (event.term < c.currentTerm) return [];
   if (event.term === c.currentTerm && roleOf(prev) === 'leader') return [TWO_LEADERS];

@@ -362,3 +362,66 @@ describe('conflict hint (§5.3 optimization)', () => {
     }
   });
 });
+
+describe('RaftLog after a snapshot (§7: compaction)', () => {
+  it('compact(i) drops the entries up to i, keeps the rest, and knows the term at i', () => {
+    const log = logOf([1, 1, 2, 2, 3]).compact(3);
+    expect([log.snapshotIndex, log.snapshotTerm, log.firstIndex, log.lastIndex, log.lastTerm]).toEqual([3, 2, 4, 5, 3]);
+    expect(log.termAt(3)).toBe(2);
+    expect(log.termAt(2)).toBeUndefined();
+    expect(log.entry(3)).toBeUndefined();
+    expect(log.entry(4)?.command).toBe('4@2');
+    expect(log.matches(3, 2)).toBe(true);
+    expect(termsOf(log)).toEqual([2, 3]);
+  });
+
+  it('entries the snapshot covers cannot be sliced or truncated', () => {
+    const log = logOf([1, 1, 2, 2, 3]).compact(3);
+    expect(() => log.slice(2, 4)).toThrow(/compacted up to 3/);
+    expect(log.slice(4).map((e) => e.index)).toEqual([4, 5]);
+    expect(() => log.truncateFrom(3)).toThrow(RangeError);
+    expect(log.truncateFrom(5).lastIndex).toBe(4);
+  });
+
+  it('compaction up to the end leaves an empty log whose last term is the snapshot\'s, and appends continue it', () => {
+    const log = logOf([1, 2]).compact(2);
+    expect([log.length, log.lastIndex, log.lastTerm]).toEqual([0, 2, 2]);
+    const grown = log.append(entries([3], 3));
+    expect(grown.lastIndex).toBe(3);
+    expect(() => log.append(entries([3], 5))).toThrow(RangeError);
+  });
+
+  it('installSnapshot keeps the suffix when the log holds the snapshot\'s last entry (rule 6), else discards the log (rule 7)', () => {
+    const log = logOf([1, 1, 2, 2]);
+    const kept = log.installSnapshot(2, 1);
+    expect([kept.discardedAfter, kept.log.snapshotIndex, kept.log.lastIndex]).toEqual([false, 2, 4]);
+    const conflicting = log.installSnapshot(3, 5);
+    expect([conflicting.discardedAfter, conflicting.log.snapshotIndex, conflicting.log.snapshotTerm, conflicting.log.lastIndex]).toEqual([true, 3, 5, 3]);
+    const beyond = log.installSnapshot(9, 4);
+    expect([beyond.discardedAfter, beyond.log.lastIndex, beyond.log.lastTerm]).toEqual([false, 9, 4]);
+    expect(() => kept.log.installSnapshot(2, 1)).toThrow(/not newer/);
+  });
+
+  it('term lookups for the conflict hint stop at the snapshot', () => {
+    const log = logOf([1, 2, 2, 2, 3]).compact(2);
+    expect(log.firstIndexOfTerm(2, 4)).toBe(3);
+    expect(log.lastIndexOfTerm(2)).toBe(4);
+    expect(logOf([1, 2, 3]).compact(2).lastIndexOfTerm(2)).toBe(2);
+    expect(log.lastIndexOfTerm(1)).toBe(0);
+    expect(conflictHint(log, 9)).toEqual({ conflictTerm: 0, conflictIndex: 6 });
+  });
+
+  it('RaftLog.from with a snapshot takes the entries after it', () => {
+    const log = RaftLog.from(entries([2, 3], 11), { index: 10, term: 2 });
+    expect([log.firstIndex, log.lastIndex, log.termAt(10)]).toEqual([11, 12, 2]);
+    expect(() => RaftLog.from(entries([2], 3), { index: 10, term: 2 })).toThrow(RangeError);
+  });
+
+  it('views made before a compaction stay valid', () => {
+    const full = logOf([1, 1, 2]);
+    const compacted = full.compact(2);
+    compacted.append(entries([2], 4));
+    expect(termsOf(full)).toEqual([1, 1, 2]);
+    expect(full.entry(1)?.command).toBe('1@1');
+  });
+});

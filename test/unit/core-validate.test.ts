@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseRpcMessage } from '../../src/core/validate.js';
-import type { AppendEntries, AppendEntriesResult, LogEntry, RequestVote, RequestVoteResult, Term } from '../../src/core/types.js';
+import type { AppendEntries, AppendEntriesResult, InstallSnapshot, InstallSnapshotResult, LogEntry, RequestVote, RequestVoteResult, Term } from '../../src/core/types.js';
 
 const requestVote: RequestVote = { type: 'rpc.requestVote', from: 'n1', term: 3, candidateId: 'n1', lastLogIndex: 4, lastLogTerm: 2 };
 const requestVoteResult: RequestVoteResult = { type: 'rpc.requestVoteResult', from: 'n2', term: 3, voteGranted: true };
@@ -32,6 +32,29 @@ const appendEntriesResult: AppendEntriesResult = {
   seq: 1,
 };
 
+const installSnapshot: InstallSnapshot = {
+  type: 'rpc.installSnapshot',
+  from: 'n1',
+  term: 3,
+  leaderId: 'n1',
+  lastIncludedIndex: 40,
+  lastIncludedTerm: 2,
+  offset: 0,
+  data: 'j:{}',
+  done: true,
+  seq: 2,
+};
+const installSnapshotResult: InstallSnapshotResult = {
+  type: 'rpc.installSnapshotResult',
+  from: 'n2',
+  term: 3,
+  requestTerm: 3,
+  lastIncludedIndex: 40,
+  offset: 4,
+  installed: true,
+  seq: 2,
+};
+
 function refused(input: unknown): string {
   const result = parseRpcMessage(input);
   if (result.ok) throw new Error(`expected ${JSON.stringify(input)} to be refused`);
@@ -40,9 +63,19 @@ function refused(input: unknown): string {
 
 describe('parseRpcMessage: one schema per wire message', () => {
   it('a well-formed message of each type parses to the same message', () => {
-    for (const message of [requestVote, requestVoteResult, appendEntries, appendEntriesResult]) {
+    for (const message of [requestVote, requestVoteResult, appendEntries, appendEntriesResult, installSnapshot, installSnapshotResult]) {
       expect(parseRpcMessage(message)).toEqual({ ok: true, message });
     }
+  });
+
+  it('InstallSnapshot and its answer are refused when they cannot be honest', () => {
+    expect(refused({ ...installSnapshot, leaderId: 'n9' })).toMatch(/leaderId must be the sender/);
+    expect(refused({ ...installSnapshot, lastIncludedTerm: 9 })).toMatch(/lastIncludedTerm is greater than term/);
+    expect(refused({ ...installSnapshot, lastIncludedIndex: 0 })).toMatch(/lastIncludedIndex/);
+    expect(refused({ ...installSnapshot, data: 7 })).toMatch(/data/);
+    expect(refused({ ...installSnapshot, offset: -1 })).toMatch(/offset/);
+    expect(refused({ ...installSnapshotResult, requestTerm: 9 })).toMatch(/requestTerm is greater than term/);
+    expect(refused({ ...installSnapshotResult, installed: 'yes' })).toMatch(/installed/);
   });
 
   it('a message that went through JSON parses the same (the wire format)', () => {
@@ -55,7 +88,7 @@ describe('parseRpcMessage: one schema per wire message', () => {
   });
 
   it('a message of unknown type is refused, with the type named', () => {
-    expect(refused({ type: 'rpc.installSnapshot' })).toMatch(/unknown message type "rpc.installSnapshot"/);
+    expect(refused({ type: 'rpc.transferLeadership' })).toMatch(/unknown message type "rpc.transferLeadership"/);
     expect(refused({})).toMatch(/unknown message type/);
     expect(refused(null)).toMatch(/unknown message type/);
     expect(refused('rpc.requestVote')).toMatch(/unknown message type/);

@@ -12,7 +12,7 @@ describe('xstate-raft sim output', () => {
     expect(code).toBe(0);
     const last = lines.at(-1) as string;
     expect(last).toMatch(
-      /^2\/2 seeds passed; 0 safety violations, 0 linearizability violations; operations checked: (\d+) reads \/ (\d+) writes \/ (\d+) cas \(\d+ of unknown outcome\); 3 nodes, faults partition,crash,network; \d+ virtual s in [\d.]+ wall s \([\d.]+ virtual s per wall s\)$/,
+      /^2\/2 seeds passed; 0 safety violations, 0 linearizability violations; operations checked: (\d+) reads \/ (\d+) writes \/ (\d+) cas \(\d+ of unknown outcome\); snapshots: \d+ taken, \d+ installed; 3 nodes, faults partition,crash,network; \d+ virtual s in [\d.]+ wall s \([\d.]+ virtual s per wall s\)$/,
     );
     const [, reads, writes, cas] = /(\d+) reads \/ (\d+) writes \/ (\d+) cas/.exec(last) as RegExpExecArray;
     expect(Number(reads)).toBeGreaterThan(0);

@@ -43,19 +43,29 @@ export function appliedEntries(effects: Effects): LogEntry<unknown>[] {
  * holds it, and nothing beyond commitIndex.
  */
 export function appliesOnceInIndexOrder(prev: NodeView, next: NodeView, effects: Effects): Violation[] {
-  const applied = appliedEntries(effects);
   let expected = prev.lastApplied + 1;
-  for (const entry of applied) {
-    if (entry.index !== expected) {
-      return [violation('appliesOnceInIndexOrder', `applied index ${entry.index}, expected ${expected} (lastApplied was ${prev.lastApplied})`)];
+  for (const effect of effects) {
+    if (effect.type === 'restore') {
+      // A snapshot installed from the leader replaces everything up to its index: only forward.
+      if (effect.snapshot.index < expected) {
+        return [violation('appliesOnceInIndexOrder', `restored a snapshot at ${effect.snapshot.index} after applying up to ${expected - 1}`)];
+      }
+      expected = effect.snapshot.index + 1;
+      continue;
     }
-    if (entry.index > next.commitIndex) {
-      return [violation('appliesOnceInIndexOrder', `applied index ${entry.index} beyond commitIndex ${next.commitIndex}`)];
+    if (effect.type !== 'apply') continue;
+    for (const entry of effect.entries) {
+      if (entry.index !== expected) {
+        return [violation('appliesOnceInIndexOrder', `applied index ${entry.index}, expected ${expected} (lastApplied was ${prev.lastApplied})`)];
+      }
+      if (entry.index > next.commitIndex) {
+        return [violation('appliesOnceInIndexOrder', `applied index ${entry.index} beyond commitIndex ${next.commitIndex}`)];
+      }
+      if (entry.index > next.log.snapshotIndex && next.log.termAt(entry.index) !== entry.term) {
+        return [violation('appliesOnceInIndexOrder', `applied index ${entry.index} of term ${entry.term}, the log holds term ${next.log.termAt(entry.index)}`)];
+      }
+      expected++;
     }
-    if (next.log.termAt(entry.index) !== entry.term) {
-      return [violation('appliesOnceInIndexOrder', `applied index ${entry.index} of term ${entry.term}, the log holds term ${next.log.termAt(entry.index)}`)];
-    }
-    expected++;
   }
   if (next.lastApplied !== expected - 1) {
     return [violation('appliesOnceInIndexOrder', `lastApplied became ${next.lastApplied} but entries up to ${expected - 1} were applied`)];
@@ -82,6 +92,20 @@ export class AppliedIndexTracker {
   /** Where the node restarts applying from (its snapshot index; 0 without snapshots). */
   restart(from: LogIndex = 0): void {
     this.last = from;
+  }
+
+  /** What a step applied and restored, in order: a restored snapshot moves the stream to its index. */
+  recordEffects(effects: Effects): Violation[] {
+    const found: Violation[] = [];
+    for (const effect of effects) {
+      if (effect.type === 'apply') found.push(...this.record(effect.entries));
+      else if (effect.type === 'restore') {
+        if (effect.snapshot.index < this.last) found.push(violation('appliesOnceInIndexOrder', `restored a snapshot at ${effect.snapshot.index} after applying up to ${this.last}`));
+        this.terms.set(effect.snapshot.index, effect.snapshot.term);
+        this.last = Math.max(this.last, effect.snapshot.index);
+      }
+    }
+    return found;
   }
 
   record(entries: readonly LogEntry<unknown>[]): Violation[] {

@@ -8,11 +8,14 @@ import { isLeader, persists, sameEntry, violation, type Effects, type NodeView, 
 
 /** The log as storage holds it after this step's persists, replayed over the log before the step. */
 class PersistedLog {
-  /** How many entries of the log before the step are still held. */
+  /** The last index a snapshot covers. */
+  base: LogIndex;
+  /** The log before the step holds the entries up to here (after base). */
   private kept: number;
   private tail: LogEntry<unknown>[] = [];
 
   constructor(private readonly before: NodeView['log']) {
+    this.base = before.snapshotIndex;
     this.kept = before.lastIndex;
   }
 
@@ -21,13 +24,22 @@ class PersistedLog {
   }
 
   entry(index: LogIndex): LogEntry<unknown> | undefined {
-    if (index < 1 || index > this.lastIndex) return undefined;
+    if (index <= this.base || index > this.lastIndex) return undefined;
     return index <= this.kept ? this.before.entry(index) : this.tail[index - this.kept - 1];
+  }
+
+  /** A snapshot at `index`: the entries it covers are gone (a log ending before it is gone whole). */
+  snapshot(index: LogIndex): void {
+    if (index >= this.kept) {
+      this.tail = this.tail.filter((entry) => entry.index > index);
+      this.kept = index;
+    }
+    this.base = Math.max(this.base, index);
   }
 
   truncateFrom(index: LogIndex): void {
     if (index - 1 <= this.kept) {
-      this.kept = Math.max(0, Math.min(this.kept, index - 1));
+      this.kept = Math.max(this.base, Math.min(this.kept, index - 1));
       this.tail = [];
     } else {
       this.tail.length = Math.min(this.tail.length, index - 1 - this.kept);
@@ -54,6 +66,7 @@ export function logChangesArePersisted(prev: NodeView, next: NodeView, effects: 
   if (writes.length === 0 && next.log === prev.log) return [];
   const stored = new PersistedLog(prev.log);
   for (const p of writes) {
+    if (p.snapshot !== undefined) stored.snapshot(p.snapshot.index);
     if (p.truncateFrom !== undefined) stored.truncateFrom(p.truncateFrom);
     const gap = stored.append(p.entries);
     if (gap !== undefined) {
@@ -63,7 +76,10 @@ export function logChangesArePersisted(prev: NodeView, next: NodeView, effects: 
   if (stored.lastIndex !== next.log.lastIndex) {
     return [violation('logChangesArePersisted', `log ends at ${next.log.lastIndex} but storage would end at ${stored.lastIndex}`)];
   }
-  for (let index = next.log.lastIndex; index >= 1; index--) {
+  if (stored.base !== next.log.snapshotIndex) {
+    return [violation('logChangesArePersisted', `the log is compacted up to ${next.log.snapshotIndex} but storage holds a snapshot up to ${stored.base}`)];
+  }
+  for (let index = next.log.lastIndex; index > next.log.snapshotIndex; index--) {
     if (!sameEntry(stored.entry(index), next.log.entry(index))) {
       return [
         violation('logChangesArePersisted', `index ${index}: log holds term ${next.log.termAt(index)}, storage term ${stored.entry(index)?.term}`),
@@ -84,7 +100,8 @@ export function leaderNeverOverwritesItsEntries(prev: NodeView, next: NodeView, 
     found.push(violation('leaderNeverOverwritesItsEntries', `leader of term ${prev.currentTerm}: log shrank from ${prev.log.lastIndex} to ${next.log.lastIndex}`));
     return found;
   }
-  for (let index = 1; index <= prev.log.lastIndex; index++) {
+  // Compaction drops entries behind a snapshot; it overwrites none.
+  for (let index = next.log.firstIndex; index <= prev.log.lastIndex; index++) {
     if (!sameEntry(prev.log.entry(index), next.log.entry(index))) {
       found.push(violation('leaderNeverOverwritesItsEntries', `leader of term ${prev.currentTerm} changed its entry at ${index}`));
       return found;
@@ -110,6 +127,17 @@ export function truncateOnlyOnConflict(prev: NodeView, _next: NodeView, effects:
   const stored = new PersistedLog(prev.log);
   for (const p of persists(effects)) {
     const from = p.truncateFrom;
+    if (p.snapshot !== undefined) {
+      // Installing a leader's snapshot discards a log that disagrees with it at its index (§7 rule 7).
+      const disagrees = stored.entry(p.snapshot.index)?.term !== p.snapshot.term;
+      if (from !== undefined && (from !== p.snapshot.index + 1 || !disagrees)) {
+        found.push(violation('truncateOnlyOnConflict', `installs a snapshot at ${p.snapshot.index} and truncates from ${from}, though the log agrees with it there`));
+      }
+      stored.snapshot(p.snapshot.index);
+      if (from !== undefined) stored.truncateFrom(from);
+      stored.append(p.entries);
+      continue;
+    }
     if (from !== undefined) {
       const held = stored.entry(from)?.term;
       const written = p.entries[0];
@@ -134,7 +162,7 @@ export function truncateOnlyOnConflict(prev: NodeView, _next: NodeView, effects:
 export function firstIndexWritten(prev: NodeView, effects: Effects): LogIndex {
   let first = prev.log.lastIndex + 1;
   for (const p of persists(effects)) first = Math.min(first, p.truncateFrom ?? Infinity, p.entries[0]?.index ?? Infinity);
-  return first;
+  return Math.max(first, 1);
 }
 
 /**
@@ -145,8 +173,8 @@ export function firstIndexWritten(prev: NodeView, effects: Effects): LogIndex {
  */
 export function logIsWellFormed(next: NodeView, from: LogIndex = 1): Violation[] {
   const { log, currentTerm } = next;
-  if (log.termAt(0) !== 0) return [violation('logIsWellFormed', `the sentinel index 0 has term ${log.termAt(0)}, not 0`)];
-  const start = Math.max(1, from);
+  if (log.snapshotIndex === 0 && log.termAt(0) !== 0) return [violation('logIsWellFormed', `the sentinel index 0 has term ${log.termAt(0)}, not 0`)];
+  const start = Math.max(log.firstIndex, from);
   let previousTerm: Term = log.termAt(start - 1) ?? 0;
   for (let index = start; index <= log.lastIndex; index++) {
     const entry = log.entry(index);
@@ -162,4 +190,27 @@ export function logIsWellFormed(next: NodeView, from: LogIndex = 1): Violation[]
     return [violation('logIsWellFormed', `commitIndex ${next.commitIndex} is beyond the last index ${log.lastIndex}`)];
   }
   return [];
+}
+
+/**
+ * Snapshots (§7): the log holds exactly the entries after the snapshot, whose term it knows; a
+ * snapshot never goes back, and covers only committed, applied entries.
+ */
+export function snapshotsOnlyMoveForward(prev: NodeView, next: NodeView): Violation[] {
+  const { log } = next;
+  const found: Violation[] = [];
+  if (log.snapshotIndex < prev.log.snapshotIndex) {
+    found.push(violation('snapshotsOnlyMoveForward', `the snapshot went back from ${prev.log.snapshotIndex} to ${log.snapshotIndex}`));
+  }
+  if (next.commitIndex < log.snapshotIndex || next.lastApplied < log.snapshotIndex) {
+    found.push(violation('snapshotsOnlyMoveForward', `commitIndex ${next.commitIndex} / lastApplied ${next.lastApplied} below the snapshot at ${log.snapshotIndex}`));
+  }
+  if (log.snapshotIndex > 0 && log.snapshotTerm < 1) found.push(violation('snapshotsOnlyMoveForward', `the snapshot at ${log.snapshotIndex} has term ${log.snapshotTerm}`));
+  if (log.lastIndex > log.snapshotIndex && (log.entry(log.firstIndex)?.term ?? 0) < log.snapshotTerm) {
+    found.push(violation('snapshotsOnlyMoveForward', `the first entry after the snapshot has a term below the snapshot's ${log.snapshotTerm}`));
+  }
+  if (next.snapshot !== undefined && (next.snapshot.index !== log.snapshotIndex || next.snapshot.term !== log.snapshotTerm)) {
+    found.push(violation('snapshotsOnlyMoveForward', `the snapshot kept (${next.snapshot.index}/${next.snapshot.term}) is not where the log starts (${log.snapshotIndex}/${log.snapshotTerm})`));
+  }
+  return found;
 }

@@ -20,7 +20,8 @@ export interface Violation {
 export type NodeView = Pick<
   RaftContext,
   'id' | 'peers' | 'currentTerm' | 'votedFor' | 'log' | 'commitIndex' | 'lastApplied' | 'leaderId' | 'matchIndex'
-> & { readonly role?: Role };
+> &
+  Partial<Pick<RaftContext, 'snapshot'>> & { readonly role?: Role };
 
 export type Effects = readonly RaftEffect<unknown>[];
 export type Persist = Extract<RaftEffect<unknown>, { type: 'persist' }>;
@@ -37,6 +38,7 @@ export const RULES = {
   leaderCommitsOnlyCurrentTermEntries: 'a leader commits only current-term entries held by a majority',
   appliesOnceInIndexOrder: 'applied entries are applied once, in index order, never beyond commitIndex',
   logIsWellFormed: 'the log is 1-based and contiguous, with non-decreasing terms no greater than currentTerm',
+  snapshotsOnlyMoveForward: 'the log starts right after the snapshot, a snapshot never replaces a newer one, and commitIndex ≥ snapshotIndex',
   messagesCarryCurrentTerm: 'every message sent carries the sender’s current term',
   readsServedAtCommittedIndex: 'a read is served only by a leader that has committed in its term, at a committed index',
   proposalsAcceptedOnlyByLeader: 'a proposal is accepted only by the leader, as entries of its term',
