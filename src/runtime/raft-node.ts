@@ -47,7 +47,8 @@ export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, QR = unk
   maxBytesPerMessage?: number;
   /**
    * Take a snapshot of the state machine (and compact the log behind it) once this many entries
-   * were applied since the last one. Default 8192. Needs a state machine with `snapshot` and `restore`.
+   * were applied since the last one. Default 8192. Needs a state machine with `snapshot` and
+   * `restore`, and a storage that keeps snapshots (`storesSnapshots`: MemoryStorage does).
    */
   snapshotThreshold?: number;
   /** Most characters of a snapshot in one InstallSnapshot chunk (also capped by maxBytesPerMessage). Default 1 MiB. */
@@ -266,6 +267,9 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     const { stateMachine } = this.options;
     if (typeof stateMachine.snapshot !== 'function' || typeof stateMachine.restore !== 'function') {
       return Promise.reject(new InvalidRequestError('this state machine has no snapshot() and restore(), so its log cannot be compacted'));
+    }
+    if (this.options.storage.storesSnapshots !== true) {
+      return Promise.reject(new InvalidRequestError('this storage does not keep snapshots, so the log cannot be compacted'));
     }
     const { log } = this.actor.getSnapshot().context;
     if (this.appliedIndex <= log.snapshotIndex) {
@@ -510,8 +514,8 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
    * is exactly that index's now, and nothing is applied until it returns.
    */
   private takeSnapshot(): void {
-    const { stateMachine } = this.options;
-    if (typeof stateMachine.snapshot !== 'function' || typeof stateMachine.restore !== 'function') return;
+    const { stateMachine, storage } = this.options;
+    if (typeof stateMachine.snapshot !== 'function' || typeof stateMachine.restore !== 'function' || storage.storesSnapshots !== true) return;
     const index = this.appliedIndex;
     this.lastSnapshotAt = index; // also after a failure: try again after another threshold, not on every batch
     let data: string;

@@ -44,6 +44,8 @@ export interface PersistBatch<C = unknown> {
  * the node finds either all of a batch or none of it.
  */
 export interface Storage<C = unknown> {
+  /** This storage keeps snapshots (PersistBatch.snapshot): only then does a node compact its log. */
+  readonly storesSnapshots?: boolean;
   load(): PersistedState<C>;
   write(batch: PersistBatch<C>): void;
   close(): void;

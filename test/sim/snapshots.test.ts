@@ -6,6 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { KvStateMachine } from '../../src/kv/state-machine.js';
+import { createRaftNode } from '../../src/runtime/raft-node.js';
+import { VirtualClock } from '../../src/sim/clock.js';
+import { MemoryStorage } from '../../src/storage/memory.js';
+import { MemoryNetwork } from '../../src/transport/memory.js';
 import { Simulation } from '../../src/sim/simulation.js';
 import { awaitLeader, one, others } from './harness.js';
 
@@ -112,5 +116,32 @@ describe('snapshots (2D)', () => {
     const [down] = others(sim, leader) as [string];
     sim.crash(down);
     await expect(sim.snapshot(down)).rejects.toThrow(/not running/);
+  });
+
+  it('a node whose storage keeps no snapshots never compacts, past any threshold, and keeps serving', () => {
+    class NoSnapshots extends MemoryStorage {
+      override readonly storesSnapshots = false;
+    }
+    const clock = new VirtualClock();
+    const node = createRaftNode({
+      id: 'n1',
+      peers: ['n1'],
+      transport: new MemoryNetwork(clock).transport('n1'),
+      storage: new NoSnapshots(),
+      stateMachine: new KvStateMachine(),
+      clock,
+      snapshotThreshold: 3,
+    });
+    const failed: unknown[] = [];
+    node.on('failed', (f) => failed.push(f));
+    clock.advance(1000);
+    for (let i = 0; i < 10; i++) {
+      node.submit({ type: 'put', key: 'k', value: i });
+      clock.advance(10);
+    }
+    expect(node.status().lastApplied).toBe(11);
+    expect(node.status().snapshotIndex).toBe(0);
+    expect(failed).toEqual([]);
+    node.stop();
   });
 });
