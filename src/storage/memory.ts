@@ -13,7 +13,7 @@ export class MemoryStorage<C = unknown> implements Storage<C> {
   /** The log after the snapshot: entries[0] is at snapshotIndex + 1. */
   private entries: LogEntry<C>[] = [];
   writes = 0;
-  readonly storesSnapshots = true;
+  readonly storesSnapshots: boolean = true;
 
   constructor(initial?: PersistedState<C>) {
     if (initial) {
