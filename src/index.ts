@@ -34,6 +34,7 @@ export * from './protocol.js';
 // A running node.
 export { createRaftNode, type RaftNode, type RaftNodeOptions, type NodeStatus, type ProposeResult, type AppliedEvent } from './runtime/raft-node.js';
 export { systemClock, type Clock } from './runtime/clock.js';
+export { waitForLeader, type WaitForLeaderOptions, type LeaderWatchable } from './runtime/wait-for-leader.js';
 export type { StateMachine } from './state-machine.js';
 export type { Storage, PersistBatch, PersistedState } from './storage/storage.js';
 export { MemoryStorage } from './storage/memory.js';
