@@ -183,7 +183,7 @@ export class ConsensusProtocol {
     const sends = this.#handle(request as RequestVote);
     const reply = sends.find((s) => s.to === candidateId && s.message.type === 'rpc.requestVoteResult')?.message as RequestVoteResult | undefined;
     if (reply === undefined) throw new Error(`internal: ${this.nodeId} did not answer RequestVote from ${candidateId}`);
-    return { from: reply.from, term: reply.term, voteGranted: reply.voteGranted };
+    return { from: reply.from, term: reply.term, voteGranted: reply.voteGranted, candidateId };
   }
 
   /**
@@ -430,9 +430,10 @@ export class ConsensusProtocol {
     if (this.#evidence?.term !== currentTerm) this.#evidence = { term: currentTerm, voters: new Set(), anonymous: false };
     const { granted, anonymous } = voteEvidenceOf(responses);
     if (anonymous > 0) this.#evidence.anonymous = true;
-    for (const { voter, term } of granted) {
-      // Its own vote the actor holds already; other voters were checked by consensusReached.
-      if (term === currentTerm && voter !== id) this.#evidence.voters.add(voter);
+    for (const { voter, term, candidateId } of granted) {
+      // Its own vote the actor holds already; other voters were checked by consensusReached. A
+      // vote for another candidate of the same term must never elect this one (two leaders).
+      if (term === currentTerm && voter !== id && candidateId === id) this.#evidence.voters.add(voter);
     }
   }
 

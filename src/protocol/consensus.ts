@@ -12,7 +12,7 @@ import { show } from './validation.js';
 /** One response for isConsensusReached: a boolean, or a reply carrying `voteGranted` or `success`. */
 export type ConsensusResponse =
   | boolean
-  | { readonly voteGranted: boolean; readonly from?: NodeId; readonly term?: Term }
+  | { readonly voteGranted: boolean; readonly from?: NodeId; readonly term?: Term; readonly candidateId?: NodeId }
   | { readonly success: boolean; readonly from?: NodeId };
 
 export type ConsensusResponses =
@@ -85,7 +85,7 @@ function acceptanceOf(value: unknown, where: string, what: string): boolean {
 /** Votes that can be handed to a candidate's actor: who granted a vote in which term, and how many responses name nobody. */
 export interface VoteEvidence {
   /** The granted votes, in order: a vote reply (`from`, `term`, `voteGranted: true`), or one filed under its voter's id. */
-  readonly granted: readonly { readonly voter: NodeId; readonly term: Term }[];
+  readonly granted: readonly { readonly voter: NodeId; readonly term: Term; readonly candidateId: unknown }[];
   /** Booleans and replies without `from` or `term`: they cannot say who voted, or in which term. */
   readonly anonymous: number;
 }
@@ -96,17 +96,17 @@ export interface VoteEvidence {
  * Nothing is judged here: the candidate's actor decides what counts (its term, its voters).
  */
 export function voteEvidenceOf(responses: ConsensusResponses): VoteEvidence {
-  const granted: { voter: NodeId; term: Term }[] = [];
+  const granted: { voter: NodeId; term: Term; candidateId: unknown }[] = [];
   let anonymous = 0;
   const look = (value: unknown, key?: NodeId): void => {
     if (typeof value !== 'object' || value === null || !('voteGranted' in value)) {
       if (typeof value === 'boolean') anonymous++;
       return;
     }
-    const { from, term, voteGranted } = value as { from?: unknown; term?: unknown; voteGranted: unknown };
+    const { from, term, voteGranted, candidateId } = value as { from?: unknown; term?: unknown; voteGranted: unknown; candidateId?: unknown };
     const voter = key ?? from;
     if (typeof voter !== 'string' || typeof term !== 'number') anonymous++;
-    else if (voteGranted === true) granted.push({ voter, term });
+    else if (voteGranted === true) granted.push({ voter, term, candidateId });
   };
   if (Array.isArray(responses)) for (const r of responses as readonly unknown[]) look(r);
   else if (responses instanceof Map) for (const [key, value] of responses as ReadonlyMap<NodeId, unknown>) look(value, key);

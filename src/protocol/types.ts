@@ -35,6 +35,8 @@ export interface VoteReply {
   readonly from: NodeId;
   readonly term: Term;
   readonly voteGranted: boolean;
+  /** Whom the vote is for: a candidate counts only replies that name it (a vote for another never elects it). */
+  readonly candidateId: NodeId;
 }
 
 /** The answer to AppendEntries (Figure 2). */

@@ -36,7 +36,7 @@ function expectNotElected(cp: ConsensusProtocol, fn: () => unknown, pattern?: Re
 describe("the seed's election flow by hand: start_election, request_vote, is_consensus_reached, become_leader", () => {
   it('request_vote answers who voted: { from, term, voteGranted }', () => {
     const [, n2] = nodes(['node1', 'node2', 'node3']);
-    expect(n2?.request_vote(1, 'node1', 0, 0)).toEqual({ from: 'node2', term: 1, voteGranted: true });
+    expect(n2?.request_vote(1, 'node1', 0, 0)).toMatchObject({ from: 'node2', term: 1, voteGranted: true });
   });
 
   it('after is_consensus_reached(replies) of its current term, become_leader() makes the candidate leader of that term', () => {
@@ -87,7 +87,7 @@ describe("the seed's election flow by hand: start_election, request_vote, is_con
     expect(a.is_consensus_reached([true, true])).toBe(true);
     expectNotElected(a, () => a.become_leader(), /booleans cannot say who voted.*replies of requestVote/);
     expectNotElected(a, () => a.become_leader([true, true, true]), /booleans cannot say who voted/);
-    a.become_leader([{ from: 'b', term: 1, voteGranted: true }]); // the same vote, saying who gave it
+    a.become_leader([{ from: 'b', term: 1, voteGranted: true, candidateId: 'a' }]); // the same vote, saying who gave it and to whom
     expect(a.state).toBe('leader');
   });
 
@@ -110,7 +110,7 @@ describe("the seed's election flow by hand: start_election, request_vote, is_con
     c.start_election();
     a.start_election();
     const replies = [b.request_vote(1, 'a', 0, 0), { from: 'c', term: 1, voteGranted: false }];
-    expect(replies[0]).toEqual({ from: 'b', term: 1, voteGranted: false });
+    expect(replies[0]).toMatchObject({ from: 'b', term: 1, voteGranted: false });
     expect(a.is_consensus_reached(replies)).toBe(false);
     expectNotElected(a, () => a.become_leader());
     expectNotElected(a, () => a.become_leader(replies));
@@ -139,10 +139,24 @@ describe("the seed's election flow by hand: start_election, request_vote, is_con
   it('a follower is not made leader by replies', () => {
     const [a] = nodes(['a', 'b', 'c']) as [ConsensusProtocol];
     a.request_vote(1, 'b', 0, 0); // a follows term 1, voted for b
-    const forged = [{ from: 'b', term: 1, voteGranted: true }, { from: 'c', term: 1, voteGranted: true }];
+    const forged = [{ from: 'b', term: 1, voteGranted: true, candidateId: 'a' }, { from: 'c', term: 1, voteGranted: true, candidateId: 'a' }];
     expectNotElected(a, () => a.become_leader(forged), /a is a follower in term 1/);
     a.start_election(); // term 2: now the same kind of replies, of its own term, elect it
-    a.become_leader([{ from: 'c', term: 2, voteGranted: true }]);
+    a.become_leader([{ from: 'c', term: 2, voteGranted: true, candidateId: 'a' }]);
     expect(a.state).toBe('leader');
+  });
+});
+
+describe('the seed flow never elects two leaders in one term', () => {
+  it('a vote for one candidate, shown to another candidate of the same term, does not elect it', () => {
+    const [a, b, c] = ['a', 'b', 'c'].map((id) => new ConsensusProtocol(id, ['a', 'b', 'c'])) as [ConsensusProtocol, ConsensusProtocol, ConsensusProtocol];
+    a.start_election();
+    c.start_election();
+    const forA = b.request_vote(1, 'a', 0, 0);
+    expect(forA).toMatchObject({ from: 'b', term: 1, voteGranted: true, candidateId: 'a' });
+    a.become_leader([forA]);
+    expect(a.state).toBe('leader');
+    expect(() => c.become_leader([forA])).toThrow(NotElectedError);
+    expect(c.state).toBe('candidate');
   });
 });

@@ -184,7 +184,7 @@ describe('the seed’s class', () => {
   it('the snake_case methods work as the seed wrote them', () => {
     // The receivers, on a node of its own ...
     const n2 = new ConsensusProtocol('node2', ['node1', 'node2', 'node3']);
-    expect(n2.request_vote(1, 'node1', 0, 0)).toEqual({ from: 'node2', term: 1, voteGranted: true });
+    expect(n2.request_vote(1, 'node1', 0, 0)).toMatchObject({ from: 'node2', term: 1, voteGranted: true });
     expect(n2.voted_for).toBe('node1');
     expect(n2.current_term).toBe(1);
     expect(n2.append_entries(1, 'node1', 0, 0, [entry(1, 1, 'x')], 1)).toEqual({ term: 1, success: true });
@@ -259,7 +259,7 @@ describe('isConsensusReached: acceptances > allNodes / 2', () => {
 describe('RequestVote receiver', () => {
   it('grants a vote to a candidate of a new term with an up-to-date log, and remembers it', () => {
     const a = new ConsensusProtocol('a', ['a', 'b', 'c']);
-    expect(a.requestVote(1, 'b', 0, 0)).toEqual({ from: 'a', term: 1, voteGranted: true });
+    expect(a.requestVote(1, 'b', 0, 0)).toMatchObject({ from: 'a', term: 1, voteGranted: true });
     expect(a.currentTerm).toBe(1);
     expect(a.votedFor).toBe('b');
     expect(a.state).toBe('follower');
@@ -268,7 +268,7 @@ describe('RequestVote receiver', () => {
   it('a request with a stale term is rejected with the current term, and the vote is kept', () => {
     const a = new ConsensusProtocol('a', ['a', 'b', 'c']);
     a.requestVote(3, 'b', 0, 0);
-    expect(a.requestVote(2, 'c', 0, 0)).toEqual({ from: 'a', term: 3, voteGranted: false });
+    expect(a.requestVote(2, 'c', 0, 0)).toMatchObject({ from: 'a', term: 3, voteGranted: false });
     expect(a.currentTerm).toBe(3);
     expect(a.votedFor).toBe('b');
   });
@@ -276,28 +276,28 @@ describe('RequestVote receiver', () => {
   it('one vote per term: a second candidate in the same term is refused', () => {
     const a = new ConsensusProtocol('a', ['a', 'b', 'c']);
     expect(a.requestVote(1, 'b', 0, 0).voteGranted).toBe(true);
-    expect(a.requestVote(1, 'c', 5, 1)).toEqual({ from: 'a', term: 1, voteGranted: false });
+    expect(a.requestVote(1, 'c', 5, 1)).toMatchObject({ from: 'a', term: 1, voteGranted: false });
     expect(a.votedFor).toBe('b');
   });
 
   it('a retried request from the candidate already voted for is granted again', () => {
     const a = new ConsensusProtocol('a', ['a', 'b', 'c']);
     a.requestVote(1, 'b', 0, 0);
-    expect(a.requestVote(1, 'b', 0, 0)).toEqual({ from: 'a', term: 1, voteGranted: true });
+    expect(a.requestVote(1, 'b', 0, 0)).toMatchObject({ from: 'a', term: 1, voteGranted: true });
   });
 
   it('a higher term is adopted and the old vote forgotten before deciding', () => {
     const a = new ConsensusProtocol('a', ['a', 'b', 'c']);
     a.requestVote(1, 'b', 0, 0);
-    expect(a.requestVote(2, 'c', 0, 0)).toEqual({ from: 'a', term: 2, voteGranted: true });
+    expect(a.requestVote(2, 'c', 0, 0)).toMatchObject({ from: 'a', term: 2, voteGranted: true });
     expect(a.votedFor).toBe('c');
   });
 
   it('up-to-date check: a candidate whose last log term is lower is refused, however long its log', () => {
     const a = seasonedFollower(); // last entry: index 2, term 2
-    expect(a.requestVote(3, 'b', 10, 1)).toEqual({ from: 'a', term: 3, voteGranted: false });
+    expect(a.requestVote(3, 'b', 10, 1)).toMatchObject({ from: 'a', term: 3, voteGranted: false });
     expect(a.votedFor).toBeNull(); // a refused vote is not a vote
-    expect(a.requestVote(3, 'c', 1, 3)).toEqual({ from: 'a', term: 3, voteGranted: true }); // higher last term wins, even if shorter
+    expect(a.requestVote(3, 'c', 1, 3)).toMatchObject({ from: 'a', term: 3, voteGranted: true }); // higher last term wins, even if shorter
   });
 
   it('up-to-date check: with equal last terms, a shorter log is refused and an equal or longer one granted', () => {
@@ -314,7 +314,7 @@ describe('RequestVote receiver', () => {
     deliverAll(nodes, a.startElection());
     expect(a.state).toBe('leader');
     // b's log [noop@1 t1] is as up to date as a's: the vote is granted and a leader no more.
-    expect(a.requestVote(2, 'b', 1, 1)).toEqual({ from: 'a', term: 2, voteGranted: true });
+    expect(a.requestVote(2, 'b', 1, 1)).toMatchObject({ from: 'a', term: 2, voteGranted: true });
     expect(a.state).toBe('follower');
     expect(a.nextIndex).toEqual({});
   });
