@@ -1,80 +1,64 @@
 /**
- * SqliteStorage: one node's durable state (hard state and log) in one SQLite file, `raft.db`,
- * inside the node's data directory, through better-sqlite3 (synchronous, so `write` returns only
- * once the batch is on disk — DESIGN.md, the durability contract).
+ * SqliteStorage: one node's durable state (hard state, latest snapshot and the log after it) in
+ * one SQLite file, `raft.db`, inside the node's data directory, through better-sqlite3
+ * (synchronous, so `write` returns only once the batch is on disk — DESIGN.md, the durability
+ * contract). The format, opening and upgrading live in sqlite-schema.ts.
  *
  * - WAL journal with `synchronous = FULL`: a committed transaction is fsynced before COMMIT
- *   returns. One `write(batch)` is one transaction (hard state, truncation and append together),
- *   so a batch costs one fsync and a crash leaves all of it or none of it.
+ *   returns. One `write(batch)` is one transaction (hard state, snapshot with the compaction it
+ *   implies, truncation and append together), so a batch costs one fsync and a crash leaves all
+ *   of it or none of it: never a log without its snapshot, never a gap after it.
+ * - A snapshot's data is stored in chunks of at most SNAPSHOT_CHUNK_CHARS characters, so a large
+ *   snapshot is never one giant row (nor one giant UTF-8 copy); only the latest one is kept.
  * - `locking_mode = EXCLUSIVE`: the file stays locked while the storage is open, so two processes
  *   can never run a node on the same directory (two nodes sharing one vote would break Raft).
  * - Opening refuses — with a `StorageError` saying what is wrong and what to do — a file that is
  *   not SQLite or is corrupt, metadata that is missing or damaged, a directory of another cluster
  *   or node, or a newer format. It never resets anything: a node that forgot its vote or its log
- *   can vote twice in one term or lose acknowledged writes.
+ *   can vote twice in one term or lose acknowledged writes. `load()` refuses a stored log or
+ *   snapshot that breaks a Raft log's rules; nothing is repaired silently.
  * - Commands are stored as JSON text, so a command must be a JSON value (it crosses the wire as
- *   JSON anyway). The log is kept contiguous from index 1 (no compaction in format version 1).
+ *   JSON anyway).
  */
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { HardState, LogEntry, LogIndex, NodeId, Term } from '../core/types.js';
-import { InvalidRequestError, RaftError } from '../errors.js';
-import { checkBatch, type PersistBatch, type PersistedState, type Storage } from './storage.js';
+import { InvalidRequestError } from '../errors.js';
+import {
+  RESTORE,
+  SQLITE_FILE_NAME,
+  StorageError,
+  checkedHardState,
+  describe,
+  fileSize,
+  invalidLog,
+  isTerm,
+  prepare,
+  translate,
+  type OpenedState,
+  type SqliteStorageOptions,
+} from './sqlite-schema.js';
+import { checkBatch, type PersistBatch, type PersistedState, type SnapshotRecord, type Storage } from './storage.js';
 
-/** The on-disk format this code writes and the newest it can read. */
-export const SQLITE_FORMAT_VERSION = 1;
-/** The database file inside the data directory. */
-export const SQLITE_FILE_NAME = 'raft.db';
+export { SQLITE_FILE_NAME, SQLITE_FORMAT_VERSION, StorageError, type SqliteStorageOptions, type StorageErrorCode } from './sqlite-schema.js';
+
+/** The most characters (UTF-16 code units) of a snapshot's data one chunk row holds: 1 MiB. */
+export const SNAPSHOT_CHUNK_CHARS = 1 << 20;
 /** How long opening waits for another process to release the file before refusing. */
 const LOCK_WAIT_MS = 1000;
 
-export type StorageErrorCode =
-  /** The file is not a SQLite database, or it is damaged. */
-  | 'storage_corrupt'
-  /** The file is a SQLite database, but not an xstate-raft one. */
-  | 'storage_not_raft_data'
-  /** xstate-raft metadata is present but missing a field or holding a bad value. */
-  | 'storage_metadata_invalid'
-  | 'storage_cluster_mismatch'
-  | 'storage_node_mismatch'
-  /** Written by a newer xstate-raft whose format this code does not know. */
-  | 'storage_format_too_new'
-  /** The stored log breaks a rule every Raft log keeps (contiguous, terms never decrease, …). */
-  | 'storage_log_invalid'
-  /** A batch was refused before anything was written (the caller's bug, not the disk's). */
-  | 'storage_batch_invalid'
-  /** Another process has this data directory open. */
-  | 'storage_locked'
-  /** The file system refused (permissions, disk full, I/O error). */
-  | 'storage_io'
-  | 'storage_closed'
-  /** An earlier write failed; this instance refuses everything until the node restarts. */
-  | 'storage_failed';
-
-/** Durable storage cannot be used as asked. `code` is stable; `path` is the data directory. */
-export class StorageError extends RaftError {
-  declare readonly code: StorageErrorCode;
-
-  constructor(code: StorageErrorCode, message: string, readonly path: string, cause?: unknown) {
-    super(code, message);
-    if (cause !== undefined) this.cause = cause;
-  }
-}
-
-export interface SqliteStorageOptions {
-  /** This node's id; the directory remembers it and refuses to be opened by another node. */
-  nodeId: NodeId;
-  /** The cluster's id; the directory remembers it and refuses to be opened for another cluster. */
-  clusterId: string;
-}
-
 /** Figures for metrics. */
 export interface SqliteStorageStats {
+  /** Entries held in the log after the snapshot. */
   entryCount: number;
   lastIndex: LogIndex;
   lastTerm: Term;
   currentTerm: Term;
+  /** The stored snapshot's index and term (0 without one) and its data's length in characters. */
+  snapshotIndex: LogIndex;
+  snapshotTerm: Term;
+  snapshotLength: number;
   /** Batches written since open (one transaction, one fsync each). */
   writes: number;
   databaseBytes: number;
@@ -85,6 +69,8 @@ type Row = [index: LogIndex, term: Term, command: string];
 
 interface Plan {
   hardState: HardState | undefined;
+  /** The new snapshot and where its chunks end (chunk i is data[ends[i-1] ?? 0 .. ends[i]]). */
+  snapshot: { record: SnapshotRecord; ends: number[] } | undefined;
   /** Delete every entry at or after this index (undefined: delete nothing). */
   cut: LogIndex | undefined;
   rows: Row[];
@@ -92,26 +78,14 @@ interface Plan {
   lastTerm: Term;
 }
 
-const SCHEMA = `
-  CREATE TABLE raft_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
-  CREATE TABLE raft_hard_state (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    current_term INTEGER NOT NULL CHECK (current_term >= 0),
-    voted_for TEXT
-  ) STRICT;
-  CREATE TABLE raft_entries (
-    idx INTEGER PRIMARY KEY CHECK (idx >= 1),
-    term INTEGER NOT NULL CHECK (term >= 1),
-    command TEXT NOT NULL
-  ) STRICT;
-  INSERT INTO raft_hard_state (id, current_term, voted_for) VALUES (1, 0, NULL);
-`;
-const TABLES = ['raft_meta', 'raft_hard_state', 'raft_entries'] as const;
-
 export class SqliteStorage<C = unknown> implements Storage<C> {
+  /** Snapshots are stored (format 2: in chunks, in the batch's transaction), so nodes on SQLite compact their logs. */
+  readonly storesSnapshots = true;
+
   /**
-   * Open the node's data directory, creating it (and `raft.db` in it) if missing. Throws a
-   * `StorageError` rather than start on data that is damaged, foreign or too new.
+   * Open the node's data directory, creating it (and `raft.db` in it) if missing, upgrading an
+   * older format in place. Throws a `StorageError` rather than start on data that is damaged,
+   * foreign or too new.
    */
   static open<C = unknown>(dataDir: string, options: SqliteStorageOptions): SqliteStorage<C> {
     for (const key of ['nodeId', 'clusterId'] as const) {
@@ -135,8 +109,7 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
       throw translate(error, dir, file, `cannot open ${file}`);
     }
     try {
-      const state = prepare(db, dir, file, options);
-      return new SqliteStorage<C>(db, dir, file, options, state.hardState, state.lastIndex, state.lastTerm);
+      return new SqliteStorage<C>(db, dir, file, options, prepare(db, dir, file, options));
     } catch (error) {
       db.close();
       throw error instanceof StorageError ? error : translate(error, dir, file, `cannot open ${file}`);
@@ -148,53 +121,83 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
   private db: Database.Database | undefined;
   private failure: unknown;
   private writes = 0;
+  private hardState: HardState;
+  private snapshotIndex: LogIndex;
+  private snapshotTerm: Term;
+  private snapshotLength: number;
+  private lastIndex: LogIndex;
+  private lastTerm: Term;
   private readonly updateHardState: Database.Statement<[Term, NodeId | null]>;
+  private readonly deleteChunks: Database.Statement<[]>;
+  private readonly replaceSnapshot: Database.Statement<[LogIndex, Term, number, number]>;
+  private readonly insertChunk: Database.Statement<[LogIndex, number, string]>;
+  private readonly deleteThrough: Database.Statement<[LogIndex]>;
   private readonly deleteFrom: Database.Statement<[LogIndex]>;
   private readonly insert: Database.Statement<Row>;
   private readonly selectTerm: Database.Statement<[LogIndex], Term>;
   private readonly selectHardState: Database.Statement<[], unknown[]>;
+  private readonly selectSnapshot: Database.Statement<[], unknown[]>;
+  private readonly selectChunks: Database.Statement<[], unknown[]>;
+  private readonly selectStrayChunk: Database.Statement<[], unknown>;
   private readonly selectEntries: Database.Statement<[], unknown[]>;
   private readonly commit: Database.Transaction<(plan: Plan) => void>;
 
-  private constructor(
-    db: Database.Database,
-    readonly dataDir: string,
-    readonly file: string,
-    options: SqliteStorageOptions,
-    private hardState: HardState,
-    private lastIndex: LogIndex,
-    private lastTerm: Term,
-  ) {
+  private constructor(db: Database.Database, readonly dataDir: string, readonly file: string, options: SqliteStorageOptions, opened: OpenedState) {
     this.db = db;
     this.nodeId = options.nodeId;
     this.clusterId = options.clusterId;
+    ({ hardState: this.hardState, snapshotIndex: this.snapshotIndex, snapshotTerm: this.snapshotTerm, snapshotLength: this.snapshotLength } = opened);
+    ({ lastIndex: this.lastIndex, lastTerm: this.lastTerm } = opened);
     this.updateHardState = db.prepare('UPDATE raft_hard_state SET current_term = ?, voted_for = ? WHERE id = 1');
+    // Every chunk, not only the replaced snapshot's: only the latest snapshot is kept.
+    this.deleteChunks = db.prepare('DELETE FROM raft_snapshot_chunks');
+    this.replaceSnapshot = db.prepare('INSERT OR REPLACE INTO raft_snapshot (id, idx, term, chunks, length) VALUES (1, ?, ?, ?, ?)');
+    this.insertChunk = db.prepare('INSERT INTO raft_snapshot_chunks (snapshot_idx, seq, data) VALUES (?, ?, ?)');
+    this.deleteThrough = db.prepare('DELETE FROM raft_entries WHERE idx <= ?');
     this.deleteFrom = db.prepare('DELETE FROM raft_entries WHERE idx >= ?');
     // A plain INSERT, not REPLACE: a batch that would overwrite without truncating is a bug to hear about.
     this.insert = db.prepare('INSERT INTO raft_entries (idx, term, command) VALUES (?, ?, ?)');
     this.selectTerm = db.prepare<[LogIndex], Term>('SELECT term FROM raft_entries WHERE idx = ?').pluck();
     this.selectHardState = db.prepare<[], unknown[]>('SELECT current_term, voted_for FROM raft_hard_state').raw();
+    this.selectSnapshot = db.prepare<[], unknown[]>('SELECT idx, term, chunks, length FROM raft_snapshot').raw();
+    this.selectChunks = db.prepare<[], unknown[]>('SELECT snapshot_idx, seq, data FROM raft_snapshot_chunks ORDER BY snapshot_idx, seq').raw();
+    this.selectStrayChunk = db.prepare<[], unknown>('SELECT snapshot_idx FROM raft_snapshot_chunks LIMIT 1').pluck();
     this.selectEntries = db.prepare<[], unknown[]>('SELECT idx, term, command FROM raft_entries ORDER BY idx').raw();
+    // The batch order of PersistBatch: hard state; snapshot and the entries it covers; truncation; append.
     this.commit = db.transaction((plan: Plan) => {
       if (plan.hardState !== undefined) this.updateHardState.run(plan.hardState.currentTerm, plan.hardState.votedFor);
+      if (plan.snapshot !== undefined) {
+        const { record, ends } = plan.snapshot;
+        this.deleteChunks.run();
+        this.replaceSnapshot.run(record.index, record.term, ends.length, record.data.length);
+        // One chunk's UTF-8 copy at a time, never the whole snapshot's.
+        ends.forEach((end, seq) => this.insertChunk.run(record.index, seq, record.data.slice(ends[seq - 1] ?? 0, end)));
+        this.deleteThrough.run(record.index);
+      }
       if (plan.cut !== undefined) this.deleteFrom.run(plan.cut);
       for (const row of plan.rows) this.insert.run(...row);
     });
   }
 
-  /** Everything on disk, checked: a log that breaks a Raft log's rules is refused, not repaired. */
+  /** Everything on disk, checked: a log or snapshot that breaks a Raft log's rules is refused, not repaired. */
   load(): PersistedState<C> {
     this.usable();
     const hardState = checkedHardState(this.selectHardState.all(), this.dataDir, this.file);
+    const snapshot = this.loadSnapshot(hardState);
+    const base = snapshot?.index ?? 0;
+    const from = snapshot === undefined ? 'a log is contiguous from index 1' : `the log after the snapshot at ${base} is contiguous from index ${base + 1}`;
     const rows = this.selectEntries.all();
     const entries: LogEntry<C>[] = new Array(rows.length);
-    let previousTerm = 0;
+    let previousTerm = snapshot?.term ?? 0;
     for (let i = 0; i < rows.length; i++) {
       const [index, term, text] = rows[i] as unknown[];
       const fail = (what: string) => invalidLog(this.dataDir, this.file, `the entry at position ${i + 1} ${what}`);
-      if (index !== i + 1) throw fail(`has index ${String(index)}; a log is contiguous from index 1`);
+      if (index !== base + i + 1) throw fail(`has index ${String(index)}; ${from}`);
       if (!isTerm(term) || term < 1) throw fail(`(index ${index}) has term ${String(term)}; a term is an integer ≥ 1`);
-      if (term < previousTerm) throw fail(`(index ${index}) has term ${term} after term ${previousTerm}; terms never decrease along a log`);
+      if (term < previousTerm) {
+        const before = i === 0 ? `the snapshot's term ${previousTerm}` : `term ${previousTerm}`;
+        throw fail(`(index ${index}) has term ${term} after ${before}; terms never decrease along a log`);
+      }
       if (term > hardState.currentTerm) throw fail(`(index ${index}) has term ${term}, above currentTerm ${hardState.currentTerm}`);
       let command: C;
       try {
@@ -202,10 +205,10 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
       } catch {
         throw fail(`(index ${index}) holds a command that is not JSON`);
       }
-      entries[i] = { index: i + 1, term, command };
+      entries[i] = { index, term, command };
       previousTerm = term;
     }
-    return { hardState, entries };
+    return { hardState, ...(snapshot ? { snapshot } : {}), entries };
   }
 
   /** One transaction (one fsync). A refused batch throws before anything is written. */
@@ -221,6 +224,11 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
       throw translate(error, this.dataDir, this.file, `writing a batch to ${this.file} failed`);
     }
     if (plan.hardState !== undefined) this.hardState = plan.hardState;
+    if (plan.snapshot !== undefined) {
+      this.snapshotIndex = plan.snapshot.record.index;
+      this.snapshotTerm = plan.snapshot.record.term;
+      this.snapshotLength = plan.snapshot.record.data.length;
+    }
     this.lastIndex = plan.lastIndex;
     this.lastTerm = plan.lastTerm;
     this.writes++;
@@ -240,10 +248,13 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
   stats(): SqliteStorageStats {
     this.usable();
     return {
-      entryCount: this.lastIndex, // contiguous from 1: the count is the last index
+      entryCount: this.lastIndex - this.snapshotIndex, // contiguous after the snapshot
       lastIndex: this.lastIndex,
       lastTerm: this.lastTerm,
       currentTerm: this.hardState.currentTerm,
+      snapshotIndex: this.snapshotIndex,
+      snapshotTerm: this.snapshotTerm,
+      snapshotLength: this.snapshotLength,
       writes: this.writes,
       databaseBytes: fileSize(this.file),
       walBytes: fileSize(`${this.file}-wal`),
@@ -264,22 +275,59 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
     }
   }
 
+  /** The stored snapshot, its data re-joined from its chunks in order; refused unless whole. */
+  private loadSnapshot(hardState: HardState): SnapshotRecord | undefined {
+    const fail = (what: string) => invalidLog(this.dataDir, this.file, what);
+    const row = this.selectSnapshot.all()[0];
+    if (row === undefined) {
+      const stray = this.selectStrayChunk.get();
+      if (stray !== undefined) throw fail(`it holds snapshot chunks (of a snapshot at index ${String(stray)}) but no snapshot`);
+      return undefined;
+    }
+    const [index, term, count, length] = row;
+    if (!(isTerm(index) && index >= 1 && isTerm(term) && term >= 1 && isTerm(count) && isTerm(length))) {
+      throw fail(`the snapshot row is damaged (index ${String(index)}, term ${String(term)}, chunks ${String(count)}, length ${String(length)})`);
+    }
+    if (term > hardState.currentTerm) throw fail(`the snapshot at index ${index} has term ${term}, above currentTerm ${hardState.currentTerm}`);
+    const parts: string[] = [];
+    // for…of closes the statement's iterator when a check throws (an open one keeps the connection busy).
+    for (const [at, seq, data] of this.selectChunks.iterate()) {
+      if (at !== index || seq !== parts.length || typeof data !== 'string') {
+        if (at !== index) throw fail(`a snapshot chunk belongs to a snapshot at index ${String(at)}, not to the stored one at ${index}`);
+        throw fail(`the snapshot at index ${index} lacks chunk ${parts.length} (the next one stored is ${String(seq)})`);
+      }
+      parts.push(data);
+    }
+    if (parts.length !== count) throw fail(`the snapshot at index ${index} has ${parts.length} of its ${count} chunks`);
+    const data = parts.join('');
+    if (data.length !== length) throw fail(`the snapshot at index ${index} holds ${data.length} characters of data, not ${length}`);
+    return { index, term, data };
+  }
+
   /** Check the batch against the log and serialize it; nothing is written here. */
   private plan(batch: PersistBatch<C>): Plan {
     const refuse = (what: string) => new StorageError('storage_batch_invalid', `storage: refused a batch (nothing was written): ${what}`, this.dataDir);
     const { hardState, entries } = batch;
     let checked: { kept: LogIndex; lastTerm: Term };
     try {
-      if (batch.snapshot !== undefined) throw new RangeError('snapshots are not stored by this version of SqliteStorage yet');
       checked = checkBatch(batch, {
-        snapshotIndex: 0,
-        snapshotTerm: 0,
+        snapshotIndex: this.snapshotIndex,
+        snapshotTerm: this.snapshotTerm,
         lastIndex: this.lastIndex,
         currentTerm: this.hardState.currentTerm,
         termAt: (index) => (index === this.lastIndex ? this.lastTerm : (this.selectTerm.get(index) ?? 0)),
       });
     } catch (error) {
       throw refuse((error as Error).message);
+    }
+    let snapshot: Plan['snapshot'];
+    if (batch.snapshot !== undefined) {
+      const record = batch.snapshot;
+      // SQLite keeps text as UTF-8: a lone surrogate would come back as U+FFFD, a changed snapshot.
+      if (!(record.data as string & { isWellFormed(): boolean }).isWellFormed()) {
+        throw refuse(`the snapshot's data at index ${record.index} is not well-formed UTF-16 (a lone surrogate) and cannot be stored as text`);
+      }
+      snapshot = { record: { index: record.index, term: record.term, data: record.data }, ends: chunkEnds(record.data) };
     }
     const { kept, lastTerm } = checked;
     const rows: Row[] = new Array(entries.length);
@@ -295,147 +343,20 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
       if (command === undefined) throw refuse(`the command of entry ${index} is not a JSON value`);
       rows[i] = [index, entry.term, command];
     }
-    return { hardState, cut: kept < this.lastIndex ? kept + 1 : undefined, rows, lastIndex: kept + entries.length, lastTerm };
+    return { hardState, snapshot, cut: kept < this.lastIndex ? kept + 1 : undefined, rows, lastIndex: kept + entries.length, lastTerm };
   }
 }
 
-// ------------------------------------------------------------ opening
-
-const RESTORE =
-  'xstate-raft will not reset it. Stop this node and restore its data directory from a backup; if there is none, ' +
-  'move the directory aside and start the node empty only while a majority of the other nodes is healthy ' +
-  '(an empty node has forgotten its votes and its log).';
-
-/** Check the file, then create or check the schema and metadata; returns what write() needs to know. */
-function prepare(db: Database.Database, dir: string, file: string, options: SqliteStorageOptions) {
-  // Must precede the first read: the lock is then taken at once and held until close.
-  db.pragma('locking_mode = EXCLUSIVE');
-  const problems = (db.pragma('quick_check') as { quick_check: string }[]).map((row) => row.quick_check).filter((line) => line !== 'ok');
-  if (problems.length > 0) {
-    throw new StorageError('storage_corrupt', `${file} is corrupt (quick_check: ${problems.slice(0, 3).join('; ')}). ${RESTORE}`, dir);
+/** Where each chunk of `data` ends: at most SNAPSHOT_CHUNK_CHARS each, never inside a surrogate pair. */
+function chunkEnds(data: string): number[] {
+  const ends: number[] = [];
+  for (let at = 0; at < data.length; ) {
+    let end = Math.min(at + SNAPSHOT_CHUNK_CHARS, data.length);
+    // Each chunk is converted to UTF-8 on its own: half a pair would be stored as U+FFFD.
+    const last = data.charCodeAt(end - 1);
+    if (end < data.length && last >= 0xd800 && last <= 0xdbff) end--;
+    ends.push(end);
+    at = end;
   }
-  const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all() as string[]);
-  if (tables.length === 0) {
-    // A new database (or one a crash left before its first transaction): create it in one transaction.
-    setDurability(db, dir, file);
-    db.transaction(() => {
-      db.exec(SCHEMA);
-      const meta = db.prepare('INSERT INTO raft_meta (key, value) VALUES (?, ?)');
-      meta.run('format_version', String(SQLITE_FORMAT_VERSION));
-      meta.run('cluster_id', options.clusterId);
-      meta.run('node_id', options.nodeId);
-    })();
-  } else {
-    // Check before changing anything, so a foreign file is left exactly as it was.
-    checkMetadata(db, dir, file, tables, options);
-    setDurability(db, dir, file);
-  }
-  const hardState = checkedHardState(db.prepare('SELECT current_term, voted_for FROM raft_hard_state').raw().all() as unknown[][], dir, file);
-  const last = db.prepare('SELECT idx, term FROM raft_entries ORDER BY idx DESC LIMIT 1').raw().get() as [LogIndex, Term] | undefined;
-  return { hardState, lastIndex: last?.[0] ?? 0, lastTerm: last?.[1] ?? 0 };
-}
-
-function setDurability(db: Database.Database, dir: string, file: string): void {
-  const mode = db.pragma('journal_mode = WAL', { simple: true });
-  if (mode !== 'wal') throw new StorageError('storage_io', `${file} cannot use a write-ahead log (journal_mode is ${String(mode)}); put the data directory on a local file system`, dir);
-  // FULL: the WAL is fsynced at every commit, so a batch acknowledged is a batch on disk.
-  db.pragma('synchronous = FULL');
-  // macOS: fsync does not reach the platter without F_FULLFSYNC. A no-op elsewhere.
-  db.pragma('fullfsync = ON');
-  db.pragma('checkpoint_fullfsync = ON');
-}
-
-function checkMetadata(db: Database.Database, dir: string, file: string, tables: readonly string[], options: SqliteStorageOptions): void {
-  if (!tables.includes('raft_meta')) {
-    throw new StorageError(
-      'storage_not_raft_data',
-      `${file} is a SQLite database but not an xstate-raft data file (no raft_meta table; it has ${tables.join(', ')}). ` +
-        'Give this node its own data directory (an empty or missing one for a new node).',
-      dir,
-    );
-  }
-  const meta = new Map(db.prepare('SELECT key, value FROM raft_meta').raw().all() as [string, string][]);
-  const damaged = (what: string) => new StorageError('storage_metadata_invalid', `${file} has damaged xstate-raft metadata: ${what}. ${RESTORE}`, dir);
-  const version = meta.get('format_version');
-  if (version === undefined) throw damaged('format_version is missing');
-  if (!/^[1-9][0-9]{0,8}$/.test(version)) throw damaged(`format_version is ${JSON.stringify(version)}`);
-  if (Number(version) > SQLITE_FORMAT_VERSION) {
-    throw new StorageError(
-      'storage_format_too_new',
-      `${file} is in storage format version ${version}, written by a newer xstate-raft; this version reads format ${SQLITE_FORMAT_VERSION} only. ` +
-        'Run this node with the newer xstate-raft that wrote it; do not delete or reset the directory.',
-      dir,
-    );
-  }
-  for (const table of TABLES) if (!tables.includes(table)) throw damaged(`table ${table} is missing`);
-  const clusterId = meta.get('cluster_id');
-  const nodeId = meta.get('node_id');
-  if (clusterId === undefined || clusterId === '') throw damaged('cluster_id is missing');
-  if (nodeId === undefined || nodeId === '') throw damaged('node_id is missing');
-  if (clusterId !== options.clusterId) {
-    throw new StorageError(
-      'storage_cluster_mismatch',
-      `this data directory belongs to cluster ${JSON.stringify(clusterId)}, not ${JSON.stringify(options.clusterId)} (${dir}). ` +
-        `Point this node at its own data directory for cluster ${JSON.stringify(options.clusterId)}, or check the cluster id it was started with.`,
-      dir,
-    );
-  }
-  if (nodeId !== options.nodeId) {
-    throw new StorageError(
-      'storage_node_mismatch',
-      `this data directory belongs to node ${JSON.stringify(nodeId)}, not ${JSON.stringify(options.nodeId)} (${dir}, cluster ${JSON.stringify(clusterId)}). ` +
-        `Start node ${JSON.stringify(options.nodeId)} with its own data directory, or start this one as node ${JSON.stringify(nodeId)}.`,
-      dir,
-    );
-  }
-}
-
-function checkedHardState(rows: unknown[][], dir: string, file: string): HardState {
-  const [row, extra] = rows;
-  if (row === undefined || extra !== undefined) throw new StorageError('storage_metadata_invalid', `${file} holds ${rows.length} hard-state rows instead of one. ${RESTORE}`, dir);
-  const [currentTerm, votedFor] = row;
-  if (!isTerm(currentTerm) || !(votedFor === null || typeof votedFor === 'string')) {
-    throw new StorageError('storage_metadata_invalid', `${file} holds a damaged hard state (currentTerm ${String(currentTerm)}, votedFor ${String(votedFor)}). ${RESTORE}`, dir);
-  }
-  return { currentTerm, votedFor };
-}
-
-function invalidLog(dir: string, file: string, what: string): StorageError {
-  return new StorageError('storage_log_invalid', `${file} holds an invalid log: ${what}. ${RESTORE}`, dir);
-}
-
-/** Map a SQLite or file-system error to what it means for the operator. */
-function translate(error: unknown, dir: string, file: string, doing: string): StorageError {
-  if (error instanceof StorageError) return error;
-  const code = (error as { code?: unknown }).code;
-  const is = (prefix: string) => typeof code === 'string' && code.startsWith(prefix);
-  if (is('SQLITE_NOTADB')) {
-    return new StorageError('storage_corrupt', `${file} is not a SQLite database, or its header is damaged (${describe(error)}). ${RESTORE}`, dir, error);
-  }
-  if (is('SQLITE_CORRUPT')) return new StorageError('storage_corrupt', `${file} is corrupt (${describe(error)}). ${RESTORE}`, dir, error);
-  if (is('SQLITE_BUSY') || is('SQLITE_LOCKED')) {
-    return new StorageError(
-      'storage_locked',
-      `${file} is in use by another process (${describe(error)}). Stop the other node using ${dir}, or give this node its own data directory.`,
-      dir,
-      error,
-    );
-  }
-  return new StorageError('storage_io', `${doing}: ${describe(error)}. Check the disk (space, permissions, health) and restart the node.`, dir, error);
-}
-
-function isTerm(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
+  return ends;
 }

@@ -9,6 +9,10 @@ import { KvStateMachine } from '../../src/kv/state-machine.js';
 import { createRaftNode } from '../../src/runtime/raft-node.js';
 import { VirtualClock } from '../../src/sim/clock.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
+import { SqliteStorage } from '../../src/storage/sqlite.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import { Simulation } from '../../src/sim/simulation.js';
 import { awaitLeader, one, others } from './harness.js';
@@ -143,5 +147,46 @@ describe('snapshots (2D)', () => {
     expect(node.status().snapshotIndex).toBe(0);
     expect(failed).toEqual([]);
     node.stop();
+  });
+
+  it('a node on SQLite compacts, and restarts from its snapshot with the same state', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xstate-raft-snap-'));
+    try {
+      const start = () => {
+        const clock = new VirtualClock();
+        const kv = new KvStateMachine();
+        const storage = SqliteStorage.open<unknown>(dir, { nodeId: 'n1', clusterId: 'snap' });
+        const node = createRaftNode({
+          id: 'n1',
+          peers: ['n1'],
+          transport: new MemoryNetwork(clock).transport('n1'),
+          storage,
+          stateMachine: kv,
+          clock,
+          snapshotThreshold: 5,
+        });
+        return { node, clock, kv, storage };
+      };
+      const first = start();
+      first.clock.advance(1000);
+      for (let i = 0; i < 23; i++) {
+        first.node.submit({ type: 'put', key: `k${i % 4}`, value: i });
+        first.clock.advance(10);
+      }
+      const before = first.node.status();
+      expect(before.snapshotIndex).toBeGreaterThanOrEqual(20);
+      const dump = first.kv.dump();
+      first.node.stop({ flush: true });
+      first.storage.close();
+      const again = start();
+      expect(again.node.status().snapshotIndex).toBe(before.snapshotIndex);
+      expect(again.node.status().lastApplied).toBeGreaterThanOrEqual(before.snapshotIndex);
+      again.clock.advance(1000);
+      expect(again.kv.dump()).toEqual(dump);
+      again.node.stop();
+      again.storage.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

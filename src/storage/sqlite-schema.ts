@@ -1,0 +1,262 @@
+/**
+ * The on-disk format of SqliteStorage (src/storage/sqlite.ts) and how a data directory is opened:
+ * created new, checked (a foreign, damaged or newer file is refused, never reset), or upgraded in
+ * place from an older format version. Also the StorageError every refusal is reported with.
+ *
+ * Format versions:
+ * - 1: metadata, hard state, the log from index 1.
+ * - 2: adds the latest snapshot (raft_snapshot: index, term, chunk count and length) and its data
+ *   in chunks (raft_snapshot_chunks, keyed by (snapshot_idx, seq)); the log is kept from
+ *   snapshot index + 1. A version-1 directory is upgraded on open, in one transaction.
+ */
+import type Database from 'better-sqlite3';
+import { statSync } from 'node:fs';
+import type { HardState, LogIndex, NodeId, Term } from '../core/types.js';
+import { RaftError } from '../errors.js';
+
+/** The on-disk format this code writes and the newest it can read. */
+export const SQLITE_FORMAT_VERSION = 2;
+/** The database file inside the data directory. */
+export const SQLITE_FILE_NAME = 'raft.db';
+
+export type StorageErrorCode =
+  /** The file is not a SQLite database, or it is damaged. */
+  | 'storage_corrupt'
+  /** The file is a SQLite database, but not an xstate-raft one. */
+  | 'storage_not_raft_data'
+  /** xstate-raft metadata is present but missing a field or holding a bad value. */
+  | 'storage_metadata_invalid'
+  | 'storage_cluster_mismatch'
+  | 'storage_node_mismatch'
+  /** Written by a newer xstate-raft whose format this code does not know. */
+  | 'storage_format_too_new'
+  /** The stored log or snapshot breaks a rule every Raft log keeps (contiguous, terms never decrease, …). */
+  | 'storage_log_invalid'
+  /** A batch was refused before anything was written (the caller's bug, not the disk's). */
+  | 'storage_batch_invalid'
+  /** Another process has this data directory open. */
+  | 'storage_locked'
+  /** The file system refused (permissions, disk full, I/O error). */
+  | 'storage_io'
+  | 'storage_closed'
+  /** An earlier write failed; this instance refuses everything until the node restarts. */
+  | 'storage_failed';
+
+/** Durable storage cannot be used as asked. `code` is stable; `path` is the data directory. */
+export class StorageError extends RaftError {
+  declare readonly code: StorageErrorCode;
+
+  constructor(code: StorageErrorCode, message: string, readonly path: string, cause?: unknown) {
+    super(code, message);
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
+export interface SqliteStorageOptions {
+  /** This node's id; the directory remembers it and refuses to be opened by another node. */
+  nodeId: NodeId;
+  /** The cluster's id; the directory remembers it and refuses to be opened for another cluster. */
+  clusterId: string;
+}
+
+const SCHEMA_V1 = `
+  CREATE TABLE raft_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+  CREATE TABLE raft_hard_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    current_term INTEGER NOT NULL CHECK (current_term >= 0),
+    voted_for TEXT
+  ) STRICT;
+  CREATE TABLE raft_entries (
+    idx INTEGER PRIMARY KEY CHECK (idx >= 1),
+    term INTEGER NOT NULL CHECK (term >= 1),
+    command TEXT NOT NULL
+  ) STRICT;
+  INSERT INTO raft_hard_state (id, current_term, voted_for) VALUES (1, 0, NULL);
+`;
+/** What version 2 adds. `chunks` and `length` (in UTF-16 code units) let load tell a whole snapshot from a partial one. */
+const SCHEMA_V2_ADDS = `
+  CREATE TABLE raft_snapshot (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    idx INTEGER NOT NULL CHECK (idx >= 1),
+    term INTEGER NOT NULL CHECK (term >= 1),
+    chunks INTEGER NOT NULL CHECK (chunks >= 0),
+    length INTEGER NOT NULL CHECK (length >= 0)
+  ) STRICT;
+  CREATE TABLE raft_snapshot_chunks (
+    snapshot_idx INTEGER NOT NULL,
+    seq INTEGER NOT NULL CHECK (seq >= 0),
+    data TEXT NOT NULL,
+    PRIMARY KEY (snapshot_idx, seq)
+  ) STRICT;
+`;
+const TABLES_V1 = ['raft_meta', 'raft_hard_state', 'raft_entries'] as const;
+const TABLES_V2 = [...TABLES_V1, 'raft_snapshot', 'raft_snapshot_chunks'] as const;
+
+export const RESTORE =
+  'xstate-raft will not reset it. Stop this node and restore its data directory from a backup; if there is none, ' +
+  'move the directory aside and start the node empty only while a majority of the other nodes is healthy ' +
+  '(an empty node has forgotten its votes and its log).';
+
+/** What write() needs to know about the directory it opened. */
+export interface OpenedState {
+  hardState: HardState;
+  snapshotIndex: LogIndex;
+  snapshotTerm: Term;
+  /** The stored snapshot's data length (0 without one). */
+  snapshotLength: number;
+  lastIndex: LogIndex;
+  lastTerm: Term;
+}
+
+/** Check the file, then create, check or upgrade the schema and metadata. */
+export function prepare(db: Database.Database, dir: string, file: string, options: SqliteStorageOptions): OpenedState {
+  // Must precede the first read: the lock is then taken at once and held until close.
+  db.pragma('locking_mode = EXCLUSIVE');
+  const problems = (db.pragma('quick_check') as { quick_check: string }[]).map((row) => row.quick_check).filter((line) => line !== 'ok');
+  if (problems.length > 0) {
+    throw new StorageError('storage_corrupt', `${file} is corrupt (quick_check: ${problems.slice(0, 3).join('; ')}). ${RESTORE}`, dir);
+  }
+  const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all() as string[];
+  if (tables.length === 0) {
+    // A new database (or one a crash left before its first transaction): create it in one transaction.
+    setDurability(db, dir, file);
+    db.transaction(() => {
+      db.exec(SCHEMA_V1 + SCHEMA_V2_ADDS);
+      const meta = db.prepare('INSERT INTO raft_meta (key, value) VALUES (?, ?)');
+      meta.run('format_version', String(SQLITE_FORMAT_VERSION));
+      meta.run('cluster_id', options.clusterId);
+      meta.run('node_id', options.nodeId);
+    })();
+  } else {
+    // Check before changing anything, so a foreign or damaged file is left exactly as it was.
+    const version = checkMetadata(db, dir, file, tables, options);
+    setDurability(db, dir, file);
+    if (version === 1) {
+      // Upgrade in place: the new tables and the new version together, or neither (a crash here
+      // leaves a version-1 directory that the next open upgrades again).
+      db.transaction(() => {
+        db.exec(SCHEMA_V2_ADDS);
+        db.prepare("UPDATE raft_meta SET value = ? WHERE key = 'format_version'").run(String(SQLITE_FORMAT_VERSION));
+      })();
+    }
+  }
+  const hardState = checkedHardState(db.prepare('SELECT current_term, voted_for FROM raft_hard_state').raw().all() as unknown[][], dir, file);
+  const snapshot = db.prepare('SELECT idx, term, length FROM raft_snapshot').raw().get() as [LogIndex, Term, number] | undefined;
+  const last = db.prepare('SELECT idx, term FROM raft_entries ORDER BY idx DESC LIMIT 1').raw().get() as [LogIndex, Term] | undefined;
+  const [snapshotIndex, snapshotTerm, snapshotLength] = snapshot ?? [0, 0, 0];
+  // Without entries after it, the log ends at the snapshot. (load() refuses entries that do not continue it.)
+  const [lastIndex, lastTerm] = last ?? [snapshotIndex, snapshotTerm];
+  return { hardState, snapshotIndex, snapshotTerm, snapshotLength, lastIndex, lastTerm };
+}
+
+function setDurability(db: Database.Database, dir: string, file: string): void {
+  const mode = db.pragma('journal_mode = WAL', { simple: true });
+  if (mode !== 'wal') throw new StorageError('storage_io', `${file} cannot use a write-ahead log (journal_mode is ${String(mode)}); put the data directory on a local file system`, dir);
+  // FULL: the WAL is fsynced at every commit, so a batch acknowledged is a batch on disk.
+  db.pragma('synchronous = FULL');
+  // macOS: fsync does not reach the platter without F_FULLFSYNC. A no-op elsewhere.
+  db.pragma('fullfsync = ON');
+  db.pragma('checkpoint_fullfsync = ON');
+}
+
+/** Returns the directory's format version (1 or 2) once everything else checks out. */
+function checkMetadata(db: Database.Database, dir: string, file: string, tables: readonly string[], options: SqliteStorageOptions): number {
+  if (!tables.includes('raft_meta')) {
+    throw new StorageError(
+      'storage_not_raft_data',
+      `${file} is a SQLite database but not an xstate-raft data file (no raft_meta table; it has ${tables.join(', ')}). ` +
+        'Give this node its own data directory (an empty or missing one for a new node).',
+      dir,
+    );
+  }
+  const meta = new Map(db.prepare('SELECT key, value FROM raft_meta').raw().all() as [string, string][]);
+  const damaged = (what: string) => new StorageError('storage_metadata_invalid', `${file} has damaged xstate-raft metadata: ${what}. ${RESTORE}`, dir);
+  const text = meta.get('format_version');
+  if (text === undefined) throw damaged('format_version is missing');
+  if (!/^[1-9][0-9]{0,8}$/.test(text)) throw damaged(`format_version is ${JSON.stringify(text)}`);
+  const version = Number(text);
+  if (version > SQLITE_FORMAT_VERSION) {
+    throw new StorageError(
+      'storage_format_too_new',
+      `${file} is in storage format version ${version}, written by a newer xstate-raft; this version reads formats 1 to ${SQLITE_FORMAT_VERSION} only. ` +
+        'Run this node with the newer xstate-raft that wrote it; do not delete or reset the directory.',
+      dir,
+    );
+  }
+  for (const table of version === 1 ? TABLES_V1 : TABLES_V2) if (!tables.includes(table)) throw damaged(`table ${table} is missing`);
+  if (version === 1) {
+    // Version 1 had no snapshot tables: one here was made by something else, and upgrading would fail or mix.
+    for (const table of TABLES_V2) if (!(TABLES_V1 as readonly string[]).includes(table) && tables.includes(table)) throw damaged(`format_version is 1 but table ${table} exists`);
+  }
+  const clusterId = meta.get('cluster_id');
+  const nodeId = meta.get('node_id');
+  if (clusterId === undefined || clusterId === '') throw damaged('cluster_id is missing');
+  if (nodeId === undefined || nodeId === '') throw damaged('node_id is missing');
+  if (clusterId !== options.clusterId) {
+    throw new StorageError(
+      'storage_cluster_mismatch',
+      `this data directory belongs to cluster ${JSON.stringify(clusterId)}, not ${JSON.stringify(options.clusterId)} (${dir}). ` +
+        `Point this node at its own data directory for cluster ${JSON.stringify(options.clusterId)}, or check the cluster id it was started with.`,
+      dir,
+    );
+  }
+  if (nodeId !== options.nodeId) {
+    throw new StorageError(
+      'storage_node_mismatch',
+      `this data directory belongs to node ${JSON.stringify(nodeId)}, not ${JSON.stringify(options.nodeId)} (${dir}, cluster ${JSON.stringify(clusterId)}). ` +
+        `Start node ${JSON.stringify(options.nodeId)} with its own data directory, or start this one as node ${JSON.stringify(nodeId)}.`,
+      dir,
+    );
+  }
+  return version;
+}
+
+export function checkedHardState(rows: unknown[][], dir: string, file: string): HardState {
+  const [row, extra] = rows;
+  if (row === undefined || extra !== undefined) throw new StorageError('storage_metadata_invalid', `${file} holds ${rows.length} hard-state rows instead of one. ${RESTORE}`, dir);
+  const [currentTerm, votedFor] = row;
+  if (!isTerm(currentTerm) || !(votedFor === null || typeof votedFor === 'string')) {
+    throw new StorageError('storage_metadata_invalid', `${file} holds a damaged hard state (currentTerm ${String(currentTerm)}, votedFor ${String(votedFor)}). ${RESTORE}`, dir);
+  }
+  return { currentTerm, votedFor };
+}
+
+export function invalidLog(dir: string, file: string, what: string): StorageError {
+  return new StorageError('storage_log_invalid', `${file} holds an invalid log: ${what}. ${RESTORE}`, dir);
+}
+
+/** Map a SQLite or file-system error to what it means for the operator. */
+export function translate(error: unknown, dir: string, file: string, doing: string): StorageError {
+  if (error instanceof StorageError) return error;
+  const code = (error as { code?: unknown }).code;
+  const is = (prefix: string) => typeof code === 'string' && code.startsWith(prefix);
+  if (is('SQLITE_NOTADB')) {
+    return new StorageError('storage_corrupt', `${file} is not a SQLite database, or its header is damaged (${describe(error)}). ${RESTORE}`, dir, error);
+  }
+  if (is('SQLITE_CORRUPT')) return new StorageError('storage_corrupt', `${file} is corrupt (${describe(error)}). ${RESTORE}`, dir, error);
+  if (is('SQLITE_BUSY') || is('SQLITE_LOCKED')) {
+    return new StorageError(
+      'storage_locked',
+      `${file} is in use by another process (${describe(error)}). Stop the other node using ${dir}, or give this node its own data directory.`,
+      dir,
+      error,
+    );
+  }
+  return new StorageError('storage_io', `${doing}: ${describe(error)}. Check the disk (space, permissions, health) and restart the node.`, dir, error);
+}
+
+export function isTerm(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
