@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import type { RaftContext } from '../../machines/raft-node.js';
 import type { AppendEntries, LogIndex, NodeId, Role, RpcMessage, Term } from '../core/types.js';
+import { describeIssues, show } from '../edge.js';
 import { InvalidRequestError } from '../errors.js';
 import { LocalNetwork } from '../local-network.js';
 import { ownCopy } from '../runtime/command-copy.js';
@@ -56,48 +57,7 @@ export function parseConstructorArgs(nodeId: NodeId, peers: readonly NodeId[], o
   return args.data;
 }
 
-/** `input` parsed by `schema`, or an InvalidRequestError reading `${refusal}${the issues}`. */
-export function parseAtEdge<S extends z.ZodType>(schema: S, input: unknown, refusal: string): z.output<S> {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) throw new InvalidRequestError(`${refusal}${describeIssues(parsed.error, input)}`);
-  return parsed.data;
-}
-
-/** "path = value: message" for each failed path (the last, most specific issue of each). */
-function describeIssues(error: z.ZodError, input: unknown): string {
-  // A bad number fails both `nonnegative` and `min(1)`: keep the last, most specific issue of a kind per path.
-  const byPathAndCode = new Map<string, string>();
-  for (const issue of error.issues) {
-    const path = issue.path.map(String).join('.');
-    const value = valueAt(input, issue.path);
-    byPathAndCode.set(`${path}\u0000${issue.code}`, `${path || 'value'}${value === undefined ? '' : ` = ${value}`}: ${issue.message}`);
-  }
-  return [...byPathAndCode.values()].join('; ');
-}
-
-/** The offending value, shown when it is a leaf (a whole options object would only be noise). */
-function valueAt(input: unknown, path: readonly PropertyKey[]): string | undefined {
-  if (path.length === 0) return undefined;
-  let value = input;
-  for (const key of path) {
-    if (typeof value !== 'object' || value === null) return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  const isRecord = typeof value === 'object' && value !== null && !Array.isArray(value);
-  return isRecord && path.length === 1 ? undefined : show(value);
-}
-
-/** A value as an error message shows it: short, and never throwing. */
-export function show(value: unknown): string {
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
-  if (value === undefined) return 'undefined';
-  try {
-    const text = JSON.stringify(value) ?? String(value);
-    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
+export { describeIssues, parseAtEdge, show } from '../edge.js';
 
 export function isEnvelope(input: unknown): input is { to: unknown; message: unknown } {
   return typeof input === 'object' && input !== null && 'to' in input && 'message' in input && !('type' in input);

@@ -12,7 +12,7 @@ import type { RaftEffect, raftNodeMachine } from '../../machines/raft-node.js';
 import { SeededRandom } from '../core/random.js';
 import type { NodeId, Term } from '../core/types.js';
 import { InvalidRequestError } from '../errors.js';
-import { parseAtEdge, show } from '../protocol/validation.js';
+import { parseAtEdge, show } from '../edge.js';
 import { createRaftNode, type NodeStatus, type RaftNode } from '../runtime/raft-node.js';
 import type { StateMachine } from '../state-machine.js';
 import { MemoryStorage } from '../storage/memory.js';

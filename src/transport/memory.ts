@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { entrySize } from '../core/log.js';
 import type { NodeId, RpcMessage } from '../core/types.js';
 import { SeededRandom } from '../core/random.js';
-import { parseAtEdge } from '../protocol/validation.js';
+import { parseAtEdge } from '../edge.js';
 import type { Clock } from '../runtime/clock.js';
 import { TransportError, type ClientRequest, type ClientResponse, type Transport, type TransportHandlers } from './transport.js';
 
