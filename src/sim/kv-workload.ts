@@ -23,7 +23,7 @@ import type { Simulation } from './simulation.js';
 export interface KvWorkloadOptions {
   /** Concurrent clients. Default 3. */
   clients?: number;
-  /** Keys the clients work on. Default a, b, c, d. */
+  /** Keys the clients work on. Default a, b, c (few keys: writes and reads meet often). */
   keys?: readonly string[];
   /** A client gives up on an operation after this many virtual ms (its outcome is then unknown). Default 3000. */
   timeout?: number;
@@ -32,7 +32,7 @@ export interface KvWorkloadOptions {
   /**
    * Share of reads sent to a node picked at random (a follower forwards it to the leader it
    * knows) instead of the node the client last reached: how a read lands on a deposed leader that
-   * does not know it yet. Default 0.5.
+   * does not know it yet. Default 0.7.
    */
   wanderingReads?: number;
 }

@@ -37,10 +37,3 @@ export function crashBatch(k: number, lastIndex: number): PersistBatch<CrashComm
   for (let i = 0; i < count; i++) entries.push({ index: start + i, term: k, command: { batch: k, i, pad } });
   return { hardState, truncateFrom, entries };
 }
-
-/** The log's length after `batch` (PersistBatch semantics, see src/storage/storage.ts). */
-export function lastIndexAfter(batch: PersistBatch<unknown>, lastIndex: number): number {
-  const first = batch.entries[0]?.index;
-  const kept = Math.min(lastIndex, (batch.truncateFrom ?? Infinity) - 1, (first ?? Infinity) - 1);
-  return kept + batch.entries.length;
-}
