@@ -27,7 +27,8 @@ export async function forwardOrReject<T>(request: ClientRequest, { self, leader,
   try {
     response = await transport.request(leader, request);
   } catch (error) {
-    if (request.type === 'read') throw new NotLeaderError(undefined);
+    // No connection was made, so nothing was sent: the write did not happen and is safe to retry.
+    if (request.type === 'read' || neverSent(error)) throw new NotLeaderError(undefined);
     throw new OutcomeUnknownError(`forwarding to leader ${leader} failed (${(error as Error).message})`);
   }
   if (response.ok) return response.value as T;
@@ -38,6 +39,14 @@ export async function forwardOrReject<T>(request: ClientRequest, { self, leader,
   // happened; a read had no effect and may be retried.
   if (request.type === 'read') throw new ReadTimeoutError(-1, `the leader could not serve the read (${code}: ${message})`);
   throw new OutcomeUnknownError(`the leader could not finish the proposal (${code}: ${message})`);
+}
+
+/** Errors of a connection that was never made (the leader is down or unreachable): nothing left this node. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+function neverSent(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && NOT_CONNECTED.has(code);
 }
 
 /**

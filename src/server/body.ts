@@ -4,6 +4,8 @@ export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly body: Record<string, unknown>,
+    /** Headers the answer carries (e.g. Allow on a 405). */
+    readonly headers?: Record<string, string>,
   ) {
     super(String(body.reason ?? body.error));
   }

@@ -5,7 +5,12 @@
  *   GET    /kv/:key                                 → 200 {"value": v} | 404 {"error": "not_found"}   (linearizable, ReadIndex)
  *   POST   /kv/:key/cas    {"from": a, "to": b}     → 200 {"ok": true} | 409 {"error": "precondition_failed", "value": v} | 404
  *   DELETE /kv/:key                                 → 200 {"existed": bool}
- *   GET    /status  · GET /health · GET /metrics (Prometheus text)
+ *   GET    /kv?prefix=p&after=k&limit=n             → 200 {"entries": [{"key", "value"}], "more": bool, "next"?: k}  (linearizable)
+ *   GET    /status  · GET /health (liveness) · GET /ready (has a live leader: 200, else 503) · GET /metrics
+ *
+ * A key is everything after /kv/, percent-decoded, so it may hold '/' (`PUT /kv/tasks/deploy`).
+ * The one exception is POST …/cas, which is compare-and-set on the key before it; a key that ends
+ * in "/cas" is compare-and-set as /kv/a%2Fcas/cas (the CLI encodes every key this way).
  *
  * Any node serves them: a follower forwards to the leader. No known leader → 503
  * {"error": "no_leader"} (nothing happened; safe to retry). A write whose outcome is unknown when
@@ -16,9 +21,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { JsonValue } from '../core/json.js';
 import { NotLeaderError, OutcomeUnknownError, RaftError, ReadTimeoutError, StoppedError } from '../errors.js';
-import { MAX_CLIENT_ID_LENGTH, MAX_KEY_LENGTH, type GetResult, type KvCommand, type KvQuery, type KvQueryResult, type KvResult } from '../kv/state-machine.js';
+import { MAX_CLIENT_ID_LENGTH, MAX_KEY_LENGTH, MAX_LIST_LIMIT, type GetResult, type ListResult, type KvCommand, type KvQuery, type KvQueryResult, type KvResult } from '../kv/state-machine.js';
 import type { RaftNode } from '../runtime/raft-node.js';
 import { HttpError, readJsonBody } from './body.js';
+import type { LeaderContact } from './leader-contact.js';
 import type { NodeMetrics } from './metrics.js';
 
 export type KvRaftNode = RaftNode<KvCommand, KvResult, KvQuery, KvQueryResult>;
@@ -31,7 +37,12 @@ export interface ClientApiOptions {
   maxCommandBytes: number;
   /** Where a client is told to go when this node knows the leader (NotLeaderError's address). */
   addressOf?: (id: string) => string | undefined;
+  /** Whether the leader this node names is alive (for /ready, /status and has_leader); default: it names one. */
+  leaderContact?: Pick<LeaderContact, 'view'>;
 }
+
+/** Default and largest page of GET /kv. */
+const LIST_DEFAULT_LIMIT = 100;
 
 const putBody = z.object({ value: z.json() }).strict();
 const casBody = z.object({ from: z.json(), to: z.json() }).strict();
@@ -46,31 +57,58 @@ export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res
       res.end(contentType === 'application/json' ? JSON.stringify(body) : String(body));
       metrics.requestSeconds.observe({ route, status: String(status) }, (performance.now() - started) / 1000);
     };
+    // The node's status with the leader it names only while that leader is alive (see LeaderContact).
+    const liveStatus = () => {
+      const status = node.status();
+      const view = options.leaderContact?.view(status) ?? { leaderId: status.leaderId };
+      return { ...status, ...view, ready: view.leaderId !== null };
+    };
     try {
       if (url.pathname === '/health') {
         route = 'health';
-        if (req.method !== 'GET') throw methodNotAllowed();
+        if (req.method !== 'GET') throw methodNotAllowed('GET');
         send(200, { ok: true, id: node.id, role: node.status().role });
+        return true;
+      }
+      if (url.pathname === '/ready') {
+        route = 'ready';
+        if (req.method !== 'GET') throw methodNotAllowed('GET');
+        const { id, role, term, leaderId, ready, lastLeaderContactMs } = liveStatus();
+        send(ready ? 200 : 503, {
+          ready,
+          id,
+          role,
+          term,
+          leaderId,
+          ...(lastLeaderContactMs !== undefined ? { lastLeaderContactMs } : {}),
+          ...(ready ? {} : { reason: 'this node knows no leader of its term that it heard from within an election timeout' }),
+        });
         return true;
       }
       if (url.pathname === '/status') {
         route = 'status';
-        if (req.method !== 'GET') throw methodNotAllowed();
-        send(200, node.status());
+        if (req.method !== 'GET') throw methodNotAllowed('GET');
+        send(200, liveStatus());
         return true;
       }
       if (url.pathname === '/metrics') {
         route = 'metrics';
-        if (req.method !== 'GET') throw methodNotAllowed();
+        if (req.method !== 'GET') throw methodNotAllowed('GET');
         send(200, await metrics.registry.metrics(), metrics.registry.contentType);
         return true;
       }
-      const match = /^\/kv\/([^/]+)(\/cas)?$/.exec(url.pathname);
-      if (match === null) return false;
-      const key = decodeKey(match[1] as string);
-      if (match[2] !== undefined) {
+      if (url.pathname === '/kv') {
+        route = 'list';
+        if (req.method !== 'GET') throw methodNotAllowed('GET');
+        send(200, await list(node, metrics, url.searchParams));
+        return true;
+      }
+      if (!url.pathname.startsWith('/kv/')) return false;
+      const rest = url.pathname.slice('/kv/'.length);
+      if (req.method === 'POST') {
         route = 'cas';
-        if (req.method !== 'POST') throw methodNotAllowed();
+        if (!rest.endsWith('/cas')) throw methodNotAllowed('GET, PUT, DELETE', 'POST is only for compare-and-set: POST /kv/:key/cas');
+        const key = decodeKey(rest.slice(0, -'/cas'.length));
         const body = parse(casBody, await readJsonBody(req, options.bodyLimit));
         const result = (await propose(node, metrics, options.maxCommandBytes, { type: 'cas', key, from: body.from as JsonValue, to: body.to as JsonValue, ...clientOf(req) })) as KvResult;
         if (result.ok) return send(200, { ok: true }), true;
@@ -78,6 +116,7 @@ export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res
         if ('reason' in result && result.reason === 'not_found') return send(404, { error: 'not_found' }), true;
         throw commandRefused(result);
       }
+      const key = decodeKey(rest);
       switch (req.method) {
         case 'GET': {
           route = 'get';
@@ -102,11 +141,14 @@ export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res
           return true;
         }
         default:
-          throw methodNotAllowed();
+          throw methodNotAllowed(rest.endsWith('/cas') ? 'GET, PUT, DELETE, POST' : 'GET, PUT, DELETE');
       }
     } catch (error) {
       const [status, body] = toHttpError(error, options.addressOf);
-      if (!res.headersSent) send(status, body);
+      if (!res.headersSent) {
+        if (error instanceof HttpError && error.headers) for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+        send(status, body);
+      }
       else res.end();
       return true;
     }
@@ -132,6 +174,7 @@ async function propose(node: KvRaftNode, metrics: NodeMetrics, maxCommandBytes: 
 async function read(node: KvRaftNode, metrics: NodeMetrics, query: KvQuery): Promise<GetResult> {
   try {
     const result = (await node.read(query)) as GetResult | { ok: false; error: string };
+    // An answer with `ok` is the state machine refusing the query (InvalidQueryResult).
     if ('ok' in result) throw new HttpError(400, { error: 'bad_request', reason: result.error });
     metrics.reads.inc({ outcome: 'served' });
     return result;
@@ -141,6 +184,22 @@ async function read(node: KvRaftNode, metrics: NodeMetrics, query: KvQuery): Pro
   }
 }
 
+/** GET /kv?prefix=&after=&limit=: one page of keys with their values, through ReadIndex. */
+async function list(node: KvRaftNode, metrics: NodeMetrics, params: URLSearchParams): Promise<Record<string, unknown>> {
+  for (const name of params.keys()) {
+    if (!['prefix', 'after', 'limit'].includes(name)) throw new HttpError(400, { error: 'bad_request', reason: `unknown parameter ${name}: GET /kv takes prefix, after and limit` });
+  }
+  const limitText = params.get('limit');
+  const limit = limitText === null ? LIST_DEFAULT_LIMIT : /^\d{1,4}$/.test(limitText) ? Number(limitText) : NaN;
+  if (!(limit >= 1 && limit <= MAX_LIST_LIMIT)) throw new HttpError(400, { error: 'bad_request', reason: `limit is a whole number from 1 to ${MAX_LIST_LIMIT}` });
+  const prefix = params.get('prefix') ?? undefined;
+  const after = params.get('after') ?? undefined;
+  const result = await read(node, metrics, { type: 'list', limit, ...(prefix !== undefined ? { prefix } : {}), ...(after !== undefined ? { after } : {}) });
+  const page = result as unknown as ListResult;
+  const last = page.entries.at(-1);
+  return { entries: page.entries, more: page.more, ...(page.more && last ? { next: last.key } : {}) };
+}
+
 function decodeKey(raw: string): string {
   let key: string;
   try {
@@ -148,9 +207,8 @@ function decodeKey(raw: string): string {
   } catch {
     throw new HttpError(400, { error: 'bad_request', reason: 'the key is not valid percent-encoding' });
   }
-  if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
-    throw new HttpError(400, { error: 'bad_request', reason: `a key is 1 to ${MAX_KEY_LENGTH} characters` });
-  }
+  if (key.length === 0) throw new HttpError(400, { error: 'bad_request', reason: 'the key is empty: use /kv/<key> (GET /kv lists the keys)' });
+  if (key.length > MAX_KEY_LENGTH) throw new HttpError(400, { error: 'bad_request', reason: `a key is 1 to ${MAX_KEY_LENGTH} characters` });
   return key;
 }
 
@@ -182,8 +240,8 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return result.data;
 }
 
-function methodNotAllowed(): HttpError {
-  return new HttpError(405, { error: 'method_not_allowed' });
+function methodNotAllowed(allow: string, reason?: string): HttpError {
+  return new HttpError(405, { error: 'method_not_allowed', allow: allow.split(', '), ...(reason ? { reason } : {}) }, { allow });
 }
 
 function commandRefused(result: KvResult): HttpError {

@@ -1,6 +1,8 @@
 /**
  * Prometheus metrics of one node (prom-client), served at GET /metrics. Gauges are read from the
- * node when scraped; counters and histograms are fed by the runtime's hooks.
+ * node when scraped; counters and histograms are fed by the runtime's hooks. Every series carries
+ * the node id (`node="n1"`), so a scrape of several nodes in one job stays apart; the process
+ * metrics keep prom-client's names under our prefix (`xstate_raft_process_cpu_seconds_total`).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RaftNode } from '../runtime/raft-node.js';
@@ -10,15 +12,23 @@ export class NodeMetrics {
   readonly proposals: Counter<'outcome'>;
   readonly reads: Counter<'outcome'>;
   readonly elections: Counter;
+  readonly leaderChanges: Counter;
   readonly batchEntries: Histogram;
   readonly batchMessages: Histogram;
   readonly fsyncSeconds: Histogram;
   readonly requestSeconds: Histogram<'route' | 'status'>;
 
-  constructor(node: Pick<RaftNode, 'status' | 'on'>) {
+  constructor(
+    node: Pick<RaftNode, 'status' | 'on'> & { readonly id?: string },
+    /** hasLeader: does the node know a leader it heard from lately (see LeaderContact); default: it names one. */
+    options: { hasLeader?: () => boolean } = {},
+  ) {
     const registry = this.registry;
-    collectDefaultMetrics({ register: registry, prefix: 'xstate_raft_process_' });
+    if (node.id !== undefined) registry.setDefaultLabels({ node: node.id });
+    collectDefaultMetrics({ register: registry, prefix: 'xstate_raft_' });
     const status = () => node.status();
+    const hasLeader = options.hasLeader ?? (() => status().leaderId !== null);
+    new Gauge({ name: 'xstate_raft_has_leader', help: '1 if this node knows a leader it heard from within an election timeout, else 0', registers: [registry], collect() { this.set(hasLeader() ? 1 : 0); } });
     new Gauge({ name: 'xstate_raft_term', help: 'current term', registers: [registry], collect() { this.set(status().term); } });
     new Gauge({ name: 'xstate_raft_commit_index', help: 'commit index', registers: [registry], collect() { this.set(status().commitIndex); } });
     new Gauge({ name: 'xstate_raft_last_applied', help: 'last applied index', registers: [registry], collect() { this.set(status().lastApplied); } });
@@ -36,12 +46,16 @@ export class NodeMetrics {
     this.proposals = new Counter({ name: 'xstate_raft_proposals_total', help: 'client writes by outcome', labelNames: ['outcome'], registers: [registry] });
     this.reads = new Counter({ name: 'xstate_raft_reads_total', help: 'client reads by outcome', labelNames: ['outcome'], registers: [registry] });
     this.elections = new Counter({ name: 'xstate_raft_elections_total', help: 'elections this node started', registers: [registry] });
+    this.leaderChanges = new Counter({ name: 'xstate_raft_leader_changes_total', help: 'times this node learned of a new leader (itself included)', registers: [registry] });
     this.batchEntries = new Histogram({ name: 'xstate_raft_batch_entries', help: 'log entries written per batch', buckets: [0, 1, 4, 16, 64, 256, 1024], registers: [registry] });
     this.batchMessages = new Histogram({ name: 'xstate_raft_batch_messages', help: 'messages sent per batch', buckets: [0, 1, 2, 4, 8, 16, 64], registers: [registry] });
     this.fsyncSeconds = new Histogram({ name: 'xstate_raft_storage_write_seconds', help: 'duration of one storage batch write (one fsync)', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [registry] });
     this.requestSeconds = new Histogram({ name: 'xstate_raft_client_request_seconds', help: 'client API latency', labelNames: ['route', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [registry] });
     node.on('role', ({ role }) => {
       if (role === 'candidate') this.elections.inc();
+    });
+    node.on('leader', ({ leaderId }) => {
+      if (leaderId !== null) this.leaderChanges.inc();
     });
   }
 

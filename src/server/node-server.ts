@@ -11,8 +11,10 @@ import { systemClock } from '../runtime/clock.js';
 import { createRaftNode, type RaftNodeOptions } from '../runtime/raft-node.js';
 import { SqliteStorage } from '../storage/sqlite.js';
 import { HttpTransport } from '../transport/http.js';
+import { refusal } from './auth.js';
 import { clientApi, type KvRaftNode } from './client-api.js';
 import { debugRoutes, NodeDebugHub } from './debug.js';
+import { LeaderContact } from './leader-contact.js';
 import { NodeMetrics } from './metrics.js';
 
 export interface NodeServerOptions {
@@ -22,6 +24,12 @@ export interface NodeServerOptions {
   peers: Record<NodeId, string>;
   dataDir: string;
   secret?: string;
+  /**
+   * With a client token, every client, admin and debug route needs `Authorization: Bearer <token>`
+   * (401 otherwise); only GET /health and GET /ready stay open. The admin and debug routes then
+   * take this token instead of the cluster secret.
+   */
+  clientToken?: string;
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
   electionTimeout?: readonly [number, number];
   heartbeatInterval?: number;
@@ -43,6 +51,12 @@ export interface NodeServer {
   /** Finish the current batch, stop the node and the server, close the database. */
   stop(): Promise<void>;
 }
+
+/** The runtime's default election timeout (src/core/node.ts), for the leader-contact window. */
+const DEFAULT_ELECTION_TIMEOUT: readonly [number, number] = [150, 300];
+
+/** The one method each dashboard route takes (a wrong one is 405 with Allow). */
+const DEBUG_METHODS: Record<string, string> = { '/debug/events': 'GET', '/admin/isolate': 'POST', '/admin/rejoin': 'POST' };
 
 export function defaultClusterId(peers: Record<NodeId, string>): string {
   return createHash('sha256').update(Object.keys(peers).sort().join('\n')).digest('hex').slice(0, 16);
@@ -75,6 +89,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     logger.info({ host: bound.host, port: bound.port }, 'listening');
     let metrics: NodeMetrics | undefined;
     let hub: NodeDebugHub | undefined;
+    let contact: LeaderContact | undefined;
     node = createRaftNode({
       id,
       peers: Object.keys(options.peers),
@@ -89,19 +104,39 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       maxBytesPerMessage: Math.floor(bodyLimit / 2),
       onError: (error, context) => logger.error({ err: error, context }, 'node error'),
       onBatch: (batch) => metrics?.observeBatch(batch),
-      observeEffect: (effect) => hub?.observe(effect),
+      observeEffect: (effect) => {
+        contact?.observe(effect);
+        hub?.observe(effect);
+      },
     }) as KvRaftNode;
-    metrics = new NodeMetrics(node);
+    const leaderContact = new LeaderContact(node, (options.electionTimeout ?? DEFAULT_ELECTION_TIMEOUT)[1]);
+    contact = leaderContact;
+    metrics = new NodeMetrics(node, { hasLeader: () => leaderContact.view().leaderId !== null });
     hub = new NodeDebugHub(node, transport);
-    const client = clientApi({ node, metrics, bodyLimit, maxCommandBytes: Math.floor(bodyLimit / 2) - 1024, addressOf: (peer) => options.peers[peer] });
+    const client = clientApi({ node, metrics, bodyLimit, maxCommandBytes: Math.floor(bodyLimit / 2) - 1024, addressOf: (peer) => options.peers[peer], leaderContact });
+    const adminSecret = options.clientToken ?? options.secret;
     const debug = debugRoutes({
       hub,
       transport,
       peers: Object.keys(options.peers).filter((peer) => peer !== id),
-      ...(options.secret !== undefined ? { secret: options.secret } : {}),
+      ...(adminSecret !== undefined ? { secret: adminSecret } : {}),
       bodyLimit,
     });
-    api = async (req, res, url) => (await debug(req, res, url)) || client(req, res, url);
+    api = async (req, res, url) => {
+      const refused = refusal(req, url, options.clientToken);
+      if (refused !== undefined) {
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });
+        res.end(JSON.stringify({ error: 'unauthorized', reason: refused }));
+        return true;
+      }
+      const allow = DEBUG_METHODS[url.pathname];
+      if (allow !== undefined && req.method !== allow) {
+        res.writeHead(405, { 'content-type': 'application/json', allow });
+        res.end(JSON.stringify({ error: 'method_not_allowed', allow: [allow] }));
+        return true;
+      }
+      return (await debug(req, res, url)) || client(req, res, url);
+    };
     debugHub = hub;
     node.on('failed', ({ reason, error }) => {
       logger.fatal({ err: error }, reason);

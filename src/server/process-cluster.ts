@@ -14,6 +14,8 @@ export interface ProcessClusterOptions {
   ports: readonly number[];
   dataDir: string;
   secret?: string;
+  /** The client API's bearer token for every node (XSTATE_RAFT_CLIENT_TOKEN). */
+  clientToken?: string;
   electionTimeout?: string;
   heartbeat?: number;
   /** Extra flags for every node (e.g. ['--inspect']). */
@@ -82,7 +84,11 @@ export class ProcessCluster {
     ];
     const child = spawn(self.command, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, XSTATE_RAFT_SECRET: this.options.secret ?? process.env.XSTATE_RAFT_SECRET ?? '' },
+      env: {
+        ...process.env,
+        XSTATE_RAFT_SECRET: this.options.secret ?? process.env.XSTATE_RAFT_SECRET ?? '',
+        XSTATE_RAFT_CLIENT_TOKEN: this.options.clientToken ?? process.env.XSTATE_RAFT_CLIENT_TOKEN ?? '',
+      },
     });
     this.children.set(id, child);
     for (const stream of [child.stdout, child.stderr]) {

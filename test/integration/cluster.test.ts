@@ -39,7 +39,7 @@ describe('a 3-process cluster', { timeout: 120_000 }, () => {
     expect((await http(a, 'DELETE', '/kv/greeting')).status).toBe(200);
     expect((await http(b, 'GET', '/kv/greeting')).status).toBe(404);
     const metrics = await fetch(`http://${a}/metrics`).then((r) => r.text());
-    expect(metrics).toMatch(/xstate_raft_term \d+/);
+    expect(metrics).toMatch(/xstate_raft_term\{node="n\d"\} \d+/);
     expect(metrics).toMatch(/xstate_raft_storage_write_seconds_count/);
     expect((await http(a, 'GET', '/health')).status).toBe(200);
   });
