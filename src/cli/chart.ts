@@ -25,6 +25,11 @@ export function runChart(
   out: (text: string) => void = (text) => void process.stdout.write(text),
   err: (line: string) => void = (line) => console.error(line),
 ): number {
+  const refused = outputError(options.format, options.output);
+  if (refused !== undefined) {
+    err(refused);
+    return 2;
+  }
   const format = options.format ?? formatOf(options.output) ?? 'svg';
   if (!(CHART_FORMATS as readonly string[]).includes(format)) {
     err(`error: unknown chart format ${JSON.stringify(format)}; use one of ${CHART_FORMATS.join(', ')}`);
@@ -45,6 +50,27 @@ export function runChart(
   }
   out(`wrote ${options.output} (${format}: ${model.states.length} states, ${model.transitions.length} transitions)\n`);
   return 0;
+}
+
+/** Pictures this command does not draw: asking for one by the file name is refused, not answered with SVG. */
+const RASTER_OR_DOCUMENT = ['.png', '.jpg', '.jpeg', '.gif', '.webp', '.bmp', '.tif', '.tiff', '.pdf', '.eps', '.ps'];
+
+/** Refuse an output file whose extension says a format other than the one that would be written. */
+function outputError(format: ChartFormat | undefined, output: string | undefined): string | undefined {
+  if (output === undefined || output === '-') return undefined;
+  const ext = extname(output).toLowerCase();
+  if (ext === '') return undefined;
+  if (RASTER_OR_DOCUMENT.includes(ext)) {
+    return `error: chart writes ${CHART_FORMATS.join(', ')}, not ${ext.slice(1)}: use --output ${output.slice(0, -ext.length)}.svg and convert it (e.g. with rsvg-convert)`;
+  }
+  const implied = formatOf(output);
+  if (implied === undefined && format === undefined) {
+    return `error: cannot tell the chart format from ${JSON.stringify(ext)}: name the file .svg, .mmd or .dot, or pass --format`;
+  }
+  if (implied !== undefined && format !== undefined && implied !== format) {
+    return `error: --format ${format} does not match ${output} (a ${implied} file name); drop --format or rename the file`;
+  }
+  return undefined;
 }
 
 function formatOf(file: string | undefined): ChartFormat | undefined {

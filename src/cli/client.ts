@@ -6,6 +6,8 @@
 export interface ClientTarget {
   addresses: string[];
   timeoutMs: number;
+  /** The nodes' client token (sent as Authorization: Bearer). */
+  token?: string;
 }
 
 interface Reply {
@@ -21,7 +23,7 @@ async function requestAny(target: ClientTarget, method: string, path: string, bo
     try {
       const res = await fetch(`http://${address}${path}`, {
         method,
-        headers: { 'content-type': 'application/json' },
+        headers: headersFor(target),
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(Math.max(100, deadline - Date.now())),
       });
@@ -40,6 +42,10 @@ async function requestAny(target: ClientTarget, method: string, path: string, bo
   throw new Error(`no answer: ${last}`);
 }
 
+function headersFor(target: ClientTarget): Record<string, string> {
+  return { 'content-type': 'application/json', ...(target.token ? { authorization: `Bearer ${target.token}` } : {}) };
+}
+
 /** A value on the command line: JSON if it parses, otherwise the string itself. */
 export function parseValue(text: string): unknown {
   try {
@@ -50,10 +56,11 @@ export function parseValue(text: string): unknown {
 }
 
 export async function runKv(
-  op: 'get' | 'put' | 'delete' | 'cas',
+  op: 'get' | 'put' | 'delete' | 'cas' | 'list',
   key: string,
   values: string[],
   target: ClientTarget,
+  json = false,
   out: (line: string) => void = console.log,
 ): Promise<number> {
   const path = `/kv/${encodeURIComponent(key)}`;
@@ -62,27 +69,66 @@ export async function runKv(
     if (op === 'get') reply = await requestAny(target, 'GET', path);
     else if (op === 'put') reply = await requestAny(target, 'PUT', path, { value: parseValue(values[0] as string) });
     else if (op === 'delete') reply = await requestAny(target, 'DELETE', path);
-    else reply = await requestAny(target, 'POST', `${path}/cas`, { from: parseValue(values[0] as string), to: parseValue(values[1] as string) });
+    else if (op === 'cas') reply = await requestAny(target, 'POST', `${path}/cas`, { from: parseValue(values[0] as string), to: parseValue(values[1] as string) });
+    else reply = await listAll(target, key);
   } catch (error) {
     out(`error: ${(error as Error).message}`);
     return 1;
   }
-  out(JSON.stringify(reply.body));
-  return reply.status >= 200 && reply.status < 300 ? 0 : 1;
+  const ok = reply.status >= 200 && reply.status < 300;
+  if (json) {
+    out(JSON.stringify(reply.body));
+    return ok ? 0 : 1;
+  }
+  const body = reply.body;
+  const text = (value: unknown) => JSON.stringify(value);
+  if (reply.status === 404) out(`not found: ${text(key)}`);
+  else if (reply.status === 409) out(`precondition failed: ${text(key)} holds ${text(body.value)}`);
+  else if (!ok) out(`error: ${reply.status} ${String(body.error ?? '')}${body.reason !== undefined ? `: ${String(body.reason)}` : ''}`);
+  else if (op === 'get') out(text(body.value));
+  else if (op === 'put') out(`ok: ${text(key)} written at index ${String(body.index)}`);
+  else if (op === 'delete') out(body.existed ? `ok: ${text(key)} deleted` : `ok: ${text(key)} did not exist`);
+  else if (op === 'cas') out(`ok: ${text(key)} is now ${values[1] === undefined ? '' : text(parseValue(values[1]))}`);
+  else for (const entry of body.entries as { key: string; value: unknown }[]) out(`${entry.key}\t${text(entry.value)}`);
+  return ok ? 0 : 1;
 }
 
-export async function runStatus(target: ClientTarget, out: (line: string) => void = console.log): Promise<number> {
+/** Every page of GET /kv?prefix=…, as one answer `{ entries }` (or the first failing page's answer). */
+async function listAll(target: ClientTarget, prefix: string): Promise<Reply> {
+  const entries: unknown[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const query = new URLSearchParams({ prefix, limit: '1000', ...(after !== undefined ? { after } : {}) });
+    const page = await requestAny(target, 'GET', `/kv?${query}`);
+    if (page.status !== 200) return page;
+    entries.push(...(page.body.entries as unknown[]));
+    if (!page.body.more) return { status: 200, body: { entries } };
+    after = page.body.next as string;
+  }
+}
+
+export async function runStatus(target: ClientTarget, out: (line: string) => void = console.log, json = false): Promise<number> {
   let ok = true;
-  out(`${'address'.padEnd(22)} ${'id'.padEnd(6)} ${'role'.padEnd(10)} ${'term'.padStart(5)} ${'leader'.padEnd(7)} ${'commit'.padStart(7)} ${'applied'.padStart(7)} ${'last'.padStart(7)}`);
+  const rows: Record<string, unknown>[] = [];
+  if (!json) {
+    out(`${'address'.padEnd(22)} ${'id'.padEnd(6)} ${'role'.padEnd(10)} ${'term'.padStart(5)} ${'leader'.padEnd(7)} ${'commit'.padStart(7)} ${'applied'.padStart(7)} ${'last'.padStart(7)}`);
+  }
   for (const address of target.addresses) {
     try {
-      const res = await fetch(`http://${address}/status`, { signal: AbortSignal.timeout(target.timeoutMs) });
+      const res = await fetch(`http://${address}/status`, { headers: headersFor(target), signal: AbortSignal.timeout(target.timeoutMs) });
       const s = (await res.json()) as Record<string, unknown>;
-      out(`${address.padEnd(22)} ${String(s.id).padEnd(6)} ${String(s.role).padEnd(10)} ${String(s.term).padStart(5)} ${String(s.leaderId ?? '-').padEnd(7)} ${String(s.commitIndex).padStart(7)} ${String(s.lastApplied).padStart(7)} ${String(s.lastLogIndex).padStart(7)}`);
+      if (!res.ok) throw new Error(`refused: HTTP ${res.status} ${String(s.error)}${s.reason ? ` (${String(s.reason)})` : ''}`);
+      rows.push({ address, ...s });
+      if (!json) {
+        out(`${address.padEnd(22)} ${String(s.id).padEnd(6)} ${String(s.role).padEnd(10)} ${String(s.term).padStart(5)} ${String(s.leaderId ?? '-').padEnd(7)} ${String(s.commitIndex).padStart(7)} ${String(s.lastApplied).padStart(7)} ${String(s.lastLogIndex).padStart(7)}`);
+      }
     } catch (error) {
       ok = false;
-      out(`${address.padEnd(22)} unreachable: ${(error as Error).message}`);
+      rows.push({ address, error: (error as Error).message });
+      const message = (error as Error).message;
+      if (!json) out(`${address.padEnd(22)} ${message.startsWith('refused:') ? message : `unreachable: ${message}`}`);
     }
   }
+  if (json) out(JSON.stringify(rows));
   return ok ? 0 : 1;
 }

@@ -16,6 +16,8 @@ export interface DemoOptions {
   data: string;
   inspect: boolean;
   verbose: boolean;
+  /** The nodes' log level (default info). */
+  logLevel?: string;
 }
 
 export async function runDemo(opts: DemoOptions, out: (line: string) => void = console.log): Promise<number> {
@@ -25,7 +27,7 @@ export async function runDemo(opts: DemoOptions, out: (line: string) => void = c
     host: '127.0.0.1',
     ports: await freePorts(opts.nodes),
     dataDir,
-    ...(opts.inspect ? { nodeArgs: ['--inspect'] } : {}),
+    nodeArgs: [...(opts.inspect ? ['--inspect'] : []), ...(opts.logLevel ? ['--log-level', opts.logLevel] : [])],
     onLine: (id, line) => {
       const text = summarizeLogLine(line);
       if (opts.verbose || /^(error|fatal)|inspector/i.test(text)) out(`[${id}] ${text}`);
@@ -77,7 +79,7 @@ export async function runDemo(opts: DemoOptions, out: (line: string) => void = c
           resolvePromise(0);
         });
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
 }

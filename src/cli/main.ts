@@ -3,23 +3,41 @@
  * The `xstate-raft` command. Every command has --help; a bad flag or a missing value prints one
  * line and exits with code 2.
  */
-import { realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
-import { runKv, runStatus } from './client.js';
-import { runCluster } from './cluster.js';
+import { runKv, runStatus, type ClientTarget } from './client.js';
+import { runCluster, type ClusterCommandOptions } from './cluster.js';
 import { CHART_FORMATS, runChart, type ChartFormat } from './chart.js';
 import { runDashboard } from './dashboard.js';
 import { startInspectorServer } from '../inspect/inspect.js';
 import { runDemo, type DemoOptions } from './demo.js';
 import { runTour } from './tour.js';
-import { runNode, type NodeCommandOptions } from './node.js';
+import { runNode, timingError, type NodeCommandOptions } from './node.js';
 import { parseAddresses, parseDuration, parseFaults, parseHostPort, parseInteger, parsePeers, parseRange } from './parse.js';
 import { runSimCommand } from './sim.js';
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+const logLevelOption = () => new Option('--log-level <level>', "the nodes' log level").choices(LOG_LEVELS).default('info');
+const PEERS_HELP = 'host:port or id=host:port, comma-separated (default: $XSTATE_RAFT_PEERS)';
+const clientTokenOption = () => new Option('--client-token <token>', 'bearer token of the client API (default: $XSTATE_RAFT_CLIENT_TOKEN)').env('XSTATE_RAFT_CLIENT_TOKEN');
+
+/** This package's version, from the package.json above this file (src/cli under tsx, dist/src/cli when built). */
+export function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) return 'unknown';
+    dir = parent;
+  }
+  return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+}
 
 export function buildProgram(): Command {
   const program = new Command('xstate-raft')
     .description('Raft consensus where every node is an XState v5 actor')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text.split('\n')[0] + '\n') })
     .showHelpAfterError(false);
@@ -33,6 +51,7 @@ export function buildProgram(): Command {
     .option('--data <dir>', 'where the nodes keep their data', './.data/demo')
     .option('--inspect', 'connect every node actor to the Stately inspector (local WebSocket server)', false)
     .option('--verbose', 'print every node log line', false)
+    .addOption(logLevelOption())
     .action(async (opts: DemoOptions) => {
       process.exitCode = await runDemo(opts);
     });
@@ -49,10 +68,11 @@ export function buildProgram(): Command {
   program
     .command('dashboard')
     .description('the live dashboard for a running cluster')
-    .requiredOption('--peers <list>', 'every node as id=host:port, comma-separated', parsePeers)
+    .addOption(new Option('--peers <list>', `every node: ${PEERS_HELP}`).argParser(parsePeers).env('XSTATE_RAFT_PEERS').makeOptionMandatory())
     .addOption(new Option('--port <port>', 'dashboard port (0 = any free port)').argParser(parseInteger(0, 65_535)).default(8700))
     .option('--secret <secret>', 'the cluster secret (default: $XSTATE_RAFT_SECRET)')
-    .action(async (opts: { peers: Record<string, string>; port: number; secret?: string }) => {
+    .addOption(clientTokenOption())
+    .action(async (opts: { peers: Record<string, string>; port: number; secret?: string; clientToken?: string }) => {
       process.exitCode = await runDashboard(opts);
     });
 
@@ -65,32 +85,31 @@ export function buildProgram(): Command {
     .addOption(new Option('--duration <d>', 'virtual time of the faulty phase (30s, 500ms, 2m)').argParser(parseDuration).default(30_000, '30s'))
     .addOption(new Option('--faults <list>', 'all, none, or a list of partition,crash,network').argParser(parseFaults).default(parseFaults('all'), 'all'))
     .addOption(new Option('--clients <n>', 'concurrent KV clients whose history is checked linearizable').argParser(parseInteger(1, 64)).default(3))
-    .action(async (opts: { seed: number; seeds: number; nodes: number; duration: number; faults: ReturnType<typeof parseFaults>; clients: number }) => {
-      process.exitCode = await runSimCommand(opts);
+    .addOption(new Option('--snapshot-threshold <n>', 'each node snapshots and compacts its log after this many applied entries').argParser(parseInteger(1, 1_000_000_000)).default(25))
+    .action(async (opts: { seed: number; seeds: number; nodes: number; duration: number; faults: ReturnType<typeof parseFaults>; clients: number; snapshotThreshold: number }) => {
+      // Progress only for a person at a terminal: a line per 10% on stderr, never in a pipe or a log.
+      const progress = process.stderr.isTTY ? (line: string) => void process.stderr.write(`${line}\n`) : undefined;
+      process.exitCode = await runSimCommand({ ...opts, ...(progress ? { progress } : {}) });
     });
 
   program
     .command('node')
     .description('run one durable node (SQLite storage, HTTP transport and client API) in the foreground')
-    .requiredOption('--id <id>', 'this node\'s id (one of --peers)')
-    .requiredOption('--listen <host:port>', 'address to listen on', parseHostPort)
-    .requiredOption('--peers <list>', 'every node as id=host:port, comma-separated (this one included)', parsePeers)
+    .option('--id <id>', "this node's id in --peers (default: the entry whose address is --listen)")
+    .requiredOption('--listen <host:port>', "address to listen on: this node's own entry in --peers (or 0.0.0.0 and its port)", parseHostPort)
+    .addOption(new Option('--peers <list>', `every node, this one included: ${PEERS_HELP}; host:port entries are named n1, n2, … by position`).argParser(parsePeers).env('XSTATE_RAFT_PEERS').makeOptionMandatory())
     .requiredOption('--data <dir>', 'data directory (created if missing)')
     .option('--secret <secret>', 'shared secret peers must prove (default: $XSTATE_RAFT_SECRET)')
+    .addOption(clientTokenOption())
     .addOption(new Option('--election-timeout <ms-ms>', 'election timeout range').argParser(parseRange).default([150, 300], '150-300'))
-    .addOption(new Option('--heartbeat <ms>', 'heartbeat interval').argParser(parseInteger(1, 60_000)).default(50))
+    .addOption(new Option('--heartbeat <ms>', 'heartbeat interval: at most a third of the shortest election timeout').argParser(parseInteger(1, 60_000)).default(50))
     .option('--tls-cert <file>', 'PEM certificate (with --tls-key: peers talk https)')
     .option('--tls-key <file>', 'PEM private key')
     .option('--tls-ca <file>', 'PEM CA to trust for peers')
     .addOption(new Option('--body-limit <bytes>', 'largest request body').argParser(parseInteger(1024, 1 << 30)).default(4 * 1024 * 1024))
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'))
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .option('--inspect [url]', 'send this node actor to a Stately inspector server (default ws://localhost:8080)')
     .action(async (opts: NodeCommandOptions) => {
-      if (!(opts.id in opts.peers)) {
-        console.error(`error: --id ${opts.id} is not in --peers (${Object.keys(opts.peers).join(', ')})`);
-        process.exitCode = 2;
-        return;
-      }
       process.exitCode = await runNode(opts);
     });
 
@@ -102,52 +121,56 @@ export function buildProgram(): Command {
     .addOption(new Option('--base-port <port>', 'port of n1; n2 gets the next one, …').argParser(parseInteger(1, 65_000)).default(7001))
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--secret <secret>', 'shared secret for the peers (default: $XSTATE_RAFT_SECRET)')
+    .addOption(clientTokenOption())
     .option('--election-timeout <ms-ms>', 'election timeout range, like 150-300')
-    .addOption(new Option('--heartbeat <ms>', 'heartbeat interval').argParser(parseInteger(1, 60_000)))
-    .action(async (opts: { size: number; data: string; basePort: number; host: string; secret?: string; electionTimeout?: string; heartbeat?: number }) => {
-      if (opts.electionTimeout !== undefined) parseRange(opts.electionTimeout);
+    .addOption(new Option('--heartbeat <ms>', 'heartbeat interval: at most a third of the shortest election timeout').argParser(parseInteger(1, 60_000)))
+    .addOption(logLevelOption())
+    .action(async (opts: ClusterCommandOptions) => {
+      const timing = timingError(opts.electionTimeout !== undefined ? parseRange(opts.electionTimeout) : [150, 300], opts.heartbeat ?? 50);
+      if (timing !== undefined) {
+        console.error(`error: ${timing}`);
+        process.exitCode = 2;
+        return;
+      }
       process.exitCode = await runCluster(opts);
     });
 
-  const peersOption = () => new Option('--peers <list>', 'nodes to ask: host:port or id=host:port, comma-separated').argParser(parseAddresses).makeOptionMandatory();
+  const peersOption = () => new Option('--peers <list>', `nodes to ask: ${PEERS_HELP}`).argParser(parseAddresses).env('XSTATE_RAFT_PEERS').makeOptionMandatory();
   const timeoutOption = () => new Option('--timeout <ms>', 'give up after').argParser(parseInteger(1, 600_000)).default(5000);
+  type ClientOpts = { peers: string[]; timeout: number; json?: boolean; clientToken?: string };
+  const target = (opts: ClientOpts): ClientTarget => ({ addresses: opts.peers, timeoutMs: opts.timeout, ...(opts.clientToken ? { token: opts.clientToken } : {}) });
+  const clientCommand = (command: Command) =>
+    command.addOption(peersOption()).addOption(timeoutOption()).addOption(clientTokenOption()).option('--json', "print the node's JSON answer as is", false);
   const kv = program.command('kv').description('read and write the replicated key-value store');
-  kv.command('get <key>')
-    .description('linearizable read of a key')
-    .addOption(peersOption())
-    .addOption(timeoutOption())
-    .action(async (key: string, opts: { peers: string[]; timeout: number }) => {
-      process.exitCode = await runKv('get', key, [], { addresses: opts.peers, timeoutMs: opts.timeout });
-    });
-  kv.command('put <key> <value>')
-    .description('write a key (value: JSON, or else a string)')
-    .addOption(peersOption())
-    .addOption(timeoutOption())
-    .action(async (key: string, value: string, opts: { peers: string[]; timeout: number }) => {
-      process.exitCode = await runKv('put', key, [value], { addresses: opts.peers, timeoutMs: opts.timeout });
-    });
-  kv.command('cas <key> <from> <to>')
-    .description('compare-and-set: write <to> only if the key holds <from>')
-    .addOption(peersOption())
-    .addOption(timeoutOption())
-    .action(async (key: string, from: string, to: string, opts: { peers: string[]; timeout: number }) => {
-      process.exitCode = await runKv('cas', key, [from, to], { addresses: opts.peers, timeoutMs: opts.timeout });
-    });
-  kv.command('delete <key>')
-    .description('delete a key')
-    .addOption(peersOption())
-    .addOption(timeoutOption())
-    .action(async (key: string, opts: { peers: string[]; timeout: number }) => {
-      process.exitCode = await runKv('delete', key, [], { addresses: opts.peers, timeoutMs: opts.timeout });
-    });
+  clientCommand(kv.command('get <key>').description('linearizable read of a key')).action(async (key: string, opts: ClientOpts) => {
+    process.exitCode = await runKv('get', key, [], target(opts), opts.json);
+  });
+  clientCommand(kv.command('put <key> <value>').description('write a key (value: JSON, or else a string)')).action(async (key: string, value: string, opts: ClientOpts) => {
+    process.exitCode = await runKv('put', key, [value], target(opts), opts.json);
+  });
+  clientCommand(kv.command('cas <key> <from> <to>').description('compare-and-set: write <to> only if the key holds <from>')).action(
+    async (key: string, from: string, to: string, opts: ClientOpts) => {
+      process.exitCode = await runKv('cas', key, [from, to], target(opts), opts.json);
+    },
+  );
+  clientCommand(kv.command('delete <key>').description('delete a key')).action(async (key: string, opts: ClientOpts) => {
+    process.exitCode = await runKv('delete', key, [], target(opts), opts.json);
+  });
+  clientCommand(kv.command('list [prefix]').description('linearizable list of the keys (with a prefix) and their values')).action(
+    async (prefix: string | undefined, opts: ClientOpts) => {
+      process.exitCode = await runKv('list', prefix ?? '', [], target(opts), opts.json);
+    },
+  );
 
   program
     .command('status')
     .description('show every node\'s role, term, leader and indexes')
     .addOption(peersOption())
     .addOption(new Option('--timeout <ms>', 'per node').argParser(parseInteger(1, 60_000)).default(2000))
-    .action(async (opts: { peers: string[]; timeout: number }) => {
-      process.exitCode = await runStatus({ addresses: opts.peers, timeoutMs: opts.timeout });
+    .addOption(clientTokenOption())
+    .option('--json', 'print one JSON array, a status (or an error) per node', false)
+    .action(async (opts: ClientOpts) => {
+      process.exitCode = await runStatus(target(opts), undefined, opts.json);
     });
 
   program

@@ -3,13 +3,17 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { createInspector } from '../inspect/inspect.js';
 import { startNodeServer } from '../server/node-server.js';
+import { isLoopback, parseHostPort } from './parse.js';
 
 export interface NodeCommandOptions {
-  id: string;
+  /** Default: the entry of --peers whose address is --listen. */
+  id?: string;
   listen: { host: string; port: number };
   peers: Record<string, string>;
   data: string;
   secret?: string;
+  /** Bearer token every client, admin and debug request must carry (default: $XSTATE_RAFT_CLIENT_TOKEN). */
+  clientToken?: string;
   electionTimeout: [number, number];
   heartbeat: number;
   tlsCert?: string;
@@ -20,13 +24,88 @@ export interface NodeCommandOptions {
   inspect?: boolean | string;
 }
 
+/** The heartbeat may be at most this fraction of the shortest election timeout. */
+export const HEARTBEAT_FRACTION = 3;
+
+/**
+ * A heartbeat too close to the election timeout makes followers start elections while the
+ * leader is fine (one late heartbeat is enough): it must be at most a third of the minimum.
+ */
+export function timingError(electionTimeout: readonly [number, number], heartbeat: number): string | undefined {
+  const most = Math.floor(electionTimeout[0] / HEARTBEAT_FRACTION);
+  if (heartbeat <= most) return undefined;
+  return (
+    `--heartbeat ${heartbeat} is too close to --election-timeout ${electionTimeout[0]}-${electionTimeout[1]}: it must be at most a third of the ` +
+    `minimum (${most} ms here), or followers start elections while the leader is alive; lower --heartbeat or raise --election-timeout`
+  );
+}
+
+/**
+ * Check the configuration before anything starts: the node's id (or find it from --listen), that
+ * --listen is this node's own entry of --peers, the timing, and TLS. Returns the node id, or one
+ * line saying what is wrong and what to do.
+ */
+export function checkNodeConfig(opts: NodeCommandOptions): { id: string } | { error: string } {
+  const ids = Object.keys(opts.peers);
+  const listens = (address: string) => {
+    const peer = parseHostPort(address);
+    if (peer.port !== opts.listen.port) return false;
+    // A wildcard address (0.0.0.0, ::) listens on every interface, the peer's one included.
+    return peer.host === opts.listen.host || ['0.0.0.0', '::'].includes(opts.listen.host) || (isLoopback(peer.host) && isLoopback(opts.listen.host));
+  };
+  let id = opts.id;
+  if (id === undefined) {
+    const mine = ids.filter((peer) => listens(opts.peers[peer] as string));
+    if (mine.length !== 1) {
+      return { error: `error: --id is missing and ${mine.length === 0 ? 'no entry' : `${mine.length} entries`} of --peers (${describePeers(opts.peers)}) match --listen ${hostPort(opts.listen)}; pass --id` };
+    }
+    id = mine[0] as string;
+  }
+  if (!(id in opts.peers)) return { error: `error: --id ${id} is not in --peers (${ids.join(', ')}); add it to --peers, with the address it listens on` };
+  const own = opts.peers[id] as string;
+  if (!listens(own)) {
+    return { error: `error: --listen ${hostPort(opts.listen)} is not ${id}'s own entry in --peers (${id}=${own}): the other nodes would send to ${own}; make them the same address` };
+  }
+  const timing = timingError(opts.electionTimeout, opts.heartbeat);
+  if (timing !== undefined) return { error: `error: ${timing}` };
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) return { error: 'error: --tls-cert and --tls-key go together; pass both, or neither' };
+  return { id };
+}
+
+function hostPort(listen: { host: string; port: number }): string {
+  return `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+}
+
+function describePeers(peers: Record<string, string>): string {
+  return Object.entries(peers).map(([id, address]) => `${id}=${address}`).join(',');
+}
+
+/** A start-up failure as one line: what is wrong, and what to do. */
+export function startError(error: unknown, opts: { listen: { host: string; port: number }; data: string }): string {
+  const e = error as NodeJS.ErrnoException;
+  const message = e instanceof Error ? e.message.split('\n')[0] : String(error);
+  if (e?.code === 'EADDRINUSE') return `error: cannot listen on ${hostPort(opts.listen)}: the address is in use; stop what uses it or choose another --listen port (and its --peers entry)`;
+  if (e?.code === 'EADDRNOTAVAIL') return `error: cannot listen on ${hostPort(opts.listen)}: this machine has no such address; use one of its own addresses (or 0.0.0.0)`;
+  if (e?.code === 'EACCES' && e.syscall === 'listen') return `error: cannot listen on ${hostPort(opts.listen)}: permission denied; use a port above 1023`;
+  if (e?.code === 'ENOENT' && e.syscall === 'open') return `error: cannot read ${e.path ?? 'a file'}: no such file; check the --tls-cert / --tls-key / --tls-ca paths`;
+  return `error: ${message}`;
+}
+
 export async function runNode(opts: NodeCommandOptions): Promise<number> {
-  const logger = pino({ level: opts.logLevel, base: { node: opts.id } });
-  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
-    console.error('error: --tls-cert and --tls-key go together');
+  const checked = checkNodeConfig(opts);
+  if ('error' in checked) {
+    console.error(checked.error);
     return 2;
   }
+  const id = checked.id;
+  const logger = pino({ level: opts.logLevel, base: { node: id } });
   const secret = opts.secret ?? process.env.XSTATE_RAFT_SECRET;
+  const clientToken = opts.clientToken || process.env.XSTATE_RAFT_CLIENT_TOKEN || undefined;
+  if (clientToken === undefined && !isLoopback(opts.listen.host)) {
+    const line = `warning: the client API on ${hostPort(opts.listen)} is open: anyone who reaches this port can read, write and delete keys and isolate this node; pass --client-token (or set XSTATE_RAFT_CLIENT_TOKEN)`;
+    console.error(line);
+    logger.warn({ listen: hostPort(opts.listen) }, 'the client API is open (no --client-token)');
+  }
   const inspector = opts.inspect
     ? createInspector({
         ...(typeof opts.inspect === 'string' ? { url: opts.inspect } : {}),
@@ -39,11 +118,12 @@ export async function runNode(opts: NodeCommandOptions): Promise<number> {
   try {
     server = await startNodeServer({
       onFatal: (reason) => fatal(reason),
-      id: opts.id,
+      id,
       listen: opts.listen,
       peers: opts.peers,
       dataDir: opts.data,
       ...(secret ? { secret } : {}),
+      ...(clientToken ? { clientToken } : {}),
       ...(opts.tlsCert && opts.tlsKey
         ? { tls: { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey), ...(opts.tlsCa ? { ca: readFileSync(opts.tlsCa) } : {}) } }
         : {}),
@@ -55,9 +135,11 @@ export async function runNode(opts: NodeCommandOptions): Promise<number> {
     });
   } catch (error) {
     inspector?.stop();
-    logger.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
+    // One line for the operator on stderr, and a short one in the log: no stack (it says nothing here).
+    const line = startError(error, opts);
+    logger.fatal({ code: (error as NodeJS.ErrnoException)?.code }, line.replace(/^error: /, 'cannot start: '));
     logger.flush();
-    console.error(`error: ${(error as Error).message}`);
+    console.error(line);
     return 1;
   }
   return new Promise<number>((resolve) => {
@@ -71,7 +153,16 @@ export async function runNode(opts: NodeCommandOptions): Promise<number> {
         resolve(1);
       });
     };
+    // A signal to the whole process group (Ctrl-C, or `kill -TERM -pgid`) reaches this node and its
+    // supervisor, which then signals it again: the node keeps stopping (finishes the batch,
+    // closes the database) rather than dying mid-stop from the second signal's default action.
+    let stopping = false;
     const shutdown = (signal: string) => {
+      if (stopping) {
+        logger.info({ signal }, 'already shutting down');
+        return;
+      }
+      stopping = true;
       logger.info({ signal }, 'shutting down');
       void server.stop().then(() => {
         inspector?.stop();
@@ -79,7 +170,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<number> {
         resolve(0);
       });
     };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
   });
 }

@@ -1,12 +1,13 @@
 import { InvalidArgumentError } from 'commander';
 import { ALL_FAULTS, type Fault } from '../sim/random-run.js';
 
-/** "30s", "500ms", "2m", or a plain number of milliseconds. */
+/** "30s", "500ms", "2m". A bare number is refused: "5" could mean 5 ms or 5 s. */
 export function parseDuration(value: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
   if (!match) throw new InvalidArgumentError(`expected a duration like 30s, 500ms or 2m, got "${value}"`);
+  if (match[2] === undefined) throw new InvalidArgumentError(`a duration needs a unit: ${match[1]}s, ${match[1]}ms or ${match[1]}m, not "${value}"`);
   const n = Number(match[1]);
-  const unit = match[2] ?? 'ms';
+  const unit = match[2];
   return Math.round(n * (unit === 'm' ? 60_000 : unit === 's' ? 1000 : 1));
 }
 
@@ -39,28 +40,39 @@ export function parseHostPort(value: string): { host: string; port: number } {
   return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port };
 }
 
-/** "n1=127.0.0.1:7001,n2=127.0.0.1:7002" → { n1: '127.0.0.1:7001', … } */
+/**
+ * "n1=127.0.0.1:7001,n2=127.0.0.1:7002" → { n1: '127.0.0.1:7001', … }. An entry without an id
+ * ("127.0.0.1:7003") is named by its position in the list, n1 first — the names `cluster` gives.
+ */
 export function parsePeers(value: string): Record<string, string> {
   const peers: Record<string, string> = {};
-  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+  const parts = value.split(',').map((p) => p.trim()).filter(Boolean);
+  for (const [position, entry] of parts.entries()) {
+    const part = entry.includes('=') ? entry : `n${position + 1}=${entry}`;
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new InvalidArgumentError(`expected id=host:port in --peers, got "${part}"`);
+    if (eq <= 0) throw new InvalidArgumentError(`expected host:port or id=host:port in --peers, got "${part}"`);
     const id = part.slice(0, eq);
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new InvalidArgumentError(`node id "${id}" must be 1-64 letters, digits, '.', '_' or '-'`);
-    if (id in peers) throw new InvalidArgumentError(`node id "${id}" appears twice in --peers`);
+    if (id in peers) {
+      throw new InvalidArgumentError(
+        `node id "${id}" appears twice in --peers${entry.includes('=') ? '' : ` (an entry without an id is named by its position: "${entry}" is ${id})`}`,
+      );
+    }
     parseHostPort(part.slice(eq + 1));
     peers[id] = part.slice(eq + 1);
   }
-  if (Object.keys(peers).length === 0) throw new InvalidArgumentError('--peers needs at least one id=host:port');
+  if (Object.keys(peers).length === 0) throw new InvalidArgumentError('--peers needs at least one host:port or id=host:port');
   return peers;
 }
 
-/** Addresses for client commands: "host:port,…" or "id=host:port,…". */
+/** Addresses for client commands: "host:port,…" or "id=host:port,…" (read as --peers is; the ids are not needed). */
 export function parseAddresses(value: string): string[] {
-  const out = value.split(',').map((p) => p.trim()).filter(Boolean).map((p) => (p.includes('=') ? p.slice(p.indexOf('=') + 1) : p));
-  for (const address of out) parseHostPort(address);
-  if (out.length === 0) throw new InvalidArgumentError('expected at least one host:port');
-  return out;
+  return Object.values(parsePeers(value));
+}
+
+/** Is `host` an address only this machine can reach? */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** "150-300" → [150, 300] */
