@@ -1,0 +1,147 @@
+/**
+ * The README is tested: every code block marked runnable is executed here, exactly as printed.
+ *
+ * Convention (also in the README's "Tests and benchmarks" section): a fenced block whose info
+ * string is ```` ```ts run ```` or ```` ```sh run ```` runs; any other block is only shown. Lines
+ * may state what they print (`console.log(x); // → text`, `curl … # → {json}`) and that is
+ * checked too (see ./blocks.ts).
+ *
+ * - TypeScript blocks run against the **built package** (dist/; rebuilt with `npm run build`
+ *   first when it is missing or older than a source file). Each block is one file of a scratch
+ *   project under the OS temp dir whose node_modules/xstate-raft is a symlink to this repository
+ *   (./scratch.ts). All blocks are type-checked by `tsc` against dist's .d.ts under a user's
+ *   strict NodeNext config (libraries' .d.ts included), compiled to ESM and run with plain
+ *   `node --conditions=development` (XState's development build, which prints its warnings).
+ *   A block fails if it does not type-check, exits non-zero, writes anything to stderr, prints
+ *   other than it says, or has not exited within 60 s.
+ * - Shell blocks run against a fresh 3-node cluster of `xstate-raft node` processes (the built
+ *   CLI) that this test starts on ports chosen at run time and waits for until it has elected a
+ *   leader. Ports: every `127.0.0.1:700N` in the block's text is replaced by the address of node
+ *   nN before it runs — that one substitution, nothing else. Each line runs with `bash -c` in
+ *   the scratch project (so `npx xstate-raft` is the built bin) and must exit 0 within 60 s.
+ *   Every process is stopped at the end of the block, also when it fails.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePorts } from '../../src/server/ports.js';
+import { ProcessCluster } from '../../src/server/process-cluster.js';
+import { expectedOutputLines, inOrder, runnableBlocks, shellCommands, type ReadmeBlock } from './blocks.js';
+import { ensureBuilt, killStragglers, linkedProject, ROOT, run, TSC, type ScratchProject } from './scratch.js';
+
+/** README_UNDER_TEST=path runs another copy (to see that a broken example fails this test). */
+const README = readFileSync(process.env.README_UNDER_TEST ?? join(ROOT, 'README.md'), 'utf8');
+const blocks = runnableBlocks(README);
+const tsBlocks = blocks.filter((b) => b.lang === 'ts');
+const shBlocks = blocks.filter((b) => b.lang === 'sh');
+const EXAMPLE_TIMEOUT = 60_000;
+
+const fileOf = (block: ReadmeBlock): string => `block-L${block.line}.ts`;
+const title = (block: ReadmeBlock): string => `README line ${block.line} (${block.heading})`;
+
+let project: ScratchProject;
+/** tsc's diagnostics, by file name. */
+const diagnostics = new Map<string, string[]>();
+
+beforeAll(async () => {
+  await ensureBuilt();
+  project = linkedProject();
+  for (const block of tsBlocks) writeFileSync(join(project.dir, fileOf(block)), block.code);
+  // One compile for every block (a type error in one still emits the others).
+  const tsc = await run(process.execPath, [TSC, '-p', 'tsconfig.json', '--pretty', 'false', '--noEmitOnError', 'false'], { cwd: project.dir, timeoutMs: 120_000 });
+  if (tsc.timedOut) throw new Error('tsc on the README blocks did not finish within 120 s');
+  for (const line of tsc.stdout.split('\n').filter((l) => l.trim() !== '')) {
+    const file = /^([^(]+)\(/.exec(line)?.[1] ?? '(project)';
+    diagnostics.set(file, [...(diagnostics.get(file) ?? []), line]);
+  }
+}, 240_000);
+
+afterEach(() => killStragglers());
+afterAll(() => {
+  killStragglers();
+  project?.remove();
+});
+
+describe('README examples', () => {
+  it('marks the examples a newcomer runs first as runnable', () => {
+    const headings = new Set(blocks.map((b) => b.heading));
+    for (const h of ['A node of your own', 'The seed\'s class', 'The key-value client', 'Embedding the machine in your agent\'s machine', 'A simulation', 'A cluster of processes (HTTP, SQLite)']) {
+      expect(headings, `a runnable block under "${h}"`).toContain(h);
+    }
+    // Only errors in the blocks themselves are attributed to them; anything else fails here.
+    const elsewhere = [...diagnostics].filter(([file]) => !file.startsWith('block-L')).flatMap(([, lines]) => lines);
+    expect(elsewhere.join('\n')).toBe('');
+  });
+
+  for (const block of tsBlocks) {
+    it(`${title(block)}: type-checks against the built .d.ts and runs with plain Node`, async () => {
+      expect((diagnostics.get(fileOf(block)) ?? []).join('\n'), 'tsc').toBe('');
+      const js = join('out', fileOf(block).replace(/\.ts$/, '.js'));
+      const result = await run(process.execPath, ['--conditions=development', js], { cwd: project.dir, timeoutMs: EXAMPLE_TIMEOUT, env: project.env });
+      const shown = `exit ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+      expect(result.timedOut, `did not exit within ${EXAMPLE_TIMEOUT / 1000} s\n${shown}`).toBe(false);
+      expect(result.code, shown).toBe(0);
+      expect(result.stderr, shown).toBe('');
+      const order = inOrder(result.stdout, expectedOutputLines(block.code));
+      expect(order.ok ? '' : `expected a line "${order.missing}"`, shown).toBe('');
+    }, EXAMPLE_TIMEOUT + 10_000);
+  }
+
+  for (const block of shBlocks) {
+    it(`${title(block)}: runs against a cluster started on run-time ports`, async () => {
+      const cluster = await startCluster(project.dir, block.line);
+      try {
+        const code = block.code.replace(/127\.0\.0\.1:700(\d)/g, (_, n: string) => cluster.address(`n${n}`));
+        for (const { command, expected } of shellCommands(code)) {
+          const result = await run('bash', ['-c', command], { cwd: project.dir, timeoutMs: EXAMPLE_TIMEOUT, env: project.env });
+          const shown = `$ ${command}\nexit ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}\n--- nodes\n${cluster.dump()}`;
+          expect(result.timedOut, `did not exit within ${EXAMPLE_TIMEOUT / 1000} s\n${shown}`).toBe(false);
+          expect(result.code, shown).toBe(0);
+          if (expected !== undefined) expect(JSON.parse(result.stdout), shown).toEqual(expected);
+        }
+      } finally {
+        await cluster.stop();
+      }
+    }, 4 * EXAMPLE_TIMEOUT);
+  }
+});
+
+/** Three `xstate-raft node` processes of the built CLI, on free ports, with a leader elected. */
+async function startCluster(dir: string, line: number) {
+  const output: string[] = [];
+  const cluster = new ProcessCluster({
+    size: 3,
+    host: '127.0.0.1',
+    ports: await freePorts(3),
+    dataDir: join(dir, `cluster-L${line}`),
+    command: { command: process.execPath, args: [join(ROOT, 'dist', 'src', 'cli', 'main.js')] },
+    onLine: (id, text) => output.push(`${id}: ${text}`),
+  });
+  const dump = () => output.slice(-30).join('\n');
+  cluster.startAll();
+  const deadline = performance.now() + 30_000;
+  for (;;) {
+    const statuses = await Promise.all(
+      cluster.ids.map((id) =>
+        fetch(`http://${cluster.address(id)}/status`, { signal: AbortSignal.timeout(500) })
+          .then((r) => r.json() as Promise<{ role?: string; leaderId?: string | null; term?: number }>)
+          .catch(() => undefined),
+      ),
+    );
+    const leader = statuses.find((s) => s?.role === 'leader');
+    if (leader && statuses.every((s) => s?.leaderId === leader.leaderId && s?.term === leader.term)) break;
+    if (performance.now() > deadline) {
+      await cluster.killAll();
+      throw new Error(`the cluster elected no leader within 30 s\n${dump()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    address: (id: string) => cluster.address(id),
+    dump,
+    stop: async () => {
+      await cluster.stopAll(5000).catch(() => undefined);
+      await cluster.killAll();
+    },
+  };
+}

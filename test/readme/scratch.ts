@@ -1,0 +1,134 @@
+/**
+ * A user's project, for running the README's examples against the built package: a scratch
+ * directory under the OS temp dir whose node_modules/xstate-raft is a symlink to this repository
+ * (so `import … from 'xstate-raft'` resolves through package.json's `exports` to dist/, and its
+ * types to dist's .d.ts), with node_modules/.bin/xstate-raft the built CLI.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+export const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+
+/** The compiler options a user's project might well have: strict, ESM, NodeNext; libraries' .d.ts checked too. */
+export const USER_TSCONFIG = {
+  compilerOptions: {
+    target: 'ES2022',
+    module: 'NodeNext',
+    moduleResolution: 'NodeNext',
+    lib: ['ES2023'],
+    types: ['node'],
+    strict: true,
+    skipLibCheck: false,
+    noEmitOnError: true,
+    outDir: 'out',
+    rootDir: '.',
+  },
+  include: ['*.ts'],
+};
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(path));
+    else if (/\.(ts|css|html)$/.test(entry.name)) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Whether dist/ is missing or older than a source file it is built from. */
+export function distIsStale(): boolean {
+  let built: number;
+  try {
+    built = Math.min(statSync(join(ROOT, 'dist', 'src', 'index.js')).mtimeMs, statSync(join(ROOT, 'dist', 'dashboard', 'app.js')).mtimeMs);
+  } catch {
+    return true;
+  }
+  return Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'machines')), statSync(join(ROOT, 'package.json')).mtimeMs) > built;
+}
+
+/** `npm run build` when dist/ is missing or stale (a few seconds). */
+export async function ensureBuilt(): Promise<void> {
+  if (!distIsStale()) return;
+  const result = await run('npm', ['run', 'build'], { cwd: ROOT, timeoutMs: 180_000 });
+  if (result.code !== 0) throw new Error(`npm run build failed (${result.code}):\n${result.stdout}\n${result.stderr}`);
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+const children = new Set<ChildProcess>();
+
+/** Run a command to its end, killed (SIGKILL, with its process group) after `timeoutMs`. */
+export function run(command: string, args: string[], options: { cwd: string; timeoutMs: number; env?: NodeJS.ProcessEnv }): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child);
+    }, options.timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      children.delete(child);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
+  });
+}
+
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
+}
+
+/** Kill whatever `run` started that is still running (afterEach/afterAll, so also on failure). */
+export function killStragglers(): void {
+  for (const child of children) killGroup(child);
+}
+
+export interface ScratchProject {
+  dir: string;
+  /** PATH with the project's node_modules/.bin first, as npm scripts and npx see it. */
+  env: NodeJS.ProcessEnv;
+  remove(): void;
+}
+
+/** A project depending on this repository (symlinked), with this repository's xstate and @types/node. */
+export function linkedProject(prefix = 'xstate-raft-readme-'): ScratchProject {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: 'readme-examples', private: true, type: 'module' }, null, 2)}\n`);
+  writeFileSync(join(dir, 'tsconfig.json'), `${JSON.stringify(USER_TSCONFIG, null, 2)}\n`);
+  const modules = join(dir, 'node_modules');
+  mkdirSync(join(modules, '@types'), { recursive: true });
+  mkdirSync(join(modules, '.bin'));
+  symlinkSync(ROOT, join(modules, 'xstate-raft'), 'dir');
+  symlinkSync(join(ROOT, 'node_modules', 'xstate'), join(modules, 'xstate'), 'dir');
+  symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(modules, '@types', 'node'), 'dir');
+  symlinkSync(join(ROOT, 'dist', 'src', 'cli', 'main.js'), join(modules, '.bin', 'xstate-raft'));
+  return {
+    dir,
+    env: { ...process.env, PATH: `${join(modules, '.bin')}:${process.env.PATH ?? ''}`, npm_config_update_notifier: 'false', NODE_ENV: 'development' },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
