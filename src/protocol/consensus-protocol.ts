@@ -108,7 +108,17 @@ export class ConsensusProtocol {
     return [...this.#allNodes];
   }
 
-  get state(): Role {
+  /**
+   * The seed's three states. A pre-candidate (with `preVote`) has not started an election: it has
+   * not raised its term nor voted, so it reads as `'follower'` here; `role` tells them apart.
+   */
+  get state(): 'follower' | 'candidate' | 'leader' {
+    const role = this.role;
+    return role === 'preCandidate' ? 'follower' : role;
+  }
+
+  /** The chart's role, pre-candidate included. */
+  get role(): Role {
     return this.#host.actor.getSnapshot().value as Role;
   }
 
@@ -257,7 +267,7 @@ export class ConsensusProtocol {
     const ctx = this.#context;
     const voters = this.#allNodes.length;
     const needed = majoritySize(voters);
-    switch (this.state) {
+    switch (this.role) {
       case 'leader':
         return sent;
       case 'candidate':
@@ -406,7 +416,7 @@ export class ConsensusProtocol {
     const parsed = parseRpcMessage(message);
     if (!parsed.ok) throw new InvalidRequestError(`${what}: ${parsed.error}`);
     assertOtherNode(parsed.message.from, 'from', what, this.nodeId, this.#allNodes);
-    assertAnswersOurLog(parsed.message, this.state, this.#context, what);
+    assertAnswersOurLog(parsed.message, this.role, this.#context, what);
     return this.#handle(parsed.message.type === 'rpc.appendEntries' ? jsonEntries(parsed.message, what) : parsed.message);
   }
 
@@ -457,7 +467,7 @@ export class ConsensusProtocol {
   }
 
   #assertLeader(): void {
-    if (this.state !== 'leader') throw new NotLeaderError(this.leaderId ?? undefined);
+    if (this.role !== 'leader') throw new NotLeaderError(this.leaderId ?? undefined);
   }
 }
 

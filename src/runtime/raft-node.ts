@@ -35,7 +35,12 @@ export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, QR = unk
   /** Every voter of the cluster (may include `id`). */
   peers: readonly NodeId[];
   transport: Transport;
-  storage: Storage<C>;
+  /**
+   * Where the node keeps its term, vote, log and snapshot. Its command type is not inferred: the
+   * state machine alone types the node (a `new MemoryStorage()` would otherwise widen it to unknown).
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: a storage holds whatever commands the state machine types
+  storage: Storage<any>;
   stateMachine: StateMachine<C, R, Q, QR>;
   clock?: Clock;
   /** Seed for the election-timeout generator. */
