@@ -12,7 +12,7 @@
  * durability order (persist, then send, then apply). Timers are delayed events raised through
  * the actor's clock, with the election timeout drawn from a seeded generator kept in context.
  */
-import { and, assign, enqueueActions, raise, setup, stateIn, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import { and, assign, enqueueActions, raise, setup, stateIn, type ActorRefFrom, type MetaObject, type NonReducibleUnknown, type ParameterizedObject, type SnapshotFrom, type StateMachine } from 'xstate';
 import { followerCommitIndex, isCommittable } from '../src/core/commit.js';
 import {
   advanceLeaderCommit,
@@ -51,6 +51,7 @@ import {
   type NodeId,
   type LogIndex,
   type RequestVote,
+  type Role,
   type Term,
 } from '../src/core/types.js';
 import { canGrantPreVote, canGrantVote, recordVote } from '../src/core/vote.js';
@@ -208,7 +209,7 @@ function onHigherTerm<A extends readonly ('adoptHigherTerm' | 'reprocessEvent')[
 
 // ---------------------------------------------------------------- the machine
 
-export const raftNodeMachine = setup({
+const machine = setup({
   types: {
     context: {} as RaftContext<unknown>,
     events: {} as RaftEvent<unknown>,
@@ -627,6 +628,30 @@ export const raftNodeMachine = setup({
   },
 });
 
-export type RaftNodeMachine = typeof raftNodeMachine;
+/**
+ * The machine's type, spelled out. Its 14 type arguments are the ones every xstate from 5.20 on
+ * accepts: left to inference, the declaration file would name xstate's StateMachine with the
+ * arity of the xstate this package was built with (15 since 5.2x), and a user's older 5.x would
+ * refuse the .d.ts. Action and guard names are kept out of the type (implementations are not
+ * meant to be replaced; `provide` still works, for tests' mutants).
+ */
+export type RaftNodeMachine = StateMachine<
+  RaftContext<unknown>,
+  RaftEvent<unknown>,
+  {},
+  never,
+  ParameterizedObject,
+  ParameterizedObject,
+  never,
+  Role,
+  string,
+  RaftNodeInput<unknown>,
+  NonReducibleUnknown,
+  RaftEffect<unknown>,
+  MetaObject,
+  { id: 'raftNode'; states: { readonly follower: {}; readonly preCandidate: {}; readonly candidate: {}; readonly leader: {} } }
+>;
+
+export const raftNodeMachine: RaftNodeMachine = machine;
 export type RaftNodeActor = ActorRefFrom<typeof raftNodeMachine>;
 export type RaftNodeSnapshot = SnapshotFrom<typeof raftNodeMachine>;

@@ -21,74 +21,42 @@
  *   the scratch project (so `npx xstate-raft` is the built bin) and must exit 0 within 60 s.
  *   Every process is stopped at the end of the block, also when it fails.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePorts } from '../../src/server/ports.js';
 import { ProcessCluster } from '../../src/server/process-cluster.js';
-import { expectedOutputLines, inOrder, runnableBlocks, shellCommands, type ReadmeBlock } from './blocks.js';
-import { ensureBuilt, killStragglers, linkedProject, ROOT, run, TSC, type ScratchProject } from './scratch.js';
+import { runnableBlocks, shellCommands } from './blocks.js';
+import { ensureBuilt, linkedProject, ROOT, run } from './scratch.js';
+import { EXAMPLE_TIMEOUT, title, tsBlockTests } from './ts-blocks.js';
 
 /** README_UNDER_TEST=path runs another copy (to see that a broken example fails this test). */
 const README = readFileSync(process.env.README_UNDER_TEST ?? join(ROOT, 'README.md'), 'utf8');
 const blocks = runnableBlocks(README);
 const tsBlocks = blocks.filter((b) => b.lang === 'ts');
 const shBlocks = blocks.filter((b) => b.lang === 'sh');
-const EXAMPLE_TIMEOUT = 60_000;
-
-const fileOf = (block: ReadmeBlock): string => `block-L${block.line}.ts`;
-const title = (block: ReadmeBlock): string => `README line ${block.line} (${block.heading})`;
-
-let project: ScratchProject;
-/** tsc's diagnostics, by file name. */
-const diagnostics = new Map<string, string[]>();
-
-beforeAll(async () => {
-  await ensureBuilt();
-  project = linkedProject();
-  for (const block of tsBlocks) writeFileSync(join(project.dir, fileOf(block)), block.code);
-  // One compile for every block (a type error in one still emits the others).
-  const tsc = await run(process.execPath, [TSC, '-p', 'tsconfig.json', '--pretty', 'false', '--noEmitOnError', 'false'], { cwd: project.dir, timeoutMs: 120_000 });
-  if (tsc.timedOut) throw new Error('tsc on the README blocks did not finish within 120 s');
-  for (const line of tsc.stdout.split('\n').filter((l) => l.trim() !== '')) {
-    const file = /^([^(]+)\(/.exec(line)?.[1] ?? '(project)';
-    diagnostics.set(file, [...(diagnostics.get(file) ?? []), line]);
-  }
-}, 240_000);
-
-afterEach(() => killStragglers());
-afterAll(() => {
-  killStragglers();
-  project?.remove();
-});
 
 describe('README examples', () => {
+  const suite = tsBlockTests(tsBlocks, {
+    makeProject: async () => {
+      await ensureBuilt();
+      return linkedProject();
+    },
+    nodeArgs: ['--conditions=development'],
+  });
+
   it('marks the examples a newcomer runs first as runnable', () => {
     const headings = new Set(blocks.map((b) => b.heading));
     for (const h of ['A node of your own', 'The seed\'s class', 'The key-value client', 'Embedding the machine in your agent\'s machine', 'A simulation', 'A cluster of processes (HTTP, SQLite)']) {
       expect(headings, `a runnable block under "${h}"`).toContain(h);
     }
     // Only errors in the blocks themselves are attributed to them; anything else fails here.
-    const elsewhere = [...diagnostics].filter(([file]) => !file.startsWith('block-L')).flatMap(([, lines]) => lines);
-    expect(elsewhere.join('\n')).toBe('');
+    expect(suite.elsewhere().join('\n')).toBe('');
   });
-
-  for (const block of tsBlocks) {
-    it(`${title(block)}: type-checks against the built .d.ts and runs with plain Node`, async () => {
-      expect((diagnostics.get(fileOf(block)) ?? []).join('\n'), 'tsc').toBe('');
-      const js = join('out', fileOf(block).replace(/\.ts$/, '.js'));
-      const result = await run(process.execPath, ['--conditions=development', js], { cwd: project.dir, timeoutMs: EXAMPLE_TIMEOUT, env: project.env });
-      const shown = `exit ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
-      expect(result.timedOut, `did not exit within ${EXAMPLE_TIMEOUT / 1000} s\n${shown}`).toBe(false);
-      expect(result.code, shown).toBe(0);
-      expect(result.stderr, shown).toBe('');
-      const order = inOrder(result.stdout, expectedOutputLines(block.code));
-      expect(order.ok ? '' : `expected a line "${order.missing}"`, shown).toBe('');
-    }, EXAMPLE_TIMEOUT + 10_000);
-  }
 
   for (const block of shBlocks) {
     it(`${title(block)}: runs against a cluster started on run-time ports`, async () => {
+      const project = suite.project();
       const cluster = await startCluster(project.dir, block.line);
       try {
         const code = block.code.replace(/127\.0\.0\.1:700(\d)/g, (_, n: string) => cluster.address(`n${n}`));

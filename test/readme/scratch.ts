@@ -5,7 +5,7 @@
  * types to dist's .d.ts), with node_modules/.bin/xstate-raft the built CLI.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -131,4 +131,59 @@ export function linkedProject(prefix = 'xstate-raft-readme-'): ScratchProject {
     env: { ...process.env, PATH: `${join(modules, '.bin')}:${process.env.PATH ?? ''}`, npm_config_update_notifier: 'false', NODE_ENV: 'development' },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** Which xstate the user's project has: this repository's (the newest we test) or the lowest 5.x we claim. */
+export type XstateFlavour = 'newest' | 'lowest';
+const XSTATE_DIRS: Record<XstateFlavour, string> = { newest: 'xstate', lowest: 'xstate-5.20' };
+
+export interface PackedProject extends ScratchProject {
+  /** The paths inside the tarball, as `npm pack` listed them (without the leading `package/`). */
+  files: string[];
+  /** The xstate version the project has. */
+  xstate: string;
+}
+
+/**
+ * A project that installed the packed tarball, as a user's would: `npm pack` (of the built dist/,
+ * without running prepare) unpacked into node_modules/xstate-raft, with the package's own
+ * dependencies beside it (links to this repository's installed copies, so no network is needed)
+ * and the project's own xstate — the newest, or the lowest 5.x the peer dependency claims.
+ */
+export async function packedProject(xstate: XstateFlavour, prefix = 'xstate-raft-packed-'): Promise<PackedProject> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  try {
+    const pack = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, timeoutMs: 120_000 });
+    if (pack.code !== 0) throw new Error(`npm pack failed (${pack.code}):\n${pack.stderr}`);
+    const [packed] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
+    if (packed === undefined) throw new Error(`npm pack printed no package:\n${pack.stdout}`);
+    const modules = join(dir, 'node_modules');
+    const target = join(modules, 'xstate-raft');
+    mkdirSync(target, { recursive: true });
+    mkdirSync(join(modules, '@types'));
+    mkdirSync(join(modules, '.bin'));
+    const untar = await run('tar', ['-xzf', join(dir, packed.filename), '-C', target, '--strip-components=1'], { cwd: dir, timeoutMs: 60_000 });
+    if (untar.code !== 0) throw new Error(`tar failed (${untar.code}):\n${untar.stderr}`);
+    const manifest = JSON.parse(readFileSync(join(target, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    for (const name of Object.keys(manifest.dependencies ?? {})) {
+      mkdirSync(join(modules, name, '..'), { recursive: true });
+      symlinkSync(join(ROOT, 'node_modules', name), join(modules, name), 'dir');
+    }
+    symlinkSync(join(ROOT, 'node_modules', XSTATE_DIRS[xstate]), join(modules, 'xstate'), 'dir');
+    symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(modules, '@types', 'node'), 'dir');
+    symlinkSync(join(target, 'dist', 'src', 'cli', 'main.js'), join(modules, '.bin', 'xstate-raft'));
+    writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: 'packed-examples', private: true, type: 'module', dependencies: { 'xstate-raft': '*', xstate: '*' } }, null, 2)}\n`);
+    writeFileSync(join(dir, 'tsconfig.json'), `${JSON.stringify(USER_TSCONFIG, null, 2)}\n`);
+    const version = (JSON.parse(readFileSync(join(modules, 'xstate', 'package.json'), 'utf8')) as { version: string }).version;
+    return {
+      dir,
+      files: packed.files.map((f) => f.path),
+      xstate: version,
+      env: { ...process.env, PATH: `${join(modules, '.bin')}:${process.env.PATH ?? ''}`, npm_config_update_notifier: 'false' },
+      remove: () => rmSync(dir, { recursive: true, force: true }),
+    };
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 }
