@@ -14,6 +14,8 @@ export interface ClusterCommandOptions {
   clientToken?: string;
   electionTimeout?: string;
   heartbeat?: number;
+  /** Passed to every node (`node --snapshot-threshold`). */
+  snapshotThreshold?: number;
   logLevel?: string;
   /** How long every node has to answer /health (default 60 s: generous, for a slow machine). */
   startTimeoutMs?: number;
@@ -36,6 +38,7 @@ export async function runCluster(opts: ClusterCommandOptions, out: (line: string
     ...(opts.clientToken ? { clientToken: opts.clientToken } : {}),
     ...(opts.electionTimeout ? { electionTimeout: opts.electionTimeout } : {}),
     ...(opts.heartbeat ? { heartbeat: opts.heartbeat } : {}),
+    ...(opts.snapshotThreshold !== undefined ? { snapshotThreshold: opts.snapshotThreshold } : {}),
     ...(opts.logLevel ? { nodeArgs: ['--log-level', opts.logLevel] } : {}),
     onLine: (id, line) => {
       const text = summarizeLogLine(line);

@@ -17,10 +17,14 @@ import { runTour } from './tour.js';
 import { runNode, timingError, type NodeCommandOptions } from './node.js';
 import { parseAddresses, parseDuration, parseFaults, parseHostPort, parseInteger, parsePeers, parseRange } from './parse.js';
 import { runSimCommand } from './sim.js';
+import { DEFAULT_SNAPSHOT_THRESHOLD } from '../runtime/raft-node.js';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 const logLevelOption = () => new Option('--log-level <level>', "the nodes' log level").choices(LOG_LEVELS).default('info');
 const PEERS_HELP = 'host:port or id=host:port, comma-separated (default: $XSTATE_RAFT_PEERS)';
+/** A node snapshots its state machine and compacts its log after this many applied entries. */
+const snapshotThresholdOption = () =>
+  new Option('--snapshot-threshold <n>', 'applied entries between snapshots: the log behind each snapshot is dropped').argParser(parseInteger(1, 1_000_000_000));
 const clientTokenOption = () => new Option('--client-token <token>', 'bearer token of the client API (default: $XSTATE_RAFT_CLIENT_TOKEN)').env('XSTATE_RAFT_CLIENT_TOKEN');
 
 /** This package's version, from the package.json above this file (src/cli under tsx, dist/src/cli when built). */
@@ -107,6 +111,7 @@ export function buildProgram(): Command {
     .option('--tls-key <file>', 'PEM private key')
     .option('--tls-ca <file>', 'PEM CA to trust for peers')
     .addOption(new Option('--body-limit <bytes>', 'largest request body').argParser(parseInteger(1024, 1 << 30)).default(4 * 1024 * 1024))
+    .addOption(snapshotThresholdOption().default(DEFAULT_SNAPSHOT_THRESHOLD))
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .option('--inspect [url]', 'send this node actor to a Stately inspector server (default ws://localhost:8080)')
     .action(async (opts: NodeCommandOptions) => {
@@ -124,6 +129,7 @@ export function buildProgram(): Command {
     .addOption(clientTokenOption())
     .option('--election-timeout <ms-ms>', 'election timeout range, like 150-300')
     .addOption(new Option('--heartbeat <ms>', 'heartbeat interval: at most a third of the shortest election timeout').argParser(parseInteger(1, 60_000)))
+    .addOption(snapshotThresholdOption())
     .addOption(logLevelOption())
     .action(async (opts: ClusterCommandOptions) => {
       const timing = timingError(opts.electionTimeout !== undefined ? parseRange(opts.electionTimeout) : [150, 300], opts.heartbeat ?? 50);

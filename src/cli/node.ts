@@ -20,6 +20,8 @@ export interface NodeCommandOptions {
   tlsKey?: string;
   tlsCa?: string;
   bodyLimit: number;
+  /** Applied entries between snapshots (default: the runtime's, 8192). */
+  snapshotThreshold?: number;
   logLevel: string;
   inspect?: boolean | string;
 }
@@ -130,6 +132,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<number> {
       electionTimeout: opts.electionTimeout,
       heartbeatInterval: opts.heartbeat,
       bodyLimit: opts.bodyLimit,
+      ...(opts.snapshotThreshold !== undefined ? { snapshotThreshold: opts.snapshotThreshold } : {}),
       logger,
       ...(inspector ? { inspect: inspector.inspect } : {}),
     });

@@ -114,7 +114,24 @@ export type RaftNodeEvents<C, R> = {
   error: { error: unknown; context: string };
   /** The node stopped by itself because it cannot go on safely (storage failed, its machine failed). */
   failed: { error: unknown; reason: string };
+  /** A snapshot is on disk: see SnapshotEvent. */
+  snapshot: SnapshotEvent;
 };
+
+/**
+ * A snapshot reached storage, for operators' figures. `taken`: this node snapshotted its state
+ * machine, and `ms` is the state machine's snapshot() with its encoding plus the storage write
+ * that stored it; `installed`: it came from the leader (InstallSnapshot), and `ms` is the write.
+ * Durations are measured with the node's clock (virtual in the simulator).
+ */
+export interface SnapshotEvent {
+  index: LogIndex;
+  term: Term;
+  /** The stored snapshot's size: its text (see runtime/snapshot.ts) in UTF-8 bytes. */
+  bytes: number;
+  ms: number;
+  source: 'taken' | 'installed';
+}
 
 export interface RaftNode<C = unknown, R = unknown, Q = unknown, QR = unknown> {
   readonly id: NodeId;
@@ -176,6 +193,8 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   /** Applied entries since the last snapshot, and who waits for a snapshot to be on disk. */
   private lastSnapshotAt: LogIndex = 0;
   private snapshotWaiters: { index: LogIndex; resolve: (at: { index: LogIndex; term: Term }) => void; reject: (error: unknown) => void }[] = [];
+  /** The snapshot this node took and handed to the machine, until it is written (for the `snapshot` event). */
+  private takenSnapshot: { index: LogIndex; ms: number } | undefined;
   private role: Role = 'follower';
   private term: Term;
   stopped = false;
@@ -421,7 +440,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         this.fail(error, 'storage write failed; the node stops');
         return;
       }
-      if (persist.snapshot !== undefined) this.snapshotWritten(persist.snapshot);
+      if (persist.snapshot !== undefined) this.snapshotWritten(persist.snapshot, writeMs);
     }
     // 2. Then the messages that depend on it.
     for (const { to, message } of sends) {
@@ -524,6 +543,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     const index = this.appliedIndex;
     this.lastSnapshotAt = index; // also after a failure: try again after another threshold, not on every batch
     let data: string;
+    const started = this.clock.now();
     try {
       data = encodeSnapshot(stateMachine.snapshot());
     } catch (error) {
@@ -531,6 +551,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       this.rejectSnapshotWaiters(error);
       return;
     }
+    this.takenSnapshot = { index, ms: this.clock.now() - started };
     this.actor.send({ type: 'snapshot.taken', index, data });
   }
 
@@ -546,7 +567,16 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.lastSnapshotAt = snapshot.index;
   }
 
-  private snapshotWritten(snapshot: Snapshot): void {
+  private snapshotWritten(snapshot: Snapshot, writeMs: number): void {
+    const taken = this.takenSnapshot?.index === snapshot.index ? this.takenSnapshot : undefined;
+    this.takenSnapshot = undefined;
+    this.emitter.emit('snapshot', {
+      index: snapshot.index,
+      term: snapshot.term,
+      bytes: Buffer.byteLength(snapshot.data, 'utf8'),
+      ms: (taken?.ms ?? 0) + writeMs,
+      source: taken !== undefined ? 'taken' : 'installed',
+    });
     const waiting = this.snapshotWaiters.filter((w) => w.index <= snapshot.index);
     this.snapshotWaiters = this.snapshotWaiters.filter((w) => w.index > snapshot.index);
     for (const w of waiting) w.resolve({ index: snapshot.index, term: snapshot.term });

@@ -5,6 +5,9 @@
  *                        change, at most every 50 ms) and `message` (one per RPC it sends)
  *   POST /admin/isolate  {"peers": [ids]}  refuse traffic to and from these peers (a real cut)
  *   POST /admin/rejoin   {"peers": [ids]}  (or no body: everyone)
+ *   POST /admin/snapshot take a snapshot now and compact the log behind it: 200 {"index", "term"}
+ *                        once it is on disk; 400 {"error": "invalid_request"} when there is nothing
+ *                        to snapshot (nothing applied yet) or the node cannot snapshot
  *
  * With a cluster secret these need `Authorization: Bearer <secret>` (401 otherwise).
  */
@@ -12,7 +15,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { RaftEffect } from '../../machines/raft-node.js';
-import type { NodeId, RpcMessage } from '../core/types.js';
+import type { LogIndex, NodeId, RpcMessage, Term } from '../core/types.js';
+import { RaftError, StoppedError } from '../errors.js';
 import type { RaftNode } from '../runtime/raft-node.js';
 import type { HttpTransport } from '../transport/http.js';
 import { HttpError, readJsonBody } from './body.js';
@@ -156,6 +160,8 @@ export function debugRoutes(options: {
   peers: readonly NodeId[];
   secret?: string;
   bodyLimit: number;
+  /** Take a snapshot now (RaftNode.snapshot); without it, /admin/snapshot is 404. */
+  snapshot?: () => Promise<{ index: LogIndex; term: Term }>;
 }): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
   return async (req, res, url) => {
     if (!url.pathname.startsWith('/debug/') && !url.pathname.startsWith('/admin/')) return false;
@@ -179,14 +185,30 @@ export function debugRoutes(options: {
         res.end(JSON.stringify({ isolated: [...options.transport.isolated] }));
         return true;
       }
+      if (url.pathname === '/admin/snapshot' && req.method === 'POST' && options.snapshot !== undefined) {
+        req.resume(); // no body to read
+        const { index, term } = await options.snapshot();
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ index, term }));
+        return true;
+      }
       throw new HttpError(404, { error: 'not_found' });
     } catch (error) {
-      const e = error instanceof HttpError ? error : new HttpError(500, { error: 'internal', reason: String(error) });
+      const e = asHttpError(error);
       res.writeHead(e.status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(e.body));
       return true;
     }
   };
+}
+
+/** The answer to a failed admin request, as the client API answers the same errors. */
+function asHttpError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  if (error instanceof StoppedError) return new HttpError(503, { error: 'stopping', retry: true });
+  // InvalidRequestError: nothing to snapshot yet, or a state machine or storage without snapshots.
+  if (error instanceof RaftError) return new HttpError(400, { error: error.code, reason: error.message });
+  return new HttpError(500, { error: 'internal', reason: error instanceof Error ? error.message : String(error) });
 }
 
 function bearerMatches(header: string | undefined, secret: string): boolean {

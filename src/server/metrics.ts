@@ -5,7 +5,17 @@
  * metrics keep prom-client's names under our prefix (`xstate_raft_process_cpu_seconds_total`).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RaftNode } from '../runtime/raft-node.js';
+import type { RaftNode, SnapshotEvent } from '../runtime/raft-node.js';
+
+/** What /status adds about snapshots and the log. */
+export interface SnapshotFigures {
+  /** Entries the log holds after the snapshot. */
+  logLength: number;
+  /** The latest stored snapshot's size in bytes (0 without one). */
+  snapshotBytes: number;
+  /** How long storing the latest snapshot took (see SnapshotEvent); null until this process stored one. */
+  snapshotMs: number | null;
+}
 
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -17,12 +27,19 @@ export class NodeMetrics {
   readonly batchMessages: Histogram;
   readonly fsyncSeconds: Histogram;
   readonly requestSeconds: Histogram<'route' | 'status'>;
+  readonly snapshots: Counter<'source'>;
+  readonly snapshotSeconds: Histogram<'source'>;
+  private lastSnapshot: { bytes: number; ms: number | null };
 
   constructor(
-    node: Pick<RaftNode, 'status' | 'on'> & { readonly id?: string },
-    /** hasLeader: does the node know a leader it heard from lately (see LeaderContact); default: it names one. */
-    options: { hasLeader?: () => boolean } = {},
+    private readonly node: Pick<RaftNode, 'status' | 'on'> & { readonly id?: string },
+    /**
+     * hasLeader: does the node know a leader it heard from lately (see LeaderContact); default: it names one.
+     * storedSnapshotBytes: the size of the snapshot the node started from, until it stores another.
+     */
+    options: { hasLeader?: () => boolean; storedSnapshotBytes?: number } = {},
   ) {
+    this.lastSnapshot = { bytes: options.storedSnapshotBytes ?? 0, ms: null };
     const registry = this.registry;
     if (node.id !== undefined) registry.setDefaultLabels({ node: node.id });
     collectDefaultMetrics({ register: registry, prefix: 'xstate_raft_' });
@@ -33,6 +50,11 @@ export class NodeMetrics {
     new Gauge({ name: 'xstate_raft_commit_index', help: 'commit index', registers: [registry], collect() { this.set(status().commitIndex); } });
     new Gauge({ name: 'xstate_raft_last_applied', help: 'last applied index', registers: [registry], collect() { this.set(status().lastApplied); } });
     new Gauge({ name: 'xstate_raft_last_log_index', help: 'last log index', registers: [registry], collect() { this.set(status().lastLogIndex); } });
+    new Gauge({ name: 'xstate_raft_snapshot_index', help: "the latest snapshot's last included index (0 without one)", registers: [registry], collect() { this.set(status().snapshotIndex); } });
+    new Gauge({ name: 'xstate_raft_snapshot_term', help: "the latest snapshot's last included term (0 without one)", registers: [registry], collect() { this.set(status().snapshotTerm); } });
+    const figures = () => this.snapshotFigures();
+    new Gauge({ name: 'xstate_raft_log_entries', help: 'entries the log holds after the snapshot', registers: [registry], collect() { this.set(figures().logLength); } });
+    new Gauge({ name: 'xstate_raft_snapshot_bytes', help: "the latest stored snapshot's size in bytes", registers: [registry], collect() { this.set(figures().snapshotBytes); } });
     new Gauge({
       name: 'xstate_raft_role',
       help: '1 for the role this node has now',
@@ -51,12 +73,33 @@ export class NodeMetrics {
     this.batchMessages = new Histogram({ name: 'xstate_raft_batch_messages', help: 'messages sent per batch', buckets: [0, 1, 2, 4, 8, 16, 64], registers: [registry] });
     this.fsyncSeconds = new Histogram({ name: 'xstate_raft_storage_write_seconds', help: 'duration of one storage batch write (one fsync)', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [registry] });
     this.requestSeconds = new Histogram({ name: 'xstate_raft_client_request_seconds', help: 'client API latency', labelNames: ['route', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [registry] });
+    this.snapshots = new Counter({ name: 'xstate_raft_snapshots_total', help: 'snapshots stored: taken by this node, or installed from the leader', labelNames: ['source'], registers: [registry] });
+    this.snapshotSeconds = new Histogram({
+      name: 'xstate_raft_snapshot_seconds',
+      help: "time to store a snapshot: taken, the state machine's snapshot() and the write; installed, the write",
+      labelNames: ['source'],
+      buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 2, 10],
+      registers: [registry],
+    });
+    for (const source of ['taken', 'installed'] as const) this.snapshots.inc({ source }, 0);
+    node.on('snapshot', (snapshot) => this.observeSnapshot(snapshot));
     node.on('role', ({ role }) => {
       if (role === 'candidate') this.elections.inc();
     });
     node.on('leader', ({ leaderId }) => {
       if (leaderId !== null) this.leaderChanges.inc();
     });
+  }
+
+  snapshotFigures(): SnapshotFigures {
+    const { lastLogIndex, snapshotIndex } = this.node.status();
+    return { logLength: lastLogIndex - snapshotIndex, snapshotBytes: this.lastSnapshot.bytes, snapshotMs: this.lastSnapshot.ms };
+  }
+
+  observeSnapshot(snapshot: SnapshotEvent): void {
+    this.lastSnapshot = { bytes: snapshot.bytes, ms: Math.round(snapshot.ms * 1000) / 1000 };
+    this.snapshots.inc({ source: snapshot.source });
+    this.snapshotSeconds.observe({ source: snapshot.source }, snapshot.ms / 1000);
   }
 
   observeBatch(batch: { entries: number; messages: number; writeMs: number }): void {

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { NodeId } from '../core/types.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { systemClock } from '../runtime/clock.js';
-import { createRaftNode, type RaftNodeOptions } from '../runtime/raft-node.js';
+import { createRaftNode, type NodeStatus, type RaftNodeOptions } from '../runtime/raft-node.js';
 import { SqliteStorage } from '../storage/sqlite.js';
 import { HttpTransport } from '../transport/http.js';
 import { refusal } from './auth.js';
@@ -35,6 +35,8 @@ export interface NodeServerOptions {
   heartbeatInterval?: number;
   /** Request body limit in bytes (peer and client requests). Default 4 MiB. */
   bodyLimit?: number;
+  /** Applied entries between snapshots (createRaftNode's snapshotThreshold; default 8192). */
+  snapshotThreshold?: number;
   /** Identifies the cluster in the data directory; default: derived from the sorted voter ids. */
   clusterId?: string;
   logger: Logger;
@@ -56,7 +58,18 @@ export interface NodeServer {
 const DEFAULT_ELECTION_TIMEOUT: readonly [number, number] = [150, 300];
 
 /** The one method each dashboard route takes (a wrong one is 405 with Allow). */
-const DEBUG_METHODS: Record<string, string> = { '/debug/events': 'GET', '/admin/isolate': 'POST', '/admin/rejoin': 'POST' };
+const DEBUG_METHODS: Record<string, string> = { '/debug/events': 'GET', '/admin/isolate': 'POST', '/admin/rejoin': 'POST', '/admin/snapshot': 'POST' };
+
+/** The node with another status(); every other member is the node's own (bound to it). */
+function withStatus(node: KvRaftNode, status: () => NodeStatus): KvRaftNode {
+  return new Proxy(node, {
+    get(target, key) {
+      if (key === 'status') return status;
+      const value: unknown = Reflect.get(target, key);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
 
 export function defaultClusterId(peers: Record<NodeId, string>): string {
   return createHash('sha256').update(Object.keys(peers).sort().join('\n')).digest('hex').slice(0, 16);
@@ -99,6 +112,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       clock: systemClock,
       ...(options.electionTimeout ? { electionTimeout: options.electionTimeout } : {}),
       ...(options.heartbeatInterval ? { heartbeatInterval: options.heartbeatInterval } : {}),
+      ...(options.snapshotThreshold !== undefined ? { snapshotThreshold: options.snapshotThreshold } : {}),
       ...(options.inspect ? { inspect: options.inspect } : {}),
       // Half the body limit per AppendEntries leaves room for the envelope and JSON escaping.
       maxBytesPerMessage: Math.floor(bodyLimit / 2),
@@ -111,9 +125,13 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     }) as KvRaftNode;
     const leaderContact = new LeaderContact(node, (options.electionTimeout ?? DEFAULT_ELECTION_TIMEOUT)[1]);
     contact = leaderContact;
-    metrics = new NodeMetrics(node, { hasLeader: () => leaderContact.view().leaderId !== null });
+    // The stored snapshot's length in characters: its size in bytes unless it holds non-ASCII text.
+    const nodeMetrics = new NodeMetrics(node, { hasLeader: () => leaderContact.view().leaderId !== null, storedSnapshotBytes: storage.stats().snapshotLength });
+    metrics = nodeMetrics;
     hub = new NodeDebugHub(node, transport);
-    const client = clientApi({ node, metrics, bodyLimit, maxCommandBytes: Math.floor(bodyLimit / 2) - 1024, addressOf: (peer) => options.peers[peer], leaderContact });
+    // GET /status is the client API's; it also shows the log length and the latest snapshot's figures.
+    const reported = withStatus(node, () => ({ ...node.status(), ...nodeMetrics.snapshotFigures() }));
+    const client = clientApi({ node: reported, metrics, bodyLimit, maxCommandBytes: Math.floor(bodyLimit / 2) - 1024, addressOf: (peer) => options.peers[peer], leaderContact });
     const adminSecret = options.clientToken ?? options.secret;
     const debug = debugRoutes({
       hub,
@@ -121,6 +139,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       peers: Object.keys(options.peers).filter((peer) => peer !== id),
       ...(adminSecret !== undefined ? { secret: adminSecret } : {}),
       bodyLimit,
+      snapshot: () => node.snapshot(),
     });
     api = async (req, res, url) => {
       const refused = refusal(req, url, options.clientToken);
@@ -142,6 +161,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       logger.fatal({ err: error }, reason);
       options.onFatal?.(reason, error);
     });
+    node.on('snapshot', ({ index, term, bytes, ms, source }) => logger.info({ index, term, bytes, ms: Math.round(ms) }, `snapshot ${source} at index ${index}`));
     node.on('role', ({ role, term }) => logger.info({ role, term }, `role ${role} in term ${term}`));
     node.on('leader', ({ leaderId, term }) => logger.info({ leaderId, term }, leaderId ? `leader is ${leaderId} in term ${term}` : `no leader in term ${term}`));
   } catch (error) {

@@ -18,6 +18,8 @@ export interface ProcessClusterOptions {
   clientToken?: string;
   electionTimeout?: string;
   heartbeat?: number;
+  /** Applied entries between each node's snapshots (`node --snapshot-threshold`); default: the node's. */
+  snapshotThreshold?: number;
   /** Extra flags for every node (e.g. ['--inspect']). */
   nodeArgs?: readonly string[];
   /** How to run this CLI again; default: the same Node binary, flags and script as this process. */
@@ -80,6 +82,7 @@ export class ProcessCluster {
       '--data', this.dataDir(id),
       ...(this.options.electionTimeout ? ['--election-timeout', this.options.electionTimeout] : []),
       ...(this.options.heartbeat ? ['--heartbeat', String(this.options.heartbeat)] : []),
+      ...(this.options.snapshotThreshold !== undefined ? ['--snapshot-threshold', String(this.options.snapshotThreshold)] : []),
       ...(this.options.nodeArgs ?? []),
     ];
     const child = spawn(self.command, args, {
