@@ -44,6 +44,27 @@ export { HttpTransport, HttpStatusError, signRequest, type HttpTransportOptions 
 export { SqliteStorage, StorageError, SQLITE_FORMAT_VERSION, type SqliteStorageOptions, type SqliteStorageStats } from './storage/sqlite.js';
 export { KvClient, type KvClientOptions, type KvCluster } from './kv/client.js';
 export { startNodeServer, defaultClusterId, type NodeServer, type NodeServerOptions } from './server/node-server.js';
+export { connect, normalizePeers, UnauthorizedError, type ClusterClient, type ConnectOptions, type NodeReport } from './client/connect.js';
+
+// Inspection: the Stately inspector, and an in-memory capture of the same (sanitized) events.
+export {
+  createInspector,
+  createCapturingInspector,
+  startInspectorServer,
+  sanitizeInspectionEvent,
+  sanitizeContext,
+  sanitizeEvent,
+  sanitizeSnapshot,
+  type InspectObserver,
+  type InspectorOptions,
+  type RaftInspector,
+  type CapturingInspector,
+  type CapturedInspectionEvent,
+  type CaptureOptions,
+  type InspectorServer,
+  type InspectorServerOptions,
+  type InspectedSnapshot,
+} from './inspect/inspect.js';
 
 // Deterministic simulation.
 export { Simulation, type SimulationOptions } from './sim/simulation.js';

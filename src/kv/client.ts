@@ -14,7 +14,7 @@ import type { NodeId } from '../core/types.js';
 import { InvalidRequestError, NotLeaderError, OutcomeUnknownError, RaftError, ReadTimeoutError } from '../errors.js';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import type { RaftNode } from '../runtime/raft-node.js';
-import { MAX_VALUE_DEPTH, type CasResult, type DeleteResult, type GetResult, type KvCommand, type KvQuery, type KvQueryResult, type KvResult, type PutResult } from './state-machine.js';
+import { MAX_VALUE_DEPTH, type CasResult, type DeleteResult, type GetResult, type KvCommand, type KvQuery, type KvQueryResult, type KvResult, type ListQuery, type ListResult, type PutResult } from './state-machine.js';
 
 export type KvNode = Pick<RaftNode<KvCommand, KvResult, KvQuery, KvQueryResult>, 'propose' | 'read'>;
 
@@ -72,6 +72,12 @@ export class KvClient {
     return this.enqueue(() => this.call<GetResult>((node) => node.read({ type: 'get', key }) as Promise<GetResult>, false));
   }
 
+  /** One page of the keys starting with `prefix`, after `after`, in key order (a linearizable read). */
+  list(prefix?: string, page: { after?: string; limit?: number } = {}): Promise<ListResult> {
+    const query: ListQuery = { type: 'list', ...(prefix !== undefined ? { prefix } : {}), ...page };
+    return this.enqueue(() => this.call<ListResult>((node) => node.read(query) as Promise<ListResult>, false));
+  }
+
   /** Rejects at once with InvalidRequestError, asking no node, if `value` is not a JSON value. */
   put(key: string, value: JsonValue): Promise<PutResult> {
     return refuseNonJson({ value }) ?? this.write<PutResult>({ type: 'put', key, value });
@@ -120,6 +126,8 @@ export class KvClient {
           return value;
         } catch (error) {
           lastError = error;
+          // A refusal that no other node, and no later try, would answer differently.
+          if (error instanceof InvalidRequestError || (error instanceof RaftError && error.code === 'unauthorized')) throw error;
           if (error instanceof NotLeaderError && error.leaderId !== undefined && error.leaderId !== target) {
             target = error.leaderId; // go straight to the leader it named
             continue;

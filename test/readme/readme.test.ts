@@ -24,10 +24,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freePorts } from '../../src/server/ports.js';
-import { ProcessCluster } from '../../src/server/process-cluster.js';
 import { runnableBlocks, shellCommands } from './blocks.js';
-import { ensureBuilt, linkedProject, ROOT, run } from './scratch.js';
+import { ensureBuilt, linkedProject, ROOT, run, startCluster, withClusterAddresses } from './scratch.js';
 import { EXAMPLE_TIMEOUT, title, tsBlockTests } from './ts-blocks.js';
 
 /** README_UNDER_TEST=path runs another copy (to see that a broken example fails this test). */
@@ -59,7 +57,7 @@ describe('README examples', () => {
       const project = suite.project();
       const cluster = await startCluster(project.dir, block.line);
       try {
-        const code = block.code.replace(/127\.0\.0\.1:700(\d)/g, (_, n: string) => cluster.address(`n${n}`));
+        const code = withClusterAddresses(block.code, cluster);
         for (const { command, expected } of shellCommands(code)) {
           const result = await run('bash', ['-c', command], { cwd: project.dir, timeoutMs: EXAMPLE_TIMEOUT, env: project.env });
           const shown = `$ ${command}\nexit ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}\n--- nodes\n${cluster.dump()}`;
@@ -73,43 +71,3 @@ describe('README examples', () => {
     }, 4 * EXAMPLE_TIMEOUT);
   }
 });
-
-/** Three `xstate-raft node` processes of the built CLI, on free ports, with a leader elected. */
-async function startCluster(dir: string, line: number) {
-  const output: string[] = [];
-  const cluster = new ProcessCluster({
-    size: 3,
-    host: '127.0.0.1',
-    ports: await freePorts(3),
-    dataDir: join(dir, `cluster-L${line}`),
-    command: { command: process.execPath, args: [join(ROOT, 'dist', 'src', 'cli', 'main.js')] },
-    onLine: (id, text) => output.push(`${id}: ${text}`),
-  });
-  const dump = () => output.slice(-30).join('\n');
-  cluster.startAll();
-  const deadline = performance.now() + 30_000;
-  for (;;) {
-    const statuses = await Promise.all(
-      cluster.ids.map((id) =>
-        fetch(`http://${cluster.address(id)}/status`, { signal: AbortSignal.timeout(500) })
-          .then((r) => r.json() as Promise<{ role?: string; leaderId?: string | null; term?: number }>)
-          .catch(() => undefined),
-      ),
-    );
-    const leader = statuses.find((s) => s?.role === 'leader');
-    if (leader && statuses.every((s) => s?.leaderId === leader.leaderId && s?.term === leader.term)) break;
-    if (performance.now() > deadline) {
-      await cluster.killAll();
-      throw new Error(`the cluster elected no leader within 30 s\n${dump()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    address: (id: string) => cluster.address(id),
-    dump,
-    stop: async () => {
-      await cluster.stopAll(5000).catch(() => undefined);
-      await cluster.killAll();
-    },
-  };
-}

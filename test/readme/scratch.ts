@@ -8,6 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePorts } from '../../src/server/ports.js';
+import { ProcessCluster } from '../../src/server/process-cluster.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -186,4 +188,59 @@ export async function packedProject(xstate: XstateFlavour, prefix = 'xstate-raft
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+export interface ReadmeCluster {
+  address(id: string): string;
+  /** The nodes' last lines of output, for a failure message. */
+  dump(): string;
+  stop(): Promise<void>;
+}
+
+/** Every `127.0.0.1:700N` in `text` replaced by the address of node nN (the README's one substitution). */
+export function withClusterAddresses(text: string, cluster: Pick<ReadmeCluster, 'address'>): string {
+  return text.replace(/127\.0\.0\.1:700(\d)/g, (_, n: string) => cluster.address(`n${n}`));
+}
+
+/** Whether a block talks to the README's cluster (names one of its addresses). */
+export const needsCluster = (code: string): boolean => /127\.0\.0\.1:700\d/.test(code);
+
+/** Three `xstate-raft node` processes of the built CLI, on free ports, with a leader elected. */
+export async function startCluster(dir: string, line: number): Promise<ReadmeCluster> {
+  const output: string[] = [];
+  const cluster = new ProcessCluster({
+    size: 3,
+    host: '127.0.0.1',
+    ports: await freePorts(3),
+    dataDir: join(dir, `cluster-L${line}`),
+    command: { command: process.execPath, args: [join(ROOT, 'dist', 'src', 'cli', 'main.js')] },
+    onLine: (id, text) => output.push(`${id}: ${text}`),
+  });
+  const dump = () => output.slice(-30).join('\n');
+  cluster.startAll();
+  const deadline = performance.now() + 30_000;
+  for (;;) {
+    const statuses = await Promise.all(
+      cluster.ids.map((id) =>
+        fetch(`http://${cluster.address(id)}/status`, { signal: AbortSignal.timeout(500) })
+          .then((r) => r.json() as Promise<{ role?: string; leaderId?: string | null; term?: number }>)
+          .catch(() => undefined),
+      ),
+    );
+    const leader = statuses.find((s) => s?.role === 'leader');
+    if (leader && statuses.every((s) => s?.leaderId === leader.leaderId && s?.term === leader.term)) break;
+    if (performance.now() > deadline) {
+      await cluster.killAll();
+      throw new Error(`the cluster elected no leader within 30 s\n${dump()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    address: (id: string) => cluster.address(id),
+    dump,
+    stop: async () => {
+      await cluster.stopAll(5000).catch(() => undefined);
+      await cluster.killAll();
+    },
+  };
 }

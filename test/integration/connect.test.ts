@@ -1,0 +1,140 @@
+/**
+ * connect({ peers }): the HTTP client of a running cluster, against three in-process node servers
+ * (SQLite in temp dirs, HTTP on 127.0.0.1, ports chosen at run time) with a client token. Every
+ * server a test starts is stopped in afterEach, also when it fails.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, normalizePeers, UnauthorizedError } from '../../src/client/connect.js';
+import { InvalidRequestError, NotLeaderError, RaftError } from '../../src/errors.js';
+import { startNodeServer, type NodeServer } from '../../src/server/node-server.js';
+import { freePorts } from '../../src/server/ports.js';
+
+const TOKEN = 'connect-test-token';
+const servers = new Map<string, NodeServer>();
+const dirs: string[] = [];
+
+afterEach(async () => {
+  await Promise.all([...servers.values()].map((s) => s.stop()));
+  servers.clear();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+async function startCluster(): Promise<Record<string, string>> {
+  const ports = await freePorts(3);
+  const peers = Object.fromEntries(ports.map((port, i) => [`n${i + 1}`, `127.0.0.1:${port}`]));
+  const root = mkdtempSync(join(tmpdir(), 'xstate-raft-connect-'));
+  dirs.push(root);
+  for (const [i, id] of Object.keys(peers).entries()) {
+    servers.set(
+      id,
+      await startNodeServer({
+        id,
+        listen: { host: '127.0.0.1', port: ports[i] as number },
+        peers,
+        dataDir: join(root, id),
+        clientToken: TOKEN,
+        logger: pino({ level: 'silent' }),
+      }),
+    );
+  }
+  return peers;
+}
+
+describe('connect', () => {
+  it('puts, gets, compares-and-sets, lists, deletes and reads status through any node, with the token', async () => {
+    const peers = await startCluster();
+    const kv = connect({ peers: Object.values(peers), token: TOKEN, timeout: 30_000 });
+    expect((await kv.put('tasks/deploy', { owner: 'a' })).ok).toBe(true);
+    await kv.put('tasks/test', 'open');
+    await kv.put('other', 1);
+    expect(await kv.get('tasks/deploy')).toEqual({ found: true, value: { owner: 'a' } });
+    expect(await kv.get('missing')).toEqual({ found: false });
+    expect(await kv.cas('tasks/test', 'open', 'taken')).toEqual({ ok: true });
+    expect(await kv.cas('tasks/test', 'open', 'again')).toEqual({ ok: false, reason: 'precondition_failed', value: 'taken' });
+    expect(await kv.cas('nothing', 'a', 'b')).toEqual({ ok: false, reason: 'not_found' });
+    expect(await kv.list('tasks/')).toEqual([
+      { key: 'tasks/deploy', value: { owner: 'a' } },
+      { key: 'tasks/test', value: 'taken' },
+    ]);
+    expect(await kv.delete('other')).toEqual({ ok: true, existed: true });
+    expect(await kv.delete('other')).toEqual({ ok: true, existed: false });
+    const status = await kv.status();
+    expect(status.map((s) => s.address)).toEqual(Object.values(peers));
+    expect(status.filter((s) => 'role' in s && s.role === 'leader')).toHaveLength(1);
+  });
+
+  it('runs concurrent calls concurrently, each write applied once', async () => {
+    const peers = await startCluster();
+    const kv = connect({ peers, token: TOKEN, timeout: 30_000 });
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => kv.put(`k${String(i).padStart(2, '0')}`, i)));
+    // Each write has its own log index: none was applied twice, none lost.
+    expect(new Set(results.map((r) => r.index)).size).toBe(40);
+    const listed = await kv.list();
+    expect(listed.map((e) => e.value)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+  });
+
+  it('lists across pages', async () => {
+    const peers = await startCluster();
+    const kv = connect({ peers, token: TOKEN, timeout: 30_000 });
+    await Promise.all(Array.from({ length: 1003 }, (_, i) => kv.put(`p/${String(i).padStart(4, '0')}`, i)));
+    const listed = await kv.list('p/');
+    expect(listed).toHaveLength(1003);
+    expect(listed.at(-1)).toEqual({ key: 'p/1002', value: 1002 });
+  }, 180_000);
+
+  it('goes on through the other nodes when the leader stops', async () => {
+    const peers = await startCluster();
+    const kv = connect({ peers, token: TOKEN, timeout: 60_000 });
+    await kv.put('before', 1);
+    const leader = (await kv.status()).find((s) => 'role' in s && s.role === 'leader');
+    const leaderId = (leader as { id: string }).id;
+    await servers.get(leaderId)?.stop();
+    servers.delete(leaderId);
+    await kv.put('after', 2);
+    expect(await kv.get('before')).toEqual({ found: true, value: 1 });
+    expect(await kv.get('after')).toEqual({ found: true, value: 2 });
+    const stopped = (await kv.status()).find((s) => s.address === peers[leaderId]);
+    expect(stopped && 'error' in stopped).toBe(true);
+  }, 120_000);
+
+  it('refuses without the token at once (401 is not retried), and says how to fix it', async () => {
+    const peers = await startCluster();
+    const kv = connect({ peers, timeout: 600_000 }); // were it retried, this test would time out
+    const error = await kv.put('x', 1).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnauthorizedError);
+    expect((error as RaftError).code).toBe('unauthorized');
+    expect((error as Error).message).toMatch(/token/);
+    await expect(connect({ peers, token: 'wrong', timeout: 600_000 }).get('x')).rejects.toThrow(UnauthorizedError);
+  });
+
+  it('refuses a bad request at once with the node’s reason, changing nothing', async () => {
+    const peers = await startCluster();
+    const kv = connect({ peers, token: TOKEN, timeout: 600_000 });
+    await expect(kv.put('k'.repeat(5000), 1)).rejects.toThrow(InvalidRequestError);
+    await expect(kv.get('')).rejects.toThrow(/empty/);
+    expect(await kv.list()).toEqual([]);
+  });
+
+  it('answers not_leader when no node is reachable (nothing was sent)', async () => {
+    const [a, b] = await freePorts(2);
+    const kv = connect({ peers: `127.0.0.1:${a},127.0.0.1:${b}`, timeout: 1000 });
+    await expect(kv.put('x', 1)).rejects.toThrow(NotLeaderError);
+  });
+
+  it('reads peers as a list, a comma-separated string or an object, and refuses bad ones', () => {
+    expect([...normalizePeers('n1=127.0.0.1:1,127.0.0.1:2, https://h:3')]).toEqual([
+      ['n1', 'http://127.0.0.1:1'],
+      ['127.0.0.1:2', 'http://127.0.0.1:2'],
+      ['https://h:3', 'https://h:3'],
+    ]);
+    expect([...normalizePeers({ a: 'x:1' })]).toEqual([['a', 'http://x:1']]);
+    expect(() => normalizePeers([])).toThrow(/peers is empty/);
+    expect(() => normalizePeers('localhost')).toThrow(/host:port/);
+    expect(() => normalizePeers('h:1/path')).toThrow(/host:port/);
+    expect(() => normalizePeers('n1=h:1,n1=h:2')).toThrow(/twice/);
+  });
+});
