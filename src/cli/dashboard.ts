@@ -1,9 +1,30 @@
 /** `xstate-raft dashboard --peers …`: the live dashboard for a cluster that runs elsewhere. */
 import { DashboardServer } from '../dashboard/server.js';
 
-export async function runDashboard(opts: { peers: Record<string, string>; port: number; secret?: string }, out: (line: string) => void = console.log): Promise<number> {
-  const secret = opts.secret ?? process.env.XSTATE_RAFT_SECRET;
-  const dashboard = new DashboardServer({ nodes: opts.peers, port: opts.port, ...(secret ? { secret } : {}) });
+export interface DashboardCommandOptions {
+  peers: Record<string, string>;
+  port: number;
+  /** The cluster secret (default: $XSTATE_RAFT_SECRET): what the nodes' /debug and /admin routes want without a client token. */
+  secret?: string;
+  /** The nodes' client token (default: $XSTATE_RAFT_CLIENT_TOKEN): with one, every route wants it, in place of the secret. */
+  clientToken?: string;
+}
+
+/** Runs until `stop` settles (by default the first SIGINT or SIGTERM); resolves with the exit code. */
+export async function runDashboard(opts: DashboardCommandOptions, out: (line: string) => void = console.log, stop: Promise<unknown> = signalled()): Promise<number> {
+  // An empty variable (as a parent process may pass one on) means none.
+  const secret = opts.secret || process.env.XSTATE_RAFT_SECRET || undefined;
+  const clientToken = opts.clientToken || process.env.XSTATE_RAFT_CLIENT_TOKEN || undefined;
+  const dashboard = new DashboardServer({
+    nodes: opts.peers,
+    port: opts.port,
+    ...(secret !== undefined ? { secret } : {}),
+    ...(clientToken !== undefined ? { clientToken } : {}),
+    // The page shows every line; a terminal gets what needs a person: a node refusing the dashboard.
+    onLog: (line) => {
+      if (line.level === 'error') out(`error: ${line.text}`);
+    },
+  });
   try {
     await dashboard.listen();
   } catch (error) {
@@ -11,10 +32,16 @@ export async function runDashboard(opts: { peers: Record<string, string>; port: 
     return 1;
   }
   out(`Dashboard: ${dashboard.url}  (kill/restart need the demo, which owns its processes; isolate, split, heal and propose work here)`);
+  out(clientToken !== undefined ? 'Sending the client token to the nodes.' : secret !== undefined ? 'Sending the cluster secret to the nodes.' : 'Sending no credential to the nodes (see --client-token, --secret).');
   out('Press Ctrl-C to stop.');
-  return new Promise<number>((resolve) => {
-    const stop = () => void dashboard.close().then(() => resolve(0));
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  await stop;
+  await dashboard.close();
+  return 0;
+}
+
+function signalled(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
   });
 }

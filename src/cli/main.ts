@@ -74,9 +74,10 @@ export function buildProgram(): Command {
     .description('the live dashboard for a running cluster')
     .addOption(new Option('--peers <list>', `every node: ${PEERS_HELP}`).argParser(parsePeers).env('XSTATE_RAFT_PEERS').makeOptionMandatory())
     .addOption(new Option('--port <port>', 'dashboard port (0 = any free port)').argParser(parseInteger(0, 65_535)).default(8700))
-    .option('--secret <secret>', 'the cluster secret (default: $XSTATE_RAFT_SECRET)')
-    .addOption(clientTokenOption())
-    .action(async (opts: { peers: Record<string, string>; port: number; secret?: string; clientToken?: string }) => {
+    // The nodes' /debug and /admin routes want their client token if they have one, else their secret.
+    .addOption(new Option('--secret <secret>', 'the cluster secret, for nodes without a client token (default: $XSTATE_RAFT_SECRET)').env('XSTATE_RAFT_SECRET'))
+    .addOption(new Option('--client-token <token>', "the nodes' client token: they want it on every route, in place of the secret (default: $XSTATE_RAFT_CLIENT_TOKEN)").env('XSTATE_RAFT_CLIENT_TOKEN'))
+    .action(async (opts: Parameters<typeof runDashboard>[0]) => {
       process.exitCode = await runDashboard(opts);
     });
 

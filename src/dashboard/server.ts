@@ -9,11 +9,18 @@
  *   POST /api/nodes/:id/kill|restart|isolate|rejoin
  *   POST /api/split {"groups": [[ids], [ids]]}  ·  POST /api/heal
  *   POST /api/propose {"key", "value"}  ·  POST /api/workload/pause|resume
+ *
+ * Every request to a node carries `Authorization: Bearer <clientToken ?? secret>`: a node started
+ * with --client-token wants that token on every route but the probes, one started with only
+ * --secret wants the secret on /debug and /admin (src/server/node-server.ts: adminSecret =
+ * clientToken ?? secret). A node that answers 401 is reachable but refuses the dashboard: it is
+ * reported as such (a `node` event with `refused`, an error line in the log), never as down.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { chartModel, toSvg } from '../chart/statechart.js';
@@ -33,7 +40,10 @@ export interface DashboardWorkload {
 export interface DashboardOptions {
   /** Node id → "host:port". */
   nodes: Record<string, string>;
+  /** The cluster secret: what the nodes' /debug and /admin routes want when they have no client token. */
   secret?: string;
+  /** The nodes' client token: when they have one, every route wants it (and it replaces the secret). */
+  clientToken?: string;
   host?: string;
   /** 0 = any free port. */
   port?: number;
@@ -42,6 +52,43 @@ export interface DashboardOptions {
   workload?: DashboardWorkload;
   /** Folder of the built page; default: dist/dashboard of this package. */
   assetsDir?: string;
+  /** Every line of the cluster log as the page gets it (the CLI prints the errors). */
+  onLog?: (line: LogLine) => void;
+}
+
+export type LogLevel = 'info' | 'warn' | 'error';
+
+export interface LogLine {
+  level: LogLevel;
+  text: string;
+  time: number;
+}
+
+/** Which credential the dashboard was given, to say what to do about a refusal. */
+export type Credential = 'none' | 'secret' | 'client-token';
+
+/** How soon to look again at a node that is down (it may be restarting) … */
+const DOWN_RETRY_MS = 300;
+/** … and at one that refuses the dashboard (that takes a person restarting something). */
+const REFUSED_RETRY_MS = 2000;
+
+/**
+ * What to do when a node answers 401, from what the node says it wants: its client token
+ * (src/server/auth.ts: "needs a client token", "the client token is wrong") or, with no client
+ * token, its cluster secret (src/server/debug.ts: "has a cluster secret").
+ */
+export function refusalAdvice(nodeReason: string, sent: Credential): string {
+  if (/client token/i.test(nodeReason)) {
+    return sent === 'client-token'
+      ? 'the nodes refuse its client token: start the dashboard with the --client-token the nodes were started with'
+      : 'the nodes have a client token: start the dashboard with --client-token <token> (or $XSTATE_RAFT_CLIENT_TOKEN)';
+  }
+  if (/secret/i.test(nodeReason)) {
+    return sent === 'none'
+      ? 'the nodes have a cluster secret: start the dashboard with --secret <secret> (or $XSTATE_RAFT_SECRET)'
+      : 'the nodes refuse its credential: start the dashboard with the --secret the nodes were started with';
+  }
+  return 'start the dashboard with the nodes\' --client-token <token>, or their --secret <secret> if they have no client token';
 }
 
 type Sse = { event: string; data: unknown };
@@ -59,10 +106,16 @@ export class DashboardServer {
   private readonly chartSvg: string;
   private closed = false;
   private bound: { host: string; port: number } | undefined;
+  /** What the nodes get in `Authorization` (see the header comment). */
+  private readonly authorization: Record<string, string>;
+  private readonly credential: Credential;
 
   constructor(private readonly options: DashboardOptions) {
     this.chartSvg = toSvg(chartModel());
     this.server = createServer((req, res) => void this.handle(req, res));
+    const bearer = options.clientToken ?? options.secret;
+    this.authorization = bearer !== undefined ? { authorization: `Bearer ${bearer}` } : {};
+    this.credential = options.clientToken !== undefined ? 'client-token' : options.secret !== undefined ? 'secret' : 'none';
   }
 
   get ids(): string[] {
@@ -86,11 +139,13 @@ export class DashboardServer {
   }
 
   /** A human-readable line for the page's log panel. */
-  log(text: string, level: 'info' | 'warn' = 'info'): void {
-    const event = { event: 'log', data: { level, text, time: Date.now() } };
+  log(text: string, level: LogLevel = 'info'): void {
+    const line: LogLine = { level, text, time: Date.now() };
+    const event = { event: 'log', data: line };
     this.logs.push(event);
     if (this.logs.length > 100) this.logs.shift();
     this.broadcast(event);
+    this.options.onLog?.(line);
   }
 
   /** Tell the page that what it can do or the workload's state changed. */
@@ -115,19 +170,19 @@ export class DashboardServer {
     const address = this.options.nodes[id] as string;
     const loop = async () => {
       while (!this.closed) {
+        let refused: string | undefined;
         try {
-          const res = await fetch(`http://${address}/debug/events`, {
-            headers: this.options.secret ? { authorization: `Bearer ${this.options.secret}` } : {},
-            signal: controller.signal,
-          });
-          if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
-          await this.readStream(id, res.body);
+          const res = await fetch(`http://${address}/debug/events`, { headers: this.authorization, signal: controller.signal });
+          if (res.status === 401) refused = await nodeReason(res);
+          else if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+          else await this.readStream(id, res.body);
         } catch {
           // The node is down (or restarting): say so, and try again shortly.
         }
         if (this.closed) return;
-        this.nodeDown(id);
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        if (refused !== undefined) this.nodeRefused(id, refused);
+        else this.nodeDown(id);
+        await sleep(refused !== undefined ? REFUSED_RETRY_MS : DOWN_RETRY_MS, undefined, { signal: controller.signal }).catch(() => undefined); // close() aborts
       }
     };
     void loop();
@@ -172,11 +227,22 @@ export class DashboardServer {
   }
 
   private nodeDown(id: string): void {
-    const was = this.latest.get(id) as { up?: boolean } | undefined;
-    if (was && was.up === false) return;
+    const was = this.latest.get(id) as { up?: boolean; refused?: string } | undefined;
+    if (was && was.up === false && was.refused === undefined) return;
     const data = { id, up: false, time: Date.now() };
     this.latest.set(id, data);
     this.broadcast({ event: 'node', data });
+  }
+
+  /** The node answered 401: it lives, but will not talk to this dashboard. Said once per change. */
+  private nodeRefused(id: string, reason: string): void {
+    const advice = refusalAdvice(reason, this.credential);
+    const was = this.latest.get(id) as { refused?: string } | undefined;
+    if (was?.refused === advice) return;
+    const data = { id, up: false, refused: advice, time: Date.now() };
+    this.latest.set(id, data);
+    this.broadcast({ event: 'node', data });
+    this.log(`${id} refuses the dashboard (401 unauthorized): ${advice}`, 'error');
   }
 
   // ------------------------------------------------------------ the page's stream
@@ -292,23 +358,34 @@ export class DashboardServer {
   private async admin(id: string, action: 'isolate' | 'rejoin', peers?: string[]): Promise<void> {
     const res = await fetch(`http://${this.options.nodes[id]}/admin/${action}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(this.options.secret ? { authorization: `Bearer ${this.options.secret}` } : {}) },
+      headers: { 'content-type': 'application/json', ...this.authorization },
       body: JSON.stringify(peers ? { peers } : {}),
       signal: AbortSignal.timeout(2000),
     });
+    if (res.status === 401) throw this.refusedError(id, await nodeReason(res));
     if (!res.ok) throw new HttpError(502, { error: 'node_refused', reason: `${id}: ${await res.text()}` });
+  }
+
+  private refusedError(id: string, reason: string): HttpError {
+    return new HttpError(502, { error: 'unauthorized', reason: `${id} refuses the dashboard (401): ${refusalAdvice(reason, this.credential)}` });
   }
 
   private async propose(key: string, value: unknown): Promise<unknown> {
     let last = 'no node is up';
+    let refused: HttpError | undefined;
     for (const id of this.ids) {
       try {
         const res = await fetch(`http://${this.options.nodes[id]}/kv/${encodeURIComponent(key)}`, {
           method: 'PUT',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', ...this.authorization },
           body: JSON.stringify({ value }),
           signal: AbortSignal.timeout(10_000),
         });
+        // Every node has the same client token: one refusal answers for all of them.
+        if (res.status === 401) {
+          refused = this.refusedError(id, await nodeReason(res));
+          break;
+        }
         const body = (await res.json()) as Record<string, unknown>;
         if (res.ok) return body;
         last = `${id}: ${JSON.stringify(body)}`;
@@ -317,7 +394,7 @@ export class DashboardServer {
         last = `${id}: ${(error as Error).message}`;
       }
     }
-    throw new HttpError(503, { error: 'no_leader', reason: last });
+    throw refused ?? new HttpError(503, { error: 'no_leader', reason: last });
   }
 
   private asset(res: ServerResponse, path: string): void {
@@ -332,6 +409,18 @@ export class DashboardServer {
     const ext = name.slice(name.lastIndexOf('.'));
     send(res, 200, readFileSync(file), CONTENT_TYPES[ext] ?? 'application/octet-stream');
   }
+}
+
+/** The `reason` of a node's JSON error answer, or its text. */
+async function nodeReason(res: Response): Promise<string> {
+  const text = await res.text().catch(() => '');
+  try {
+    const body = JSON.parse(text) as { reason?: unknown };
+    if (typeof body.reason === 'string') return body.reason;
+  } catch {
+    // not JSON: the text says what it says
+  }
+  return text;
 }
 
 function send(res: ServerResponse, status: number, body: string | Buffer, contentType: string): void {

@@ -5,10 +5,13 @@
  * page posts. Driven in Debian's chromium through playwright-core.
  *
  * Checks what the page promises: one card per node and exactly one leader; "kill" on the leader
- * posts to /api/nodes/<id>/kill and the card follows the stream; the propose form posts; a new
- * leader announced by the stream re-colours the cards and lands on the timeline; the statechart
- * is fetched, inlined, and the leader's state is marked; a dropped stream reconnects. Prints the
- * page's load time and the rate of events it renders; screenshot in test-results/.
+ * posts to /api/nodes/<id>/kill and the card follows the stream; the propose form posts, and
+ * refuses an empty value; a new leader announced by the stream re-colours the cards and lands on
+ * the timeline; messages to a node that is down are drawn failed, one at a time, then removed;
+ * nodes that refuse the dashboard (401) are said to, not shown as down; the statechart is
+ * fetched, inlined, and the leader's state is marked; a dropped stream reconnects; at 420 px wide
+ * nothing overflows the page. Prints the page's load time and the rate of events it renders;
+ * screenshots in test-results/.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -24,6 +27,10 @@ const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 
 const SCREENSHOT = join(import.meta.dirname, '..', '..', 'test-results', 'dashboard-fake.png');
+const SCREENSHOT_NARROW = join(import.meta.dirname, '..', '..', 'test-results', 'dashboard-narrow.png');
+const SCREENSHOT_REFUSED = join(import.meta.dirname, '..', '..', 'test-results', 'dashboard-refused.png');
+/** What the dashboard server says when a node answers 401 (src/dashboard/server.ts, refusalAdvice). */
+const ADVICE = 'the nodes have a client token: start the dashboard with --client-token <token> (or $XSTATE_RAFT_CLIENT_TOKEN)';
 const IDS = ['n1', 'n2', 'n3'];
 /** A leader sends a heartbeat to each follower every 50 ms, as the real nodes do (~20/s). */
 const HEARTBEAT_MS = 50;
@@ -37,6 +44,8 @@ interface Probe {
   dotsDropped: number;
   dotsThinned: number;
   dotsInFlight: number;
+  dotsFailed: number;
+  failedThinned: number;
 }
 
 // ------------------------------------------------------------------ the scripted cluster
@@ -70,6 +79,8 @@ class FakeCluster {
   private readonly history: { event: string; data: unknown }[] = [];
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private workload: 'running' | 'paused' = 'running';
+  /** Set: every node answers the dashboard server with 401, and this is its advice. */
+  private refusal: string | null = null;
   private server: Server | undefined;
   url = '';
 
@@ -127,6 +138,18 @@ class FakeCluster {
     }
   }
 
+  /** A leader retrying a follower that is down: AppendEntries with entries, `count` times at once. */
+  retry(from: string, to: string, count: number): void {
+    for (let i = 0; i < count; i++) this.send({ from, to, type: 'rpc.appendEntries', term: (this.nodes.get(from) as FakeNode).term, entries: 3 });
+  }
+
+  /** The nodes start (or stop) refusing the dashboard server, as after a restart with --client-token. */
+  refuse(advice: string | null): void {
+    this.refusal = advice;
+    for (const n of this.nodes.values()) this.emit('node', this.describe(n));
+    if (advice !== null) for (const id of IDS) this.emit('log', { level: 'error', text: `${id} refuses the dashboard (401 unauthorized): ${advice}`, time: Date.now() });
+  }
+
   /** End every open event stream, as a restarting server would. */
   dropStreams(): void {
     for (const res of this.clients) res.end();
@@ -180,7 +203,7 @@ class FakeCluster {
   /** Heartbeats and their replies; commit and apply catch up with the leader's log. */
   private beat(): void {
     const leader = this.leader();
-    if (leader === undefined) return;
+    if (leader === undefined || this.refusal !== null) return;
     const followers = this.reachableFollowers(leader);
     for (const f of followers) {
       const missing = leader.log.length - f.log.length;
@@ -202,6 +225,7 @@ class FakeCluster {
   }
 
   private describe(n: FakeNode): unknown {
+    if (this.refusal !== null) return { id: n.id, up: false, refused: this.refusal, time: Date.now() };
     if (!n.up) return { id: n.id, up: false };
     const start = Math.max(1, n.log.length - 63);
     return {
@@ -480,6 +504,58 @@ describe.skipIf(!hasChromium)(
       expect(await card('n3').locator('[data-field="votedFor"]').textContent()).toBe('n2');
     });
 
+    it('draws messages to a node that is down as failed, one at a time per link, and removes them', async () => {
+      // n1 was killed above; n2 leads and, like a real leader, keeps retrying it with entries.
+      await expect.poll(() => card('n1').getAttribute('data-role')).toBe('down');
+      const lane = (from: string, to: string) =>
+        page.evaluate(
+          (name) =>
+            [...(globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ style: { display: string }; getAttribute(a: string): string | null }> } }).document.querySelectorAll(`.dots circle[data-lane="${name}"]`)]
+              .filter((c) => c.style.display !== 'none')
+              .map((c) => c.getAttribute('class')),
+          `${from}>${to}`,
+        );
+      // Replies n2 sent while n1 was up may still be on their way; start from an empty lane.
+      await expect.poll(() => lane('n2', 'n1'), { timeout: 5000 }).toEqual([]);
+      const before = await probe();
+      fake.retry('n2', 'n1', 30);
+      await expect.poll(async () => (await probe()).dotsFailed).toBeGreaterThan(before.dotsFailed);
+      const shown = await lane('n2', 'n1');
+      expect(shown.length, JSON.stringify(shown)).toBeLessThanOrEqual(1);
+      for (const c of shown) expect(c).toBe('dot failed');
+      // The other 29 are counted, not piled up at the cut.
+      expect((await probe()).failedThinned - before.failedThinned).toBeGreaterThanOrEqual(25);
+      // Once failed, the dot goes away (each lives ~0.3 s).
+      await expect.poll(() => lane('n2', 'n1'), { timeout: 5000 }).toEqual([]);
+      // A message to a node that is up is not drawn failed.
+      fake.retry('n2', 'n3', 1);
+      await expect.poll(() => lane('n2', 'n3'), { timeout: 2000, interval: 10 }).toContain('dot ae entries');
+    });
+
+    it('proposes nothing while the key or the value is empty, and says why', async () => {
+      const form = page.locator('[data-testid="propose-form"]');
+      const submit = form.locator('[type="submit"]');
+      const hint = page.locator('[data-testid="propose-hint"]');
+      const proposals = () => fake.calls.filter((c) => c.path === '/api/propose').length;
+      const before = proposals();
+      await form.locator('[name="key"]').fill('task-1');
+      await form.locator('[name="value"]').fill('');
+      expect(await submit.isDisabled()).toBe(true);
+      expect(await hint.isVisible()).toBe(true);
+      expect(await hint.textContent()).toContain('a value');
+      await form.locator('[name="key"]').press('Enter'); // implicit submission
+      await form.locator('[name="value"]').fill('   ');
+      await form.locator('[name="value"]').press('Enter');
+      expect(await submit.isDisabled()).toBe(true);
+      await page.waitForTimeout(200);
+      expect(proposals()).toBe(before);
+      // An empty string, asked for as such, is a value.
+      await form.locator('[name="value"]').fill('""');
+      expect(await submit.isEnabled()).toBe(true);
+      expect(await hint.isVisible()).toBe(false);
+      await form.locator('[name="value"]').fill('');
+    });
+
     it('posts a proposed command from the form', async () => {
       const form = page.locator('[data-testid="propose-form"]');
       await form.locator('[name="key"]').fill('task-42');
@@ -519,6 +595,84 @@ describe.skipIf(!hasChromium)(
       await expect.poll(() => connection.textContent(), { timeout: 5000 }).toBe('connected');
       // The replayed history is not shown twice.
       expect(await page.locator('[data-testid="leader-timeline"] [data-term]').count()).toBe(3);
+    });
+
+    it('says plainly that the nodes refuse the dashboard (401), instead of "0 up"', async () => {
+      const alert = page.locator('[data-testid="alert"]');
+      expect(await alert.isVisible()).toBe(false);
+      fake.refuse(ADVICE);
+      await expect.poll(() => alert.isVisible()).toBe(true);
+      expect(await alert.textContent()).toBe(`n1, n2, n3 refuse the dashboard (401 unauthorized): ${ADVICE}.`);
+      const summary = (await page.locator('#summary').textContent()) ?? '';
+      expect(summary).toContain('all refuse the dashboard (401)');
+      expect(summary).not.toMatch(/\b0 up\b|no leader/);
+      expect(await roles()).toEqual({ n1: 'refused', n2: 'refused', n3: 'refused' });
+      expect(await card('n2').locator('.card-note').textContent()).toContain('401');
+      expect(await page.locator('[data-ring-node="n2"]').getAttribute('data-role')).toBe('refused');
+      await expect.poll(() => page.locator('.log-lines .line.error').filter({ hasText: 'n2 refuses the dashboard' }).count()).toBe(1);
+      mkdirSync(join(SCREENSHOT_REFUSED, '..'), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT_REFUSED });
+      // Once the dashboard is let in again, the banner goes.
+      fake.refuse(null);
+      await expect.poll(() => alert.isVisible()).toBe(false);
+      await expect.poll(() => page.locator('[data-node][data-role="leader"]').count()).toBe(1);
+      expect(await page.locator('#summary').textContent()).toMatch(/^3 nodes · 2 up · leader n2 · term 3$/);
+    });
+
+    it('stays readable 420 px wide: nothing overflows the page or its panel, every panel shows', async () => {
+      await page.setViewportSize({ width: 420, height: 900 });
+      try {
+        const width = () => page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth);
+        // Everything visible lies inside the page, and inside its panel (or the header); only what
+        // scrolls inside its own frame (timeline, log, statechart) may run past it.
+        const escapes = () =>
+          page.evaluate(() => {
+            type Box = { left: number; right: number; width: number };
+            type El = { getBoundingClientRect(): Box; closest(s: string): El | null; namespaceURI: string; tagName: string; className: unknown; id: string };
+            const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<El> } }).document;
+            const name = (el: El) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${typeof el.className === 'string' && el.className ? `.${el.className.split(' ').join('.')}` : ''}`;
+            const bad: string[] = [];
+            for (const el of doc.querySelectorAll('body *')) {
+              const r = el.getBoundingClientRect();
+              if (r.width === 0 || el.namespaceURI !== 'http://www.w3.org/1999/xhtml') continue; // hidden, or inside an SVG
+              if (el.closest('.timeline-track, .log-lines, .chart-frame') !== null) continue;
+              const frame = el.closest('.panel, header.top');
+              const box = frame === null || frame === el ? { left: 0, right: 420, width: 420 } : frame.getBoundingClientRect();
+              if (r.left < box.left - 0.5 || r.right > box.right + 0.5) bad.push(`${name(el)} [${Math.round(r.left)}, ${Math.round(r.right)}] outside [${Math.round(box.left)}, ${Math.round(box.right)}]`);
+            }
+            return bad;
+          });
+
+        // With the longest header there is: the nodes refuse the dashboard, the banner says so.
+        fake.refuse(ADVICE);
+        await expect.poll(() => page.locator('[data-testid="alert"]').isVisible()).toBe(true);
+        expect(await width()).toBeLessThanOrEqual(420);
+        expect(await escapes()).toEqual([]);
+
+        fake.refuse(null);
+        await expect.poll(() => page.locator('[data-node][data-role="leader"]').count()).toBe(1);
+        expect(await width()).toBeLessThanOrEqual(420);
+        expect(await escapes()).toEqual([]);
+        for (const selector of ['#summary', '[data-testid="connection"]', '.nodes-panel', '.ring-panel .ring', '.controls-panel', '.timeline-panel', '.log-panel', '[data-testid="propose-form"] [type="submit"]']) {
+          expect(await page.locator(selector).isVisible(), selector).toBe(true);
+        }
+        // A card's Raft fields show whole: no value cut short, no label broken over two lines.
+        const fields = await card('n2')
+          .locator('.fields > div')
+          .evaluateAll((divs) =>
+            divs.map((d) => {
+              const [dt, dd] = [d.children[0], d.children[1]] as { scrollWidth: number; clientWidth: number; getClientRects(): { length: number }; getBoundingClientRect(): { height: number } }[];
+              return { label: (dt?.getBoundingClientRect().height ?? 0) < 20, value: (dd?.scrollWidth ?? 0) <= (dd?.clientWidth ?? 0) };
+            }),
+          );
+        expect(fields).toEqual(Array(6).fill({ label: true, value: true }));
+        mkdirSync(join(SCREENSHOT_NARROW, '..'), { recursive: true });
+        await page.screenshot({ path: SCREENSHOT_NARROW, fullPage: true });
+        console.log(`dashboard screenshot at 420 px: ${SCREENSHOT_NARROW}`);
+      } finally {
+        fake.refuse(null);
+        await page.setViewportSize({ width: 1280, height: 800 });
+      }
     });
 
     it('takes a screenshot of a cluster at work', async () => {

@@ -158,7 +158,8 @@ export class NodeCards {
     const controls = state.cluster?.controls ?? { kill: true, restart: true, workload: true };
     const peers = state.ids().length - 1;
     const up = node?.up === true ? node : undefined;
-    const role = node === undefined ? 'unknown' : up === undefined ? 'down' : up.role;
+    const refused = node?.up === false ? node.refused : undefined;
+    const role = node === undefined ? 'unknown' : up !== undefined ? up.role : refused !== undefined ? 'refused' : 'down';
     attr(card.root, 'data-role', role);
     attr(card.root, 'data-up', String(up !== undefined));
     text(card.role, role === 'preCandidate' ? 'pre-candidate' : role === 'unknown' ? 'waiting…' : role);
@@ -167,13 +168,14 @@ export class NodeCards {
       const el = card.fields[field];
       text(el, up === undefined ? '–' : value(up[field]));
     }
-    text(card.note, up === undefined ? '' : up.isolated.length === 0 ? '' : up.isolated.length >= peers ? 'isolated' : `cut off from ${up.isolated.join(', ')}`);
+    text(card.note, refused !== undefined ? '401: refuses the dashboard' : up === undefined ? '' : up.isolated.length === 0 ? '' : up.isolated.length >= peers ? 'isolated' : `cut off from ${up.isolated.join(', ')}`);
+    attr(card.note, 'title', refused ?? null);
 
     const b = card.buttons;
     b.kill.hidden = !controls.kill;
     b.restart.hidden = !controls.restart;
     b.kill.disabled = up === undefined || b.kill.classList.contains('pending');
-    b.restart.disabled = node === undefined || up !== undefined || b.restart.classList.contains('pending');
+    b.restart.disabled = node === undefined || up !== undefined || refused !== undefined || b.restart.classList.contains('pending');
     b.isolate.disabled = up === undefined || up.isolated.length >= peers || b.isolate.classList.contains('pending');
     b.rejoin.disabled = up === undefined || up.isolated.length === 0 || b.rejoin.classList.contains('pending');
 

@@ -39,8 +39,20 @@ export class ClusterControls {
     // ---- propose
     const key = h('input', { name: 'key', type: 'text', required: true, placeholder: 'task-1', autocomplete: 'off', spellcheck: 'false', 'aria-label': 'Key' });
     const value = h('input', { name: 'value', type: 'text', placeholder: '"agent-7"', autocomplete: 'off', spellcheck: 'false', 'aria-label': 'Value (JSON, or plain text)' });
-    const submit = h('button', { type: 'submit', class: 'btn primary' }, 'Propose');
+    const submit = h('button', { type: 'submit', class: 'btn primary', disabled: true, 'aria-describedby': 'propose-hint' }, 'Propose');
     this.proposeResult = h('output', { class: 'result muted', 'data-testid': 'propose-result', 'aria-live': 'polite' });
+    const hint = h('p', { class: 'hint muted', 'data-testid': 'propose-hint', id: 'propose-hint' });
+    // An empty field proposes nothing: the button waits for both. An empty string is `""`.
+    let proposing = false;
+    const missing = () => (key.value.trim() === '' ? 'a key' : value.value.trim() === '' ? 'a value' : null);
+    const update = () => {
+      const what = missing();
+      submit.disabled = proposing || what !== null;
+      text(hint, what === null ? '' : `Enter ${what} to propose (the value is JSON, or else plain text; "" is the empty string).`);
+      hint.hidden = what === null;
+    };
+    key.addEventListener('input', update);
+    value.addEventListener('input', update);
     const form = h(
       'form',
       { class: 'propose', 'data-testid': 'propose-form', 'aria-label': 'Propose a command' },
@@ -50,8 +62,15 @@ export class ClusterControls {
     );
     form.addEventListener('submit', (e) => {
       e.preventDefault();
-      void this.propose(key.value.trim(), value.value, submit);
+      if (proposing || missing() !== null) return;
+      proposing = true;
+      update();
+      void this.propose(key.value.trim(), value.value).finally(() => {
+        proposing = false;
+        update();
+      });
     });
+    update();
 
     // ---- workload
     this.workloadState = h('span', { class: 'pill', 'data-field': 'workload' }, '–');
@@ -66,6 +85,7 @@ export class ClusterControls {
       h('div', { class: 'control-row' }, h('span', { class: 'control-label' }, 'Partition'), this.chips, h('div', { class: 'buttons' }, this.splitButton, this.healButton)),
       h('p', { class: 'hint muted' }, 'Pick the nodes to cut off (e.g. the leader alone): they lose contact with the rest until healed.'),
       h('div', { class: 'control-row' }, h('span', { class: 'control-label' }, 'Propose'), form),
+      hint,
       this.proposeResult,
       this.workloadRow,
     );
@@ -108,8 +128,7 @@ export class ClusterControls {
     await this.run(this.splitButton, `split ${groups.map((g) => g.join(',')).join(' | ')}`, api.split, { groups });
   }
 
-  private async propose(key: string, raw: string, button: HTMLButtonElement): Promise<void> {
-    if (key === '') return;
+  private async propose(key: string, raw: string): Promise<void> {
     // JSON if it parses ("42", "true", '{"a":1}'), otherwise the text itself.
     let value: unknown = raw;
     try {
@@ -117,10 +136,9 @@ export class ClusterControls {
     } catch {
       // plain text
     }
-    button.disabled = true;
     text(this.proposeResult, 'proposing…');
+    attr(this.proposeResult, 'class', 'result muted');
     const result = await post(api.propose, { key, value });
-    button.disabled = false;
     if (result.ok) {
       const index = result.data['index'];
       text(this.proposeResult, typeof index === 'number' ? `accepted at log index ${index}` : 'accepted');

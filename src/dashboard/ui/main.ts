@@ -26,6 +26,9 @@ interface DashboardProbe {
   readonly dotsDropped: number;
   readonly dotsThinned: number;
   readonly dotsInFlight: number;
+  /** Dots drawn as failed (to a node that is down, over a cut), and failed messages not drawn. */
+  readonly dotsFailed: number;
+  readonly failedThinned: number;
 }
 
 declare global {
@@ -37,6 +40,7 @@ declare global {
 const state = new DashboardState();
 const connection = byId('connection');
 const summary = byId('summary');
+const alertBar = byId('alert');
 
 const report = (level: 'info' | 'error', line: string) => {
   state.addLog({ level, text: line, time: Date.now() });
@@ -79,6 +83,12 @@ const probe: DashboardProbe = {
   get dotsInFlight() {
     return ring.dotsInFlight;
   },
+  get dotsFailed() {
+    return ring.stats.dotsFailed;
+  },
+  get failedThinned() {
+    return ring.stats.failedThinned;
+  },
 };
 window.__dashboard = probe;
 const chart = new Chart(byId('chart'), byId('chart-tools'));
@@ -103,6 +113,7 @@ function flush(): void {
     ring.render(state);
     chart.render(state);
     renderSummary();
+    renderAlert();
   }
   if (dirty.has('cluster')) controls.render();
   if (dirty.has('timeline')) timeline.render(state);
@@ -126,10 +137,30 @@ function loadChart(): void {
 
 function renderSummary(): void {
   const up = state.upNodes();
+  const refused = state.refusedNodes();
   const leader = state.leader();
   const total = state.ids().length;
   const term = Math.max(0, ...up.map((n) => n.term));
-  text(summary, total === 0 ? '' : `${total} nodes · ${up.length} up · ${leader !== undefined ? `leader ${leader.id}` : 'no leader'} · term ${term}`);
+  // Nodes that refuse the dashboard are neither up nor down as far as it can tell: a cluster it may
+  // not watch is not "0 up, no leader".
+  const seen = up.length > 0 || refused.length === 0;
+  const parts = [
+    `${total} nodes`,
+    seen && `${up.length} up`,
+    refused.length > 0 && `${refused.length === total ? 'all' : refused.length} refuse${refused.length === 1 ? 's' : ''} the dashboard (401)`,
+    seen && (leader !== undefined ? `leader ${leader.id}` : 'no leader'),
+    seen && `term ${term}`,
+  ];
+  text(summary, total === 0 ? '' : parts.filter((p) => p !== false).join(' · '));
+}
+
+/** Why the dashboard sees nothing, said where nobody can miss it (the server's advice, per cause). */
+function renderAlert(): void {
+  const byAdvice = new Map<string, string[]>();
+  for (const n of state.refusedNodes()) byAdvice.set(n.refused, [...(byAdvice.get(n.refused) ?? []), n.id]);
+  const lines = [...byAdvice].map(([advice, ids]) => `${ids.join(', ')} ${ids.length === 1 ? 'refuses' : 'refuse'} the dashboard (401 unauthorized): ${advice}.`);
+  text(alertBar, lines.join(' '));
+  alertBar.hidden = lines.length === 0;
 }
 
 let retryNote = '';

@@ -1,8 +1,11 @@
 /**
  * The nodes in a ring, RaftScope style, with every RPC drawn as a dot travelling from sender to
  * receiver. A dot takes the same ~½ s whatever the real latency (a loopback RPC takes well under
- * a millisecond; nobody could see it). Requests and replies travel in opposite lanes of a link;
- * a message sent over a cut link (or to a node that is down) stops at the cut and fades.
+ * a millisecond; nobody could see it). Requests and replies travel in opposite lanes of a link.
+ * A message that cannot arrive — sent over a cut link or to a node that is down — is drawn as
+ * failed: red, it stops at the cut, fades and is removed. A leader keeps retrying a dead follower
+ * (every heartbeat, with entries), so one failed dot per direction of a link is in flight at a
+ * time and the others are only counted: the ring shows that messages fail, not a pile of them.
  *
  * Cheap by construction: dots come from a fixed pool of <circle>s moved by one
  * requestAnimationFrame loop that runs only while a dot is in flight; at most MAX_DOTS fly at
@@ -11,7 +14,7 @@
  */
 import { attr, s, text } from './dom.js';
 import type { DashboardState } from './state.js';
-import type { RpcEvent } from './types.js';
+import type { NodeEvent, RpcEvent } from './types.js';
 
 const SIZE = 360;
 const CENTRE = SIZE / 2;
@@ -31,8 +34,10 @@ interface Dot {
   start: number;
   duration: number;
   important: boolean;
-  /** Sent over a cut link (or to a node that is down): it stops at the cut and fades. */
-  blocked: boolean;
+  /** Cannot arrive (a cut link, a node that is down): drawn red, it stops at the cut and fades. */
+  failed: boolean;
+  /** "from>to": at most one failed dot per lane. */
+  lane: string;
 }
 
 interface RingNode {
@@ -50,6 +55,10 @@ export interface RingStats {
   /** Heartbeats not drawn because one had just left on the same link. */
   dotsThinned: number;
   dotsShown: number;
+  /** Dots drawn as failed (of dotsShown). */
+  dotsFailed: number;
+  /** Failed messages not drawn because a failed dot was already in flight on their lane. */
+  failedThinned: number;
 }
 
 export class Ring {
@@ -66,8 +75,10 @@ export class Ring {
   private frame = 0;
   private readonly lastHeartbeat = new Map<string, number>();
   /** "from to" pairs whose messages cannot arrive, as of the last render. */
-  private readonly blocked = new Set<string>();
-  readonly stats: RingStats = { dotsDropped: 0, dotsThinned: 0, dotsShown: 0 };
+  private readonly failing = new Set<string>();
+  /** Lanes ("from>to") with a failed dot in flight. */
+  private readonly failedLanes = new Set<string>();
+  readonly stats: RingStats = { dotsDropped: 0, dotsThinned: 0, dotsShown: 0, dotsFailed: 0, failedThinned: 0 };
 
   constructor(
     host: HTMLElement,
@@ -94,14 +105,18 @@ export class Ring {
     if (key !== this.layoutKey) this.layout(ids);
     for (const [id, node] of this.nodes) {
       const n = state.nodes.get(id);
-      const role = n === undefined ? 'unknown' : n.up ? n.role : 'down';
+      const refused = n?.up === false && n.refused !== undefined;
+      const role = n === undefined ? 'unknown' : n.up ? n.role : refused ? 'refused' : 'down';
       attr(node.group, 'data-role', role);
       attr(node.group, 'class', `ring-node${state.selected === id ? ' selected' : ''}${n?.up === true && n.isolated.length > 0 ? ' cut' : ''}`);
-      text(node.term, n?.up === true ? `term ${n.term}` : n === undefined ? '' : 'down');
+      text(node.term, n?.up === true ? `term ${n.term}` : n === undefined ? '' : refused ? '401' : 'down');
       text(node.label, role === 'preCandidate' ? 'pre-candidate' : role === 'unknown' || role === 'down' ? '' : role);
     }
     // A link is cut when either end refuses the other (isolation is per node, on both sides).
-    this.blocked.clear();
+    // Messages fail over a cut link and to a node known to be down; a node that refuses the
+    // dashboard may well be up, so messages to it are drawn as usual.
+    const down = (n: NodeEvent | undefined) => n?.up === false && n.refused === undefined;
+    this.failing.clear();
     for (const line of this.links.querySelectorAll<SVGGElement>('.link')) {
       const [ia, ib] = [line.dataset['a'] ?? '', line.dataset['b'] ?? ''];
       const a = state.nodes.get(ia);
@@ -109,7 +124,9 @@ export class Ring {
       const cut = (a?.up === true && a.isolated.includes(ib)) || (b?.up === true && b.isolated.includes(ia));
       const dead = a?.up !== true || b?.up !== true;
       attr(line, 'class', `link${cut ? ' cut' : ''}${dead ? ' dead' : ''}`);
-      if (cut || dead) this.blocked.add(`${ia} ${ib}`).add(`${ib} ${ia}`);
+      if (cut) this.failing.add(`${ia} ${ib}`).add(`${ib} ${ia}`);
+      if (down(b)) this.failing.add(`${ia} ${ib}`);
+      if (down(a)) this.failing.add(`${ib} ${ia}`);
     }
     const leader = state.leader();
     const maxTerm = Math.max(0, ...state.upNodes().map((n) => n.term));
@@ -125,14 +142,20 @@ export class Ring {
     if (from === undefined || to === undefined || from === to) return;
     const heartbeat = (m.type === 'rpc.appendEntries' && (m.entries ?? 0) === 0) || (m.type === 'rpc.appendEntriesResult' && m.success !== false);
     const now = performance.now();
-    if (heartbeat) {
+    const lane = `${m.from}>${m.to}`;
+    const failed = this.failing.has(`${m.from} ${m.to}`);
+    if (failed && this.failedLanes.has(lane)) {
+      this.stats.failedThinned++;
+      return;
+    }
+    if (heartbeat && !failed) {
       // 20 heartbeats a second per follower would draw a solid bead chain: show one in three.
-      const lane = `${m.from}>${m.to} ${m.type}`;
-      if (now - (this.lastHeartbeat.get(lane) ?? -Infinity) < HEARTBEAT_GAP_MS) {
+      const kind = `${lane} ${m.type}`;
+      if (now - (this.lastHeartbeat.get(kind) ?? -Infinity) < HEARTBEAT_GAP_MS) {
         this.stats.dotsThinned++;
         return;
       }
-      this.lastHeartbeat.set(lane, now);
+      this.lastHeartbeat.set(kind, now);
     }
     if (this.active.length >= MAX_DOTS) {
       // Votes and entries matter more than the n-th heartbeat: evict the oldest heartbeat.
@@ -153,25 +176,31 @@ export class Ring {
     const ox = -uy * LANE;
     const oy = ux * LANE;
     const el = this.free.pop() ?? this.dotLayer.appendChild(s('circle', { r: 4 }));
-    el.setAttribute('class', dotClass(m));
+    el.setAttribute('class', failed ? 'dot failed' : dotClass(m));
     el.setAttribute('r', String(dotRadius(m)));
+    el.setAttribute('data-lane', lane);
     el.style.display = '';
     el.style.opacity = '';
-    const blocked = this.blocked.has(`${m.from} ${m.to}`);
     const dot: Dot = {
       el,
       x1: from.x + ux * (NODE_R + 2) + ox,
       y1: from.y + uy * (NODE_R + 2) + oy,
-      x2: (blocked ? (from.x + to.x) / 2 - ux * 8 : to.x - ux * (NODE_R + 4)) + ox,
-      y2: (blocked ? (from.y + to.y) / 2 - uy * 8 : to.y - uy * (NODE_R + 4)) + oy,
+      x2: (failed ? (from.x + to.x) / 2 - ux * 8 : to.x - ux * (NODE_R + 4)) + ox,
+      y2: (failed ? (from.y + to.y) / 2 - uy * 8 : to.y - uy * (NODE_R + 4)) + oy,
       start: now,
-      duration: blocked ? DURATION_MS * 0.6 : DURATION_MS,
-      important: !heartbeat,
-      blocked,
+      duration: failed ? DURATION_MS * 0.6 : DURATION_MS,
+      // A failed dot says nothing a later one will not: the first to give way at the cap.
+      important: !heartbeat && !failed,
+      failed,
+      lane,
     };
     this.place(dot, 0);
     this.active.push(dot);
     this.stats.dotsShown++;
+    if (failed) {
+      this.failedLanes.add(lane);
+      this.stats.dotsFailed++;
+    }
     if (this.frame === 0) this.frame = requestAnimationFrame(this.tick);
   }
 
@@ -190,12 +219,13 @@ export class Ring {
     const e = t < 0.5 ? 2 * t * t : 1 - (-2 * t + 2) ** 2 / 2; // ease in-out
     dot.el.setAttribute('cx', (dot.x1 + (dot.x2 - dot.x1) * e).toFixed(1));
     dot.el.setAttribute('cy', (dot.y1 + (dot.y2 - dot.y1) * e).toFixed(1));
-    if (dot.blocked) dot.el.style.opacity = t < 0.5 ? '' : (1 - (t - 0.5) * 2).toFixed(2);
+    if (dot.failed) dot.el.style.opacity = t < 0.5 ? '' : (1 - (t - 0.5) * 2).toFixed(2);
   }
 
   private release(i: number): void {
     const [dot] = this.active.splice(i, 1);
     if (dot === undefined) return;
+    if (dot.failed) this.failedLanes.delete(dot.lane);
     dot.el.style.display = 'none';
     this.free.push(dot.el);
   }

@@ -3,7 +3,7 @@
  * button hoped would happen). Each change marks the panels that must redraw; main.ts redraws
  * them once per animation frame, so a burst of events costs one render.
  */
-import type { ClusterEvent, LeaderEvent, LogEvent, NodeEvent, NodeUp } from './types.js';
+import type { ClusterEvent, LeaderEvent, LogEvent, NodeDown, NodeEvent, NodeUp } from './types.js';
 
 export type Panel = 'cluster' | 'nodes' | 'timeline' | 'log' | 'connection' | 'selection';
 
@@ -33,6 +33,13 @@ export class DashboardState {
     return this.ids()
       .map((id) => this.nodes.get(id))
       .filter((n): n is NodeUp => n !== undefined && n.up);
+  }
+
+  /** Nodes that answered 401: alive, but they refuse the dashboard (neither up nor down to us). */
+  refusedNodes(): (NodeDown & { refused: string })[] {
+    return this.ids()
+      .map((id) => this.nodes.get(id))
+      .filter((n): n is NodeDown & { refused: string } => n !== undefined && !n.up && n.refused !== undefined);
   }
 
   /** The leader of the highest term any live node reports itself leader in. */

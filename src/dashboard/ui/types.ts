@@ -31,6 +31,11 @@ export interface NodeUp {
 export interface NodeDown {
   id: string;
   up: false;
+  /**
+   * Present when the node is not down but answered 401: it refuses the dashboard's credential.
+   * Says what to do about it ("start the dashboard with --client-token …").
+   */
+  refused?: string;
 }
 
 export type NodeEvent = NodeUp | NodeDown;
