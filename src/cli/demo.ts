@@ -33,9 +33,15 @@ export async function runDemo(opts: DemoOptions, out: (line: string) => void = c
       if (opts.verbose || /^(error|fatal)|inspector/i.test(text)) out(`[${id}] ${text}`);
     },
   });
-  const workload = opts.workload ? new AgentWorkload(Object.values(cluster.addresses), (text) => dashboard.log(text)) : undefined;
+  // The nodes take XSTATE_RAFT_SECRET / XSTATE_RAFT_CLIENT_TOKEN from the environment (ProcessCluster
+  // passes it on); the demo's own dashboard and agents must then present them too.
+  const secret = process.env.XSTATE_RAFT_SECRET || undefined;
+  const clientToken = process.env.XSTATE_RAFT_CLIENT_TOKEN || undefined;
+  const workload = opts.workload ? new AgentWorkload(Object.values(cluster.addresses), (text) => dashboard.log(text), undefined, clientToken) : undefined;
   const dashboard: DashboardServer = new DashboardServer({
     nodes: cluster.addresses,
+    ...(secret ? { secret } : {}),
+    ...(clientToken ? { clientToken } : {}),
     port: opts.port,
     control: {
       kill: (id) => cluster.signal(id, 'SIGKILL'),

@@ -17,6 +17,8 @@ export class AgentWorkload implements DashboardWorkload {
     private readonly addresses: readonly string[],
     private readonly log: (text: string) => void,
     private readonly agents: readonly string[] = ['agent-ada', 'agent-bob', 'agent-cy'],
+    /** The nodes' client token, when they were started with one (--client-token). */
+    private readonly token?: string,
   ) {}
 
   get state(): 'running' | 'paused' {
@@ -72,7 +74,7 @@ export class AgentWorkload implements DashboardWorkload {
     try {
       const res = await fetch(`http://${address}${path}`, {
         method,
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(3000),
       });
