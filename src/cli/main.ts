@@ -43,7 +43,7 @@ export function buildProgram(): Command {
     .description('Raft consensus where every node is an XState v5 actor')
     .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text.split('\n')[0] + '\n') })
+    .configureOutput({ outputError: (text, write) => write(`${text.split('\n')[0]}\n`) })
     .showHelpAfterError(false);
 
   program

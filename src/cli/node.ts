@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { createInspector } from '../inspect/inspect.js';
-import { startNodeServer } from '../server/node-server.js';
+import { startNodeServer, type NodeServer } from '../server/node-server.js';
 import { isLoopback, parseHostPort } from './parse.js';
 
 export interface NodeCommandOptions {
@@ -115,7 +115,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<number> {
       })
     : undefined;
   if (inspector) logger.info({ url: inspector.url }, `inspector: sending this node's actor to ${inspector.url}`);
-  let server;
+  let server: NodeServer;
   let fatal: (reason: string) => void = () => undefined;
   try {
     server = await startNodeServer({

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, normalizePeers, UnauthorizedError } from '../../src/client/connect.js';
-import { InvalidRequestError, NotLeaderError, RaftError } from '../../src/errors.js';
+import { InvalidRequestError, NotLeaderError, type RaftError } from '../../src/errors.js';
 import { startNodeServer, type NodeServer } from '../../src/server/node-server.js';
 import { freePorts } from '../../src/server/ports.js';
 

@@ -3,7 +3,7 @@
  * machine. Each `@ts-expect-error` line must stay an error — if a change lets it compile, tsc
  * reports the directive as unused and the typecheck fails. Nothing here runs.
  */
-import { ConsensusProtocol, createRaftNode, MemoryNetwork, MemoryStorage, type RaftNode, type StateMachine } from '../../src/index.js';
+import { type ConsensusProtocol, createRaftNode, type MemoryNetwork, MemoryStorage, type RaftNode, type StateMachine } from '../../src/index.js';
 
 interface Counter extends StateMachine<{ add: number }, number, 'total', number> {}
 declare const counter: Counter;

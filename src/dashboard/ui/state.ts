@@ -32,7 +32,7 @@ export class DashboardState {
   upNodes(): NodeUp[] {
     return this.ids()
       .map((id) => this.nodes.get(id))
-      .filter((n): n is NodeUp => n !== undefined && n.up);
+      .filter((n): n is NodeUp => n?.up === true);
   }
 
   /** Nodes that answered 401: alive, but they refuse the dashboard (neither up nor down to us). */
