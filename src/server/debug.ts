@@ -34,6 +34,10 @@ export interface NodeState {
   commitIndex: number;
   lastApplied: number;
   lastLogIndex: number;
+  /** The latest snapshot's last included index and term (0 and 0 without one): the log holds snapshotIndex + 1 on. */
+  snapshotIndex: number;
+  snapshotTerm: number;
+  /** The terms of the log's last entries (at most LOG_TAIL), from `start` (never before snapshotIndex + 1). */
   log: { start: number; terms: number[] };
   isolated: NodeId[];
   time: number;
@@ -48,13 +52,20 @@ export interface MessageEvent {
   success?: boolean;
   voteGranted?: boolean;
   preVote?: boolean;
-  /** InstallSnapshot: which snapshot, where this chunk starts, its size, whether it is the last. */
-  snapshot?: { index: number; offset: number; bytes: number; done: boolean };
+  /**
+   * InstallSnapshot: which snapshot (last included index and term), where this chunk starts, its
+   * size, whether it is the last, and the whole snapshot's length when the sender still holds it.
+   * Its result: which snapshot, and how much of it the follower holds (`offset`).
+   */
+  snapshot?: { index: number; term?: number; offset: number; bytes?: number; done?: boolean; total?: number };
   time: number;
 }
 
-/** Summarize a sent RPC for a picture of it (no entries' contents). */
-export function describeMessage(from: NodeId, to: NodeId, message: RpcMessage, time: number): MessageEvent {
+/**
+ * Summarize a sent RPC for a picture of it (no entries' contents, no snapshot data).
+ * `snapshotLength`: the length of the sender's snapshot, when it is the one an InstallSnapshot sends.
+ */
+export function describeMessage(from: NodeId, to: NodeId, message: RpcMessage, time: number, snapshotLength?: number): MessageEvent {
   const base = { from, to, type: message.type, term: message.term, time };
   switch (message.type) {
     case 'rpc.appendEntries':
@@ -66,9 +77,19 @@ export function describeMessage(from: NodeId, to: NodeId, message: RpcMessage, t
     case 'rpc.requestVoteResult':
       return { ...base, voteGranted: message.voteGranted, ...(message.preVote ? { preVote: true } : {}) };
     case 'rpc.installSnapshot':
-      return { ...base, snapshot: { index: message.lastIncludedIndex, offset: message.offset, bytes: message.data.length, done: message.done } };
+      return {
+        ...base,
+        snapshot: {
+          index: message.lastIncludedIndex,
+          term: message.lastIncludedTerm,
+          offset: message.offset,
+          bytes: message.data.length,
+          done: message.done,
+          ...(snapshotLength !== undefined ? { total: snapshotLength } : {}),
+        },
+      };
     case 'rpc.installSnapshotResult':
-      return { ...base, success: message.installed };
+      return { ...base, success: message.installed, snapshot: { index: message.lastIncludedIndex, offset: message.offset } };
   }
 }
 
@@ -87,14 +108,22 @@ export class NodeDebugHub {
   /** Feed from the runtime's effect observer. Cheap when nobody listens. */
   observe(effect: RaftEffect): void {
     if (this.listeners.size === 0) return;
-    if (effect.type === 'send') this.broadcast('message', describeMessage(this.node.id, effect.to, effect.message, Date.now()));
+    if (effect.type === 'send') this.broadcast('message', describeMessage(this.node.id, effect.to, effect.message, Date.now(), this.snapshotLength(effect.message)));
     this.scheduleState();
+  }
+
+  /** The whole length of the snapshot an InstallSnapshot carries a chunk of, if it is the one this node holds. */
+  private snapshotLength(message: RpcMessage): number | undefined {
+    if (message.type !== 'rpc.installSnapshot') return undefined;
+    const held = this.node.actor.getSnapshot().context.snapshot;
+    return held?.index === message.lastIncludedIndex ? held.data.length : undefined;
   }
 
   state(): NodeState {
     const { context, value } = this.node.actor.getSnapshot();
     const log = context.log;
-    const start = Math.max(1, log.lastIndex - LOG_TAIL + 1);
+    // Never before the snapshot: the entries it covers are compacted (and slice() refuses them).
+    const start = Math.max(log.firstIndex, log.lastIndex - LOG_TAIL + 1);
     return {
       id: this.node.id,
       up: true,
@@ -105,6 +134,8 @@ export class NodeDebugHub {
       commitIndex: context.commitIndex,
       lastApplied: this.node.status().lastApplied,
       lastLogIndex: log.lastIndex,
+      snapshotIndex: log.snapshotIndex,
+      snapshotTerm: log.snapshotTerm,
       log: { start, terms: log.slice(start).map((e) => e.term) },
       isolated: [...this.transport.isolated],
       time: Date.now(),

@@ -8,7 +8,9 @@
  * posts to /api/nodes/<id>/kill and the card follows the stream; the propose form posts, and
  * refuses an empty value; a new leader announced by the stream re-colours the cards and lands on
  * the timeline; messages to a node that is down are drawn failed, one at a time, then removed;
- * nodes that refuse the dashboard (401) are said to, not shown as down; the statechart is
+ * nodes that refuse the dashboard (401) are said to, not shown as down; each card shows its node's
+ * snapshot before a log strip that starts after it, and InstallSnapshot chunks and replies are
+ * squares of their own, said chunk by chunk in the cluster log; the statechart is
  * fetched, inlined, and the leader's state is marked; a dropped stream reconnects; at 420 px wide
  * nothing overflows the page. Prints the page's load time and the rate of events it renders;
  * screenshots in test-results/.
@@ -61,9 +63,13 @@ interface FakeNode {
   leaderId: string | null;
   commitIndex: number;
   lastApplied: number;
-  /** Term of every entry, index 1 first. */
+  /** Term of every entry, index 1 first (those up to snapshotIndex are compacted: not streamed). */
   log: number[];
   isolated: string[];
+  snapshotIndex: number;
+  snapshotTerm: number;
+  /** What the dashboard server learnt from the node's /status. */
+  snapshotBytes?: number;
 }
 
 interface Call {
@@ -99,6 +105,8 @@ class FakeCluster {
         lastApplied: id === 'n3' ? 19 : 21,
         log: id === 'n3' ? log.slice(0, 20) : [...log],
         isolated: [],
+        snapshotIndex: 0,
+        snapshotTerm: 0,
       });
     }
     this.history.push({ event: 'leader', data: { term: 1, leaderId: 'n3', time: Date.now() - 95_000 } });
@@ -141,6 +149,35 @@ class FakeCluster {
   /** A leader retrying a follower that is down: AppendEntries with entries, `count` times at once. */
   retry(from: string, to: string, count: number): void {
     for (let i = 0; i < count; i++) this.send({ from, to, type: 'rpc.appendEntries', term: (this.nodes.get(from) as FakeNode).term, entries: 3 });
+  }
+
+  /** `id` compacts its log up to `index` into a snapshot of `bytes` bytes (as the server reports it). */
+  compact(id: string, index: number, bytes: number): void {
+    const node = this.nodes.get(id) as FakeNode;
+    this.update(id, { snapshotIndex: index, snapshotTerm: node.log[index - 1] ?? 0, snapshotBytes: bytes });
+  }
+
+  /**
+   * `from` sends `to` its snapshot in chunks of `chunkBytes` (the last one shorter), each answered
+   * with how much `to` holds, the last with "installed"; then `to` holds the snapshot.
+   */
+  installSnapshot(from: string, to: string, total: number, chunkBytes: number): void {
+    const leader = this.nodes.get(from) as FakeNode;
+    const snapshot = { index: leader.snapshotIndex, term: leader.snapshotTerm };
+    for (let offset = 0; offset < total; offset += chunkBytes) {
+      const bytes = Math.min(chunkBytes, total - offset);
+      const done = offset + bytes >= total;
+      this.send({ from, to, type: 'rpc.installSnapshot', term: leader.term, snapshot: { ...snapshot, offset, bytes, done, total } });
+      this.send({ from: to, to: from, type: 'rpc.installSnapshotResult', term: leader.term, success: done, snapshot: { index: snapshot.index, offset: offset + bytes } });
+    }
+    this.update(to, { snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, snapshotBytes: total, log: leader.log.slice() });
+  }
+
+  /** The last chunk of `from`'s snapshot again, as a leader resends an unanswered chunk on every heartbeat. */
+  resendLastChunk(from: string, to: string, total: number, chunkBytes: number): void {
+    const leader = this.nodes.get(from) as FakeNode;
+    const offset = Math.floor((total - 1) / chunkBytes) * chunkBytes;
+    this.send({ from, to, type: 'rpc.installSnapshot', term: leader.term, snapshot: { index: leader.snapshotIndex, term: leader.snapshotTerm, offset, bytes: total - offset, done: true, total } });
   }
 
   /** The nodes start (or stop) refusing the dashboard server, as after a restart with --client-token. */
@@ -227,7 +264,8 @@ class FakeCluster {
   private describe(n: FakeNode): unknown {
     if (this.refusal !== null) return { id: n.id, up: false, refused: this.refusal, time: Date.now() };
     if (!n.up) return { id: n.id, up: false };
-    const start = Math.max(1, n.log.length - 63);
+    // As src/server/debug.ts streams it: the last 64 entries, never one the snapshot compacted.
+    const start = Math.max(n.snapshotIndex + 1, n.log.length - 63);
     return {
       id: n.id,
       up: true,
@@ -238,6 +276,9 @@ class FakeCluster {
       commitIndex: n.commitIndex,
       lastApplied: n.lastApplied,
       lastLogIndex: n.log.length,
+      snapshotIndex: n.snapshotIndex,
+      snapshotTerm: n.snapshotTerm,
+      ...(n.snapshotBytes !== undefined ? { snapshotBytes: n.snapshotBytes } : {}),
       log: { start, terms: n.log.slice(start - 1) },
       isolated: n.isolated,
       time: Date.now(),
@@ -595,6 +636,95 @@ describe.skipIf(!hasChromium)(
       await expect.poll(() => connection.textContent(), { timeout: 5000 }).toBe('connected');
       // The replayed history is not shown twice.
       expect(await page.locator('[data-testid="leader-timeline"] [data-term]').count()).toBe(3);
+    });
+
+    it("shows a node's snapshot before its log strip, and the strip from firstLogIndex on", async () => {
+      const n2 = fake.nodes.get('n2') as FakeNode;
+      const last = n2.log.length;
+      const at = last - 6; // inside the window of 40 indexes every strip shows
+      const term = n2.log[at - 1] as number;
+      const block = (id: string) => card(id).locator('[data-field="snapshot"]');
+      // No snapshot yet: said, not left blank.
+      await expect.poll(() => block('n3').getAttribute('data-snapshot')).toBe('none');
+      expect(await block('n3').locator('.snapshot-at').textContent()).toBe('no snapshot');
+
+      fake.compact('n2', at, 4321);
+      await expect.poll(() => block('n2').locator('.snapshot-at').textContent()).toBe(`snapshot at ${at}`);
+      expect(await block('n2').locator('.snapshot-meta').textContent()).toBe(`term ${term} · 4.2 KiB`);
+      expect(await block('n2').getAttribute('title')).toBe(`Entries 1–${at} are compacted into a snapshot (last included term ${term}, 4321 bytes); the log holds ${at + 1}–${last}`);
+      // The block comes before the strip.
+      const order = await card('n2')
+        .locator('.log-row > *')
+        .evaluateAll((children) => children.map((c) => c.getAttribute('data-field') ?? c.getAttribute('class')));
+      expect(order).toEqual(['snapshot', 'strip log']);
+
+      // Every strip shows indexes end-39..end; n2's holds entries from at + 1 on, the cells before
+      // are the snapshot's (compacted), none drawn missing or "older than the tail".
+      const end = Math.max(40, ...[...fake.nodes.values()].filter((n) => n.up).map((n) => n.log.length));
+      const cells = await card('n2')
+        .locator('.strip.log .cell')
+        .evaluateAll((spans) => spans.map((c) => ({ cls: c.className, title: c.getAttribute('title') ?? '' })));
+      expect(cells).toHaveLength(40);
+      cells.forEach(({ cls, title }, i) => {
+        const index = end - 39 + i;
+        if (index < at) expect({ index, cls, title }).toEqual({ index, cls: 'cell compacted', title: `#${index} · compacted into the snapshot` });
+        else if (index === at) expect({ index, cls, title }).toEqual({ index, cls: 'cell compacted snapshot-edge', title: `#${index} · the snapshot's last entry (term ${term})` });
+        else if (index <= last) expect({ index, cls, title: title.split(' · ')[0] }).toEqual({ index, cls: expect.stringMatching(/^cell (committed|uncommitted)/), title: `#${index}` });
+        else expect(cls).toBe('cell empty');
+      });
+      // n3 has no snapshot: its strip is all entries.
+      expect(await card('n3').locator('.strip.log .cell.compacted').count()).toBe(0);
+    });
+
+    it("draws InstallSnapshot chunks and replies as squares of their own, says each chunk once in the log, and the follower's block follows", async () => {
+      const legend = page.locator('.legend [data-legend="installSnapshot"]');
+      expect(await legend.textContent()).toBe('InstallSnapshot chunk');
+      expect(await legend.locator('rect').getAttribute('class')).toBe('dot is');
+      expect(await page.locator('.legend [data-legend="installSnapshotResult"]').textContent()).toBe('snapshot reply');
+
+      const n2 = fake.nodes.get('n2') as FakeNode;
+      const at = n2.snapshotIndex;
+      expect(at).toBeGreaterThan(0); // the test above took it
+      const squares = (from: string, to: string) =>
+        page.evaluate(
+          (name) =>
+            [...(globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ style: { display: string }; getAttribute(a: string): string | null }> } }).document.querySelectorAll(`.dots rect[data-lane="${name}"]`)]
+              .filter((c) => c.style.display !== 'none')
+              .map((c) => `${c.getAttribute('class')} | ${c.getAttribute('data-type')} | ${c.getAttribute('data-label')}`)
+              .sort(),
+          `${from}>${to}`,
+        );
+      await expect.poll(() => squares('n2', 'n3'), { timeout: 5000 }).toEqual([]);
+      fake.installSnapshot('n2', 'n3', 5000, 2000);
+      await expect.poll(() => squares('n2', 'n3'), { timeout: 2000, interval: 10 }).toEqual([
+        `dot is last | rpc.installSnapshot | snapshot at ${at} (chunk 3/3)`,
+        `dot is | rpc.installSnapshot | snapshot at ${at} (chunk 1/3)`,
+        `dot is | rpc.installSnapshot | snapshot at ${at} (chunk 2/3)`,
+      ]);
+      expect(await squares('n3', 'n2')).toEqual([
+        `dot isr installed | rpc.installSnapshotResult | installed the snapshot at ${at}`,
+        `dot isr | rpc.installSnapshotResult | holds 2.0 KiB of the snapshot at ${at}`,
+        `dot isr | rpc.installSnapshotResult | holds 3.9 KiB of the snapshot at ${at}`,
+      ]);
+      // Each chunk is captioned with its place as it travels.
+      expect(await page.locator('.dots .dot-caption').evaluateAll((t) => t.filter((c) => (c as unknown as { style: { display: string } }).style.display !== 'none').map((c) => c.textContent).sort())).toEqual(['1/3', '2/3', '3/3']);
+
+      const term = n2.snapshotTerm;
+      const lines = page.locator('.log-lines .line');
+      await expect.poll(() => lines.filter({ hasText: `n2 → n3: InstallSnapshot at ${at} (term ${term}), chunk 2/3 · 2.0 KiB of 4.9 KiB` }).count()).toBe(1);
+      expect(await lines.filter({ hasText: `n2 → n3: InstallSnapshot at ${at} (term ${term}), chunk 3/3 · 1000 B of 4.9 KiB` }).count()).toBe(1);
+      expect(await lines.filter({ hasText: `n3 → n2: installed the snapshot at ${at}` }).count()).toBe(1);
+      // A resent chunk (every heartbeat while unanswered) is drawn again but not said again.
+      fake.resendLastChunk('n2', 'n3', 5000, 2000);
+      await page.waitForTimeout(100);
+      expect(await lines.filter({ hasText: 'chunk 3/3' }).count()).toBe(1);
+
+      // The follower's block follows the install, and flashes.
+      const block = card('n3').locator('[data-field="snapshot"]');
+      await expect.poll(() => block.locator('.snapshot-at').textContent()).toBe(`snapshot at ${at}`);
+      expect(await block.locator('.snapshot-meta').textContent()).toBe(`term ${term} · 4.9 KiB`);
+      expect(await block.getAttribute('class')).toContain('changed');
+      expect(await card('n3').locator('.strip.log .cell.compacted.snapshot-edge').getAttribute('title')).toBe(`#${at} · the snapshot's last entry (term ${term})`);
     });
 
     it('says plainly that the nodes refuse the dashboard (401), instead of "0 up"', async () => {

@@ -3,10 +3,16 @@
  * as a strip of cells coloured by term. Every strip shows the same window of log indexes, so
  * the cards line up like RaftScope's log table: a lagging or diverging follower is visible at a
  * glance. Cells up to commitIndex are solid; the rest are pale with a dashed edge.
+ *
+ * Before each strip, the node's snapshot: "snapshot at N", its term and size. The entries it
+ * covers are compacted — the node no longer holds them — so the strip of that node starts at
+ * snapshotIndex + 1 (firstLogIndex); the window's cells before it are drawn as part of the
+ * snapshot, not as missing.
  */
 import { attr, h, text } from './dom.js';
+import { snapshotBlock } from './snapshot.js';
 import type { DashboardState } from './state.js';
-import type { NodeEvent } from './types.js';
+import type { NodeEvent, NodeUp } from './types.js';
 
 export const LOG_WINDOW = 40;
 const COLUMNS = `grid-template-columns: repeat(${LOG_WINDOW}, minmax(0, 1fr))`;
@@ -44,6 +50,7 @@ interface Card {
   note: HTMLElement;
   fields: Record<Field, HTMLElement>;
   buttons: Record<NodeAction, HTMLButtonElement>;
+  snapshot: { root: HTMLElement; at: HTMLElement; meta: HTMLElement; shown: number | undefined };
   cells: HTMLElement[];
   /** What each cell shows, to skip unchanged ones. */
   cellKeys: string[];
@@ -63,7 +70,7 @@ export class NodeCards {
     this.ruler = h('div', { class: 'strip ruler', 'aria-hidden': 'true', style: COLUMNS });
     for (let i = 0; i < LOG_WINDOW; i++) this.ruler.append(h('span', { class: 'tick' }));
     this.list = h('div', { class: 'card-list' });
-    host.append(h('div', { class: 'ruler-row' }, h('span', { class: 'ruler-label' }, 'log index'), this.ruler), this.list);
+    host.append(h('div', { class: 'ruler-row log-row' }, h('span', { class: 'ruler-label' }, 'log index'), this.ruler), this.list);
   }
 
   render(state: DashboardState): void {
@@ -136,12 +143,17 @@ export class NodeCards {
       cells.push(cell);
       strip.append(cell);
     }
+    const at = h('span', { class: 'snapshot-at' }, '–');
+    const meta = h('span', { class: 'snapshot-meta' });
+    const block = h('div', { class: 'snapshot', 'data-field': 'snapshot', 'data-snapshot': 'unknown' }, at, meta);
+    // A changed snapshot (taken, or installed from the leader) flashes once.
+    block.addEventListener('animationend', () => block.classList.remove('changed'));
     const root = h(
       'article',
       { class: 'card', 'data-node': id, 'data-role': 'unknown', tabindex: 0, 'aria-label': `node ${id}` },
       h('div', { class: 'card-head' }, h('span', { class: 'node-id' }, id), role, note, actions),
       dl,
-      strip,
+      h('div', { class: 'log-row' }, block, strip),
     );
     // Selecting a card singles out its node's state in the statechart; a second click clears it.
     root.addEventListener('click', () => this.onSelect(id));
@@ -151,7 +163,7 @@ export class NodeCards {
         this.onSelect(id);
       }
     });
-    return { root, role, note, fields, buttons, cells, cellKeys: cells.map(() => '') };
+    return { root, role, note, fields, buttons, snapshot: { root: block, at, meta, shown: undefined }, cells, cellKeys: cells.map(() => '') };
   }
 
   private update(card: Card, node: NodeEvent | undefined, state: DashboardState): void {
@@ -179,6 +191,8 @@ export class NodeCards {
     b.isolate.disabled = up === undefined || up.isolated.length >= peers || b.isolate.classList.contains('pending');
     b.rejoin.disabled = up === undefined || up.isolated.length === 0 || b.rejoin.classList.contains('pending');
 
+    this.updateSnapshot(card, up);
+    const snapshotIndex = up?.snapshotIndex ?? 0;
     const start = this.windowStart;
     let previous = -1;
     card.cells.forEach((cell, i) => {
@@ -186,6 +200,7 @@ export class NodeCards {
       let key: string;
       let term = 0;
       if (up === undefined || index > up.lastLogIndex) key = 'empty';
+      else if (index <= snapshotIndex) key = index === snapshotIndex ? 'compacted snapshot-edge' : 'compacted';
       else if (index < up.log.start) key = 'older';
       else {
         term = up.log.terms[index - up.log.start] ?? 0;
@@ -195,12 +210,41 @@ export class NodeCards {
       const label = term > 0 && term !== previous;
       previous = term;
       key += label ? ':l' : '';
-      if (card.cellKeys[i] === key) return;
-      card.cellKeys[i] = key;
-      cell.className = key === 'empty' || key === 'older' ? `cell ${key}` : `cell ${index <= (up?.commitIndex ?? 0) ? 'committed' : 'uncommitted'}${index === up?.commitIndex ? ' commit-mark' : ''}`;
+      // The title names the index: a cell that looks the same after the window moved still changes.
+      const shown = `${index} ${key}`;
+      if (card.cellKeys[i] === shown) return;
+      card.cellKeys[i] = shown;
+      const plain = key === 'empty' || key === 'older' || key.startsWith('compacted');
+      cell.className = plain ? `cell ${key}` : `cell ${index <= (up?.commitIndex ?? 0) ? 'committed' : 'uncommitted'}${index === up?.commitIndex ? ' commit-mark' : ''}`;
       cell.style.background = term > 0 ? termColour(term) : '';
       cell.textContent = label ? String(term) : '';
-      cell.title = key === 'empty' ? '' : key === 'older' ? `#${index} (older than the tail shown)` : `#${index} · term ${term} · ${index <= (up?.commitIndex ?? 0) ? 'committed' : 'not committed'}`;
+      cell.title =
+        key === 'empty'
+          ? ''
+          : key === 'older'
+            ? `#${index} (older than the tail shown)`
+            : key === 'compacted'
+              ? `#${index} · compacted into the snapshot`
+              : key === 'compacted snapshot-edge'
+                ? `#${index} · the snapshot's last entry (term ${up?.snapshotTerm ?? 0})`
+                : `#${index} · term ${term} · ${index <= (up?.commitIndex ?? 0) ? 'committed' : 'not committed'}`;
     });
+  }
+
+  private updateSnapshot(card: Card, up: NodeUp | undefined): void {
+    const block = snapshotBlock(up);
+    const { root, at, meta } = card.snapshot;
+    attr(root, 'data-snapshot', block.state);
+    attr(root, 'title', block.title === '' ? null : block.title);
+    text(at, block.at);
+    text(meta, block.meta);
+    if (up === undefined) return;
+    const index = up.snapshotIndex ?? 0;
+    if (card.snapshot.shown !== undefined && index !== card.snapshot.shown) {
+      root.classList.remove('changed');
+      void root.offsetWidth; // restart the animation
+      root.classList.add('changed');
+    }
+    card.snapshot.shown = index;
   }
 }

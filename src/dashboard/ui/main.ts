@@ -11,6 +11,7 @@ import { attr, byId, text } from './dom.js';
 import { connectEvents, type EventType } from './events.js';
 import { LogPanel } from './log-panel.js';
 import { Ring } from './ring.js';
+import { SnapshotTransfers } from './snapshot.js';
 import { DashboardState } from './state.js';
 import { Timeline } from './timeline.js';
 import type { ClusterEvent, LeaderEvent, LogEvent, NodeEvent, RpcEvent } from './types.js';
@@ -66,6 +67,7 @@ const nodeAction = async (id: string, action: NodeAction, button: HTMLButtonElem
 
 const cards = new NodeCards(byId('cards'), (id, action, button) => void nodeAction(id, action, button), select);
 const ring = new Ring(byId('ring'), select);
+const transfers = new SnapshotTransfers();
 const probe: DashboardProbe = {
   eventsReceived: 0,
   lastEventAt: null,
@@ -181,9 +183,16 @@ function handle(type: EventType, data: unknown): void {
   if (data === null || typeof data !== 'object') return;
   const d = data as Record<string, unknown>;
   switch (type) {
-    case 'message':
-      if (typeof d['from'] === 'string' && typeof d['to'] === 'string' && typeof d['type'] === 'string') ring.message(data as RpcEvent);
-      return; // dots animate on their own; nothing else to redraw
+    case 'message': {
+      if (typeof d['from'] !== 'string' || typeof d['to'] !== 'string' || typeof d['type'] !== 'string') return;
+      const m = data as RpcEvent;
+      const words = transfers.observe(m, Date.now());
+      ring.message(m, words);
+      // Dots animate on their own; only a snapshot transfer's line in the cluster log needs a redraw.
+      if (words?.line === undefined) return;
+      state.addLog({ level: 'info', text: words.line, time: Date.now() });
+      break;
+    }
     case 'cluster':
       if (Array.isArray(d['nodes'])) state.setCluster(data as ClusterEvent);
       break;

@@ -2,6 +2,8 @@
  * The nodes in a ring, RaftScope style, with every RPC drawn as a dot travelling from sender to
  * receiver. A dot takes the same ~½ s whatever the real latency (a loopback RPC takes well under
  * a millisecond; nobody could see it). Requests and replies travel in opposite lanes of a link.
+ * InstallSnapshot chunks and their replies are squares (a block of the snapshot), violet like the
+ * snapshot block on the node cards, each chunk captioned with its place ("2/5").
  * A message that cannot arrive — sent over a cut link or to a node that is down — is drawn as
  * failed: red, it stops at the cut, fades and is removed. A leader keeps retrying a dead follower
  * (every heartbeat, with entries), so one failed dot per direction of a link is in flight at a
@@ -14,6 +16,7 @@
  */
 import { attr, s, text } from './dom.js';
 import type { DashboardState } from './state.js';
+import type { SnapshotWords } from './snapshot.js';
 import type { NodeEvent, RpcEvent } from './types.js';
 
 const SIZE = 360;
@@ -25,8 +28,14 @@ export const MAX_DOTS = 48;
 /** Heartbeats (and their replies) on one link are drawn at most this often. */
 const HEARTBEAT_GAP_MS = 140;
 
+type DotShape = SVGCircleElement | SVGRectElement;
+
 interface Dot {
-  el: SVGCircleElement;
+  el: DotShape;
+  /** Half the square's side (squares only). */
+  half: number;
+  /** A chunk's place in its snapshot ("2/5"), travelling with it. */
+  caption: SVGTextElement | undefined;
   x1: number;
   y1: number;
   x2: number;
@@ -72,6 +81,8 @@ export class Ring {
   private layoutKey = '';
   private readonly active: Dot[] = [];
   private readonly free: SVGCircleElement[] = [];
+  private readonly freeSquares: SVGRectElement[] = [];
+  private readonly freeCaptions: SVGTextElement[] = [];
   private frame = 0;
   private readonly lastHeartbeat = new Map<string, number>();
   /** "from to" pairs whose messages cannot arrive, as of the last render. */
@@ -134,8 +145,8 @@ export class Ring {
     text(this.summarySub, leader !== undefined ? `leader ${leader.id}` : state.upNodes().length > 0 ? 'no leader' : '');
   }
 
-  /** Launch a dot for one RPC; silently skipped when it cannot be seen. */
-  message(m: RpcEvent): void {
+  /** Launch a dot for one RPC; silently skipped when it cannot be seen. `words`: an InstallSnapshot's label and caption. */
+  message(m: RpcEvent, words?: SnapshotWords): void {
     if (document.hidden) return;
     const from = this.nodes.get(m.from);
     const to = this.nodes.get(m.to);
@@ -175,14 +186,31 @@ export class Ring {
     // Right-hand lane in the direction of travel: a request and its reply never overlap.
     const ox = -uy * LANE;
     const oy = ux * LANE;
-    const el = this.free.pop() ?? this.dotLayer.appendChild(s('circle', { r: 4 }));
-    el.setAttribute('class', failed ? 'dot failed' : dotClass(m));
-    el.setAttribute('r', String(dotRadius(m)));
+    const size = dotSize(m);
+    const square = isSnapshot(m);
+    const el: DotShape = square ? (this.freeSquares.pop() ?? this.dotLayer.appendChild(s('rect', { rx: 1.5 }))) : (this.free.pop() ?? this.dotLayer.appendChild(s('circle', { r: 4 })));
+    el.setAttribute('class', failed ? `dot failed${square ? ' is' : ''}` : dotClass(m));
+    if (square) {
+      el.setAttribute('width', String(2 * size));
+      el.setAttribute('height', String(2 * size));
+    } else {
+      el.setAttribute('r', String(size));
+    }
     el.setAttribute('data-lane', lane);
+    el.setAttribute('data-type', m.type);
+    attr(el, 'data-label', words?.label ?? null);
     el.style.display = '';
     el.style.opacity = '';
+    let caption: SVGTextElement | undefined;
+    if (words?.caption !== undefined && !failed) {
+      caption = this.freeCaptions.pop() ?? this.dotLayer.appendChild(s('text', { class: 'dot-caption', 'text-anchor': 'middle' }));
+      text(caption, words.caption);
+      caption.style.display = '';
+    }
     const dot: Dot = {
       el,
+      half: square ? size : 0,
+      caption,
       x1: from.x + ux * (NODE_R + 2) + ox,
       y1: from.y + uy * (NODE_R + 2) + oy,
       x2: (failed ? (from.x + to.x) / 2 - ux * 8 : to.x - ux * (NODE_R + 4)) + ox,
@@ -217,8 +245,19 @@ export class Ring {
 
   private place(dot: Dot, t: number): void {
     const e = t < 0.5 ? 2 * t * t : 1 - (-2 * t + 2) ** 2 / 2; // ease in-out
-    dot.el.setAttribute('cx', (dot.x1 + (dot.x2 - dot.x1) * e).toFixed(1));
-    dot.el.setAttribute('cy', (dot.y1 + (dot.y2 - dot.y1) * e).toFixed(1));
+    const x = dot.x1 + (dot.x2 - dot.x1) * e;
+    const y = dot.y1 + (dot.y2 - dot.y1) * e;
+    if (dot.half > 0) {
+      dot.el.setAttribute('x', (x - dot.half).toFixed(1));
+      dot.el.setAttribute('y', (y - dot.half).toFixed(1));
+    } else {
+      dot.el.setAttribute('cx', x.toFixed(1));
+      dot.el.setAttribute('cy', y.toFixed(1));
+    }
+    if (dot.caption !== undefined) {
+      dot.caption.setAttribute('x', x.toFixed(1));
+      dot.caption.setAttribute('y', (y - dot.half - 3).toFixed(1));
+    }
     if (dot.failed) dot.el.style.opacity = t < 0.5 ? '' : (1 - (t - 0.5) * 2).toFixed(2);
   }
 
@@ -227,7 +266,12 @@ export class Ring {
     if (dot === undefined) return;
     if (dot.failed) this.failedLanes.delete(dot.lane);
     dot.el.style.display = 'none';
-    this.free.push(dot.el);
+    if (dot.el instanceof SVGRectElement) this.freeSquares.push(dot.el);
+    else this.free.push(dot.el);
+    if (dot.caption !== undefined) {
+      dot.caption.style.display = 'none';
+      this.freeCaptions.push(dot.caption);
+    }
   }
 
   private clearDots(): void {
@@ -302,6 +346,10 @@ export class Ring {
   }
 }
 
+function isSnapshot(m: RpcEvent): boolean {
+  return m.type === 'rpc.installSnapshot' || m.type === 'rpc.installSnapshotResult';
+}
+
 function dotClass(m: RpcEvent): string {
   switch (m.type) {
     case 'rpc.appendEntries':
@@ -312,10 +360,17 @@ function dotClass(m: RpcEvent): string {
       return m.preVote === true ? 'dot rv pre' : 'dot rv';
     case 'rpc.requestVoteResult':
       return `dot rvr ${m.voteGranted === true ? 'granted' : 'denied'}${m.preVote === true ? ' pre' : ''}`;
+    case 'rpc.installSnapshot':
+      return m.snapshot?.done === true ? 'dot is last' : 'dot is';
+    case 'rpc.installSnapshotResult':
+      return m.success === true ? 'dot isr installed' : 'dot isr';
+    default:
+      return 'dot';
   }
 }
 
-function dotRadius(m: RpcEvent): number {
+/** A circle's radius, half a square's side. */
+function dotSize(m: RpcEvent): number {
   switch (m.type) {
     case 'rpc.appendEntries':
       return (m.entries ?? 0) > 0 ? 6 : 3.5;
@@ -325,5 +380,11 @@ function dotRadius(m: RpcEvent): number {
       return 6;
     case 'rpc.requestVoteResult':
       return 5;
+    case 'rpc.installSnapshot':
+      return 5;
+    case 'rpc.installSnapshotResult':
+      return 4;
+    default:
+      return 4;
   }
 }

@@ -21,7 +21,16 @@ export interface NodeUp {
   commitIndex: number;
   lastApplied: number;
   lastLogIndex: number;
-  /** Terms of the entries start..lastLogIndex (at most the last 64). */
+  /**
+   * The latest snapshot's last included index and term (0 without one): entries up to
+   * snapshotIndex are compacted into it, and the log holds snapshotIndex + 1 on. Absent from
+   * nodes older than snapshots.
+   */
+  snapshotIndex?: number;
+  snapshotTerm?: number;
+  /** The snapshot's size in bytes, once the node's /status told the server (absent until then). */
+  snapshotBytes?: number;
+  /** Terms of the entries start..lastLogIndex (at most the last 64, never before snapshotIndex + 1). */
   log: { start: number; terms: number[] };
   /** Peers this node refuses traffic with. */
   isolated: string[];
@@ -40,7 +49,21 @@ export interface NodeDown {
 
 export type NodeEvent = NodeUp | NodeDown;
 
-export type RpcType = 'rpc.requestVote' | 'rpc.requestVoteResult' | 'rpc.appendEntries' | 'rpc.appendEntriesResult';
+export type RpcType = 'rpc.requestVote' | 'rpc.requestVoteResult' | 'rpc.appendEntries' | 'rpc.appendEntriesResult' | 'rpc.installSnapshot' | 'rpc.installSnapshotResult';
+
+/**
+ * An InstallSnapshot chunk: the snapshot (last included index and term), where the chunk starts
+ * in it and how long it is (characters), whether it is the last, and the snapshot's whole length
+ * when the leader still holds it. A result: the snapshot, and how much of it the follower holds.
+ */
+export interface SnapshotPart {
+  index: number;
+  term?: number;
+  offset: number;
+  bytes?: number;
+  done?: boolean;
+  total?: number;
+}
 
 export interface RpcEvent {
   from: string;
@@ -51,6 +74,8 @@ export interface RpcEvent {
   success?: boolean;
   voteGranted?: boolean;
   preVote?: boolean;
+  /** InstallSnapshot and its result (`success`: installed). */
+  snapshot?: SnapshotPart;
   time: number;
 }
 
