@@ -115,6 +115,7 @@ export class KvClient {
     const ids = this.cluster.ids;
     let target = this.leaderHint ?? (ids[0] as NodeId);
     let mayHaveApplied = false;
+    let hops = 0;
     let lastError: unknown;
     while (this.clock.now() < deadline) {
       const node = this.cluster.node(target);
@@ -126,10 +127,16 @@ export class KvClient {
           return value;
         } catch (error) {
           lastError = error;
-          // A refusal that no other node, and no later try, would answer differently.
-          if (error instanceof InvalidRequestError || (error instanceof RaftError && error.code === 'unauthorized')) throw error;
+          // A refusal that no other node, and no later try, would answer differently. If an
+          // earlier try may have reached a log, the write's outcome is still unknown, though.
+          if (error instanceof InvalidRequestError || (error instanceof RaftError && error.code === 'unauthorized')) {
+            if (mayHaveApplied) throw new OutcomeUnknownError(`an earlier try may have applied the write, then a node refused it (${error.message})`);
+            throw error;
+          }
           if (error instanceof NotLeaderError && error.leaderId !== undefined && error.leaderId !== target) {
             target = error.leaderId; // go straight to the leader it named
+            // …at once the first time; after that, two nodes naming each other must not spin.
+            if (hops++ > 0) await this.sleep(this.options.retryDelay ?? 50);
             continue;
           }
           // Not a plain refusal: the write may have reached a log (and may yet commit).

@@ -42,7 +42,7 @@ export async function forwardOrReject<T>(request: ClientRequest, { self, leader,
 }
 
 /** Errors of a connection that was never made (the leader is down or unreachable): nothing left this node. */
-const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+export const NOT_CONNECTED: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 function neverSent(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
