@@ -18,14 +18,14 @@ import { isNoop, type LogEntry, type LogIndex, type NodeId, type Role, type RpcM
 import { parseRpcMessage } from '../core/validate.js';
 import { InvalidRequestError, NotLeaderError, StoppedError } from '../errors.js';
 import type { StateMachine } from '../state-machine.js';
-import { BatchBuilder, type Storage } from '../storage/storage.js';
+import { BatchBuilder, type SnapshotRecord, type Storage } from '../storage/storage.js';
 import type { ClientRequest, ClientResponse, Transport } from '../transport/transport.js';
 import { systemClock, type Clock } from './clock.js';
 import { ownCopy } from './command-copy.js';
 import { Emitter } from './emitter.js';
 import { forwardOrReject, serveForwarded } from './forwarding.js';
 import { WaitingRequests } from './requests.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import { decodeSnapshot, encodeSnapshot, StagedSnapshotJob } from './snapshot.js';
 
 /** Applied entries between automatic snapshots (createRaftNode's snapshotThreshold). */
 export const DEFAULT_SNAPSHOT_THRESHOLD = 8192;
@@ -120,8 +120,9 @@ export type RaftNodeEvents<C, R> = {
 
 /**
  * A snapshot reached storage, for operators' figures. `taken`: this node snapshotted its state
- * machine, and `ms` is the state machine's snapshot() with its encoding plus the storage write
- * that stored it; `installed`: it came from the leader (InstallSnapshot), and `ms` is the write.
+ * machine, and `ms` runs from the state machine's snapshot() until the snapshot is on disk (on a
+ * storage that stages snapshots, that spans the turns in which its data was written ahead while the
+ * node kept serving); `installed`: it came from the leader (InstallSnapshot), and `ms` is the write.
  * Durations are measured with the node's clock (virtual in the simulator).
  */
 export interface SnapshotEvent {
@@ -160,7 +161,10 @@ export interface RaftNode<C = unknown, R = unknown, Q = unknown, QR = unknown> {
   readonly actor: RaftNodeActor;
   /** Entries in the node's log (a copy). */
   log(): LogEntry<C>[];
-  /** Stop the node; `{ flush: true }` first performs the batch being gathered (clean shutdown). */
+  /**
+   * Stop the node; `{ flush: true }` first performs the batch being gathered and stores a snapshot
+   * still being written ahead (clean shutdown).
+   */
   stop(options?: { flush?: boolean }): void;
   readonly stopped: boolean;
 }
@@ -195,8 +199,11 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   private snapshotWaiters: { index: LogIndex; resolve: (at: { index: LogIndex; term: Term }) => void; reject: (error: unknown) => void }[] = [];
   /** The snapshot this node took and handed to the machine, until it is written (for the `snapshot` event). */
   private takenSnapshot: { index: LogIndex; ms: number } | undefined;
+  /** On a storage that stages snapshots: the one this node took and is writing ahead (one at a time). */
+  private snapshotJob: StagedSnapshotJob | undefined;
   private role: Role = 'follower';
   private term: Term;
+  private stopping = false;
   stopped = false;
 
   constructor(private readonly options: RaftNodeOptions<C, R, Q, QR>) {
@@ -336,12 +343,20 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
    */
   stop(options: { flush?: boolean } = {}): void {
     if (this.stopped) return;
-    if (options.flush && this.flushScheduled) this.flush();
+    if (options.flush) {
+      this.stopping = true; // no new snapshot now: it would be dropped with the node
+      if (this.flushScheduled) this.flush();
+      this.storeSnapshotJobNow();
+      if (this.stopped) return; // the storage failed meanwhile: fail() stopped the node
+    }
     this.stopped = true;
     this.actor.stop();
     this.options.transport.stop();
     // Queued requests get StoppedError; proposals already in the log, OutcomeUnknownError.
     this.requests.stop();
+    // As a crash would: a snapshot not yet recorded is dropped (what it staged goes with it).
+    this.snapshotJob?.staging.discard();
+    this.snapshotJob = undefined;
     this.rejectSnapshotWaiters(new StoppedError());
   }
 
@@ -384,7 +399,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     }
     switch (effect.type) {
       case 'persist':
-        this.persist.add(effect);
+        this.persist.add(this.snapshotJob?.record(effect) ?? effect);
         break;
       case 'send':
         this.sends.push({ to: effect.to, message: effect.message });
@@ -534,12 +549,17 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
 
   /**
    * Snapshot the state machine at the last applied index and hand it to the machine, which
-   * compacts its log and persists it with the next batch. Synchronous: the state machine's state
-   * is exactly that index's now, and nothing is applied until it returns.
+   * compacts its log and persists it with the next batch. snapshot() and the encoding are
+   * synchronous: the state machine's state is exactly that index's now, and nothing is applied until
+   * they return. On a storage that stages snapshots, the data is then written ahead a piece per turn
+   * (stepSnapshotJob) and handed to the machine only once it is all on disk, so the batch that
+   * records it is small; meanwhile the node serves with its old snapshot and its whole log.
    */
   private takeSnapshot(): void {
     const { stateMachine, storage } = this.options;
     if (typeof stateMachine.snapshot !== 'function' || typeof stateMachine.restore !== 'function' || storage.storesSnapshots !== true) return;
+    // One at a time: the threshold and waiters are checked again when it is over.
+    if (this.snapshotJob !== undefined || this.stopping) return;
     const index = this.appliedIndex;
     this.lastSnapshotAt = index; // also after a failure: try again after another threshold, not on every batch
     let data: string;
@@ -551,8 +571,85 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       this.rejectSnapshotWaiters(error);
       return;
     }
-    this.takenSnapshot = { index, ms: this.clock.now() - started };
-    this.actor.send({ type: 'snapshot.taken', index, data });
+    if (storage.stageSnapshot === undefined) {
+      this.takenSnapshot = { index, ms: this.clock.now() - started };
+      this.actor.send({ type: 'snapshot.taken', index, data });
+      return;
+    }
+    // Applied, so committed and still in the log: its term is known and never changes.
+    const term = this.actor.getSnapshot().context.log.termAt(index) as Term;
+    try {
+      this.snapshotJob = new StagedSnapshotJob(index, data, storage.stageSnapshot(index, term, data), started);
+    } catch (error) {
+      this.snapshotJobFailed(error, index);
+      return;
+    }
+    this.clock.defer(() => this.stepSnapshotJob());
+  }
+
+  /** One piece of the snapshot job per turn: write the next piece, hand it over once all is written, then tidy. */
+  private stepSnapshotJob(): void {
+    const job = this.snapshotJob;
+    if (job === undefined || this.stopped) return;
+    let more: boolean;
+    try {
+      more = job.step();
+    } catch (error) {
+      this.endSnapshotJob(job);
+      this.snapshotJobFailed(error, job.index);
+      return;
+    }
+    if (more) this.clock.defer(() => this.stepSnapshotJob());
+    else if (job.phase === 'written') this.handOver(job);
+    else this.endSnapshotJob(job);
+  }
+
+  /** All of it is on disk: hand it to the machine, which compacts and persists it (the batch names it: job.record). */
+  private handOver(job: StagedSnapshotJob): void {
+    // A newer snapshot may have come from the leader meanwhile: then this one is of no use.
+    if (job.index > this.actor.getSnapshot().context.log.snapshotIndex) {
+      job.phase = 'handed';
+      this.actor.send({ type: 'snapshot.taken', index: job.index, data: job.data });
+    }
+    if (!job.batched) this.endSnapshotJob(job);
+  }
+
+  /** A clean stop stores the snapshot being written ahead: the rest of it now, then the batch that flips it in. */
+  private storeSnapshotJobNow(): void {
+    const job = this.snapshotJob;
+    if (job === undefined || job.phase === 'tidying') return;
+    try {
+      while (job.phase === 'writing' && job.step());
+    } catch (error) {
+      this.endSnapshotJob(job);
+      this.snapshotJobFailed(error, job.index);
+      return;
+    }
+    if (job.phase === 'written') this.handOver(job);
+    if (this.flushScheduled) this.flush();
+  }
+
+  /** The job is over (tidied, discarded or failed); a snapshot asked for or due meanwhile is taken next turn. */
+  private endSnapshotJob(job: StagedSnapshotJob): void {
+    job.staging.discard();
+    if (this.snapshotJob === job) this.snapshotJob = undefined;
+    this.clock.defer(() => {
+      if (this.stopped || this.snapshotJob !== undefined) return;
+      const { snapshotIndex } = this.actor.getSnapshot().context.log;
+      const due = this.appliedIndex - this.lastSnapshotAt >= (this.options.snapshotThreshold ?? DEFAULT_SNAPSHOT_THRESHOLD);
+      if (due || this.snapshotWaiters.some((w) => w.index > snapshotIndex)) this.takeSnapshot();
+    });
+  }
+
+  /** A refused snapshot (say, text storage cannot keep) costs only this snapshot; a failing disk stops the node. */
+  private snapshotJobFailed(error: unknown, index: LogIndex): void {
+    const refused = error instanceof RangeError || (error as { code?: unknown } | undefined)?.code === 'storage_batch_invalid';
+    if (!refused) {
+      this.fail(error, 'writing a snapshot to storage failed; the node stops');
+      return;
+    }
+    this.report(error, `storing the snapshot at index ${index}`);
+    this.rejectSnapshotWaiters(error);
   }
 
   /** Replace the state machine's state by a snapshot (at start, or installed from the leader). */
@@ -567,16 +664,27 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.lastSnapshotAt = snapshot.index;
   }
 
-  private snapshotWritten(snapshot: Snapshot, writeMs: number): void {
+  private snapshotWritten(snapshot: SnapshotRecord, writeMs: number): void {
+    const job = this.snapshotJob;
+    if (job !== undefined && snapshot.staged === undefined && (job.phase === 'handed' || (job.phase === 'writing' && snapshot.index >= job.index))) {
+      // Another snapshot (from the leader) was stored instead of, or past, the one being staged.
+      this.endSnapshotJob(job);
+    }
+    const flipped = job !== undefined && snapshot.staged === job.staging.id ? job : undefined;
     const taken = this.takenSnapshot?.index === snapshot.index ? this.takenSnapshot : undefined;
     this.takenSnapshot = undefined;
     this.emitter.emit('snapshot', {
       index: snapshot.index,
       term: snapshot.term,
-      bytes: Buffer.byteLength(snapshot.data, 'utf8'),
-      ms: (taken?.ms ?? 0) + writeMs,
-      source: taken !== undefined ? 'taken' : 'installed',
+      bytes: flipped?.staging.bytes ?? Buffer.byteLength(snapshot.data, 'utf8'),
+      ms: flipped !== undefined ? this.clock.now() - flipped.started : (taken?.ms ?? 0) + writeMs,
+      source: taken !== undefined || flipped !== undefined ? 'taken' : 'installed',
     });
+    if (flipped !== undefined) {
+      // On disk: delete the snapshot it replaced, a piece per turn.
+      flipped.phase = 'tidying';
+      this.clock.defer(() => this.stepSnapshotJob());
+    }
     const waiting = this.snapshotWaiters.filter((w) => w.index <= snapshot.index);
     this.snapshotWaiters = this.snapshotWaiters.filter((w) => w.index > snapshot.index);
     for (const w of waiting) w.resolve({ index: snapshot.index, term: snapshot.term });

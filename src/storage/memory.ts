@@ -5,7 +5,8 @@ import { checkBatch, type PersistBatch, type PersistedState, type SnapshotRecord
  * Storage in memory. It stands for a disk: keep the object across a simulated crash and restart
  * the node from it. `writes` counts batches (one batch = one fsync on a real disk). It keeps the
  * same rules as a disk: the latest snapshot and the contiguous log after it, changed only by
- * whole batches.
+ * whole batches. It has no `stageSnapshot`: a snapshot's data goes in its batch, in the same step,
+ * so the simulator's runs stay a pure function of their seed.
  */
 export class MemoryStorage<C = unknown> implements Storage<C> {
   private hardState: HardState = { currentTerm: 0, votedFor: null };
@@ -29,6 +30,11 @@ export class MemoryStorage<C = unknown> implements Storage<C> {
 
   write(batch: PersistBatch<C>): void {
     // Check before changing anything, so a refused batch leaves no trace (atomicity).
+    const staged = batch.snapshot?.staged;
+    if (staged !== undefined) {
+      // Snapshots reach memory whole, in their batch: there is nothing staged to record.
+      throw new RangeError(`the snapshot at index ${batch.snapshot?.index} names staged snapshot ${staged}, but MemoryStorage stages no snapshots`);
+    }
     const snapshotIndex = this.snapshot?.index ?? 0;
     const { base, kept } = checkBatch(batch, {
       snapshotIndex,

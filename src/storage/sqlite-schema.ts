@@ -7,7 +7,13 @@
  * - 1: metadata, hard state, the log from index 1.
  * - 2: adds the latest snapshot (raft_snapshot: index, term, chunk count and length) and its data
  *   in chunks (raft_snapshot_chunks, keyed by (snapshot_idx, seq)); the log is kept from
- *   snapshot index + 1. A version-1 directory is upgraded on open, in one transaction.
+ *   snapshot index + 1.
+ * - 3: chunks belong to a chunk set (raft_snapshot_chunks keyed by (chunk_set, seq); the snapshot
+ *   row names its set), so a snapshot can be written ahead of the batch that records it:
+ *   raft_snapshot_staging lists the sets that are no snapshot's — being staged, or retired by the
+ *   snapshot that replaced them and being deleted. Those are never loaded, and open deletes them
+ *   (a process died before their flip, or while tidying).
+ * An older directory is upgraded on open, in one transaction.
  */
 import type Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
@@ -15,7 +21,7 @@ import type { HardState, LogIndex, NodeId, Term } from '../core/types.js';
 import { RaftError } from '../errors.js';
 
 /** The on-disk format this code writes and the newest it can read. */
-export const SQLITE_FORMAT_VERSION = 2;
+export const SQLITE_FORMAT_VERSION = 3;
 /** The database file inside the data directory. */
 export const SQLITE_FILE_NAME = 'raft.db';
 
@@ -59,6 +65,14 @@ export interface SqliteStorageOptions {
   clusterId: string;
 }
 
+/** Chunk sets that are no snapshot's: 'staged' (written ahead, not yet recorded) or 'retired' (replaced, being deleted). */
+const STAGING_TABLE = `
+  CREATE TABLE raft_snapshot_staging (
+    chunk_set INTEGER PRIMARY KEY CHECK (chunk_set >= 1),
+    purpose TEXT NOT NULL CHECK (purpose IN ('staged', 'retired'))
+  ) STRICT;
+`;
+
 const SCHEMA_V1 = `
   CREATE TABLE raft_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
   CREATE TABLE raft_hard_state (
@@ -73,24 +87,38 @@ const SCHEMA_V1 = `
   ) STRICT;
   INSERT INTO raft_hard_state (id, current_term, voted_for) VALUES (1, 0, NULL);
 `;
-/** What version 2 adds. `chunks` and `length` (in UTF-16 code units) let load tell a whole snapshot from a partial one. */
-const SCHEMA_V2_ADDS = `
+/**
+ * The snapshot tables of version 3 (a version-1 directory gains them as they are). `chunks` and
+ * `length` (in UTF-16 code units) let load tell a whole snapshot from a partial one.
+ */
+const SNAPSHOT_TABLES_V3 = `
   CREATE TABLE raft_snapshot (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     idx INTEGER NOT NULL CHECK (idx >= 1),
     term INTEGER NOT NULL CHECK (term >= 1),
     chunks INTEGER NOT NULL CHECK (chunks >= 0),
-    length INTEGER NOT NULL CHECK (length >= 0)
+    length INTEGER NOT NULL CHECK (length >= 0),
+    chunk_set INTEGER NOT NULL CHECK (chunk_set >= 1)
   ) STRICT;
   CREATE TABLE raft_snapshot_chunks (
-    snapshot_idx INTEGER NOT NULL,
+    chunk_set INTEGER NOT NULL,
     seq INTEGER NOT NULL CHECK (seq >= 0),
     data TEXT NOT NULL,
-    PRIMARY KEY (snapshot_idx, seq)
+    PRIMARY KEY (chunk_set, seq)
   ) STRICT;
+  ${STAGING_TABLE}
+`;
+/** Version 2 keyed chunks by their snapshot's index: that index becomes the set's id. */
+const UPGRADE_V2_TO_V3 = `
+  ALTER TABLE raft_snapshot_chunks RENAME COLUMN snapshot_idx TO chunk_set;
+  ALTER TABLE raft_snapshot ADD COLUMN chunk_set INTEGER NOT NULL DEFAULT 1 CHECK (chunk_set >= 1);
+  UPDATE raft_snapshot SET chunk_set = idx;
+  ${STAGING_TABLE}
 `;
 const TABLES_V1 = ['raft_meta', 'raft_hard_state', 'raft_entries'] as const;
 const TABLES_V2 = [...TABLES_V1, 'raft_snapshot', 'raft_snapshot_chunks'] as const;
+const TABLES_V3 = [...TABLES_V2, 'raft_snapshot_staging'] as const;
+const TABLES = { 1: TABLES_V1, 2: TABLES_V2, 3: TABLES_V3 } as const;
 
 export const RESTORE =
   'xstate-raft will not reset it. Stop this node and restore its data directory from a backup; if there is none, ' +
@@ -104,6 +132,11 @@ export interface OpenedState {
   snapshotTerm: Term;
   /** The stored snapshot's data length (0 without one). */
   snapshotLength: number;
+  /** The stored snapshot's chunk set and its number of chunks (0 and 0 without one). */
+  chunkSet: number;
+  chunkCount: number;
+  /** An id no chunk set on disk has. */
+  nextChunkSet: number;
   lastIndex: LogIndex;
   lastTerm: Term;
 }
@@ -121,7 +154,7 @@ export function prepare(db: Database.Database, dir: string, file: string, option
     // A new database (or one a crash left before its first transaction): create it in one transaction.
     setDurability(db, dir, file);
     db.transaction(() => {
-      db.exec(SCHEMA_V1 + SCHEMA_V2_ADDS);
+      db.exec(SCHEMA_V1 + SNAPSHOT_TABLES_V3);
       const meta = db.prepare('INSERT INTO raft_meta (key, value) VALUES (?, ?)');
       meta.run('format_version', String(SQLITE_FORMAT_VERSION));
       meta.run('cluster_id', options.clusterId);
@@ -131,22 +164,31 @@ export function prepare(db: Database.Database, dir: string, file: string, option
     // Check before changing anything, so a foreign or damaged file is left exactly as it was.
     const version = checkMetadata(db, dir, file, tables, options);
     setDurability(db, dir, file);
-    if (version === 1) {
+    if (version < SQLITE_FORMAT_VERSION) {
       // Upgrade in place: the new tables and the new version together, or neither (a crash here
-      // leaves a version-1 directory that the next open upgrades again).
+      // leaves the older directory that the next open upgrades again).
       db.transaction(() => {
-        db.exec(SCHEMA_V2_ADDS);
+        db.exec(version === 1 ? SNAPSHOT_TABLES_V3 : UPGRADE_V2_TO_V3);
         db.prepare("UPDATE raft_meta SET value = ? WHERE key = 'format_version'").run(String(SQLITE_FORMAT_VERSION));
       })();
     }
   }
+  // Staged sets a process died before recording, retired ones it died before deleting: never
+  // anybody's snapshot, so they go (one transaction; skipped when there are none, as usual).
+  if (db.prepare('SELECT 1 FROM raft_snapshot_staging LIMIT 1').pluck().get() !== undefined) {
+    db.transaction(() => {
+      db.exec('DELETE FROM raft_snapshot_chunks WHERE chunk_set IN (SELECT chunk_set FROM raft_snapshot_staging); DELETE FROM raft_snapshot_staging;');
+    })();
+  }
   const hardState = checkedHardState(db.prepare('SELECT current_term, voted_for FROM raft_hard_state').raw().all() as unknown[][], dir, file);
-  const snapshot = db.prepare('SELECT idx, term, length FROM raft_snapshot').raw().get() as [LogIndex, Term, number] | undefined;
+  const snapshot = db.prepare('SELECT idx, term, length, chunk_set, chunks FROM raft_snapshot').raw().get() as [LogIndex, Term, number, number, number] | undefined;
   const last = db.prepare('SELECT idx, term FROM raft_entries ORDER BY idx DESC LIMIT 1').raw().get() as [LogIndex, Term] | undefined;
-  const [snapshotIndex, snapshotTerm, snapshotLength] = snapshot ?? [0, 0, 0];
+  const highestSet = db.prepare('SELECT max(chunk_set) FROM raft_snapshot_chunks').pluck().get() as number | null;
+  const [snapshotIndex, snapshotTerm, snapshotLength, chunkSet, chunkCount] = snapshot ?? [0, 0, 0, 0, 0];
   // Without entries after it, the log ends at the snapshot. (load() refuses entries that do not continue it.)
   const [lastIndex, lastTerm] = last ?? [snapshotIndex, snapshotTerm];
-  return { hardState, snapshotIndex, snapshotTerm, snapshotLength, lastIndex, lastTerm };
+  const nextChunkSet = Math.max(isTerm(highestSet) ? highestSet : 0, isTerm(chunkSet) ? chunkSet : 0) + 1;
+  return { hardState, snapshotIndex, snapshotTerm, snapshotLength, chunkSet, chunkCount, nextChunkSet, lastIndex, lastTerm };
 }
 
 function setDurability(db: Database.Database, dir: string, file: string): void {
@@ -159,7 +201,7 @@ function setDurability(db: Database.Database, dir: string, file: string): void {
   db.pragma('checkpoint_fullfsync = ON');
 }
 
-/** Returns the directory's format version (1 or 2) once everything else checks out. */
+/** Returns the directory's format version (1 to 3) once everything else checks out. */
 function checkMetadata(db: Database.Database, dir: string, file: string, tables: readonly string[], options: SqliteStorageOptions): number {
   if (!tables.includes('raft_meta')) {
     throw new StorageError(
@@ -183,11 +225,10 @@ function checkMetadata(db: Database.Database, dir: string, file: string, tables:
       dir,
     );
   }
-  for (const table of version === 1 ? TABLES_V1 : TABLES_V2) if (!tables.includes(table)) throw damaged(`table ${table} is missing`);
-  if (version === 1) {
-    // Version 1 had no snapshot tables: one here was made by something else, and upgrading would fail or mix.
-    for (const table of TABLES_V2) if (!(TABLES_V1 as readonly string[]).includes(table) && tables.includes(table)) throw damaged(`format_version is 1 but table ${table} exists`);
-  }
+  const own: readonly string[] = TABLES[version as keyof typeof TABLES];
+  for (const table of own) if (!tables.includes(table)) throw damaged(`table ${table} is missing`);
+  // A table of a later version was made by something else, and upgrading would fail or mix.
+  for (const table of TABLES_V3) if (!own.includes(table) && tables.includes(table)) throw damaged(`format_version is ${version} but table ${table} exists`);
   const clusterId = meta.get('cluster_id');
   const nodeId = meta.get('node_id');
   if (clusterId === undefined || clusterId === '') throw damaged('cluster_id is missing');

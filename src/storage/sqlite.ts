@@ -10,6 +10,10 @@
  *   of it or none of it: never a log without its snapshot, never a gap after it.
  * - A snapshot's data is stored in chunks of at most SNAPSHOT_CHUNK_CHARS characters, so a large
  *   snapshot is never one giant row (nor one giant UTF-8 copy); only the latest one is kept.
+ * - A snapshot the node took can be written ahead (`stageSnapshot`, sqlite-staging.ts): a chunk per
+ *   turn of the event loop while the node keeps serving, invisible to load(); the batch that
+ *   records it then only flips it in, in a small transaction. A snapshot in a batch without a
+ *   staged id (one installed from the leader) is written whole in the batch's transaction.
  * - `locking_mode = EXCLUSIVE`: the file stays locked while the storage is open, so two processes
  *   can never run a node on the same directory (two nodes sharing one vote would break Raft).
  * - Opening refuses — with a `StorageError` saying what is wrong and what to do — a file that is
@@ -39,9 +43,11 @@ import {
   type OpenedState,
   type SqliteStorageOptions,
 } from './sqlite-schema.js';
-import { checkBatch, type PersistBatch, type PersistedState, type SnapshotRecord, type Storage } from './storage.js';
+import { SqliteSnapshotStaging, chunkEnds, stagingHost, type StagingHost } from './sqlite-staging.js';
+import { checkBatch, type PersistBatch, type PersistedState, type SnapshotRecord, type StagedSnapshotId, type Storage } from './storage.js';
 
 export { SQLITE_FILE_NAME, SQLITE_FORMAT_VERSION, StorageError, type SqliteStorageOptions, type StorageErrorCode } from './sqlite-schema.js';
+export { STAGED_CHUNK_CHARS } from './sqlite-staging.js';
 
 /** The most characters (UTF-16 code units) of a snapshot's data one chunk row holds: 1 MiB. */
 export const SNAPSHOT_CHUNK_CHARS = 1 << 20;
@@ -69,8 +75,14 @@ type Row = [index: LogIndex, term: Term, command: string];
 
 interface Plan {
   hardState: HardState | undefined;
-  /** The new snapshot and where its chunks end (chunk i is data[ends[i-1] ?? 0 .. ends[i]]). */
-  snapshot: { record: SnapshotRecord; ends: number[] } | undefined;
+  /**
+   * The new snapshot in its chunk set: written whole here (chunk i is data[ends[i-1] ?? 0 .. ends[i]]),
+   * or staged already (the flip).
+   */
+  snapshot:
+    | { record: SnapshotRecord; set: number; chunks: number; ends: number[]; staging?: undefined }
+    | { record: SnapshotRecord; set: number; chunks: number; ends?: undefined; staging: SqliteSnapshotStaging }
+    | undefined;
   /** Delete every entry at or after this index (undefined: delete nothing). */
   cut: LogIndex | undefined;
   rows: Row[];
@@ -79,7 +91,7 @@ interface Plan {
 }
 
 export class SqliteStorage<C = unknown> implements Storage<C> {
-  /** Snapshots are stored (format 2: in chunks, in the batch's transaction), so nodes on SQLite compact their logs. */
+  /** Snapshots are stored (in chunks; staged ahead or in the batch's transaction), so nodes on SQLite compact their logs. */
   readonly storesSnapshots = true;
 
   /**
@@ -125,20 +137,29 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
   private snapshotIndex: LogIndex;
   private snapshotTerm: Term;
   private snapshotLength: number;
+  /** The stored snapshot's chunk set and chunk count (0 without one), and an id no set on disk has. */
+  private chunkSet: number;
+  private chunkCount: number;
+  private nextChunkSet: number;
+  /** Stagings this instance started that no batch has recorded yet (by id), and what they use of it. */
+  private readonly stagings = new Map<number, SqliteSnapshotStaging>();
+  private readonly stagingHost: StagingHost;
   private lastIndex: LogIndex;
   private lastTerm: Term;
   private readonly updateHardState: Database.Statement<[Term, NodeId | null]>;
-  private readonly deleteChunks: Database.Statement<[]>;
-  private readonly replaceSnapshot: Database.Statement<[LogIndex, Term, number, number]>;
-  private readonly insertChunk: Database.Statement<[LogIndex, number, string]>;
+  private readonly deleteChunkSet: Database.Statement<[number]>;
+  private readonly replaceSnapshot: Database.Statement<[LogIndex, Term, number, number, number]>;
+  private readonly insertChunk: Database.Statement<[number, number, string]>;
+  private readonly listSet: Database.Statement<[number, 'staged' | 'retired']>;
+  private readonly unlistSet: Database.Statement<[number]>;
   private readonly deleteThrough: Database.Statement<[LogIndex]>;
   private readonly deleteFrom: Database.Statement<[LogIndex]>;
   private readonly insert: Database.Statement<Row>;
   private readonly selectTerm: Database.Statement<[LogIndex], Term>;
   private readonly selectHardState: Database.Statement<[], unknown[]>;
   private readonly selectSnapshot: Database.Statement<[], unknown[]>;
-  private readonly selectChunks: Database.Statement<[], unknown[]>;
-  private readonly selectStrayChunk: Database.Statement<[], unknown>;
+  private readonly selectChunks: Database.Statement<[number], unknown[]>;
+  private readonly selectStrayChunk: Database.Statement<[number | null], unknown>;
   private readonly selectEntries: Database.Statement<[], unknown[]>;
   private readonly commit: Database.Transaction<(plan: Plan) => void>;
 
@@ -148,34 +169,57 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
     this.clusterId = options.clusterId;
     ({ hardState: this.hardState, snapshotIndex: this.snapshotIndex, snapshotTerm: this.snapshotTerm, snapshotLength: this.snapshotLength } = opened);
     ({ lastIndex: this.lastIndex, lastTerm: this.lastTerm } = opened);
+    ({ chunkSet: this.chunkSet, chunkCount: this.chunkCount, nextChunkSet: this.nextChunkSet } = opened);
     this.updateHardState = db.prepare('UPDATE raft_hard_state SET current_term = ?, voted_for = ? WHERE id = 1');
-    // Every chunk, not only the replaced snapshot's: only the latest snapshot is kept.
-    this.deleteChunks = db.prepare('DELETE FROM raft_snapshot_chunks');
-    this.replaceSnapshot = db.prepare('INSERT OR REPLACE INTO raft_snapshot (id, idx, term, chunks, length) VALUES (1, ?, ?, ?, ?)');
-    this.insertChunk = db.prepare('INSERT INTO raft_snapshot_chunks (snapshot_idx, seq, data) VALUES (?, ?, ?)');
+    this.deleteChunkSet = db.prepare('DELETE FROM raft_snapshot_chunks WHERE chunk_set = ?');
+    this.replaceSnapshot = db.prepare('INSERT OR REPLACE INTO raft_snapshot (id, idx, term, chunks, length, chunk_set) VALUES (1, ?, ?, ?, ?, ?)');
+    this.insertChunk = db.prepare('INSERT INTO raft_snapshot_chunks (chunk_set, seq, data) VALUES (?, ?, ?)');
+    this.listSet = db.prepare('INSERT INTO raft_snapshot_staging (chunk_set, purpose) VALUES (?, ?)');
+    this.unlistSet = db.prepare('DELETE FROM raft_snapshot_staging WHERE chunk_set = ?');
     this.deleteThrough = db.prepare('DELETE FROM raft_entries WHERE idx <= ?');
     this.deleteFrom = db.prepare('DELETE FROM raft_entries WHERE idx >= ?');
     // A plain INSERT, not REPLACE: a batch that would overwrite without truncating is a bug to hear about.
     this.insert = db.prepare('INSERT INTO raft_entries (idx, term, command) VALUES (?, ?, ?)');
     this.selectTerm = db.prepare<[LogIndex], Term>('SELECT term FROM raft_entries WHERE idx = ?').pluck();
     this.selectHardState = db.prepare<[], unknown[]>('SELECT current_term, voted_for FROM raft_hard_state').raw();
-    this.selectSnapshot = db.prepare<[], unknown[]>('SELECT idx, term, chunks, length FROM raft_snapshot').raw();
-    this.selectChunks = db.prepare<[], unknown[]>('SELECT snapshot_idx, seq, data FROM raft_snapshot_chunks ORDER BY snapshot_idx, seq').raw();
-    this.selectStrayChunk = db.prepare<[], unknown>('SELECT snapshot_idx FROM raft_snapshot_chunks LIMIT 1').pluck();
+    this.selectSnapshot = db.prepare<[], unknown[]>('SELECT idx, term, chunks, length, chunk_set FROM raft_snapshot').raw();
+    this.selectChunks = db.prepare<[number], unknown[]>('SELECT seq, data FROM raft_snapshot_chunks WHERE chunk_set = ? ORDER BY seq').raw();
+    // A chunk of no snapshot and no listed (staged or retired) set: nothing this code writes leaves one.
+    this.selectStrayChunk = db
+      .prepare<[number | null], unknown>('SELECT chunk_set FROM raft_snapshot_chunks WHERE chunk_set IS NOT ? AND chunk_set NOT IN (SELECT chunk_set FROM raft_snapshot_staging) LIMIT 1')
+      .pluck();
     this.selectEntries = db.prepare<[], unknown[]>('SELECT idx, term, command FROM raft_entries ORDER BY idx').raw();
     // The batch order of PersistBatch: hard state; snapshot and the entries it covers; truncation; append.
     this.commit = db.transaction((plan: Plan) => {
       if (plan.hardState !== undefined) this.updateHardState.run(plan.hardState.currentTerm, plan.hardState.votedFor);
       if (plan.snapshot !== undefined) {
-        const { record, ends } = plan.snapshot;
-        this.deleteChunks.run();
-        this.replaceSnapshot.run(record.index, record.term, ends.length, record.data.length);
+        const { record, set, chunks, ends } = plan.snapshot;
+        if (ends === undefined) {
+          // The flip: the staged set becomes the snapshot's; the replaced one is retired (tidyNext deletes it).
+          this.unlistSet.run(set);
+          if (this.chunkSet !== 0) this.listSet.run(this.chunkSet, 'retired');
+        } else if (this.chunkSet !== 0) {
+          this.deleteChunkSet.run(this.chunkSet);
+        }
+        this.replaceSnapshot.run(record.index, record.term, chunks, record.data.length, set);
         // One chunk's UTF-8 copy at a time, never the whole snapshot's.
-        ends.forEach((end, seq) => this.insertChunk.run(record.index, seq, record.data.slice(ends[seq - 1] ?? 0, end)));
+        ends?.forEach((end, seq) => this.insertChunk.run(set, seq, record.data.slice(ends[seq - 1] ?? 0, end)));
         this.deleteThrough.run(record.index);
       }
       if (plan.cut !== undefined) this.deleteFrom.run(plan.cut);
       for (const row of plan.rows) this.insert.run(...row);
+    });
+    this.stagingHost = stagingHost(db, {
+      usable: () => this.usable(),
+      failed: (error) => {
+        // As after a failed batch: what reached the disk is unknown, so nothing more is trusted.
+        this.failure = error;
+        return translate(error, this.dataDir, this.file, `writing a staged snapshot to ${this.file} failed`);
+      },
+      forget: (staging) => {
+        if (this.stagings.get(staging.id) === staging) this.stagings.delete(staging.id);
+      },
+      refuse: (what) => new StorageError('storage_batch_invalid', `storage: ${what}`, this.dataDir),
     });
   }
 
@@ -225,13 +269,39 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
     }
     if (plan.hardState !== undefined) this.hardState = plan.hardState;
     if (plan.snapshot !== undefined) {
-      this.snapshotIndex = plan.snapshot.record.index;
-      this.snapshotTerm = plan.snapshot.record.term;
-      this.snapshotLength = plan.snapshot.record.data.length;
+      const { record, set, chunks, staging } = plan.snapshot;
+      if (staging !== undefined) {
+        this.stagings.delete(staging.id);
+        staging.recorded(this.chunkSet, this.chunkCount);
+      }
+      this.snapshotIndex = record.index;
+      this.snapshotTerm = record.term;
+      this.snapshotLength = record.data.length;
+      this.chunkSet = set;
+      this.chunkCount = chunks;
     }
     this.lastIndex = plan.lastIndex;
     this.lastTerm = plan.lastTerm;
     this.writes++;
+  }
+
+  /**
+   * Start writing a snapshot ahead of the batch that records it (see SnapshotStaging): listed as
+   * staged now, one chunk of at most STAGED_CHUNK_CHARS per `writeNext()`. Refuses (StorageError
+   * storage_batch_invalid, nothing staged) a snapshot no batch could record.
+   */
+  stageSnapshot(index: LogIndex, term: Term, data: string): SqliteSnapshotStaging {
+    this.usable();
+    const refuse = (what: string) => this.stagingHost.refuse(`cannot stage a snapshot (nothing was written): ${what}`);
+    if (!(isTerm(index) && index >= 1)) throw refuse(`index ${String(index)} is not an index ≥ 1`);
+    if (!(isTerm(term) && term >= 1)) throw refuse(`term ${String(term)} is not a term ≥ 1`);
+    if (typeof data !== 'string') throw refuse('snapshot data must be a string');
+    if (index <= this.snapshotIndex) throw refuse(`the snapshot at index ${index} is not newer than the stored one at ${this.snapshotIndex}`);
+    const id = this.nextChunkSet++ as StagedSnapshotId;
+    this.stagingHost.lightTransaction(() => this.listSet.run(id, 'staged'));
+    const staging = new SqliteSnapshotStaging(this.stagingHost, id, index, term, data);
+    this.stagings.set(id, staging);
+    return staging;
   }
 
   /** Idempotent. The WAL is checkpointed into raft.db and the lock released. */
@@ -239,6 +309,8 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
     const db = this.db;
     this.db = undefined;
     db?.close();
+    // What was staged and not recorded stays listed on disk; the next open deletes it.
+    this.stagings.clear();
   }
 
   get closed(): boolean {
@@ -280,20 +352,21 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
     const fail = (what: string) => invalidLog(this.dataDir, this.file, what);
     const row = this.selectSnapshot.all()[0];
     if (row === undefined) {
-      const stray = this.selectStrayChunk.get();
-      if (stray !== undefined) throw fail(`it holds snapshot chunks (of a snapshot at index ${String(stray)}) but no snapshot`);
+      const stray = this.selectStrayChunk.get(null);
+      if (stray !== undefined) throw fail(`it holds snapshot chunks (of chunk set ${String(stray)}) but no snapshot`);
       return undefined;
     }
-    const [index, term, count, length] = row;
-    if (!(isTerm(index) && index >= 1 && isTerm(term) && term >= 1 && isTerm(count) && isTerm(length))) {
-      throw fail(`the snapshot row is damaged (index ${String(index)}, term ${String(term)}, chunks ${String(count)}, length ${String(length)})`);
+    const [index, term, count, length, set] = row;
+    if (!(isTerm(index) && index >= 1 && isTerm(term) && term >= 1 && isTerm(count) && isTerm(length) && isTerm(set) && set >= 1)) {
+      throw fail(`the snapshot row is damaged (index ${String(index)}, term ${String(term)}, chunks ${String(count)}, length ${String(length)}, chunk set ${String(set)})`);
     }
     if (term > hardState.currentTerm) throw fail(`the snapshot at index ${index} has term ${term}, above currentTerm ${hardState.currentTerm}`);
+    const stray = this.selectStrayChunk.get(set);
+    if (stray !== undefined) throw fail(`a snapshot chunk belongs to chunk set ${String(stray)}, neither the stored snapshot's (${set}) nor a staged or retired one`);
     const parts: string[] = [];
     // for…of closes the statement's iterator when a check throws (an open one keeps the connection busy).
-    for (const [at, seq, data] of this.selectChunks.iterate()) {
-      if (at !== index || seq !== parts.length || typeof data !== 'string') {
-        if (at !== index) throw fail(`a snapshot chunk belongs to a snapshot at index ${String(at)}, not to the stored one at ${index}`);
+    for (const [seq, data] of this.selectChunks.iterate(set)) {
+      if (seq !== parts.length || typeof data !== 'string') {
         throw fail(`the snapshot at index ${index} lacks chunk ${parts.length} (the next one stored is ${String(seq)})`);
       }
       parts.push(data);
@@ -321,13 +394,30 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
       throw refuse((error as Error).message);
     }
     let snapshot: Plan['snapshot'];
-    if (batch.snapshot !== undefined) {
+    if (batch.snapshot?.staged !== undefined) {
+      const { index, term, data, staged } = batch.snapshot;
+      const staging = this.stagings.get(staged);
+      if (staging === undefined || !staging.complete) {
+        throw refuse(
+          `the snapshot at index ${index} names staged snapshot ${String(staged)}, which this storage does not hold ` +
+            `${staging === undefined ? '(never staged here, discarded, recorded already, or staged before the storage was opened)' : 'whole yet (writeNext has more to write)'}`,
+        );
+      }
+      if (staging.index !== index || staging.term !== term || staging.length !== data.length) {
+        throw refuse(
+          `the snapshot at index ${index} (term ${term}, ${data.length} characters) names staged snapshot ${staged}, ` +
+            `which is at index ${staging.index} (term ${staging.term}, ${staging.length} characters)`,
+        );
+      }
+      snapshot = { record: { index, term, data }, set: staging.id, chunks: staging.chunks, staging };
+    } else if (batch.snapshot !== undefined) {
       const record = batch.snapshot;
       // SQLite keeps text as UTF-8: a lone surrogate would come back as U+FFFD, a changed snapshot.
       if (!(record.data as string & { isWellFormed(): boolean }).isWellFormed()) {
         throw refuse(`the snapshot's data at index ${record.index} is not well-formed UTF-16 (a lone surrogate) and cannot be stored as text`);
       }
-      snapshot = { record: { index: record.index, term: record.term, data: record.data }, ends: chunkEnds(record.data) };
+      const ends = chunkEnds(record.data, SNAPSHOT_CHUNK_CHARS);
+      snapshot = { record: { index: record.index, term: record.term, data: record.data }, set: this.nextChunkSet++, chunks: ends.length, ends };
     }
     const { kept, lastTerm } = checked;
     const rows: Row[] = new Array(entries.length);
@@ -345,18 +435,4 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
     }
     return { hardState, snapshot, cut: kept < this.lastIndex ? kept + 1 : undefined, rows, lastIndex: kept + entries.length, lastTerm };
   }
-}
-
-/** Where each chunk of `data` ends: at most SNAPSHOT_CHUNK_CHARS each, never inside a surrogate pair. */
-function chunkEnds(data: string): number[] {
-  const ends: number[] = [];
-  for (let at = 0; at < data.length; ) {
-    let end = Math.min(at + SNAPSHOT_CHUNK_CHARS, data.length);
-    // Each chunk is converted to UTF-8 on its own: half a pair would be stored as U+FFFD.
-    const last = data.charCodeAt(end - 1);
-    if (end < data.length && last >= 0xd800 && last <= 0xdbff) end--;
-    ends.push(end);
-    at = end;
-  }
-  return ends;
 }

@@ -11,6 +11,41 @@ export interface SnapshotRecord {
   /** lastIncludedTerm: that entry's term (≥ 1). */
   readonly term: Term;
   readonly data: string;
+  /**
+   * The data is on disk already, written ahead under this id by `Storage.stageSnapshot`: the batch
+   * only makes that staged snapshot the stored one (index, term and length must be the staged
+   * ones). A storage refuses a batch naming an id it does not hold staged and complete.
+   */
+  readonly staged?: StagedSnapshotId | undefined;
+}
+
+/** Names a snapshot's data written ahead of the batch that records it (see Storage.stageSnapshot). */
+export type StagedSnapshotId = number & { readonly __stagedSnapshot: unique symbol };
+
+/**
+ * A snapshot being written ahead of the batch that records it, one small piece per call, so that
+ * writing a large snapshot never holds the event loop for long: the runtime calls `writeNext` once
+ * per turn (through its clock) while the node keeps serving. Nothing of it is visible to `load()`
+ * until a batch records it (SnapshotRecord.staged = id: "the flip", one small transaction that also
+ * drops the log it covers); a process that dies before that leaves the old snapshot with its whole
+ * log, and the next open removes what was staged.
+ */
+export interface SnapshotStaging {
+  readonly id: StagedSnapshotId;
+  /** The data's size in UTF-8 bytes (known once it is all written). */
+  readonly bytes: number;
+  /** Write the next piece of the data; true once all of it is written (then a batch may record it). */
+  writeNext(): boolean;
+  /**
+   * After the batch that recorded it: delete the next piece of the snapshot it replaced (kept,
+   * unread, until then); true once nothing is left to delete.
+   */
+  tidyNext(): boolean;
+  /**
+   * Stop: before the flip, drop what was staged; after it, finish deleting the replaced snapshot.
+   * Idempotent; never throws (what it cannot remove, the next open does).
+   */
+  discard(): void;
 }
 
 /**
@@ -48,6 +83,13 @@ export interface Storage<C = unknown> {
   readonly storesSnapshots?: boolean;
   load(): PersistedState<C>;
   write(batch: PersistBatch<C>): void;
+  /**
+   * Optional: start writing a snapshot the node took (at `index`, whose term is `term`) ahead of the
+   * batch that records it (see SnapshotStaging). A storage with it lets a node take a large snapshot
+   * without stalling; without it (MemoryStorage, the simulator), the snapshot's data goes in the batch.
+   * Throws, with nothing staged, if the snapshot cannot be stored (a StorageError on SQLite).
+   */
+  stageSnapshot?(index: LogIndex, term: Term, data: string): SnapshotStaging;
   close(): void;
 }
 

@@ -2,9 +2,10 @@
  * The Storage contract (src/storage/storage.ts), as one suite every implementation must pass:
  * MemoryStorage and SqliteStorage run the same tests, snapshots and compaction included. Then what
  * only a disk can get wrong: SqliteStorage refuses damaged, foreign or too-new data directories
- * (a damaged snapshot too), upgrades a format-1 directory in place, stores a snapshot in chunks,
- * refuses to store a log it could not load again, and keeps each batch all-or-nothing — a
- * snapshot with its compaction — when its process is killed mid-write.
+ * (a damaged snapshot too), upgrades format-1 and format-2 directories in place, stores a snapshot
+ * in chunks, stages one ahead of the batch that records it (invisible until flipped in, gone after
+ * a crash), refuses to store a log it could not load again, and keeps each batch all-or-nothing —
+ * a snapshot with its compaction — when its process is killed mid-write, mid-staging or mid-flip.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -17,9 +18,10 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { HardState, LogEntry } from '../../src/core/types.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { SNAPSHOT_CHUNK_CHARS, SQLITE_FILE_NAME, SQLITE_FORMAT_VERSION, SqliteStorage, StorageError, type StorageErrorCode } from '../../src/storage/sqlite.js';
-import type { PersistBatch, PersistedState, SnapshotRecord, Storage } from '../../src/storage/storage.js';
+import { STAGED_CHUNK_CHARS } from '../../src/storage/sqlite-staging.js';
+import type { PersistBatch, PersistedState, SnapshotRecord, StagedSnapshotId, Storage } from '../../src/storage/storage.js';
 import type { CrashCommand } from './storage-crash/batches.js';
-import { CompactingLog } from './storage-crash/compacting-batches.js';
+import { CompactingLog, stagesSnapshot } from './storage-crash/compacting-batches.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const IDS = { nodeId: 'n1', clusterId: 'c1' };
@@ -269,6 +271,18 @@ describe.each(implementations)('$name keeps the Storage contract', (impl) => {
     expect(() => storage.write(batch({ hardState: hs(9, 'n3'), snapshot: snap(5, 0) }))).toThrow(/term ≥ 1/);
     expect(() => storage.write(batch({ snapshot: snap(9, 4) }))).toThrow(/above currentTerm 3/);
     expect(storage.load()).toEqual(before);
+  });
+
+  it('a batch naming a staged snapshot the storage does not hold is refused and changes nothing, hard state included', () => {
+    const { storage } = open();
+    storage.write(batch({ hardState: hs(3), entries: entries(1, [1, 2, 2, 3]) }));
+    storage.write(batch({ snapshot: snap(2, 2) }));
+    const before = storage.load();
+    // MemoryStorage stages nothing; SqliteStorage never staged these ids.
+    for (const staged of [1, 2, 999] as StagedSnapshotId[]) {
+      expect(() => storage.write(batch({ hardState: hs(4, 'n2'), snapshot: { ...snap(3, 2), staged }, entries: entries(5, [4]) }))).toThrow(/staged snapshot/);
+      expect(storage.load()).toEqual(before);
+    }
   });
 
   it('truncateFrom or entries at or before the snapshot are refused and change nothing', () => {
@@ -651,6 +665,37 @@ describe('SqliteStorage refuses to start on a data directory it cannot trust, an
   });
 });
 
+/** Rows of the chunk table of a closed store, read behind the library's back: (chunk set, seq, characters). */
+function chunkRows(dir: string): [number, number, number][] {
+  const db = new Database(join(dir, SQLITE_FILE_NAME), { readonly: true });
+  try {
+    return db.prepare('SELECT chunk_set, seq, length(data) FROM raft_snapshot_chunks ORDER BY chunk_set, seq').raw().all() as [number, number, number][];
+  } finally {
+    db.close();
+  }
+}
+
+/** A closed store's snapshot chunk set (0: none), the chunk sets its chunks belong to, and what raft_snapshot_staging lists. */
+function onDisk(dir: string): { snapshotSet: number; chunkSets: number[]; listed: [number, string][] } {
+  const db = new Database(join(dir, SQLITE_FILE_NAME), { readonly: true });
+  try {
+    const snapshotSet = (db.prepare('SELECT chunk_set FROM raft_snapshot').pluck().get() as number | undefined) ?? 0;
+    const chunkSets = db.prepare('SELECT DISTINCT chunk_set FROM raft_snapshot_chunks ORDER BY chunk_set').pluck().all() as number[];
+    const listed = db.prepare('SELECT chunk_set, purpose FROM raft_snapshot_staging ORDER BY chunk_set').raw().all() as [number, string][];
+    return { snapshotSet, chunkSets, listed };
+  } finally {
+    db.close();
+  }
+}
+
+/** What a store holds when no snapshot is staged or being tidied: its snapshot's chunks only, nothing listed. */
+function expectOnlyTheSnapshot(dir: string, context = ''): void {
+  const { snapshotSet, chunkSets, listed } = onDisk(dir);
+  expect({ chunkSets, listed }, context).toEqual({ chunkSets: snapshotSet === 0 ? [] : chunkSets.filter((set) => set === snapshotSet), listed: [] });
+}
+
+const V3_TABLES = ['raft_entries', 'raft_hard_state', 'raft_meta', 'raft_snapshot', 'raft_snapshot_chunks', 'raft_snapshot_staging'];
+
 describe('SqliteStorage stores only a log it can load again', () => {
   it.each([
     ['an index gap', 'UPDATE raft_entries SET idx = 7 WHERE idx = 3', /has index 7; a log is contiguous from index 1/],
@@ -749,16 +794,6 @@ describe('SqliteStorage stores only a log it can load again', () => {
 });
 
 describe('SqliteStorage keeps a snapshot in chunks, and loads it only whole', () => {
-  /** Rows of the chunk table, read behind the library's back: (snapshot_idx, seq, characters). */
-  function chunkRows(dir: string): [number, number, number][] {
-    const db = new Database(join(dir, SQLITE_FILE_NAME), { readonly: true });
-    try {
-      return db.prepare('SELECT snapshot_idx, seq, length(data) FROM raft_snapshot_chunks ORDER BY snapshot_idx, seq').raw().all() as [number, number, number][];
-    } finally {
-      db.close();
-    }
-  }
-
   it('a 20 MB snapshot is stored as at least 20 chunks of at most 1 MiB each; a newer snapshot leaves only its own chunks', () => {
     expect(SNAPSHOT_CHUNK_CHARS).toBe(1 << 20);
     const dir = tempDir();
@@ -769,14 +804,15 @@ describe('SqliteStorage keeps a snapshot in chunks, and loads it only whole', ()
     storage.close();
     const rows = chunkRows(dir);
     expect(rows.length).toBeGreaterThanOrEqual(20);
-    expect(rows.map(([index, seq]) => [index, seq])).toEqual(rows.map((_, seq) => [2, seq]));
+    const set = onDisk(dir).snapshotSet;
+    expect(rows.map(([chunkSet, seq]) => [chunkSet, seq])).toEqual(rows.map((_, seq) => [set, seq]));
     // length() counts code points; a chunk holds at most 1 MiB of UTF-16 code units, so at most that many.
     for (const [, , length] of rows) expect(length).toBeLessThanOrEqual(SNAPSHOT_CHUNK_CHARS);
     const again = SqliteStorage.open(dir, IDS);
     expect(again.load().snapshot?.data === data).toBe(true);
     again.write(batch({ snapshot: snap(3, 2, 'next') }));
     again.close();
-    expect(chunkRows(dir)).toEqual([[3, 0, 4]]);
+    expect(chunkRows(dir)).toEqual([[onDisk(dir).snapshotSet, 0, 4]]);
   }, 60_000);
 
   it('stats count the log after the snapshot; lastIndex and lastTerm are the snapshot\'s when that log is empty, also after reopening', () => {
@@ -810,8 +846,9 @@ describe('SqliteStorage keeps a snapshot in chunks, and loads it only whole', ()
     ['its first chunk missing', 'DELETE FROM raft_snapshot_chunks WHERE seq = 0', /lacks chunk 0/],
     ['its last chunk missing', 'DELETE FROM raft_snapshot_chunks WHERE seq = 2', /has 2 of its 3 chunks/],
     ['a chunk cut short', 'UPDATE raft_snapshot_chunks SET data = substr(data, 1, 5) WHERE seq = 1', `holds ${SNAPSHOT_CHUNK_CHARS + 15} characters of data, not ${2 * SNAPSHOT_CHUNK_CHARS + 10}`],
-    ['a chunk of another snapshot', 'UPDATE raft_snapshot_chunks SET snapshot_idx = 2 WHERE seq = 0', /belongs to a snapshot at index 2, not to the stored one at 4/],
-    ['chunks without their snapshot', 'DELETE FROM raft_snapshot', /holds snapshot chunks \(of a snapshot at index 4\) but no snapshot/],
+    ['a chunk of another snapshot', 'UPDATE raft_snapshot_chunks SET chunk_set = 99 WHERE seq = 0', /belongs to chunk set 99, neither the stored snapshot's \(1\) nor a staged or retired one/],
+    ['chunks without their snapshot', 'DELETE FROM raft_snapshot', /holds snapshot chunks \(of chunk set 1\) but no snapshot/],
+    ['a snapshot row naming a chunk set that is not there', 'UPDATE raft_snapshot SET chunk_set = 7', /belongs to chunk set 1, neither the stored snapshot's \(7\)/],
     ['a snapshot term above currentTerm', 'UPDATE raft_hard_state SET current_term = 1', /the snapshot at index 4 has term 2, above currentTerm 1/],
     ['a gap between the snapshot and the log', 'DELETE FROM raft_entries WHERE idx = 5', /has index 6; the log after the snapshot at 4 is contiguous from index 5/],
     ['an entry the snapshot covers', "INSERT INTO raft_entries (idx, term, command) VALUES (4, 2, '{}')", /has index 4; the log after the snapshot at 4 is contiguous from index 5/],
@@ -828,6 +865,174 @@ describe('SqliteStorage keeps a snapshot in chunks, and loads it only whole', ()
       storage.close();
     }
     expect(readFileSync(join(dir, SQLITE_FILE_NAME)).equals(before)).toBe(true);
+  });
+});
+
+describe('SqliteStorage stages a snapshot ahead of the batch that records it', () => {
+  /** An open store: currentTerm 3, a snapshot at 2 (term 1, 'old'), the log 3..6 after it. */
+  function storeWithSnapshot(): { dir: string; storage: SqliteStorage<unknown>; before: PersistedState<unknown> } {
+    const dir = tempDir();
+    const storage = SqliteStorage.open<unknown>(dir, IDS);
+    storage.write(batch({ hardState: hs(3, 'n1'), entries: entries(1, [1, 1, 2, 2, 3, 3]) }));
+    storage.write(batch({ snapshot: snap(2, 1, 'old') }));
+    return { dir, storage, before: storage.load() };
+  }
+  /** Multi-byte text of several staged chunks (a reordered or lost chunk shows). */
+  const big = () => bigSnapshotData(3 * STAGED_CHUNK_CHARS + 1234);
+  const stageWhole = (storage: SqliteStorage<unknown>, index: number, term: number, data: string) => {
+    const staging = storage.stageSnapshot(index, term, data);
+    let pieces = 1;
+    while (!staging.writeNext()) pieces++;
+    return { staging, pieces };
+  };
+
+  it('what is staged stays invisible while batches go on; the batch naming it flips it in with the compaction, also after a restart', () => {
+    const { dir, storage } = storeWithSnapshot();
+    const data = big();
+    const staging = storage.stageSnapshot(4, 2, data);
+    // The node keeps writing between pieces: each load is the old snapshot with the whole log.
+    let k = 7;
+    let pieces = 0;
+    for (let done = false; !done; k++) {
+      done = staging.writeNext();
+      pieces++;
+      storage.write(batch({ entries: entries(k, [3]) }));
+      expect(storage.load()).toEqual({ hardState: hs(3, 'n1'), snapshot: snap(2, 1, 'old'), entries: entries(3, [2, 2, 3, 3, ...Array.from({ length: k - 6 }, () => 3)]) });
+    }
+    expect(pieces).toBe(Math.ceil(data.length / STAGED_CHUNK_CHARS));
+    expect(staging.bytes).toBe(Buffer.byteLength(data, 'utf8'));
+    storage.write(batch({ hardState: hs(4, 'n2'), snapshot: { ...snap(4, 2, data), staged: staging.id }, entries: entries(k, [4]) }));
+    const want = { hardState: hs(4, 'n2'), entries: [...entries(5, [3, 3]), ...entries(7, Array.from({ length: k - 7 }, () => 3)), ...entries(k, [4])] };
+    const check = (state: PersistedState<unknown>) => {
+      expect({ ...state, snapshot: describeSnapshot(state.snapshot) }).toEqual({ ...want, snapshot: describeSnapshot(snap(4, 2, data)) });
+      expect(state.snapshot?.data === data, 'the staged data, every chunk in order').toBe(true);
+    };
+    check(storage.load());
+    expect(storage.stats()).toMatchObject({ snapshotIndex: 4, snapshotTerm: 2, snapshotLength: data.length, lastIndex: k });
+    // The replaced snapshot is deleted a chunk per tidyNext, and only then.
+    expect(staging.tidyNext()).toBe(true);
+    storage.close();
+    expectOnlyTheSnapshot(dir);
+    const again = SqliteStorage.open<unknown>(dir, IDS);
+    check(again.load());
+    again.close();
+  });
+
+  it('staged, then the process is gone before the flip: the store holds the old snapshot with its whole log, and open deletes what was staged', () => {
+    for (const written of ['part', 'all'] as const) {
+      const { dir, storage, before } = storeWithSnapshot();
+      const staging = storage.stageSnapshot(4, 2, big());
+      staging.writeNext();
+      if (written === 'all') while (!staging.writeNext());
+      storage.close(); // as a crash would leave it: listed as staged on disk
+      expect(onDisk(dir).listed, written).toEqual([[staging.id, 'staged']]);
+      expect(onDisk(dir).chunkSets.length, written).toBe(2);
+      const again = SqliteStorage.open<unknown>(dir, IDS);
+      expect(again.load(), written).toEqual(before);
+      // A staging from before the restart is unknown to the reopened store.
+      expect(() => again.write(batch({ snapshot: { ...snap(4, 2, 'x'), staged: staging.id } }))).toThrow(/never staged here/);
+      again.close();
+      expectOnlyTheSnapshot(dir, written);
+    }
+  });
+
+  it('killed while tidying: the store holds the new snapshot with the rest of the log, and open deletes what is left of the old one', () => {
+    const dir = tempDir();
+    const storage = SqliteStorage.open<unknown>(dir, IDS);
+    storage.write(batch({ hardState: hs(3), entries: entries(1, [1, 1, 2, 2, 3]) }));
+    const old = big();
+    const first = stageWhole(storage, 2, 1, old).staging;
+    storage.write(batch({ snapshot: { ...snap(2, 1, old), staged: first.id } }));
+    expect(first.tidyNext()).toBe(true); // it replaced nothing
+    const data = 'the new one';
+    const second = stageWhole(storage, 4, 2, data).staging;
+    storage.write(batch({ snapshot: { ...snap(4, 2, data), staged: second.id } }));
+    expect(second.tidyNext()).toBe(false); // one of the old one's four chunks deleted
+    storage.close();
+    expect(onDisk(dir).listed).toEqual([[first.id, 'retired']]);
+    const again = SqliteStorage.open<unknown>(dir, IDS);
+    expect(again.load()).toEqual({ hardState: hs(3), snapshot: snap(4, 2, data), entries: entries(5, [3]) });
+    again.close();
+    expectOnlyTheSnapshot(dir);
+  });
+
+  it('a flip of a staged snapshot the store does not hold staged and whole is refused and changes nothing', () => {
+    const store = storeWithSnapshot();
+    const { storage } = store;
+    let { before } = store;
+    const flip = (id: StagedSnapshotId, record = snap(4, 2, 'x')) => () =>
+      storage.write(batch({ hardState: hs(9), snapshot: { ...record, staged: id }, entries: entries(record.index + 1, [9]) }));
+    const refused = (attempt: () => void, phrase: RegExp) => {
+      expectStorageError(attempt, 'storage_batch_invalid', /nothing was written/, phrase);
+      expect(storage.load()).toEqual(before);
+    };
+    refused(flip(12345 as StagedSnapshotId), /names staged snapshot 12345, which this storage does not hold \(never staged here/);
+    const partial = storage.stageSnapshot(4, 2, big());
+    partial.writeNext();
+    refused(flip(partial.id, snap(4, 2, big())), /does not hold whole yet/);
+    partial.discard();
+    refused(flip(partial.id, snap(4, 2, big())), /never staged here, discarded/);
+    const { staging } = stageWhole(storage, 4, 2, 'four');
+    // Index, term and length must be the staged ones.
+    refused(flip(staging.id, snap(5, 2, 'four')), /which is at index 4 \(term 2, 4 characters\)/);
+    refused(flip(staging.id, snap(4, 1, 'four')), /which is at index 4 \(term 2, 4 characters\)/);
+    refused(flip(staging.id, snap(4, 2, 'fourth')), /which is at index 4 \(term 2, 4 characters\)/);
+    // Once recorded, it cannot be recorded again.
+    storage.write(batch({ snapshot: { ...snap(4, 2, 'four'), staged: staging.id } }));
+    before = storage.load();
+    refused(flip(staging.id, snap(5, 2, 'four')), /recorded already/);
+    storage.close();
+  });
+
+  it('a snapshot installed whole while another is staged replaces the stored one and leaves the staged one alone; the staged one, older now, is refused, and discard deletes it', () => {
+    const { dir, storage } = storeWithSnapshot();
+    const { staging } = stageWhole(storage, 4, 2, big());
+    storage.write(batch({ hardState: hs(5), snapshot: snap(8, 5, 'from the leader') }));
+    expect(storage.load()).toEqual({ hardState: hs(5), snapshot: snap(8, 5, 'from the leader'), entries: [] });
+    expectStorageError(() => storage.write(batch({ snapshot: { ...snap(4, 2, big()), staged: staging.id } })), 'storage_batch_invalid', /not newer than the stored one at 8/);
+    staging.discard();
+    staging.discard(); // idempotent
+    expect(() => staging.writeNext()).toThrow(/discarded/);
+    storage.close();
+    expectOnlyTheSnapshot(dir);
+    expect(chunkRows(dir)).toEqual([[onDisk(dir).snapshotSet, 0, 'from the leader'.length]]);
+  });
+
+  it('stageSnapshot refuses what no batch could record, staging nothing; a lone surrogate found mid-way drops what was staged', () => {
+    const { dir, storage, before } = storeWithSnapshot();
+    for (const [index, term, data, phrase] of [
+      [2, 1, 'x', /not newer than the stored one at 2/],
+      [0, 1, 'x', /index 0 is not an index ≥ 1/],
+      [4, 0, 'x', /term 0 is not a term ≥ 1/],
+      [4, 2, 7, /must be a string/],
+    ] as [number, number, string, RegExp][]) {
+      expectStorageError(() => storage.stageSnapshot(index, term, data), 'storage_batch_invalid', /nothing was written/, phrase);
+    }
+    const data = `${'a'.repeat(STAGED_CHUNK_CHARS + 5)}\uD800 and more`;
+    const staging = storage.stageSnapshot(4, 2, data);
+    expect(staging.writeNext()).toBe(false);
+    expectStorageError(() => staging.writeNext(), 'storage_batch_invalid', /not well-formed UTF-16/);
+    expect(() => storage.write(batch({ snapshot: { ...snap(4, 2, data), staged: staging.id } }))).toThrow(/never staged here, discarded/);
+    expect(storage.load()).toEqual(before);
+    storage.close();
+    expectOnlyTheSnapshot(dir);
+  });
+
+  it('an empty snapshot stages in one step of no chunks; stageSnapshot and writeNext after close throw storage_closed', () => {
+    const { dir, storage } = storeWithSnapshot();
+    const empty = storage.stageSnapshot(3, 2, '');
+    expect(empty.writeNext()).toBe(true);
+    expect(empty.bytes).toBe(0);
+    storage.write(batch({ snapshot: { ...snap(3, 2, ''), staged: empty.id } }));
+    expect(storage.load().snapshot).toEqual(snap(3, 2, ''));
+    const next = storage.stageSnapshot(4, 2, big());
+    storage.close();
+    expectStorageError(() => next.writeNext(), 'storage_closed');
+    expectStorageError(() => storage.stageSnapshot(5, 3, 'x'), 'storage_closed');
+    next.discard(); // never throws
+    const again = SqliteStorage.open<unknown>(dir, IDS);
+    expect(again.load().snapshot).toEqual(snap(3, 2, ''));
+    again.close();
   });
 });
 
@@ -880,8 +1085,8 @@ describe('SqliteStorage upgrades a format-1 data directory in place', () => {
     }
   }
 
-  it('opening a format-1 directory keeps its hard state and log, sets format_version 2 with the snapshot tables, and it then stores snapshots', () => {
-    expect(SQLITE_FORMAT_VERSION).toBe(2);
+  it('opening a format-1 directory keeps its hard state and log, sets format_version 3 with the snapshot tables, and it then stores snapshots', () => {
+    expect(SQLITE_FORMAT_VERSION).toBe(3);
     const log = entries(1, [1, 2, 2, 3, 3]);
     const dir = formatOneDir(log);
     expect(inspect(dir)).toEqual({ version: '1', tables: ['raft_entries', 'raft_hard_state', 'raft_meta'] });
@@ -890,11 +1095,53 @@ describe('SqliteStorage upgrades a format-1 data directory in place', () => {
     expect(storage.stats()).toMatchObject({ entryCount: 5, lastIndex: 5, lastTerm: 3, snapshotIndex: 0 });
     storage.write(batch({ snapshot: snap(3, 2, 'through 3'), entries: entries(6, [3]) }));
     storage.close();
-    expect(inspect(dir)).toEqual({ version: '2', tables: ['raft_entries', 'raft_hard_state', 'raft_meta', 'raft_snapshot', 'raft_snapshot_chunks'] });
-    // Opened again as version 2: no second upgrade, the same state.
+    expect(inspect(dir)).toEqual({ version: '3', tables: V3_TABLES });
+    // Opened again as version 3: no second upgrade, the same state.
     const again = SqliteStorage.open(dir, IDS);
     expect(again.load()).toEqual({ hardState: hs(3, 'n2'), snapshot: snap(3, 2, 'through 3'), entries: [...log.slice(3), ...entries(6, [3])] });
     again.close();
+  });
+
+  /** A closed format-2 directory (as the first snapshotting SqliteStorage wrote it): currentTerm 3, a snapshot at 4 in 2 chunks keyed by its index, the log 5..6. */
+  function formatTwoDir(data: string): string {
+    const dir = formatOneDir(entries(5, [3, 3]));
+    tamper(
+      dir,
+      `CREATE TABLE raft_snapshot (
+         id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL CHECK (idx >= 1), term INTEGER NOT NULL CHECK (term >= 1),
+         chunks INTEGER NOT NULL CHECK (chunks >= 0), length INTEGER NOT NULL CHECK (length >= 0)) STRICT;
+       CREATE TABLE raft_snapshot_chunks (snapshot_idx INTEGER NOT NULL, seq INTEGER NOT NULL CHECK (seq >= 0), data TEXT NOT NULL, PRIMARY KEY (snapshot_idx, seq)) STRICT;
+       INSERT INTO raft_snapshot VALUES (1, 4, 2, 2, ${data.length});
+       INSERT INTO raft_snapshot_chunks VALUES (4, 0, '${data.slice(0, 3)}'), (4, 1, '${data.slice(3)}');
+       UPDATE raft_meta SET value = '2' WHERE key = 'format_version';`,
+    );
+    return dir;
+  }
+
+  it('opening a format-2 directory keeps its snapshot (chunks keyed by its index become its chunk set) and log, and sets format_version 3', () => {
+    const dir = formatTwoDir('abcdefg');
+    expect(inspect(dir).version).toBe('2');
+    const want = { hardState: hs(3, 'n2'), snapshot: snap(4, 2, 'abcdefg'), entries: entries(5, [3, 3]) };
+    const storage = SqliteStorage.open(dir, IDS);
+    expect(storage.load()).toEqual(want);
+    // It stages and flips in a newer one over the upgraded one, which is then retired and deleted.
+    const staging = storage.stageSnapshot(5, 3, 'newer');
+    expect(staging.writeNext()).toBe(true);
+    storage.write(batch({ snapshot: { ...snap(5, 3, 'newer'), staged: staging.id } }));
+    while (!staging.tidyNext());
+    storage.close();
+    expect(inspect(dir)).toEqual({ version: '3', tables: V3_TABLES });
+    expect(chunkRows(dir)).toEqual([[onDisk(dir).snapshotSet, 0, 5]]);
+    const again = SqliteStorage.open(dir, IDS);
+    expect(again.load()).toEqual({ hardState: hs(3, 'n2'), snapshot: snap(5, 3, 'newer'), entries: entries(6, [3]) });
+    again.close();
+  });
+
+  it('a format-2 directory that already holds the staging table is refused as damaged, not upgraded over it', () => {
+    const dir = formatTwoDir('abcdefg');
+    tamper(dir, 'CREATE TABLE raft_snapshot_staging (chunk_set INTEGER PRIMARY KEY)');
+    expectStorageError(() => SqliteStorage.open(dir, IDS), 'storage_metadata_invalid', 'format_version is 2 but table raft_snapshot_staging exists', /will not reset/);
+    expect(inspect(dir).version).toBe('2');
   });
 
   it('a format-1 directory of another cluster is refused before it is upgraded, and left as it was', () => {
@@ -935,16 +1182,24 @@ function killAll(): void {
 interface Killed {
   /** The last batch the child said it completed (0: none). */
   reported: number;
+  /** Where the child was when it died: staging batch k's snapshot, tidying after it, or elsewhere. */
+  phase: 'staging' | 'tidying' | 'other';
+  /** The batch at which the child killed itself (`dying <where> <k>`), if it did. */
+  diedAt: number | undefined;
   /** The batch the child found on disk when it opened the store (-1: it never got that far). */
   openedAt: number;
   stderr: string;
   signal: NodeJS.Signals | null;
 }
 
-/** Start the writer and SIGKILL it `delayMs` after `after` happens ('spawn' or its first completed batch). */
-function runAndKill(dir: string, after: 'spawn' | 'firstBatch', delayMs: number): Promise<Killed> {
+/**
+ * Start the writer and SIGKILL it `delayMs` after `after` happens ('spawn' or its first completed
+ * batch), or (`after` = 'itself') let it kill itself where `die` says (see compacting-writer.ts).
+ */
+function runAndKill(dir: string, after: 'spawn' | 'firstBatch' | 'itself', delayMs: number, die?: string): Promise<Killed> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WRITER, dir, '60'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['--import', 'tsx', WRITER, dir, '60', ...(die === undefined ? [] : [die])];
+    const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let stdout = '';
     let stderr = '';
@@ -963,13 +1218,54 @@ function runAndKill(dir: string, after: 'spawn' | 'firstBatch', delayMs: number)
       clearTimeout(timer);
       clearTimeout(guard);
       children.delete(child);
-      const lines = stdout.split('\n');
+      const lines = stdout.split('\n').filter((l) => l !== '');
       const done = lines.filter((l) => l.startsWith('done ')).map((l) => Number(l.slice(5)));
       const opened = lines.find((l) => l.startsWith('open '));
-      resolvePromise({ reported: done.at(-1) ?? 0, openedAt: opened === undefined ? -1 : Number(opened.slice(5)), stderr, signal });
+      const dying = lines.find((l) => l.startsWith('dying '));
+      const last = (dying === undefined ? lines.at(-1) : lines.at(-2)) ?? '';
+      const stagedLast = lines.filter((l) => l.startsWith('stage ')).at(-1);
+      // After `stage k`: staging until `done k`, tidying until `tidied k`.
+      const phase = last.startsWith('stage ') ? 'staging' : last === `done ${stagedLast?.slice(6)}` ? 'tidying' : 'other';
+      resolvePromise({
+        reported: done.at(-1) ?? 0,
+        phase,
+        diedAt: dying === undefined ? undefined : Number(dying.split(' ')[2]),
+        openedAt: opened === undefined ? -1 : Number(opened.slice(5)),
+        stderr,
+        signal,
+      });
     });
     if (after === 'spawn') armKill();
   });
+}
+
+/**
+ * Open the store the child left, check it holds exactly batches 1..k for a k the caller allows, and
+ * nothing staged or retired (open deleted it); returns k and the snapshot's index.
+ */
+function checkStore(dir: string, expected: Expected, allowed: (k: number) => boolean, context: string): { k: number; base: number } {
+  const storage = SqliteStorage.open<CrashCommand>(dir, { nodeId: 'n1', clusterId: 'crash-test' });
+  let k: number;
+  let base: number;
+  try {
+    const state = storage.load();
+    k = state.hardState.currentTerm;
+    expect(allowed(k), `store names batch ${k}\n${context}`).toBe(true);
+    // Atomic: the store is exactly batches 1..k — hard state, snapshot and log — nothing of batch k+1.
+    const want = expected.upTo(k);
+    expect(state.hardState, context).toEqual(want.hardState);
+    expect(describeSnapshot(state.snapshot), context).toEqual(describeSnapshot(want.snapshot));
+    expect(state.snapshot?.data === want.snapshot?.data, `snapshot data differs\n${context}`).toBe(true);
+    // A snapshot and the contiguous log after it: never a gap, never a log without its snapshot.
+    base = state.snapshot?.index ?? 0;
+    expect(state.entries.every((entry, i) => entry.index === base + 1 + i), context).toBe(true);
+    expect(firstDifference(state.entries, want.entries), context).toBeUndefined();
+  } finally {
+    storage.close();
+  }
+  // Never a half snapshot left behind: only the snapshot's own chunks, nothing staged or retired.
+  expectOnlyTheSnapshot(dir, context);
+  return { k, base };
 }
 
 /** What a store that completed batches 1..k holds: the same batches replayed into a MemoryStorage. */
@@ -1007,7 +1303,7 @@ describe('SqliteStorage under kill -9', () => {
   afterEach(killAll);
   afterAll(killAll);
 
-  it('a child killed at random moments, snapshots among its batches, leaves a prefix of its batches, each whole, holding every batch it reported done', async () => {
+  it('a child killed at random moments, snapshots among its batches (most of them staged), leaves a prefix of its batches, each whole, holding every batch it reported done', async () => {
     const dir = tempDir();
     const expected = new Expected();
     let onDisk = 0;
@@ -1018,35 +1314,50 @@ describe('SqliteStorage under kill -9', () => {
     for (let i = 0; i < 7; i++) plan.push(['firstBatch', Math.floor(Math.random() * 300)]);
     for (const [after, delay] of plan) {
       const killed = await runAndKill(dir, after, delay);
-      log.push(`killed ${delay} ms after ${after}: reported ${killed.reported}, opened at ${killed.openedAt}`);
+      log.push(`killed ${delay} ms after ${after}: reported ${killed.reported}, opened at ${killed.openedAt}, while ${killed.phase}`);
       const context = `${log.join('\n')}\nchild stderr: ${killed.stderr}`;
       expect(killed.signal, `the child must die by our SIGKILL, not by itself\n${context}`).toBe('SIGKILL');
       if (killed.openedAt >= 0) expect(killed.openedAt, `the child resumed where the store was\n${context}`).toBe(onDisk);
-
-      const storage = SqliteStorage.open<CrashCommand>(dir, { nodeId: 'n1', clusterId: 'crash-test' });
-      try {
-        const state = storage.load();
-        const k = state.hardState.currentTerm;
-        // Durable: everything reported done is there; at most the batch in flight is extra.
-        expect(k, `store names batch ${k}\n${context}`).toBeGreaterThanOrEqual(Math.max(killed.reported, onDisk));
-        expect(k, `store names batch ${k}\n${context}`).toBeLessThanOrEqual(Math.max(killed.reported, onDisk) + 1);
-        // Atomic: the store is exactly batches 1..k — hard state, snapshot and log — nothing of batch k+1.
-        const want = expected.upTo(k);
-        expect(state.hardState, context).toEqual(want.hardState);
-        expect(describeSnapshot(state.snapshot), context).toEqual(describeSnapshot(want.snapshot));
-        expect(state.snapshot?.data === want.snapshot?.data, `snapshot data differs\n${context}`).toBe(true);
-        // A snapshot and the contiguous log after it: never a gap, never a log without its snapshot.
-        const base = state.snapshot?.index ?? 0;
-        expect(state.entries.every((entry, i) => entry.index === base + 1 + i), context).toBe(true);
-        expect(firstDifference(state.entries, want.entries), context).toBeUndefined();
-        snapshotsSeen.add(base);
-        onDisk = k;
-      } finally {
-        storage.close();
-      }
+      // Durable: everything reported done is there; at most the batch in flight is extra.
+      const floor = Math.max(killed.reported, onDisk);
+      const { k, base } = checkStore(dir, expected, (k) => k >= floor && k <= floor + 1, context);
+      snapshotsSeen.add(base);
+      onDisk = k;
     }
     expect(onDisk, log.join('\n')).toBeGreaterThan(0);
     // The last runs write dozens of batches each, well past the first snapshots (batch 2 onwards).
     expect([...snapshotsSeen].some((index) => index > 0), log.join('\n')).toBe(true);
+  }, 120_000);
+
+  it('kill -9 while a snapshot is staged or inside the batch that flips it in leaves the old snapshot with its whole log; while tidying, the new one with the rest', async () => {
+    const dir = tempDir();
+    const expected = new Expected();
+    const log: string[] = [];
+    let onDisk = 0;
+    // Each run resumes where the last one left the store, so the same snapshot is staged again after a crash.
+    for (const [die, keeps] of [
+      ['die-while-staging', 'old'],
+      ['die-in-flip', 'old'],
+      ['die-while-staging', 'old'],
+      ['die-while-tidying', 'new'],
+      ['die-in-flip', 'old'],
+      ['die-while-tidying', 'new'],
+    ] as const) {
+      const killed = await runAndKill(dir, 'itself', 0, die);
+      log.push(`${die}: opened at ${killed.openedAt}, died at batch ${String(killed.diedAt)}, reported ${killed.reported}`);
+      const context = `${log.join('\n')}\nchild stderr: ${killed.stderr}`;
+      expect(killed.signal, context).toBe('SIGKILL');
+      expect(killed.openedAt, context).toBe(onDisk);
+      const at = killed.diedAt as number;
+      expect(stagesSnapshot(at), `the child died at a staged snapshot\n${context}`).toBe(true);
+      // The old snapshot with its whole log is batches 1..at-1; the new one with the rest, 1..at.
+      const want = keeps === 'old' ? at - 1 : at;
+      expect(Math.max(killed.reported, onDisk), context).toBe(want);
+      ({ k: onDisk } = checkStore(dir, expected, (k) => k === want, context));
+    }
+    // And it goes on from there, staging and flipping in snapshots again.
+    const killed = await runAndKill(dir, 'firstBatch', 200);
+    const context = `${log.join('\n')}\nthen killed 200 ms after its first batch: reported ${killed.reported}`;
+    checkStore(dir, expected, (k) => k >= killed.reported && k <= killed.reported + 1 && k > onDisk, context);
   }, 120_000);
 });

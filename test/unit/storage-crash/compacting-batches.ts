@@ -12,6 +12,11 @@
  * - every 9th batch installs a snapshot past the end of the log (as a follower does from
  *   InstallSnapshot) and appends a few entries after it.
  * Batch k sets currentTerm = k, so the hard state on disk names the last batch completed.
+ *
+ * The writer stages most of the compacting snapshots ahead of their batch (`stagesSnapshot`), as a
+ * node does with a snapshot it took, the large ones among them: each chunk is its own transaction
+ * in its own turn, then the batch only flips it in, then the replaced snapshot is deleted a chunk at
+ * a time. Installed snapshots, and every other large one, go whole in their batch.
  */
 import type { LogEntry } from '../../../src/core/types.js';
 import type { PersistBatch, PersistedState, SnapshotRecord } from '../../../src/storage/storage.js';
@@ -29,6 +34,11 @@ export function snapshotData(k: number, index: number): string {
     length += next.length;
   }
   return parts.join('');
+}
+
+/** Whether the writer stages batch k's snapshot ahead of the batch (only compacting ones: k % 4 = 2, not k % 9 = 0). */
+export function stagesSnapshot(k: number): boolean {
+  return k % 4 === 2 && k % 9 !== 0 && k % 16 !== 10;
 }
 
 /** The writer's view of its store: the snapshot and the terms of the log after it. */

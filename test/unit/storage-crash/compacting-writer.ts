@@ -1,26 +1,72 @@
 /**
- * Child process of the crash-atomicity test: `node --import tsx compacting-writer.ts <dataDir> <seconds>`.
+ * Child process of the crash-atomicity test:
+ * `node --import tsx compacting-writer.ts <dataDir> <seconds> [die-while-staging | die-in-flip | die-while-tidying]`.
  * Opens a SqliteStorage, continues from the batch its hard state names, and writes numbered
  * batches — snapshots among them (compacting-batches.ts) — in a loop, printing `done <k>` after
  * each write returns (stdout to a pipe is synchronous on Linux, so a printed number is never
- * lost). It stops by itself after <seconds> in case nobody kills it.
+ * lost). Snapshots that `stagesSnapshot(k)` names are staged first, a chunk per turn of the event
+ * loop (`stage <k>` before), flipped in by batch k, then tidied a chunk per turn (`tidied <k>`).
+ * It stops by itself after <seconds> in case nobody kills it.
+ *
+ * With a third argument it kills itself (SIGKILL, printing `dying <where> <k>` first) at the first
+ * staged snapshot where that can happen: after writing a chunk of a snapshot that has more to
+ * write; inside the transaction of the batch that flips it in (a temporary trigger calls a function
+ * that sends the signal as the batch drops the log the snapshot covers, before it commits); or
+ * after the flip, once the first chunk of the replaced snapshot is deleted.
  */
+import type Database from 'better-sqlite3';
 import { SqliteStorage } from '../../../src/storage/sqlite.js';
 import type { CrashCommand } from './batches.js';
-import { CompactingLog } from './compacting-batches.js';
+import { CompactingLog, stagesSnapshot } from './compacting-batches.js';
 
-const [dataDir, seconds = '60'] = process.argv.slice(2);
-if (dataDir === undefined) throw new Error('usage: compacting-writer.ts <dataDir> [seconds]');
+const [dataDir, seconds = '60', die] = process.argv.slice(2);
+if (dataDir === undefined) throw new Error('usage: compacting-writer.ts <dataDir> [seconds] [die-while-staging | die-in-flip | die-while-tidying]');
+if (die !== undefined && !['die-while-staging', 'die-in-flip', 'die-while-tidying'].includes(die)) throw new Error(`unknown ${die}`);
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+const dying = (k: number): never => {
+  print(`dying ${String(die)} ${k}`);
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable: SIGKILL sent to self');
+};
 
 const storage = SqliteStorage.open<CrashCommand>(dataDir, { nodeId: 'n1', clusterId: 'crash-test' });
+// Test-only: the connection, to place a kill inside the flip's transaction.
+const db = (storage as unknown as { db: Database.Database }).db;
+db.function('die_now', () => dying(current));
 const state = storage.load();
 const log = CompactingLog.from(state);
 let k = state.hardState.currentTerm;
-process.stdout.write(`open ${k}\n`);
+let current = k;
+print(`open ${k}`);
 const stopAt = performance.now() + Number(seconds) * 1000;
 while (performance.now() < stopAt) {
   k++;
-  storage.write(log.next(k));
-  process.stdout.write(`done ${k}\n`);
+  current = k;
+  const batch = log.next(k);
+  if (batch.snapshot === undefined || !stagesSnapshot(k)) {
+    storage.write(batch);
+    print(`done ${k}`);
+    continue;
+  }
+  const { index, term, data } = batch.snapshot;
+  print(`stage ${k}`);
+  const staging = storage.stageSnapshot(index, term, data);
+  while (!staging.writeNext()) {
+    if (die === 'die-while-staging') dying(k);
+    await turn();
+  }
+  await turn();
+  if (die === 'die-in-flip') db.exec('CREATE TEMP TRIGGER die_in_flip AFTER DELETE ON raft_entries BEGIN SELECT die_now(); END');
+  storage.write({ ...batch, snapshot: { ...batch.snapshot, staged: staging.id } });
+  print(`done ${k}`);
+  for (let first = true; !staging.tidyNext(); first = false) {
+    if (first && die === 'die-while-tidying') dying(k);
+    await turn();
+  }
+  if (die === 'die-while-tidying') dying(k);
+  print(`tidied ${k}`);
+  await turn();
 }
 storage.close();
