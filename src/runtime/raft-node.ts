@@ -562,6 +562,9 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     if (this.snapshotJob !== undefined || this.stopping) return;
     const index = this.appliedIndex;
     this.lastSnapshotAt = index; // also after a failure: try again after another threshold, not on every batch
+    // Nothing applied past the latest snapshot (one installed from the leader may even be ahead):
+    // there is nothing to take, and storage would refuse a snapshot that is not newer.
+    if (index <= this.actor.getSnapshot().context.log.snapshotIndex) return;
     let data: string;
     const started = this.clock.now();
     try {

@@ -177,7 +177,11 @@ export function prepare(db: Database.Database, dir: string, file: string, option
   // anybody's snapshot, so they go (one transaction; skipped when there are none, as usual).
   if (db.prepare('SELECT 1 FROM raft_snapshot_staging LIMIT 1').pluck().get() !== undefined) {
     db.transaction(() => {
-      db.exec('DELETE FROM raft_snapshot_chunks WHERE chunk_set IN (SELECT chunk_set FROM raft_snapshot_staging); DELETE FROM raft_snapshot_staging;');
+      // Never the live snapshot's set (only a damaged file lists it): its chunks are never deleted here.
+      db.exec(
+        'DELETE FROM raft_snapshot_chunks WHERE chunk_set IN (SELECT chunk_set FROM raft_snapshot_staging) AND chunk_set NOT IN (SELECT chunk_set FROM raft_snapshot); ' +
+          'DELETE FROM raft_snapshot_staging WHERE chunk_set NOT IN (SELECT chunk_set FROM raft_snapshot);',
+      );
     })();
   }
   const hardState = checkedHardState(db.prepare('SELECT current_term, voted_for FROM raft_hard_state').raw().all() as unknown[][], dir, file);
