@@ -68,10 +68,15 @@ export function replicate(ctx: Ctx, sink: EffectSink, heartbeat: boolean, only?:
   for (const peer of only === undefined ? ctx.peers : [only]) {
     const progress = progressOf(next, peer);
     if (progress.nextIndex <= next.log.snapshotIndex && next.snapshot !== undefined) {
-      const chunk = nextSnapshotChunk(progress, next.snapshot, Math.min(next.snapshotChunkBytes, next.maxBytesPerMessage), heartbeat);
-      if (chunk === undefined) continue;
-      sink.emit({ type: 'send', to: peer, message: installSnapshotMessage(next, chunk.offset, chunk.data, chunk.done) });
-      next = { ...next, ...withProgress(next, peer, chunk.progress) };
+      const send = nextSnapshotChunk(progress, next.snapshot, Math.min(next.snapshotChunkBytes, next.maxBytesPerMessage), heartbeat);
+      if (send === undefined) continue;
+      // A keepalive is an empty AppendEntries at the snapshot's last entry: the follower (which
+      // lacks it) refuses it, and the refusal changes nothing in snapshot mode, but it has heard
+      // from its leader (its election timer restarts; the answer confirms reads).
+      const message =
+        send.kind === 'chunk' ? installSnapshotMessage(next, send.offset, send.data, send.done) : appendEntriesMessage(next, next.log.snapshotIndex + 1, next.log.snapshotIndex);
+      sink.emit({ type: 'send', to: peer, message });
+      next = { ...next, ...withProgress(next, peer, send.progress) };
       continue;
     }
     // Cap each message by count and by size, so it always fits the transport's body limit.

@@ -20,7 +20,23 @@ export interface Progress {
   /** In snapshot mode: which snapshot is being sent, and the offset of the chunk to send next. */
   readonly sending?: LogIndex;
   readonly offset?: number;
+  /** In snapshot mode, while a chunk is outstanding: heartbeats since it was sent. */
+  readonly unanswered?: number;
 }
+
+/**
+ * Heartbeats an outstanding snapshot chunk waits for its answer before it is sent again (taken as
+ * lost). Meanwhile each heartbeat sends an empty AppendEntries, which keeps the follower's
+ * election timer quiet. Resending the chunk on every heartbeat instead queued copy after copy of a
+ * 1 MiB chunk behind the first on a link slower than a chunk per heartbeat: a 50 MB transfer over
+ * HTTP never finished and the leader's send queue grew to gigabytes.
+ */
+export const SNAPSHOT_RESEND_HEARTBEATS = 4;
+
+/** What to send a follower that is being sent a snapshot: its next chunk, or an empty heartbeat while one is outstanding. */
+export type SnapshotSend =
+  | { readonly kind: 'chunk'; readonly offset: number; readonly data: string; readonly done: boolean; readonly progress: Progress }
+  | { readonly kind: 'keepalive'; readonly progress: Progress };
 
 /** A new leader's view of every follower: nextIndex = last + 1, matchIndex = 0 (Figure 2). */
 export function initialProgress(lastIndex: LogIndex): Progress {
@@ -46,24 +62,30 @@ export function progressAfterSnapshotReply(
   if (reply.installed) return progressAfterSuccess(p, reply.lastIncludedIndex);
   if (p.mode !== 'snapshot') return p; // a late reply to a transfer that is over
   const offset = reply.lastIncludedIndex === snapshotIndex && p.sending === snapshotIndex ? reply.offset : 0;
-  return { ...p, probeSent: false, sending: snapshotIndex, offset };
+  return { nextIndex: p.nextIndex, matchIndex: p.matchIndex, mode: 'snapshot', probeSent: false, sending: snapshotIndex, offset };
 }
 
 /**
- * The next chunk of the snapshot for a follower that needs compacted entries, or undefined while
- * one is outstanding (a heartbeat sends it again: a lost chunk must not stall the transfer).
+ * The next chunk of the snapshot for a follower that needs compacted entries; while one is
+ * outstanding, nothing — or on a heartbeat a keepalive, and after SNAPSHOT_RESEND_HEARTBEATS
+ * unanswered heartbeats the chunk again (a lost chunk must not stall the transfer).
  */
 export function nextSnapshotChunk(
   p: Progress,
   snapshot: { readonly index: LogIndex; readonly data: string },
   chunkSize: number,
   heartbeat: boolean,
-): { offset: number; data: string; done: boolean; progress: Progress } | undefined {
+): SnapshotSend | undefined {
   const resuming = p.mode === 'snapshot' && p.sending === snapshot.index;
-  if (resuming && p.probeSent && !heartbeat) return undefined;
+  if (resuming && p.probeSent) {
+    if (!heartbeat) return undefined;
+    const unanswered = (p.unanswered ?? 0) + 1;
+    if (unanswered < SNAPSHOT_RESEND_HEARTBEATS) return { kind: 'keepalive', progress: { ...p, unanswered } };
+  }
   const offset = resuming ? Math.min(p.offset ?? 0, snapshot.data.length) : 0;
   const data = snapshot.data.slice(offset, offset + Math.max(1, chunkSize));
   return {
+    kind: 'chunk',
     offset,
     data,
     done: offset + data.length >= snapshot.data.length,

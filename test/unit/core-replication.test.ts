@@ -4,9 +4,13 @@ import { conflictHint, mergeEntries, RaftLog } from '../../src/core/log.js';
 import {
   initialProgress,
   nextAppend,
+  nextSnapshotChunk,
   progressAfterRejection,
+  progressAfterSnapshotReply,
   progressAfterSuccess,
+  SNAPSHOT_RESEND_HEARTBEATS,
   type Progress,
+  type SnapshotSend,
 } from '../../src/core/replication.js';
 import type { LogEntry, Term } from '../../src/core/types.js';
 
@@ -255,5 +259,45 @@ describe('replication end to end over the core rules', () => {
         },
       ),
     );
+  });
+});
+
+describe('nextSnapshotChunk (sending a snapshot to a follower that needs compacted entries)', () => {
+  const snapshot = { index: 10, data: 'x'.repeat(25) };
+  const start: Progress = { nextIndex: 5, matchIndex: 0, mode: 'probe', probeSent: false };
+
+  it('sends the first chunk, then nothing until it is answered', () => {
+    const first = nextSnapshotChunk(start, snapshot, 10, false);
+    expect(first).toMatchObject({ kind: 'chunk', offset: 0, data: 'x'.repeat(10), done: false });
+    expect(nextSnapshotChunk((first as { progress: Progress }).progress, snapshot, 10, false)).toBeUndefined();
+  });
+
+  it('answers heartbeats with keepalives while a chunk is outstanding, and sends it again only after SNAPSHOT_RESEND_HEARTBEATS of them', () => {
+    let progress = (nextSnapshotChunk(start, snapshot, 10, false) as { progress: Progress }).progress;
+    const kinds: string[] = [];
+    for (let beat = 1; beat <= 2 * SNAPSHOT_RESEND_HEARTBEATS; beat++) {
+      const send = nextSnapshotChunk(progress, snapshot, 10, true) as SnapshotSend;
+      kinds.push(send.kind);
+      progress = send.progress;
+    }
+    // One chunk copy per SNAPSHOT_RESEND_HEARTBEATS heartbeats, not one per heartbeat: on a slow
+    // link, copies queued behind the first would otherwise grow without end.
+    const keepalives = Array<string>(SNAPSHOT_RESEND_HEARTBEATS - 1).fill('keepalive');
+    expect(SNAPSHOT_RESEND_HEARTBEATS).toBeGreaterThan(1);
+    expect(kinds).toEqual([...keepalives, 'chunk', ...keepalives, 'chunk']);
+  });
+
+  it('goes on from the offset the follower reports, with a fresh count of unanswered heartbeats', () => {
+    let progress = (nextSnapshotChunk(start, snapshot, 10, false) as { progress: Progress }).progress;
+    progress = (nextSnapshotChunk(progress, snapshot, 10, true) as SnapshotSend).progress; // one keepalive
+    progress = progressAfterSnapshotReply(progress, { lastIncludedIndex: 10, offset: 10, installed: false }, 10);
+    const second = nextSnapshotChunk(progress, snapshot, 10, false) as SnapshotSend;
+    expect(second).toMatchObject({ kind: 'chunk', offset: 10, done: false });
+    expect(second.progress.unanswered).toBeUndefined();
+    const beats = Array.from({ length: SNAPSHOT_RESEND_HEARTBEATS - 1 }, () => {
+      const send = nextSnapshotChunk(second.progress, snapshot, 10, true) as SnapshotSend;
+      return send.kind;
+    });
+    expect(beats.every((kind) => kind === 'keepalive')).toBe(true);
   });
 });
