@@ -24,6 +24,8 @@ export interface HttpSenderConfig {
   readonly requestTimeout: number;
   readonly messageTimeout: number;
   readonly maxQueued: number;
+  /** Characters queued for one peer before the oldest messages are dropped (the newest always stays). */
+  readonly maxQueuedChars: number;
   readonly backoff: { initial: number; max: number };
   /** The transport's counters, updated in place. */
   readonly counters: HttpTransportStats;
@@ -45,8 +47,9 @@ interface Peer {
   address: string;
   messageAgent: http.Agent;
   forwardAgent: http.Agent;
-  /** Serialized messages waiting, oldest first. */
+  /** Serialized messages waiting, oldest first, and their total length. */
   queue: string[];
+  queuedChars: number;
   inFlight: http.ClientRequest | undefined;
   pumpScheduled: boolean;
   retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -99,7 +102,7 @@ export class HttpSender {
     }
     this.peers.set(id, {
       id, host, port, address, ...this.newAgents(),
-      queue: [], inFlight: undefined, pumpScheduled: false, retryTimer: undefined, backoff: 0, batch: 0, lastError: undefined,
+      queue: [], queuedChars: 0, inFlight: undefined, pumpScheduled: false, retryTimer: undefined, backoff: 0, batch: 0, lastError: undefined,
     });
   }
 
@@ -151,9 +154,12 @@ export class HttpSender {
       return this.config.report(error, `send to ${to}: message is not JSON`);
     }
     peer.queue.push(serialized);
-    // Raft tolerates loss but not a flood: past the cap the oldest go (order of the rest is kept).
-    if (peer.queue.length > this.config.maxQueued) {
-      peer.queue.shift();
+    peer.queuedChars += serialized.length;
+    // Raft tolerates loss but not a flood: past either cap the oldest go (order of the rest is
+    // kept). A peer that is down must not make the leader hold a probe of up to the body limit
+    // per heartbeat for as long as it is down.
+    while (peer.queue.length > 1 && (peer.queue.length > this.config.maxQueued || peer.queuedChars > this.config.maxQueuedChars)) {
+      peer.queuedChars -= (peer.queue.shift() as string).length;
       counters.dropped++;
     }
     this.schedulePump(peer);
@@ -181,6 +187,7 @@ export class HttpSender {
       count++;
     }
     const messages = peer.queue.splice(0, count);
+    for (const m of messages) peer.queuedChars -= m.length;
     peer.batch++;
     const body = Buffer.from(`{"from":${JSON.stringify(this.id)},"epoch":"${this.epoch}","batch":${peer.batch},"messages":[${messages.join(',')}]}`);
     counters.requests++;
@@ -252,6 +259,7 @@ export class HttpSender {
   private disconnectPeer(peer: Peer): void {
     this.config.counters.dropped += peer.queue.length;
     peer.queue = [];
+    peer.queuedChars = 0;
     if (peer.retryTimer) clearTimeout(peer.retryTimer);
     peer.retryTimer = undefined;
     peer.backoff = 0;

@@ -70,6 +70,8 @@ export interface HttpTransportOptions {
   messageTimeout?: number;
   /** Messages queued for one peer before the oldest are dropped. Default 4 096. */
   maxQueuedPerPeer?: number;
+  /** Bytes (characters of JSON) queued for one peer before the oldest messages are dropped. Default 4 × the body limit. */
+  maxQueuedBytesPerPeer?: number;
   /** Pause after a failed batch before the next, doubling up to the max. Default 25 → 1 000 ms. */
   backoff?: { initial: number; max: number };
   /** Bad requests and send failures are reported here, never thrown. */
@@ -107,6 +109,7 @@ const optionsSchema = z.object({
   requestTimeout: positiveInt.optional(),
   messageTimeout: positiveInt.optional(),
   maxQueuedPerPeer: positiveInt.optional(),
+  maxQueuedBytesPerPeer: positiveInt.optional(),
   backoff: z.object({ initial: positiveInt, max: positiveInt }).optional(),
 });
 
@@ -147,6 +150,7 @@ export class HttpTransport implements Transport {
       requestTimeout,
       messageTimeout: options.messageTimeout ?? 3_000,
       maxQueued: options.maxQueuedPerPeer ?? 4096,
+      maxQueuedChars: options.maxQueuedBytesPerPeer ?? 4 * this.bodyLimit,
       backoff: options.backoff ?? { initial: 25, max: 1000 },
       counters: this.counters,
       isolated: this.isolatedPeers,

@@ -268,6 +268,21 @@ describe('HttpTransport: a slow or dead peer holds up nobody else', () => {
     for (let seq = 1; seq <= 25; seq++) a.send('hung', ack('a', seq));
     expect(a.stats.dropped).toBe(15);
   });
+
+  it('drops the oldest messages past maxQueuedBytesPerPeer, keeping the newest even if it alone is larger', async () => {
+    const hung = await blackhole();
+    const t = await transportsFor(['a'], { maxQueuedBytesPerPeer: 10_000, messageTimeout: 60_000 });
+    const a = at(t, 'a').transport;
+    a.setPeerAddress('hung', hung.address);
+    a.send('hung', ack('a', 0));
+    await waitFor(() => hung.bytes() > 0, 'the first request in flight');
+    // Probes of ~3 kB each to a peer that does not answer: at most three fit in 10 000 characters.
+    const probe = () => heartbeat('a', [{ term: 1, index: 1, command: 'x'.repeat(3000) }]);
+    for (let i = 0; i < 20; i++) a.send('hung', probe());
+    expect(a.stats.dropped).toBe(17);
+    a.send('hung', heartbeat('a', [{ term: 1, index: 1, command: 'y'.repeat(20_000) }]));
+    expect(a.stats.dropped).toBe(20);
+  });
 });
 
 describe('HttpTransport: forwarding client requests', () => {
