@@ -23,7 +23,6 @@
  * - 400: InvalidRequestError, 401: UnauthorizedError — neither is retried (but once an earlier try
  *   may have applied the write, the call ends in OutcomeUnknownError: it may have).
  */
-import { randomUUID } from 'node:crypto';
 import type { JsonValue } from '../core/json.js';
 import { InvalidRequestError, NotLeaderError, OutcomeUnknownError, RaftError, ReadTimeoutError } from '../errors.js';
 import { KvClient, type KvCluster, type KvNode } from '../kv/client.js';

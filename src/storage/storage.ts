@@ -182,7 +182,7 @@ export function checkBatch(
   const first = entries[0]?.index;
   if (first !== undefined && !(isInt(first) && first > base)) throw new RangeError(`the first entry's index ${String(first)} is not an index after the snapshot (${base})`);
   // Entries the snapshot covers are gone; a stored log that ends before the snapshot is gone whole.
-  const storedAfterBase = stored.lastIndex > base ? stored.lastIndex : base;
+  const storedAfterBase = Math.max(stored.lastIndex , base);
   const kept = Math.min(storedAfterBase, (truncateFrom ?? Infinity) - 1, (first ?? Infinity) - 1);
   if (first !== undefined && first !== kept + 1) throw new RangeError(`batch starts at index ${first} but the log would end at ${kept}`);
   const currentTerm = hardState?.currentTerm ?? stored.currentTerm;
