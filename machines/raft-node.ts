@@ -12,7 +12,20 @@
  * durability order (persist, then send, then apply). Timers are delayed events raised through
  * the actor's clock, with the election timeout drawn from a seeded generator kept in context.
  */
-import { and, assign, enqueueActions, raise, setup, stateIn, type ActorRefFrom, type MetaObject, type NonReducibleUnknown, type ParameterizedObject, type SnapshotFrom, type StateMachine } from 'xstate';
+import {
+  and,
+  assign,
+  enqueueActions,
+  raise,
+  setup,
+  stateIn,
+  type ActorRefFrom,
+  type MetaObject,
+  type NonReducibleUnknown,
+  type ParameterizedObject,
+  type SnapshotFrom,
+  type StateMachine,
+} from 'xstate';
 import { followerCommitIndex, isCommittable } from '../src/core/commit.js';
 import {
   advanceLeaderCommit,
@@ -254,9 +267,7 @@ const machine = setup({
      * index and probe belong to the old leadership and must count for nothing in this one.
      */
     answersCurrentTermRequest: ({ context, event }) =>
-      (event.type === 'rpc.appendEntriesResult' || event.type === 'rpc.installSnapshotResult') &&
-      event.term === context.currentTerm &&
-      event.requestTerm === context.currentTerm,
+      (event.type === 'rpc.appendEntriesResult' || event.type === 'rpc.installSnapshotResult') && event.term === context.currentTerm && event.requestTerm === context.currentTerm,
     isAcceptance: ({ event }) => asEvent(event, 'rpc.appendEntriesResult').success,
     /** Only the voters of the configuration count toward an election (never a stranger's grant). */
     isFromVoter: ({ context, event }) => 'from' in event && context.peers.includes(event.from),
@@ -597,7 +608,10 @@ const machine = setup({
       on: {
         // Pre-vote before every election, not only the first: a candidate cut off from the
         // others must not keep raising its term and then depose a working leader on return.
-        'timeout.election': [{ guard: 'isPreVoteEnabled', target: 'preCandidate' }, { target: 'candidate', reenter: true }],
+        'timeout.election': [
+          { guard: 'isPreVoteEnabled', target: 'preCandidate' },
+          { target: 'candidate', reenter: true },
+        ],
         'rpc.requestVoteResult': { guard: and(['isCurrentTermVote', 'isFromVoter']), actions: 'recordVote' },
         'rpc.appendEntries': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },
         'rpc.installSnapshot': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },

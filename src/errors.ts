@@ -70,6 +70,9 @@ export class ReadTimeoutError extends RaftError {
 /** `waitForLeader` gave up: the nodes did not agree on one leader of one term in time. Nothing changed. */
 export class LeaderTimeoutError extends RaftError {
   constructor(ms: number, detail: string) {
-    super('leader_timeout', `no leader agreed on by every running node within ${ms} ms (${detail}); check that a majority of the nodes run and can reach each other, or wait longer`);
+    super(
+      'leader_timeout',
+      `no leader agreed on by every running node within ${ms} ms (${detail}); check that a majority of the nodes run and can reach each other, or wait longer`,
+    );
   }
 }

@@ -71,6 +71,15 @@ export { Simulation, type SimulationOptions } from './sim/simulation.js';
 export { SafetyChecker, SafetyViolation } from './sim/safety.js';
 export { VirtualClock } from './sim/clock.js';
 export type { JsonValue } from './core/json.js';
-export { checkLinearizable, describeEntry, type HistoryEntry, type KvOp, type KvOutput, type LinearizabilityResult, type CheckOptions, type Counterexample } from './sim/linearizability.js';
+export {
+  checkLinearizable,
+  describeEntry,
+  type HistoryEntry,
+  type KvOp,
+  type KvOutput,
+  type LinearizabilityResult,
+  type CheckOptions,
+  type Counterexample,
+} from './sim/linearizability.js';
 export * from './kv/state-machine.js';
 export { randomRun, ALL_FAULTS, type Fault, type RandomRunOptions, type RandomRunResult } from './sim/random-run.js';

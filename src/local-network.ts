@@ -137,8 +137,7 @@ export class LocalNetwork {
         if (++delivered > this.maxDeliveriesPerFlush) {
           throw new RaftError(
             'network_livelock',
-            `LocalNetwork delivered more than ${this.maxDeliveriesPerFlush} messages in one flush without going quiet; ` +
-              `this is a livelock in the nodes, not a busy cluster`,
+            `LocalNetwork delivered more than ${this.maxDeliveriesPerFlush} messages in one flush without going quiet; ` + `this is a livelock in the nodes, not a busy cluster`,
           );
         }
         this.stats.delivered++;

@@ -9,11 +9,7 @@
 import { arrowLabel, ruleLabel, type ChartModel, type ChartState } from './model.js';
 
 export function toMermaid(model: ChartModel): string {
-  const lines: string[] = [
-    `%% ${model.id} statechart, generated from the machine definition by \`xstate-raft chart\`; do not edit`,
-    'stateDiagram-v2',
-    '  direction LR',
-  ];
+  const lines: string[] = [`%% ${model.id} statechart, generated from the machine definition by \`xstate-raft chart\`; do not edit`, 'stateDiagram-v2', '  direction LR'];
   const rootRules = model.transitions.filter((t) => t.source === model.id);
   if (rootRules.length > 0) {
     lines.push('  classDef anyRole stroke-dasharray: 5 5');

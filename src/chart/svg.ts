@@ -187,10 +187,14 @@ export function toSvg(model: ChartModel, options: SvgOptions = {}): string {
   const height = Math.ceil(tables.bottom + MARGIN);
   const title = options.title ?? `${model.id} statechart`;
 
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" id="${attr(prefix)}" class="raft-chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="${attr(prefix)}-title" font-family="${attr(SANS)}">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" id="${attr(prefix)}" class="raft-chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="${attr(prefix)}-title" font-family="${attr(SANS)}">`,
+  );
   out.push(`<title id="${attr(prefix)}-title">${esc(title)}, generated from the machine definition</title>`);
   out.push(`<style><![CDATA[${style(prefix, model)}]]></style>`);
-  out.push(`<defs><marker id="${attr(prefix)}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="${LINE}"/></marker></defs>`);
+  out.push(
+    `<defs><marker id="${attr(prefix)}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="${LINE}"/></marker></defs>`,
+  );
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   out.push(`<text x="${MARGIN}" y="28" font-size="18" font-weight="700" fill="${INK}">${esc(title)}</text>`);
   out.push(`<text x="${MARGIN}" y="46" font-size="11" fill="${MUTED}">generated from the machine definition by xstate-raft chart; do not edit by hand</text>`);
@@ -217,7 +221,15 @@ function arcLabelLines(transitions: readonly ChartTransition[]): string[] {
     const guard = `${t.guard !== undefined ? `[${t.guard}]` : ''}${t.reenter ? ' (re-enter)' : ''}`.trim();
     const head = group.map((u) => u.event).join(', ');
     if (head.length + guard.length + 1 <= LABEL_MAX_CHARS) lines.push(`${head}${guard ? ` ${guard}` : ''}`);
-    else lines.push(...wrap(group.map((u) => u.event), '', LABEL_MAX_CHARS), ...(guard ? [guard] : []));
+    else
+      lines.push(
+        ...wrap(
+          group.map((u) => u.event),
+          '',
+          LABEL_MAX_CHARS,
+        ),
+        ...(guard ? [guard] : []),
+      );
     if (t.actions.length > 0) lines.push(...wrap(t.actions, '/ ', LABEL_MAX_CHARS));
     i = j;
   }
@@ -351,12 +363,8 @@ function renderTables(model: ChartModel, width: number, top: number, prefix: str
 
 function style(prefix: string, model: ChartModel): string {
   const root = `#${cssIdent(prefix)}`;
-  const highlight = [model.id, ...model.states.map((s) => s.id)]
-    .map((id) => `${root}[data-active~=${cssString(id)}] .state[data-state=${cssString(id)}] .state-box`)
-    .join(',\n');
-  const rules = [model.id, ...model.states.map((s) => s.id)]
-    .map((id) => `${root}[data-active~=${cssString(id)}] .rules[data-state=${cssString(id)}] .rules-title`)
-    .join(',\n');
+  const highlight = [model.id, ...model.states.map((s) => s.id)].map((id) => `${root}[data-active~=${cssString(id)}] .state[data-state=${cssString(id)}] .state-box`).join(',\n');
+  const rules = [model.id, ...model.states.map((s) => s.id)].map((id) => `${root}[data-active~=${cssString(id)}] .rules[data-state=${cssString(id)}] .rules-title`).join(',\n');
   return `
 ${root} .state.active .state-box,
 ${highlight} { fill: #fef3c7; stroke: #d97706; stroke-width: 3; }

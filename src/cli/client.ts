@@ -111,7 +111,9 @@ export async function runStatus(target: ClientTarget, out: (line: string) => voi
   let ok = true;
   const rows: Record<string, unknown>[] = [];
   if (!json) {
-    out(`${'address'.padEnd(22)} ${'id'.padEnd(6)} ${'role'.padEnd(10)} ${'term'.padStart(5)} ${'leader'.padEnd(7)} ${'commit'.padStart(7)} ${'applied'.padStart(7)} ${'last'.padStart(7)} ${'snapshot'.padStart(8)}`);
+    out(
+      `${'address'.padEnd(22)} ${'id'.padEnd(6)} ${'role'.padEnd(10)} ${'term'.padStart(5)} ${'leader'.padEnd(7)} ${'commit'.padStart(7)} ${'applied'.padStart(7)} ${'last'.padStart(7)} ${'snapshot'.padStart(8)}`,
+    );
   }
   for (const address of target.addresses) {
     try {
@@ -120,7 +122,9 @@ export async function runStatus(target: ClientTarget, out: (line: string) => voi
       if (!res.ok) throw new Error(`refused: HTTP ${res.status} ${String(s.error)}${s.reason ? ` (${String(s.reason)})` : ''}`);
       rows.push({ address, ...s });
       if (!json) {
-        out(`${address.padEnd(22)} ${String(s.id).padEnd(6)} ${String(s.role).padEnd(10)} ${String(s.term).padStart(5)} ${String(s.leaderId ?? '-').padEnd(7)} ${String(s.commitIndex).padStart(7)} ${String(s.lastApplied).padStart(7)} ${String(s.lastLogIndex).padStart(7)} ${String(s.snapshotIndex ?? '-').padStart(8)}`);
+        out(
+          `${address.padEnd(22)} ${String(s.id).padEnd(6)} ${String(s.role).padEnd(10)} ${String(s.term).padStart(5)} ${String(s.leaderId ?? '-').padEnd(7)} ${String(s.commitIndex).padStart(7)} ${String(s.lastApplied).padStart(7)} ${String(s.lastLogIndex).padStart(7)} ${String(s.snapshotIndex ?? '-').padStart(8)}`,
+        );
       }
     } catch (error) {
       ok = false;

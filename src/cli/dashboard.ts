@@ -32,7 +32,13 @@ export async function runDashboard(opts: DashboardCommandOptions, out: (line: st
     return 1;
   }
   out(`Dashboard: ${dashboard.url}  (kill/restart need the demo, which owns its processes; isolate, split, heal and propose work here)`);
-  out(clientToken !== undefined ? 'Sending the client token to the nodes.' : secret !== undefined ? 'Sending the cluster secret to the nodes.' : 'Sending no credential to the nodes (see --client-token, --secret).');
+  out(
+    clientToken !== undefined
+      ? 'Sending the client token to the nodes.'
+      : secret !== undefined
+        ? 'Sending the cluster secret to the nodes.'
+        : 'Sending no credential to the nodes (see --client-token, --secret).',
+  );
   out('Press Ctrl-C to stop.');
   await stop;
   await dashboard.close();

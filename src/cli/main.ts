@@ -76,21 +76,27 @@ export function buildProgram(): Command {
     .addOption(new Option('--port <port>', 'dashboard port (0 = any free port)').argParser(parseInteger(0, 65_535)).default(8700))
     // The nodes' /debug and /admin routes want their client token if they have one, else their secret.
     .addOption(new Option('--secret <secret>', 'the cluster secret, for nodes without a client token (default: $XSTATE_RAFT_SECRET)').env('XSTATE_RAFT_SECRET'))
-    .addOption(new Option('--client-token <token>', "the nodes' client token: they want it on every route, in place of the secret (default: $XSTATE_RAFT_CLIENT_TOKEN)").env('XSTATE_RAFT_CLIENT_TOKEN'))
+    .addOption(
+      new Option('--client-token <token>', "the nodes' client token: they want it on every route, in place of the secret (default: $XSTATE_RAFT_CLIENT_TOKEN)").env(
+        'XSTATE_RAFT_CLIENT_TOKEN',
+      ),
+    )
     .action(async (opts: Parameters<typeof runDashboard>[0]) => {
       process.exitCode = await runDashboard(opts);
     });
 
   program
     .command('sim')
-    .description('run seeded simulations of a faulty cluster, checking Raft safety after every step and the clients\' KV history for linearizability')
+    .description("run seeded simulations of a faulty cluster, checking Raft safety after every step and the clients' KV history for linearizability")
     .addOption(new Option('--seed <n>', 'first seed').argParser(parseInteger(0, 2 ** 31)).default(1))
     .addOption(new Option('--seeds <n>', 'how many seeds to run, from --seed on').argParser(parseInteger(1, 1_000_000)).default(1))
     .addOption(new Option('--nodes <n>', 'cluster size').argParser(parseInteger(1, 15)).default(5))
     .addOption(new Option('--duration <d>', 'virtual time of the faulty phase (30s, 500ms, 2m)').argParser(parseDuration).default(30_000, '30s'))
     .addOption(new Option('--faults <list>', 'all, none, or a list of partition,crash,network').argParser(parseFaults).default(parseFaults('all'), 'all'))
     .addOption(new Option('--clients <n>', 'concurrent KV clients whose history is checked linearizable').argParser(parseInteger(1, 64)).default(3))
-    .addOption(new Option('--snapshot-threshold <n>', 'each node snapshots and compacts its log after this many applied entries').argParser(parseInteger(1, 1_000_000_000)).default(25))
+    .addOption(
+      new Option('--snapshot-threshold <n>', 'each node snapshots and compacts its log after this many applied entries').argParser(parseInteger(1, 1_000_000_000)).default(25),
+    )
     .action(async (opts: { seed: number; seeds: number; nodes: number; duration: number; faults: ReturnType<typeof parseFaults>; clients: number; snapshotThreshold: number }) => {
       // Progress only for a person at a terminal: a line per 10% on stderr, never in a pipe or a log.
       const progress = process.stderr.isTTY ? (line: string) => void process.stderr.write(`${line}\n`) : undefined;
@@ -102,7 +108,12 @@ export function buildProgram(): Command {
     .description('run one durable node (SQLite storage, HTTP transport and client API) in the foreground')
     .option('--id <id>', "this node's id in --peers (default: the entry whose address is --listen)")
     .requiredOption('--listen <host:port>', "address to listen on: this node's own entry in --peers (or 0.0.0.0 and its port)", parseHostPort)
-    .addOption(new Option('--peers <list>', `every node, this one included: ${PEERS_HELP}; host:port entries are named n1, n2, … by position`).argParser(parsePeers).env('XSTATE_RAFT_PEERS').makeOptionMandatory())
+    .addOption(
+      new Option('--peers <list>', `every node, this one included: ${PEERS_HELP}; host:port entries are named n1, n2, … by position`)
+        .argParser(parsePeers)
+        .env('XSTATE_RAFT_PEERS')
+        .makeOptionMandatory(),
+    )
     .requiredOption('--data <dir>', 'data directory (created if missing)')
     .option('--secret <secret>', 'shared secret peers must prove (default: $XSTATE_RAFT_SECRET)')
     .addOption(clientTokenOption())
@@ -171,7 +182,7 @@ export function buildProgram(): Command {
 
   program
     .command('status')
-    .description('show every node\'s role, term, leader and indexes')
+    .description("show every node's role, term, leader and indexes")
     .addOption(peersOption())
     .addOption(new Option('--timeout <ms>', 'per node').argParser(parseInteger(1, 60_000)).default(2000))
     .addOption(clientTokenOption())

@@ -59,14 +59,18 @@ export function checkNodeConfig(opts: NodeCommandOptions): { id: string } | { er
   if (id === undefined) {
     const mine = ids.filter((peer) => listens(opts.peers[peer] as string));
     if (mine.length !== 1) {
-      return { error: `error: --id is missing and ${mine.length === 0 ? 'no entry' : `${mine.length} entries`} of --peers (${describePeers(opts.peers)}) match --listen ${hostPort(opts.listen)}; pass --id` };
+      return {
+        error: `error: --id is missing and ${mine.length === 0 ? 'no entry' : `${mine.length} entries`} of --peers (${describePeers(opts.peers)}) match --listen ${hostPort(opts.listen)}; pass --id`,
+      };
     }
     id = mine[0] as string;
   }
   if (!(id in opts.peers)) return { error: `error: --id ${id} is not in --peers (${ids.join(', ')}); add it to --peers, with the address it listens on` };
   const own = opts.peers[id] as string;
   if (!listens(own)) {
-    return { error: `error: --listen ${hostPort(opts.listen)} is not ${id}'s own entry in --peers (${id}=${own}): the other nodes would send to ${own}; make them the same address` };
+    return {
+      error: `error: --listen ${hostPort(opts.listen)} is not ${id}'s own entry in --peers (${id}=${own}): the other nodes would send to ${own}; make them the same address`,
+    };
   }
   const timing = timingError(opts.electionTimeout, opts.heartbeat);
   if (timing !== undefined) return { error: `error: ${timing}` };
@@ -79,14 +83,17 @@ function hostPort(listen: { host: string; port: number }): string {
 }
 
 function describePeers(peers: Record<string, string>): string {
-  return Object.entries(peers).map(([id, address]) => `${id}=${address}`).join(',');
+  return Object.entries(peers)
+    .map(([id, address]) => `${id}=${address}`)
+    .join(',');
 }
 
 /** A start-up failure as one line: what is wrong, and what to do. */
 export function startError(error: unknown, opts: { listen: { host: string; port: number }; data: string }): string {
   const e = error as NodeJS.ErrnoException;
   const message = e instanceof Error ? e.message.split('\n')[0] : String(error);
-  if (e?.code === 'EADDRINUSE') return `error: cannot listen on ${hostPort(opts.listen)}: the address is in use; stop what uses it or choose another --listen port (and its --peers entry)`;
+  if (e?.code === 'EADDRINUSE')
+    return `error: cannot listen on ${hostPort(opts.listen)}: the address is in use; stop what uses it or choose another --listen port (and its --peers entry)`;
   if (e?.code === 'EADDRNOTAVAIL') return `error: cannot listen on ${hostPort(opts.listen)}: this machine has no such address; use one of its own addresses (or 0.0.0.0)`;
   if (e?.code === 'EACCES' && e.syscall === 'listen') return `error: cannot listen on ${hostPort(opts.listen)}: permission denied; use a port above 1023`;
   if (e?.code === 'ENOENT' && e.syscall === 'open') return `error: cannot read ${e.path ?? 'a file'}: no such file; check the --tls-cert / --tls-key / --tls-ca paths`;

@@ -46,7 +46,10 @@ export function parseHostPort(value: string): { host: string; port: number } {
  */
 export function parsePeers(value: string): Record<string, string> {
   const peers: Record<string, string> = {};
-  const parts = value.split(',').map((p) => p.trim()).filter(Boolean);
+  const parts = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   for (const [position, entry] of parts.entries()) {
     const part = entry.includes('=') ? entry : `n${position + 1}=${entry}`;
     const eq = part.indexOf('=');

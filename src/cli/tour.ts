@@ -108,10 +108,7 @@ async function claimThrough(
   // Ask any running node: a follower forwards the proposal to the leader.
   const via = ids.find((id) => nodes.has(id) && nodes.get(id)?.status().role !== 'leader') ?? ids.find((id) => nodes.has(id));
   const { index, term, result } = await (nodes.get(via as NodeId) as RaftNode<Claim, { granted: boolean; owner: string }>).propose(claim);
-  say(
-    `${claim.agent} claims "${claim.task}" via ${via}: committed at index ${index} (term ${term}) → ` +
-      (result.granted ? 'granted' : `refused, ${result.owner} holds it`),
-  );
+  say(`${claim.agent} claims "${claim.task}" via ${via}: committed at index ${index} (term ${term}) → ` + (result.granted ? 'granted' : `refused, ${result.owner} holds it`));
 }
 
 async function waitForLeader(nodes: Map<NodeId, Pick<RaftNode, 'id' | 'status'>>, timeoutMs: number): Promise<NodeId> {

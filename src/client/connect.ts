@@ -59,9 +59,7 @@ export interface ConnectOptions {
 }
 
 /** One node's /status (`ok: true`), or why it could not be read (`refused`: it answered 401). */
-export type NodeReport =
-  | ({ ok: true; address: string; ready?: boolean } & NodeStatus)
-  | { ok: false; address: string; error: string; refused: boolean };
+export type NodeReport = ({ ok: true; address: string; ready?: boolean } & NodeStatus) | { ok: false; address: string; error: string; refused: boolean };
 
 const MAX_CLIENT_ID = 64;
 
@@ -238,7 +236,8 @@ class HttpNodes implements KvCluster {
       }
       case 'cas': {
         const answer = await send('POST', `${key}/cas`, { from: command.from, to: command.to });
-        if (answer.status === 409 && answer.body.error === 'precondition_failed' && 'value' in answer.body) return { ok: false, reason: 'precondition_failed', value: answer.body.value as JsonValue };
+        if (answer.status === 409 && answer.body.error === 'precondition_failed' && 'value' in answer.body)
+          return { ok: false, reason: 'precondition_failed', value: answer.body.value as JsonValue };
         if (answer.status === 404 && answer.body.error === 'not_found') return { ok: false, reason: 'not_found' };
         if (this.refuse(answer, true, url).body.ok !== true) throw notTheNode(url, true);
         return { ok: true };
@@ -259,7 +258,11 @@ class HttpNodes implements KvCluster {
       return { found: true, value: body.value as JsonValue };
     }
     if (query.type === 'list') {
-      const params = new URLSearchParams({ limit: String(query.limit ?? LIST_PAGE), ...(query.prefix ? { prefix: query.prefix } : {}), ...(query.after !== undefined ? { after: query.after } : {}) });
+      const params = new URLSearchParams({
+        limit: String(query.limit ?? LIST_PAGE),
+        ...(query.prefix ? { prefix: query.prefix } : {}),
+        ...(query.after !== undefined ? { after: query.after } : {}),
+      });
       const { body } = this.refuse(await ask(`/kv?${params}`), false, url);
       if (!Array.isArray(body.entries)) throw notTheNode(url, false);
       return { entries: body.entries as ListResult['entries'], more: body.more === true };

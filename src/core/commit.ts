@@ -9,12 +9,7 @@ import type { LogIndex, Term } from './types.js';
  * `matchIndexes` holds every voter's match index, the leader's own last index included.
  * Never returns less than the current commitIndex.
  */
-export function leaderCommitIndex(
-  log: RaftLog<unknown>,
-  currentTerm: Term,
-  commitIndex: LogIndex,
-  matchIndexes: readonly LogIndex[],
-): LogIndex {
+export function leaderCommitIndex(log: RaftLog<unknown>, currentTerm: Term, commitIndex: LogIndex, matchIndexes: readonly LogIndex[]): LogIndex {
   const n = quorumIndex(matchIndexes);
   if (n > commitIndex && isCommittable(log.termAt(n), currentTerm)) return n;
   return commitIndex;

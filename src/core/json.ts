@@ -136,9 +136,7 @@ function kindOf(object: object): string {
 
 /** `command.a[2]["x y"]`; a long path keeps its first and last steps. */
 function formatPath(root: string, path: readonly PropertyKey[]): string {
-  const steps = path.map((k) =>
-    typeof k === 'number' ? `[${k}]` : typeof k === 'symbol' ? `[${String(k)}]` : /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`,
-  );
+  const steps = path.map((k) => (typeof k === 'number' ? `[${k}]` : typeof k === 'symbol' ? `[${String(k)}]` : /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`));
   return steps.length <= 16 ? root + steps.join('') : `${root}${steps.slice(0, 8).join('')}…(${steps.length - 12} more)…${steps.slice(-4).join('')}`;
 }
 

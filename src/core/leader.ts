@@ -92,8 +92,7 @@ export function replicate(ctx: Ctx, sink: EffectSink, heartbeat: boolean, only?:
 /** Leader: advance commitIndex by the current-term majority rule, apply, and admit/serve reads. */
 export function advanceLeaderCommit(ctx: Ctx, sink: EffectSink): Ctx {
   const n = quorumIndex([ctx.log.lastIndex, ...ctx.peers.map((peer) => ctx.matchIndex[peer] ?? 0)]);
-  const committable =
-    n > ctx.commitIndex && sink.isCommittable(ctx.log.termAt(n), ctx.currentTerm);
+  const committable = n > ctx.commitIndex && sink.isCommittable(ctx.log.termAt(n), ctx.currentTerm);
   const commitIndex = committable ? n : ctx.commitIndex;
   let next = applyCommitted({ ...ctx, commitIndex }, sink);
   if (commitIndex !== ctx.commitIndex) next = admitWaitingReads(next, sink);
@@ -167,4 +166,3 @@ export function appendCommands(ctx: Ctx, commands: readonly unknown[], sink: Eff
   sink.emit({ type: 'persist', hardState: hardState(next), entries });
   return { ctx: replicate(advanceLeaderCommit(next, sink), sink, false), entries };
 }
-

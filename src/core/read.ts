@@ -22,10 +22,7 @@ export function confirmedRound(ackedSeq: Readonly<Record<NodeId, number>>, peers
 }
 
 /** Split pending reads into those a confirmed round covers and those still waiting. */
-export function partitionReadyReads(
-  reads: readonly PendingRead[],
-  confirmed: number,
-): [ready: PendingRead[], waiting: PendingRead[]] {
+export function partitionReadyReads(reads: readonly PendingRead[], confirmed: number): [ready: PendingRead[], waiting: PendingRead[]] {
   const ready: PendingRead[] = [];
   const waiting: PendingRead[] = [];
   for (const read of reads) (read.seq > 0 && read.seq <= confirmed ? ready : waiting).push(read);

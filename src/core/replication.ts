@@ -70,12 +70,7 @@ export function progressAfterSnapshotReply(
  * outstanding, nothing — or on a heartbeat a keepalive, and after SNAPSHOT_RESEND_HEARTBEATS
  * unanswered heartbeats the chunk again (a lost chunk must not stall the transfer).
  */
-export function nextSnapshotChunk(
-  p: Progress,
-  snapshot: { readonly index: LogIndex; readonly data: string },
-  chunkSize: number,
-  heartbeat: boolean,
-): SnapshotSend | undefined {
+export function nextSnapshotChunk(p: Progress, snapshot: { readonly index: LogIndex; readonly data: string }, chunkSize: number, heartbeat: boolean): SnapshotSend | undefined {
   const resuming = p.mode === 'snapshot' && p.sending === snapshot.index;
   if (resuming && p.probeSent) {
     if (!heartbeat) return undefined;
@@ -99,12 +94,7 @@ export function nextSnapshotChunk(
  * nothing. Otherwise move nextIndex back using the conflict hint — a whole term per round trip —
  * but never below matchIndex + 1 and always below the rejected index, so probing makes progress.
  */
-export function progressAfterRejection(
-  p: Progress,
-  rejectedIndex: LogIndex,
-  hint: ConflictHint,
-  log: RaftLog<unknown>,
-): Progress {
+export function progressAfterRejection(p: Progress, rejectedIndex: LogIndex, hint: ConflictHint, log: RaftLog<unknown>): Progress {
   if (rejectedIndex <= p.matchIndex) return p;
   if (p.mode === 'snapshot') return p; // an AppendEntries answer from before the transfer began
   if (p.mode === 'probe' && rejectedIndex !== p.nextIndex - 1) return p;
@@ -116,12 +106,7 @@ export function progressAfterRejection(
  * Which entries to send now, if any. `heartbeat` forces a message (possibly empty) even when
  * nothing new is there or a probe is outstanding. Returns undefined when nothing should be sent.
  */
-export function nextAppend(
-  p: Progress,
-  lastIndex: LogIndex,
-  maxEntries: number,
-  heartbeat: boolean,
-): { from: LogIndex; to: LogIndex; progress: Progress } | undefined {
+export function nextAppend(p: Progress, lastIndex: LogIndex, maxEntries: number, heartbeat: boolean): { from: LogIndex; to: LogIndex; progress: Progress } | undefined {
   const hasNew = p.nextIndex <= lastIndex;
   if (p.mode === 'probe') {
     if (p.probeSent && !heartbeat) return undefined;

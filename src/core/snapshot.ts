@@ -21,8 +21,7 @@ export type ChunkOutcome =
  * starts exactly where the received data ends; anything else is answered with the offset we hold.
  */
 export function acceptChunk(incoming: IncomingSnapshot | undefined, chunk: InstallSnapshot): ChunkOutcome {
-  const same =
-    incoming !== undefined && incoming.leaderId === chunk.leaderId && incoming.index === chunk.lastIncludedIndex && incoming.term === chunk.lastIncludedTerm;
+  const same = incoming !== undefined && incoming.leaderId === chunk.leaderId && incoming.index === chunk.lastIncludedIndex && incoming.term === chunk.lastIncludedTerm;
   let next: IncomingSnapshot;
   if (chunk.offset === 0) {
     next = { leaderId: chunk.leaderId, index: chunk.lastIncludedIndex, term: chunk.lastIncludedTerm, chunks: [chunk.data], received: chunk.data.length };

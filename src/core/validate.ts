@@ -14,15 +14,16 @@ const index = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
 export const logEntrySchema = z.object({ term: term.min(1), index: index.min(1), command: z.unknown() });
 
-export const requestVoteSchema = z.object({
-  type: z.literal('rpc.requestVote'),
-  from: nodeId,
-  term: term.min(1),
-  candidateId: nodeId,
-  lastLogIndex: index,
-  lastLogTerm: term,
-  preVote: z.boolean().optional(),
-})
+export const requestVoteSchema = z
+  .object({
+    type: z.literal('rpc.requestVote'),
+    from: nodeId,
+    term: term.min(1),
+    candidateId: nodeId,
+    lastLogIndex: index,
+    lastLogTerm: term,
+    preVote: z.boolean().optional(),
+  })
   .refine((m) => m.from === m.candidateId, { message: 'candidateId must be the sender' })
   // A candidate's last entry cannot be from a term later than the one it campaigns in; a forged
   // one would win every up-to-date comparison.
@@ -67,18 +68,19 @@ export const appendEntriesSchema = z
     });
   });
 
-export const appendEntriesResultSchema = z.object({
-  type: z.literal('rpc.appendEntriesResult'),
-  from: nodeId,
-  term,
-  requestTerm: term.min(1),
-  success: z.boolean(),
-  matchIndex: index,
-  rejectedIndex: index,
-  conflictTerm: term,
-  conflictIndex: index,
-  seq: z.number().int().nonnegative(),
-})
+export const appendEntriesResultSchema = z
+  .object({
+    type: z.literal('rpc.appendEntriesResult'),
+    from: nodeId,
+    term,
+    requestTerm: term.min(1),
+    success: z.boolean(),
+    matchIndex: index,
+    rejectedIndex: index,
+    conflictTerm: term,
+    conflictIndex: index,
+    seq: z.number().int().nonnegative(),
+  })
   // A follower answers with a term at least that of the request (it adopts a higher one first).
   .refine((m) => m.requestTerm <= m.term, { message: 'requestTerm is greater than term' });
 

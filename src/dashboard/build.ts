@@ -60,9 +60,7 @@ export async function buildDashboard(outDir?: string): Promise<DashboardBuild> {
   ]);
   const jsText = single(js.outputFiles, 'app.js');
   const cssText = single(css.outputFiles, 'app.css');
-  const html = (await readFile(join(ui, 'index.html'), 'utf8'))
-    .replace(/\n\s*/g, '\n')
-    .trim();
+  const html = (await readFile(join(ui, 'index.html'), 'utf8')).replace(/\n\s*/g, '\n').trim();
   await Promise.all([writeFile(join(out, 'app.js'), jsText), writeFile(join(out, 'app.css'), cssText), writeFile(join(out, 'index.html'), `${html}\n`)]);
   return { outDir: out, files: { 'index.html': Buffer.byteLength(html) + 1, 'app.js': Buffer.byteLength(jsText), 'app.css': Buffer.byteLength(cssText) } };
 }

@@ -94,7 +94,7 @@ export function refusalAdvice(nodeReason: string, sent: Credential): string {
       ? 'the nodes have a cluster secret: start the dashboard with --secret <secret> (or $XSTATE_RAFT_SECRET)'
       : 'the nodes refuse its credential: start the dashboard with the --secret the nodes were started with';
   }
-  return 'start the dashboard with the nodes\' --client-token <token>, or their --secret <secret> if they have no client token';
+  return "start the dashboard with the nodes' --client-token <token>, or their --secret <secret> if they have no client token";
 }
 
 type Sse = { event: string; data: unknown };
@@ -108,7 +108,13 @@ interface SnapshotSize {
 /** The part of a node's GET /status about its snapshot (src/server/node-server.ts). */
 const snapshotStatus = z.object({ snapshotIndex: z.number(), snapshotBytes: z.number(), snapshotMs: z.number().nullable() });
 
-const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.png': 'image/png', '.svg': 'image/svg+xml' };
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+};
 
 export class DashboardServer {
   private readonly server: Server;
@@ -389,7 +395,11 @@ export class DashboardServer {
         return { ok: true };
       }
       if (action === 'isolate') {
-        await this.admin(id, 'isolate', this.ids.filter((peer) => peer !== id));
+        await this.admin(
+          id,
+          'isolate',
+          this.ids.filter((peer) => peer !== id),
+        );
         this.log(`${id} isolated from every other node`, 'warn');
       } else {
         await Promise.all(this.ids.map((peer) => (peer === id ? this.admin(peer, 'rejoin') : this.admin(peer, 'rejoin', [id]).catch(() => undefined))));
@@ -405,7 +415,11 @@ export class DashboardServer {
         await Promise.all(
           this.ids.map((id) => {
             const mine = groups.find((g) => g.includes(id)) ?? [id];
-            return this.admin(id, 'isolate', this.ids.filter((peer) => !mine.includes(peer))).catch(() => undefined);
+            return this.admin(
+              id,
+              'isolate',
+              this.ids.filter((peer) => !mine.includes(peer)),
+            ).catch(() => undefined);
           }),
         );
         this.log(`cluster split into ${groups.map((g) => `{${g.join(', ')}}`).join(' and ')}`, 'warn');
@@ -416,7 +430,10 @@ export class DashboardServer {
         this.log('network healed');
         return { ok: true };
       case '/api/propose': {
-        const body = z.object({ key: z.string().min(1).max(1024), value: z.json() }).strict().safeParse(await readJsonBody(req, 1024 * 1024));
+        const body = z
+          .object({ key: z.string().min(1).max(1024), value: z.json() })
+          .strict()
+          .safeParse(await readJsonBody(req, 1024 * 1024));
         if (!body.success) throw new HttpError(400, { error: 'bad_request', reason: 'the body is {"key": string, "value": json}' });
         const reply = await this.propose(body.data.key, body.data.value);
         this.log(`proposed ${body.data.key} = ${JSON.stringify(body.data.value)} → committed at index ${String((reply as { index?: number }).index)}`);

@@ -14,7 +14,19 @@ import type { NodeId } from '../core/types.js';
 import { InvalidRequestError, NotLeaderError, OutcomeUnknownError, RaftError, ReadTimeoutError } from '../errors.js';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import type { RaftNode } from '../runtime/raft-node.js';
-import { MAX_VALUE_DEPTH, type CasResult, type DeleteResult, type GetResult, type KvCommand, type KvQuery, type KvQueryResult, type KvResult, type ListQuery, type ListResult, type PutResult } from './state-machine.js';
+import {
+  MAX_VALUE_DEPTH,
+  type CasResult,
+  type DeleteResult,
+  type GetResult,
+  type KvCommand,
+  type KvQuery,
+  type KvQueryResult,
+  type KvResult,
+  type ListQuery,
+  type ListResult,
+  type PutResult,
+} from './state-machine.js';
 
 export type KvNode = Pick<RaftNode<KvCommand, KvResult, KvQuery, KvQueryResult>, 'propose' | 'read'>;
 
@@ -154,8 +166,7 @@ export class KvClient {
   /** `attempt`, or a rejection once the deadline passes (an attempt may hang on a node that lost its leader). */
   private before<T>(deadline: number, attempt: Promise<T>, isWrite: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const late = () =>
-        isWrite ? new OutcomeUnknownError('the node did not answer before the deadline') : new ReadTimeoutError(this.options.timeout ?? 5000);
+      const late = () => (isWrite ? new OutcomeUnknownError('the node did not answer before the deadline') : new ReadTimeoutError(this.options.timeout ?? 5000));
       const timer = this.clock.setTimeout(() => reject(late()), Math.max(0, deadline - this.clock.now()));
       attempt.then(
         (value) => {

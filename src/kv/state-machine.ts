@@ -45,7 +45,6 @@ export const MAX_CLIENT_ID_LENGTH = 256;
 /** Most entries one `list` query answers. */
 export const MAX_LIST_LIMIT = 1000;
 
-
 export interface ClientSeq {
   readonly id: string;
   readonly seq: number;
@@ -290,7 +289,6 @@ function safeParse<T>(schema: z.ZodType<T>, input: unknown): { ok: true; data: T
     return { ok: false, error: `unreadable input: ${error instanceof Error ? error.message : String(error)}` };
   }
 }
-
 
 function freeze<T>(value: T): T {
   return Object.freeze(value);

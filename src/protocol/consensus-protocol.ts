@@ -6,18 +6,7 @@
  */
 import type { RaftEvent, RaftNodeActor } from '../../machines/raft-node.js';
 import { majoritySize } from '../core/quorum.js';
-import type {
-  AppendEntries,
-  AppendEntriesResult,
-  LogEntry,
-  LogIndex,
-  NodeId,
-  RequestVote,
-  RequestVoteResult,
-  Role,
-  RpcMessage,
-  Term,
-} from '../core/types.js';
+import type { AppendEntries, AppendEntriesResult, LogEntry, LogIndex, NodeId, RequestVote, RequestVoteResult, Role, RpcMessage, Term } from '../core/types.js';
 import { appendEntriesSchema, logEntrySchema, parseRpcMessage, requestVoteSchema } from '../core/validate.js';
 import { InvalidRequestError, NotElectedError, NotLeaderError } from '../errors.js';
 import type { Envelope, LocalNetwork } from '../local-network.js';
@@ -207,14 +196,7 @@ export class ConsensusProtocol {
    *   this cluster; also when the node refuses to act because a Raft rule would break (a second
    *   leader in its own term, truncating committed entries). Nothing changes in the log.
    */
-  appendEntries(
-    term: Term,
-    leaderId: NodeId,
-    prevLogIndex: LogIndex,
-    prevLogTerm: Term,
-    entries: readonly LogEntry[],
-    leaderCommit: LogIndex,
-  ): AppendReply {
+  appendEntries(term: Term, leaderId: NodeId, prevLogIndex: LogIndex, prevLogTerm: Term, entries: readonly LogEntry[], leaderCommit: LogIndex): AppendReply {
     const what = 'appendEntries refused, nothing changed';
     assertOtherNode(leaderId, 'leaderId', what, this.nodeId, this.#allNodes);
     const input = { type: 'rpc.appendEntries', from: leaderId, term, leaderId, prevLogIndex, prevLogTerm, entries, leaderCommit, seq: 0 } as const;
@@ -425,9 +407,7 @@ export class ConsensusProtocol {
     const effects = this.#host.dispatchEffects(message);
     for (const effect of effects) {
       if (effect.type === 'invariantViolation') {
-        throw new InvalidRequestError(
-          `${this.nodeId} refused ${message.type} from ${message.from}: it would break "${effect.rule}" (${effect.detail})`,
-        );
+        throw new InvalidRequestError(`${this.nodeId} refused ${message.type} from ${message.from}: it would break "${effect.rule}" (${effect.detail})`);
       }
     }
     return sendsOf(effects);

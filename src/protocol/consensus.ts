@@ -15,10 +15,7 @@ export type ConsensusResponse =
   | { readonly voteGranted: boolean; readonly from?: NodeId; readonly term?: Term; readonly candidateId?: NodeId }
   | { readonly success: boolean; readonly from?: NodeId };
 
-export type ConsensusResponses =
-  | readonly ConsensusResponse[]
-  | ReadonlyMap<NodeId, ConsensusResponse>
-  | Readonly<Record<NodeId, ConsensusResponse>>;
+export type ConsensusResponses = readonly ConsensusResponse[] | ReadonlyMap<NodeId, ConsensusResponse> | Readonly<Record<NodeId, ConsensusResponse>>;
 
 /**
  * `acceptances > allNodes / 2` over `responses`, for the cluster `allNodes` (this node and its

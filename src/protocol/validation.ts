@@ -21,11 +21,7 @@ const optionsSchema = z
     network: z.instanceof(LocalNetwork).optional(),
     clock: z
       .custom<ActorClock>(
-        (c) =>
-          typeof c === 'object' &&
-          c !== null &&
-          typeof (c as ActorClock).setTimeout === 'function' &&
-          typeof (c as ActorClock).clearTimeout === 'function',
+        (c) => typeof c === 'object' && c !== null && typeof (c as ActorClock).setTimeout === 'function' && typeof (c as ActorClock).clearTimeout === 'function',
         { message: 'a clock needs setTimeout(fn, ms) and clearTimeout(handle)' },
       )
       .optional(),
@@ -65,9 +61,7 @@ export function isEnvelope(input: unknown): input is { to: unknown; message: unk
 
 /** An object with `command` and a `term` or `index` is a log entry; anything else is a command. */
 export function looksLikeEntry(input: unknown): input is Record<string, unknown> {
-  return (
-    typeof input === 'object' && input !== null && !Array.isArray(input) && 'command' in input && ('term' in input || 'index' in input)
-  );
+  return typeof input === 'object' && input !== null && !Array.isArray(input) && 'command' in input && ('term' in input || 'index' in input);
 }
 
 /** `id` names another node of the cluster: one of `allNodes`, and not `self`. */

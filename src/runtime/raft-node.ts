@@ -169,9 +169,7 @@ export interface RaftNode<C = unknown, R = unknown, Q = unknown, QR = unknown> {
   readonly stopped: boolean;
 }
 
-export function createRaftNode<C = unknown, R = unknown, Q = unknown, QR = unknown>(
-  options: RaftNodeOptions<C, R, Q, QR>,
-): RaftNode<C, R, Q, QR> {
+export function createRaftNode<C = unknown, R = unknown, Q = unknown, QR = unknown>(options: RaftNodeOptions<C, R, Q, QR>): RaftNode<C, R, Q, QR> {
   return new RaftNodeRuntime(options);
 }
 
@@ -659,7 +657,10 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   private restoreFrom(snapshot: Snapshot): void {
     const { stateMachine } = this.options;
     if (typeof stateMachine.restore !== 'function') {
-      this.fail(new Error(`a snapshot at index ${snapshot.index} must be restored, but this state machine has no restore()`), 'the state machine cannot restore a snapshot; the node stops');
+      this.fail(
+        new Error(`a snapshot at index ${snapshot.index} must be restored, but this state machine has no restore()`),
+        'the state machine cannot restore a snapshot; the node stops',
+      );
       return;
     }
     stateMachine.restore(decodeSnapshot(snapshot.data));

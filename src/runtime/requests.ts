@@ -164,7 +164,7 @@ export class WaitingRequests<R, QR> {
 
   /** Another entry was committed at the proposal's index. */
   answerSuperseded(p: WaitingProposal<R>): void {
-    this.settleProposal(p, undefined, new OutcomeUnknownError('another entry was committed at the proposal\'s index'));
+    this.settleProposal(p, undefined, new OutcomeUnknownError("another entry was committed at the proposal's index"));
   }
 
   /** Serve, in order, every read whose index the state machine has reached. */

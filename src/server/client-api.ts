@@ -21,7 +21,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { JsonValue } from '../core/json.js';
 import { NotLeaderError, OutcomeUnknownError, RaftError, ReadTimeoutError, StoppedError } from '../errors.js';
-import { MAX_CLIENT_ID_LENGTH, MAX_KEY_LENGTH, MAX_LIST_LIMIT, type GetResult, type ListResult, type KvCommand, type KvQuery, type KvQueryResult, type KvResult } from '../kv/state-machine.js';
+import {
+  MAX_CLIENT_ID_LENGTH,
+  MAX_KEY_LENGTH,
+  MAX_LIST_LIMIT,
+  type GetResult,
+  type ListResult,
+  type KvCommand,
+  type KvQuery,
+  type KvQueryResult,
+  type KvResult,
+} from '../kv/state-machine.js';
 import type { RaftNode } from '../runtime/raft-node.js';
 import { HttpError, readJsonBody } from './body.js';
 import type { LeaderContact } from './leader-contact.js';
@@ -110,10 +120,16 @@ export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res
         if (!rest.endsWith('/cas')) throw methodNotAllowed('GET, PUT, DELETE', 'POST is only for compare-and-set: POST /kv/:key/cas');
         const key = decodeKey(rest.slice(0, -'/cas'.length));
         const body = parse(casBody, await readJsonBody(req, options.bodyLimit));
-        const result = (await propose(node, metrics, options.maxCommandBytes, { type: 'cas', key, from: body.from as JsonValue, to: body.to as JsonValue, ...clientOf(req) })) as KvResult;
-        if (result.ok) return send(200, { ok: true }), true;
-        if ('reason' in result && result.reason === 'precondition_failed') return send(409, { error: 'precondition_failed', value: result.value }), true;
-        if ('reason' in result && result.reason === 'not_found') return send(404, { error: 'not_found' }), true;
+        const result = (await propose(node, metrics, options.maxCommandBytes, {
+          type: 'cas',
+          key,
+          from: body.from as JsonValue,
+          to: body.to as JsonValue,
+          ...clientOf(req),
+        })) as KvResult;
+        if (result.ok) return (send(200, { ok: true }), true);
+        if ('reason' in result && result.reason === 'precondition_failed') return (send(409, { error: 'precondition_failed', value: result.value }), true);
+        if ('reason' in result && result.reason === 'not_found') return (send(404, { error: 'not_found' }), true);
         throw commandRefused(result);
       }
       const key = decodeKey(rest);
@@ -148,8 +164,7 @@ export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res
       if (!res.headersSent) {
         if (error instanceof HttpError && error.headers) for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
         send(status, body);
-      }
-      else res.end();
+      } else res.end();
       return true;
     }
   };
@@ -187,7 +202,8 @@ async function read(node: KvRaftNode, metrics: NodeMetrics, query: KvQuery): Pro
 /** GET /kv?prefix=&after=&limit=: one page of keys with their values, through ReadIndex. */
 async function list(node: KvRaftNode, metrics: NodeMetrics, params: URLSearchParams): Promise<Record<string, unknown>> {
   for (const name of params.keys()) {
-    if (!['prefix', 'after', 'limit'].includes(name)) throw new HttpError(400, { error: 'bad_request', reason: `unknown parameter ${name}: GET /kv takes prefix, after and limit` });
+    if (!['prefix', 'after', 'limit'].includes(name))
+      throw new HttpError(400, { error: 'bad_request', reason: `unknown parameter ${name}: GET /kv takes prefix, after and limit` });
   }
   const limitText = params.get('limit');
   const limit = limitText === null ? LIST_DEFAULT_LIMIT : /^\d{1,4}$/.test(limitText) ? Number(limitText) : NaN;

@@ -45,16 +45,79 @@ export class NodeMetrics {
     collectDefaultMetrics({ register: registry, prefix: 'xstate_raft_' });
     const status = () => node.status();
     const hasLeader = options.hasLeader ?? (() => status().leaderId !== null);
-    new Gauge({ name: 'xstate_raft_has_leader', help: '1 if this node knows a leader it heard from within an election timeout, else 0', registers: [registry], collect() { this.set(hasLeader() ? 1 : 0); } });
-    new Gauge({ name: 'xstate_raft_term', help: 'current term', registers: [registry], collect() { this.set(status().term); } });
-    new Gauge({ name: 'xstate_raft_commit_index', help: 'commit index', registers: [registry], collect() { this.set(status().commitIndex); } });
-    new Gauge({ name: 'xstate_raft_last_applied', help: 'last applied index', registers: [registry], collect() { this.set(status().lastApplied); } });
-    new Gauge({ name: 'xstate_raft_last_log_index', help: 'last log index', registers: [registry], collect() { this.set(status().lastLogIndex); } });
-    new Gauge({ name: 'xstate_raft_snapshot_index', help: "the latest snapshot's last included index (0 without one)", registers: [registry], collect() { this.set(status().snapshotIndex); } });
-    new Gauge({ name: 'xstate_raft_snapshot_term', help: "the latest snapshot's last included term (0 without one)", registers: [registry], collect() { this.set(status().snapshotTerm); } });
+    new Gauge({
+      name: 'xstate_raft_has_leader',
+      help: '1 if this node knows a leader it heard from within an election timeout, else 0',
+      registers: [registry],
+      collect() {
+        this.set(hasLeader() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'xstate_raft_term',
+      help: 'current term',
+      registers: [registry],
+      collect() {
+        this.set(status().term);
+      },
+    });
+    new Gauge({
+      name: 'xstate_raft_commit_index',
+      help: 'commit index',
+      registers: [registry],
+      collect() {
+        this.set(status().commitIndex);
+      },
+    });
+    new Gauge({
+      name: 'xstate_raft_last_applied',
+      help: 'last applied index',
+      registers: [registry],
+      collect() {
+        this.set(status().lastApplied);
+      },
+    });
+    new Gauge({
+      name: 'xstate_raft_last_log_index',
+      help: 'last log index',
+      registers: [registry],
+      collect() {
+        this.set(status().lastLogIndex);
+      },
+    });
+    new Gauge({
+      name: 'xstate_raft_snapshot_index',
+      help: "the latest snapshot's last included index (0 without one)",
+      registers: [registry],
+      collect() {
+        this.set(status().snapshotIndex);
+      },
+    });
+    new Gauge({
+      name: 'xstate_raft_snapshot_term',
+      help: "the latest snapshot's last included term (0 without one)",
+      registers: [registry],
+      collect() {
+        this.set(status().snapshotTerm);
+      },
+    });
     const figures = () => this.snapshotFigures();
-    new Gauge({ name: 'xstate_raft_log_entries', help: 'entries the log holds after the snapshot', registers: [registry], collect() { this.set(figures().logLength); } });
-    new Gauge({ name: 'xstate_raft_snapshot_bytes', help: "the latest stored snapshot's size in bytes", registers: [registry], collect() { this.set(figures().snapshotBytes); } });
+    new Gauge({
+      name: 'xstate_raft_log_entries',
+      help: 'entries the log holds after the snapshot',
+      registers: [registry],
+      collect() {
+        this.set(figures().logLength);
+      },
+    });
+    new Gauge({
+      name: 'xstate_raft_snapshot_bytes',
+      help: "the latest stored snapshot's size in bytes",
+      registers: [registry],
+      collect() {
+        this.set(figures().snapshotBytes);
+      },
+    });
     new Gauge({
       name: 'xstate_raft_role',
       help: '1 for the role this node has now',
@@ -71,9 +134,25 @@ export class NodeMetrics {
     this.leaderChanges = new Counter({ name: 'xstate_raft_leader_changes_total', help: 'times this node learned of a new leader (itself included)', registers: [registry] });
     this.batchEntries = new Histogram({ name: 'xstate_raft_batch_entries', help: 'log entries written per batch', buckets: [0, 1, 4, 16, 64, 256, 1024], registers: [registry] });
     this.batchMessages = new Histogram({ name: 'xstate_raft_batch_messages', help: 'messages sent per batch', buckets: [0, 1, 2, 4, 8, 16, 64], registers: [registry] });
-    this.fsyncSeconds = new Histogram({ name: 'xstate_raft_storage_write_seconds', help: 'duration of one storage batch write (one fsync)', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [registry] });
-    this.requestSeconds = new Histogram({ name: 'xstate_raft_client_request_seconds', help: 'client API latency', labelNames: ['route', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [registry] });
-    this.snapshots = new Counter({ name: 'xstate_raft_snapshots_total', help: 'snapshots stored: taken by this node, or installed from the leader', labelNames: ['source'], registers: [registry] });
+    this.fsyncSeconds = new Histogram({
+      name: 'xstate_raft_storage_write_seconds',
+      help: 'duration of one storage batch write (one fsync)',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers: [registry],
+    });
+    this.requestSeconds = new Histogram({
+      name: 'xstate_raft_client_request_seconds',
+      help: 'client API latency',
+      labelNames: ['route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry],
+    });
+    this.snapshots = new Counter({
+      name: 'xstate_raft_snapshots_total',
+      help: 'snapshots stored: taken by this node, or installed from the leader',
+      labelNames: ['source'],
+      registers: [registry],
+    });
     this.snapshotSeconds = new Histogram({
       name: 'xstate_raft_snapshot_seconds',
       help: "time to store a snapshot: taken, the state machine's snapshot() and the write; installed, the write",

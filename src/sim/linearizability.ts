@@ -103,7 +103,7 @@ export function checkLinearizable(history: readonly HistoryEntry[], options: Che
       timedOut = true;
       break;
     }
-    const counterexample = explain(key, ops, outcome.longest, options.minimize ?? true ? minimize(ops, budget) : undefined);
+    const counterexample = explain(key, ops, outcome.longest, (options.minimize ?? true) ? minimize(ops, budget) : undefined);
     return { ok: false, counterexample, states: budget.used };
   }
   return timedOut ? { ok: false, timedOut: true, states: budget.used } : { ok: true, states: budget.used };

@@ -64,8 +64,7 @@ const CLIENT_TICK = 10;
 export function replayCommand(options: RandomRunOptions): string {
   const faults = options.faults.length === ALL_FAULTS.length ? 'all' : options.faults.length === 0 ? 'none' : options.faults.join(',');
   const clients = options.clients !== undefined && options.clients !== 3 ? ` --clients ${options.clients}` : '';
-  const threshold =
-    options.snapshotThreshold !== undefined && options.snapshotThreshold !== DEFAULT_SNAPSHOT_THRESHOLD ? ` --snapshot-threshold ${options.snapshotThreshold}` : '';
+  const threshold = options.snapshotThreshold !== undefined && options.snapshotThreshold !== DEFAULT_SNAPSHOT_THRESHOLD ? ` --snapshot-threshold ${options.snapshotThreshold}` : '';
   return `npx xstate-raft sim --seed ${options.seed} --nodes ${options.nodes} --duration ${options.duration}ms --faults ${faults}${clients}${threshold}`;
 }
 
@@ -124,16 +123,19 @@ export async function randomRun(options: RandomRunOptions): Promise<RandomRunRes
     void workload.stop().then(() => (clientsDone = true));
     for (let waited = 0; !clientsDone && waited < 30_000; waited += STEP) await advance(STEP);
     if (!clientsDone) return result({ kind: 'liveness', rule: 'liveness', detail: 'the clients did not finish within 30 s of the cluster healing' });
-    const settled = sim.runUntil(() => {
-      const leader = sim.leader();
-      if (leader === undefined) return false;
-      const target = sim.status(leader)?.lastLogIndex ?? 0;
-      const term = sim.status(leader)?.term;
-      return sim.ids.every((id) => {
-        const s = sim.status(id);
-        return s !== undefined && s.lastApplied === target && s.commitIndex === target && s.term === term;
-      });
-    }, { timeout: 20_000 });
+    const settled = sim.runUntil(
+      () => {
+        const leader = sim.leader();
+        if (leader === undefined) return false;
+        const target = sim.status(leader)?.lastLogIndex ?? 0;
+        const term = sim.status(leader)?.term;
+        return sim.ids.every((id) => {
+          const s = sim.status(id);
+          return s !== undefined && s.lastApplied === target && s.commitIndex === target && s.term === term;
+        });
+      },
+      { timeout: 20_000 },
+    );
     if (!settled) {
       const states = sim.ids.map((id) => JSON.stringify(sim.status(id))).join(' ');
       return result({ kind: 'liveness', rule: 'liveness', detail: `the healed cluster did not converge within 20 s: ${states}` });
@@ -165,7 +167,7 @@ function unleash(sim: Simulation, nemesis: SeededRandom, faults: ReadonlySet<Fau
     if (nemesis.chance(0.3)) {
       // One-way cuts: a node still hears some peers that no longer hear it (or the reverse).
       const [from, ...rest] = shuffled as [string, ...string[]];
-      for (const to of rest) if (nemesis.chance(0.5)) (nemesis.chance(0.5) ? sim.network.block(from, to) : sim.network.block(to, from));
+      for (const to of rest) if (nemesis.chance(0.5)) nemesis.chance(0.5) ? sim.network.block(from, to) : sim.network.block(to, from);
     } else {
       const cut = nemesis.int(1, Math.max(1, sim.ids.length - 1));
       sim.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);

@@ -181,10 +181,7 @@ export class SafetyChecker {
       this.committed.set(entry.index, entry);
       this.maxCommitted = Math.max(this.maxCommitted, entry.index);
     } else if (known.term !== entry.term || !sameCommand(known.command, entry.command)) {
-      this.fail(
-        'state machine safety',
-        `${id} applied ${describe(entry)} at index ${entry.index}, but ${describe(known)} was applied there before`,
-      );
+      this.fail('state machine safety', `${id} applied ${describe(entry)} at index ${entry.index}, but ${describe(known)} was applied there before`);
     }
   }
 

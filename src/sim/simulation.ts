@@ -113,10 +113,7 @@ export class Simulation {
     this.random = new SeededRandom(options.seed);
     this.network = new MemoryNetwork(this.clock, new SeededRandom(options.seed * 7919 + 17));
     if (options.network) this.network.setConditions(options.network);
-    this.checker = new SafetyChecker(
-      options.replay ?? `npx xstate-raft sim --seed ${options.seed} --nodes ${this.ids.length}`,
-      options.seed,
-    );
+    this.checker = new SafetyChecker(options.replay ?? `npx xstate-raft sim --seed ${options.seed} --nodes ${this.ids.length}`, options.seed);
     for (const id of this.ids) {
       this.nodes.set(id, { node: undefined, storage: new MemoryStorage(), applied: new Map(), incarnation: 0 });
       this.boot(id);
@@ -172,7 +169,14 @@ export class Simulation {
       const s = node.status();
       if (s.role !== 'leader') continue;
       if (best !== undefined && best.term === s.term) {
-        throw new SafetyViolation('at most one leader per term', `${best.id} and ${id} both lead term ${s.term}`, this.options.seed, this.clock.now(), this.checker.replay, this.checker.steps);
+        throw new SafetyViolation(
+          'at most one leader per term',
+          `${best.id} and ${id} both lead term ${s.term}`,
+          this.options.seed,
+          this.clock.now(),
+          this.checker.replay,
+          this.checker.steps,
+        );
       }
       if (best === undefined || s.term > best.term) best = { id, term: s.term };
     }
@@ -226,7 +230,14 @@ export class Simulation {
       if (!applied.has(index)) continue;
       const here = applied.get(index);
       if (count > 0 && JSON.stringify(here) !== JSON.stringify(command)) {
-        throw new SafetyViolation('state machine safety', `index ${index}: ${JSON.stringify(command)} vs ${JSON.stringify(here)}`, this.options.seed, this.clock.now(), this.checker.replay, this.checker.steps);
+        throw new SafetyViolation(
+          'state machine safety',
+          `index ${index}: ${JSON.stringify(command)} vs ${JSON.stringify(here)}`,
+          this.options.seed,
+          this.clock.now(),
+          this.checker.replay,
+          this.checker.steps,
+        );
       }
       command = here;
       count++;

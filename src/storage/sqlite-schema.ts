@@ -52,7 +52,12 @@ export type StorageErrorCode =
 export class StorageError extends RaftError {
   declare readonly code: StorageErrorCode;
 
-  constructor(code: StorageErrorCode, message: string, readonly path: string, cause?: unknown) {
+  constructor(
+    code: StorageErrorCode,
+    message: string,
+    readonly path: string,
+    cause?: unknown,
+  ) {
     super(code, message);
     if (cause !== undefined) this.cause = cause;
   }
@@ -197,7 +202,8 @@ export function prepare(db: Database.Database, dir: string, file: string, option
 
 function setDurability(db: Database.Database, dir: string, file: string): void {
   const mode = db.pragma('journal_mode = WAL', { simple: true });
-  if (mode !== 'wal') throw new StorageError('storage_io', `${file} cannot use a write-ahead log (journal_mode is ${String(mode)}); put the data directory on a local file system`, dir);
+  if (mode !== 'wal')
+    throw new StorageError('storage_io', `${file} cannot use a write-ahead log (journal_mode is ${String(mode)}); put the data directory on a local file system`, dir);
   // FULL: the WAL is fsynced at every commit, so a batch acknowledged is a batch on disk.
   db.pragma('synchronous = FULL');
   // macOS: fsync does not reach the platter without F_FULLFSYNC. A no-op elsewhere.

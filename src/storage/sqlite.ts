@@ -112,7 +112,11 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
     }
     // Without its database a write-ahead log would be replayed into a new, partial database.
     if (!existsSync(file) && fileSize(`${file}-wal`) > 0) {
-      throw new StorageError('storage_corrupt', `${file} is missing but its write-ahead log ${file}-wal is present: the data directory is damaged (was raft.db deleted or moved?). ${RESTORE}`, dir);
+      throw new StorageError(
+        'storage_corrupt',
+        `${file} is missing but its write-ahead log ${file}-wal is present: the data directory is damaged (was raft.db deleted or moved?). ${RESTORE}`,
+        dir,
+      );
     }
     let db: Database.Database;
     try {
@@ -163,7 +167,13 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
   private readonly selectEntries: Database.Statement<[], unknown[]>;
   private readonly commit: Database.Transaction<(plan: Plan) => void>;
 
-  private constructor(db: Database.Database, readonly dataDir: string, readonly file: string, options: SqliteStorageOptions, opened: OpenedState) {
+  private constructor(
+    db: Database.Database,
+    readonly dataDir: string,
+    readonly file: string,
+    options: SqliteStorageOptions,
+    opened: OpenedState,
+  ) {
     this.db = db;
     this.nodeId = options.nodeId;
     this.clusterId = options.clusterId;
@@ -186,7 +196,9 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
     this.selectChunks = db.prepare<[number], unknown[]>('SELECT seq, data FROM raft_snapshot_chunks WHERE chunk_set = ? ORDER BY seq').raw();
     // A chunk of no snapshot and no listed (staged or retired) set: nothing this code writes leaves one.
     this.selectStrayChunk = db
-      .prepare<[number | null], unknown>('SELECT chunk_set FROM raft_snapshot_chunks WHERE chunk_set IS NOT ? AND chunk_set NOT IN (SELECT chunk_set FROM raft_snapshot_staging) LIMIT 1')
+      .prepare<[number | null], unknown>(
+        'SELECT chunk_set FROM raft_snapshot_chunks WHERE chunk_set IS NOT ? AND chunk_set NOT IN (SELECT chunk_set FROM raft_snapshot_staging) LIMIT 1',
+      )
       .pluck();
     this.selectEntries = db.prepare<[], unknown[]>('SELECT idx, term, command FROM raft_entries ORDER BY idx').raw();
     // The batch order of PersistBatch: hard state; snapshot and the entries it covers; truncation; append.

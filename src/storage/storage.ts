@@ -154,10 +154,7 @@ export interface StoredLogView {
  * snapshot's term on), and never above currentTerm. Returns where the snapshot ends (`base`), the
  * index the kept log ends at, and the log's last term; throws a RangeError naming the broken rule.
  */
-export function checkBatch(
-  batch: PersistBatch<unknown>,
-  stored: StoredLogView,
-): { base: LogIndex; baseTerm: number; kept: LogIndex; lastTerm: number } {
+export function checkBatch(batch: PersistBatch<unknown>, stored: StoredLogView): { base: LogIndex; baseTerm: number; kept: LogIndex; lastTerm: number } {
   const { hardState, snapshot, truncateFrom, entries } = batch;
   const isInt = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
   if (hardState !== undefined) {
@@ -182,7 +179,7 @@ export function checkBatch(
   const first = entries[0]?.index;
   if (first !== undefined && !(isInt(first) && first > base)) throw new RangeError(`the first entry's index ${String(first)} is not an index after the snapshot (${base})`);
   // Entries the snapshot covers are gone; a stored log that ends before the snapshot is gone whole.
-  const storedAfterBase = Math.max(stored.lastIndex , base);
+  const storedAfterBase = Math.max(stored.lastIndex, base);
   const kept = Math.min(storedAfterBase, (truncateFrom ?? Infinity) - 1, (first ?? Infinity) - 1);
   if (first !== undefined && first !== kept + 1) throw new RangeError(`batch starts at index ${first} but the log would end at ${kept}`);
   const currentTerm = hardState?.currentTerm ?? stored.currentTerm;

@@ -101,8 +101,19 @@ export class HttpSender {
       return;
     }
     this.peers.set(id, {
-      id, host, port, address, ...this.newAgents(),
-      queue: [], queuedChars: 0, inFlight: undefined, pumpScheduled: false, retryTimer: undefined, backoff: 0, batch: 0, lastError: undefined,
+      id,
+      host,
+      port,
+      address,
+      ...this.newAgents(),
+      queue: [],
+      queuedChars: 0,
+      inFlight: undefined,
+      pumpScheduled: false,
+      retryTimer: undefined,
+      backoff: 0,
+      batch: 0,
+      lastError: undefined,
     });
   }
 

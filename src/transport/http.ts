@@ -97,7 +97,10 @@ export interface HttpTransportStats {
   inboundConnections: number;
 }
 
-const hostPort = z.string().regex(HOST_PORT, 'must be "host:port"').refine((s) => Number(HOST_PORT.exec(s)?.[3]) <= 65535, 'port out of range');
+const hostPort = z
+  .string()
+  .regex(HOST_PORT, 'must be "host:port"')
+  .refine((s) => Number(HOST_PORT.exec(s)?.[3]) <= 65535, 'port out of range');
 const positiveInt = z.number().int().positive();
 const optionsSchema = z.object({
   id: z.string().min(1).max(256),

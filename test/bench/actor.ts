@@ -44,16 +44,22 @@ const follower = measure('follower: AppendEntries with 1 new entry (append + rep
   actor.on('*', () => {});
   return (i) =>
     actor.send({
-      type: 'rpc.appendEntries', from: 'n1', term: 1, leaderId: 'n1', prevLogIndex: i, prevLogTerm: i === 0 ? 0 : 1,
-      entries: [{ term: 1, index: i + 1, command: i }], leaderCommit: i, seq: 0,
+      type: 'rpc.appendEntries',
+      from: 'n1',
+      term: 1,
+      leaderId: 'n1',
+      prevLogIndex: i,
+      prevLogTerm: i === 0 ? 0 : 1,
+      entries: [{ term: 1, index: i + 1, command: i }],
+      leaderCommit: i,
+      seq: 0,
     });
 });
 
 const heartbeat = measure('follower: heartbeat (empty AppendEntries)', () => {
   const actor = createActor(raftNodeMachine, { input: { id: 'n2', peers: ['n1', 'n2', 'n3'] }, clock: new VirtualClock() }).start();
   actor.on('*', () => {});
-  return () =>
-    actor.send({ type: 'rpc.appendEntries', from: 'n1', term: 1, leaderId: 'n1', prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0, seq: 0 });
+  return () => actor.send({ type: 'rpc.appendEntries', from: 'n1', term: 1, leaderId: 'n1', prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0, seq: 0 });
 });
 
 const leader = measure('leader: one client.propose + one ack (per pair of events)', () => {
@@ -63,9 +69,22 @@ const leader = measure('leader: one client.propose + one ack (per pair of events
   actor.send({ type: 'rpc.requestVoteResult', from: 'n2', term: 1, voteGranted: true });
   return (i) => {
     actor.send({ type: 'client.propose', commands: [i] });
-    actor.send({ type: 'rpc.appendEntriesResult', from: 'n2', term: 1, requestTerm: 1, success: true, matchIndex: i + 2, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq: 0 });
+    actor.send({
+      type: 'rpc.appendEntriesResult',
+      from: 'n2',
+      term: 1,
+      requestTerm: 1,
+      success: true,
+      matchIndex: i + 2,
+      rejectedIndex: 0,
+      conflictTerm: 0,
+      conflictIndex: 0,
+      seq: 0,
+    });
   };
 });
 
 console.log('');
-console.log(`ratio to baseline: follower append ${(baseline / follower).toFixed(1)}×, heartbeat ${(baseline / heartbeat).toFixed(1)}×, leader propose+ack ${(baseline / leader).toFixed(1)}× the cost of a trivial event`);
+console.log(
+  `ratio to baseline: follower append ${(baseline / follower).toFixed(1)}×, heartbeat ${(baseline / heartbeat).toFixed(1)}×, leader propose+ack ${(baseline / leader).toFixed(1)}× the cost of a trivial event`,
+);

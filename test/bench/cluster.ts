@@ -69,7 +69,9 @@ async function main() {
         `  latency p50 ${median(runs.map((x) => x.p50)).toFixed(2)} ms, p99 ${median(runs.map((x) => x.p99)).toFixed(2)} ms`,
     );
   }
-  console.log(`ratio: 16 clients ${((results[16] as number) / (results[1] as number)).toFixed(1)}×, 256 clients ${((results[256] as number) / (results[1] as number)).toFixed(1)}× one client (batching per event-loop turn)`);
+  console.log(
+    `ratio: 16 clients ${((results[16] as number) / (results[1] as number)).toFixed(1)}×, 256 clients ${((results[256] as number) / (results[1] as number)).toFixed(1)}× one client (batching per event-loop turn)`,
+  );
 
   const speeds: number[] = [];
   for (let r = 0; r < RUNS; r++) {

@@ -99,7 +99,10 @@ for (const size of SIZES) {
       },
     };
   }, size);
-  for (const [name, rate] of [['MemoryStorage', memory], ['SqliteStorage', sqlite]] as const) {
+  for (const [name, rate] of [
+    ['MemoryStorage', memory],
+    ['SqliteStorage', sqlite],
+  ] as const) {
     console.log(`${name.padEnd(16)}${String(size).padStart(6)}${fmt(rate)}${fmt(rate * size)}${(1e6 / rate).toFixed(1).padStart(12)}  ${(rate / memory).toFixed(4)}×`);
   }
 }
@@ -115,7 +118,9 @@ try {
     const { databaseBytes, walBytes } = storage.stats();
     storage.close();
     if (r === RUNS - 1) {
-      console.log(`SqliteStorage open + load of ${largest.entries.toLocaleString('en-US')} entries (${((databaseBytes + walBytes) / 2 ** 20).toFixed(1)} MiB): ${median(times).toFixed(0)} ms`);
+      console.log(
+        `SqliteStorage open + load of ${largest.entries.toLocaleString('en-US')} entries (${((databaseBytes + walBytes) / 2 ** 20).toFixed(1)} MiB): ${median(times).toFixed(0)} ms`,
+      );
     }
   }
 } finally {

@@ -67,7 +67,9 @@ describe.skipIf(!hasChromium)('the demo dashboard in Chromium', { timeout: 120_0
     const before = await page.evaluate(() => (globalThis as unknown as { __dashboard: { eventsReceived: number } }).__dashboard.eventsReceived);
     await page.waitForTimeout(2000);
     const after = await page.evaluate(() => (globalThis as unknown as { __dashboard: { eventsReceived: number } }).__dashboard.eventsReceived);
-    console.log(`dashboard: first render with data ${Math.round(loadMs)} ms after navigation (${Date.now() - started} ms wall to a leader); ${((after - before) / 2).toFixed(0)} events/s rendered`);
+    console.log(
+      `dashboard: first render with data ${Math.round(loadMs)} ms after navigation (${Date.now() - started} ms wall to a leader); ${((after - before) / 2).toFixed(0)} events/s rendered`,
+    );
     expect(after).toBeGreaterThan(before);
   });
 
@@ -75,16 +77,21 @@ describe.skipIf(!hasChromium)('the demo dashboard in Chromium', { timeout: 120_0
     const leader = await leaders().first().getAttribute('data-node');
     await leaders().first().locator('[data-action="kill"]').click();
     await expect
-      .poll(async () => {
-        const ids = await leaders().evaluateAll((cards) => cards.map((c) => c.getAttribute('data-node')));
-        return ids.length === 1 && ids[0] !== leader;
-      }, { timeout: 10_000 })
+      .poll(
+        async () => {
+          const ids = await leaders().evaluateAll((cards) => cards.map((c) => c.getAttribute('data-node')));
+          return ids.length === 1 && ids[0] !== leader;
+        },
+        { timeout: 10_000 },
+      )
       .toBe(true);
     await page.locator(`[data-node="${leader}"] [data-action="restart"]`).click();
   });
 
   it('commits a command proposed from the page on every node', async () => {
-    await expect.poll(() => page.locator('[data-node][data-role]').evaluateAll((cards) => cards.filter((c) => c.getAttribute('data-role') !== 'down').length), { timeout: 15_000 }).toBe(3);
+    await expect
+      .poll(() => page.locator('[data-node][data-role]').evaluateAll((cards) => cards.filter((c) => c.getAttribute('data-role') !== 'down').length), { timeout: 15_000 })
+      .toBe(3);
     const form = page.locator('[data-testid="propose-form"]');
     await form.locator('[name="key"]').fill('from-the-browser');
     await form.locator('[name="value"]').fill('"hello"');
@@ -93,10 +100,13 @@ describe.skipIf(!hasChromium)('the demo dashboard in Chromium', { timeout: 120_0
     const reply = (await (await response).json()) as { index: number };
     expect(reply.index).toBeGreaterThan(0);
     await expect
-      .poll(async () => {
-        const commits = await page.locator('[data-node] [data-field="commitIndex"]').allTextContents();
-        return commits.length === 3 && commits.every((t) => Number(t.replace(/\D/g, '')) >= reply.index);
-      }, { timeout: 10_000 })
+      .poll(
+        async () => {
+          const commits = await page.locator('[data-node] [data-field="commitIndex"]').allTextContents();
+          return commits.length === 3 && commits.every((t) => Number(t.replace(/\D/g, '')) >= reply.index);
+        },
+        { timeout: 10_000 },
+      )
       .toBe(true);
     mkdirSync(SCREENSHOT_DIR, { recursive: true });
     await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard.png') });

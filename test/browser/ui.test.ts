@@ -177,7 +177,13 @@ class FakeCluster {
   resendLastChunk(from: string, to: string, total: number, chunkBytes: number): void {
     const leader = this.nodes.get(from) as FakeNode;
     const offset = Math.floor((total - 1) / chunkBytes) * chunkBytes;
-    this.send({ from, to, type: 'rpc.installSnapshot', term: leader.term, snapshot: { index: leader.snapshotIndex, term: leader.snapshotTerm, offset, bytes: total - offset, done: true, total } });
+    this.send({
+      from,
+      to,
+      type: 'rpc.installSnapshot',
+      term: leader.term,
+      snapshot: { index: leader.snapshotIndex, term: leader.snapshotTerm, offset, bytes: total - offset, done: true, total },
+    });
   }
 
   /** The nodes start (or stop) refusing the dashboard server, as after a restart with --client-token. */
@@ -336,7 +342,11 @@ class FakeCluster {
       if (action === 'restart') this.update(id, { up: true, role: 'follower', leaderId: null });
       if (action === 'isolate') this.update(id, { isolated: IDS.filter((p) => p !== id) });
       if (action === 'rejoin') this.update(id, { isolated: [] });
-      this.emit('log', { level: action === 'kill' ? 'warn' : 'info', text: `${id} ${{ kill: 'killed (kill -9)', restart: 'restarted from its data', isolate: 'isolated from every other node', rejoin: 'rejoined' }[action as string]}`, time: Date.now() });
+      this.emit('log', {
+        level: action === 'kill' ? 'warn' : 'info',
+        text: `${id} ${{ kill: 'killed (kill -9)', restart: 'restarted from its data', isolate: 'isolated from every other node', rejoin: 'rejoined' }[action as string]}`,
+        time: Date.now(),
+      });
       return reply(200, JSON.stringify({ ok: true }));
     }
     if (path === '/api/propose') {
@@ -398,7 +408,10 @@ const CHART_SVG = (() => {
     ...states.map(box),
     '</g>',
     '<text x="16" y="360" font-size="11" fill="#64748b">Each table lists every rule of a state in the order XState tries them.</text>',
-    ...states.map((name, i) => `<g class="rules" data-state="${name}"><rect x="16" y="${380 + i * 40}" width="888" height="22" fill="#e2e8f0"/><text x="24" y="${395 + i * 40}" font-size="12">${name}: its rules</text></g>`),
+    ...states.map(
+      (name, i) =>
+        `<g class="rules" data-state="${name}"><rect x="16" y="${380 + i * 40}" width="888" height="22" fill="#e2e8f0"/><text x="24" y="${395 + i * 40}" font-size="12">${name}: its rules</text></g>`,
+    ),
     '</svg>',
   ].join('');
 })();
@@ -423,7 +436,11 @@ describe.skipIf(!hasChromium)(
     beforeAll(async () => {
       assets = mkdtempSync(join(tmpdir(), 'xstate-raft-dashboard-'));
       const built = await buildDashboard(assets);
-      console.log(`dashboard bundle: ${Object.entries(built.files).map(([name, bytes]) => `${name} ${(bytes / 1024).toFixed(1)} KiB`).join(', ')}`);
+      console.log(
+        `dashboard bundle: ${Object.entries(built.files)
+          .map(([name, bytes]) => `${name} ${(bytes / 1024).toFixed(1)} KiB`)
+          .join(', ')}`,
+      );
       fake = new FakeCluster(assets);
       await fake.listen();
       // A fresh profile per run; playwright passes it as --user-data-dir itself (it refuses the flag in args).
@@ -551,7 +568,11 @@ describe.skipIf(!hasChromium)(
       const lane = (from: string, to: string) =>
         page.evaluate(
           (name) =>
-            [...(globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ style: { display: string }; getAttribute(a: string): string | null }> } }).document.querySelectorAll(`.dots circle[data-lane="${name}"]`)]
+            [
+              ...(
+                globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ style: { display: string }; getAttribute(a: string): string | null }> } }
+              ).document.querySelectorAll(`.dots circle[data-lane="${name}"]`),
+            ]
               .filter((c) => c.style.display !== 'none')
               .map((c) => c.getAttribute('class')),
           `${from}>${to}`,
@@ -651,7 +672,9 @@ describe.skipIf(!hasChromium)(
       fake.compact('n2', at, 4321);
       await expect.poll(() => block('n2').locator('.snapshot-at').textContent()).toBe(`snapshot at ${at}`);
       expect(await block('n2').locator('.snapshot-meta').textContent()).toBe(`term ${term} · 4.2 KiB`);
-      expect(await block('n2').getAttribute('title')).toBe(`Entries 1–${at} are compacted into a snapshot (last included term ${term}, 4321 bytes); the log holds ${at + 1}–${last}`);
+      expect(await block('n2').getAttribute('title')).toBe(
+        `Entries 1–${at} are compacted into a snapshot (last included term ${term}, 4321 bytes); the log holds ${at + 1}–${last}`,
+      );
       // The block comes before the strip.
       const order = await card('n2')
         .locator('.log-row > *')
@@ -669,7 +692,8 @@ describe.skipIf(!hasChromium)(
         const index = end - 39 + i;
         if (index < at) expect({ index, cls, title }).toEqual({ index, cls: 'cell compacted', title: `#${index} · compacted into the snapshot` });
         else if (index === at) expect({ index, cls, title }).toEqual({ index, cls: 'cell compacted snapshot-edge', title: `#${index} · the snapshot's last entry (term ${term})` });
-        else if (index <= last) expect({ index, cls, title: title.split(' · ')[0] }).toEqual({ index, cls: expect.stringMatching(/^cell (committed|uncommitted)/), title: `#${index}` });
+        else if (index <= last)
+          expect({ index, cls, title: title.split(' · ')[0] }).toEqual({ index, cls: expect.stringMatching(/^cell (committed|uncommitted)/), title: `#${index}` });
         else expect(cls).toBe('cell empty');
       });
       // n3 has no snapshot: its strip is all entries.
@@ -688,7 +712,11 @@ describe.skipIf(!hasChromium)(
       const squares = (from: string, to: string) =>
         page.evaluate(
           (name) =>
-            [...(globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ style: { display: string }; getAttribute(a: string): string | null }> } }).document.querySelectorAll(`.dots rect[data-lane="${name}"]`)]
+            [
+              ...(
+                globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ style: { display: string }; getAttribute(a: string): string | null }> } }
+              ).document.querySelectorAll(`.dots rect[data-lane="${name}"]`),
+            ]
               .filter((c) => c.style.display !== 'none')
               .map((c) => `${c.getAttribute('class')} | ${c.getAttribute('data-type')} | ${c.getAttribute('data-label')}`)
               .sort(),
@@ -696,18 +724,27 @@ describe.skipIf(!hasChromium)(
         );
       await expect.poll(() => squares('n2', 'n3'), { timeout: 5000 }).toEqual([]);
       fake.installSnapshot('n2', 'n3', 5000, 2000);
-      await expect.poll(() => squares('n2', 'n3'), { timeout: 2000, interval: 10 }).toEqual([
-        `dot is last | rpc.installSnapshot | snapshot at ${at} (chunk 3/3)`,
-        `dot is | rpc.installSnapshot | snapshot at ${at} (chunk 1/3)`,
-        `dot is | rpc.installSnapshot | snapshot at ${at} (chunk 2/3)`,
-      ]);
+      await expect
+        .poll(() => squares('n2', 'n3'), { timeout: 2000, interval: 10 })
+        .toEqual([
+          `dot is last | rpc.installSnapshot | snapshot at ${at} (chunk 3/3)`,
+          `dot is | rpc.installSnapshot | snapshot at ${at} (chunk 1/3)`,
+          `dot is | rpc.installSnapshot | snapshot at ${at} (chunk 2/3)`,
+        ]);
       expect(await squares('n3', 'n2')).toEqual([
         `dot isr installed | rpc.installSnapshotResult | installed the snapshot at ${at}`,
         `dot isr | rpc.installSnapshotResult | holds 2.0 KiB of the snapshot at ${at}`,
         `dot isr | rpc.installSnapshotResult | holds 3.9 KiB of the snapshot at ${at}`,
       ]);
       // Each chunk is captioned with its place as it travels.
-      expect(await page.locator('.dots .dot-caption').evaluateAll((t) => t.filter((c) => (c as unknown as { style: { display: string } }).style.display !== 'none').map((c) => c.textContent).sort())).toEqual(['1/3', '2/3', '3/3']);
+      expect(
+        await page.locator('.dots .dot-caption').evaluateAll((t) =>
+          t
+            .filter((c) => (c as unknown as { style: { display: string } }).style.display !== 'none')
+            .map((c) => c.textContent)
+            .sort(),
+        ),
+      ).toEqual(['1/3', '2/3', '3/3']);
 
       const term = n2.snapshotTerm;
       const lines = page.locator('.log-lines .line');
@@ -760,7 +797,8 @@ describe.skipIf(!hasChromium)(
             type Box = { left: number; right: number; width: number };
             type El = { getBoundingClientRect(): Box; closest(s: string): El | null; namespaceURI: string; tagName: string; className: unknown; id: string };
             const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<El> } }).document;
-            const name = (el: El) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${typeof el.className === 'string' && el.className ? `.${el.className.split(' ').join('.')}` : ''}`;
+            const name = (el: El) =>
+              `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${typeof el.className === 'string' && el.className ? `.${el.className.split(' ').join('.')}` : ''}`;
             const bad: string[] = [];
             for (const el of doc.querySelectorAll('body *')) {
               const r = el.getBoundingClientRect();
@@ -768,7 +806,8 @@ describe.skipIf(!hasChromium)(
               if (el.closest('.timeline-track, .log-lines, .chart-frame') !== null) continue;
               const frame = el.closest('.panel, header.top');
               const box = frame === null || frame === el ? { left: 0, right: 420, width: 420 } : frame.getBoundingClientRect();
-              if (r.left < box.left - 0.5 || r.right > box.right + 0.5) bad.push(`${name(el)} [${Math.round(r.left)}, ${Math.round(r.right)}] outside [${Math.round(box.left)}, ${Math.round(box.right)}]`);
+              if (r.left < box.left - 0.5 || r.right > box.right + 0.5)
+                bad.push(`${name(el)} [${Math.round(r.left)}, ${Math.round(r.right)}] outside [${Math.round(box.left)}, ${Math.round(box.right)}]`);
             }
             return bad;
           });
@@ -783,7 +822,16 @@ describe.skipIf(!hasChromium)(
         await expect.poll(() => page.locator('[data-node][data-role="leader"]').count()).toBe(1);
         expect(await width()).toBeLessThanOrEqual(420);
         expect(await escapes()).toEqual([]);
-        for (const selector of ['#summary', '[data-testid="connection"]', '.nodes-panel', '.ring-panel .ring', '.controls-panel', '.timeline-panel', '.log-panel', '[data-testid="propose-form"] [type="submit"]']) {
+        for (const selector of [
+          '#summary',
+          '[data-testid="connection"]',
+          '.nodes-panel',
+          '.ring-panel .ring',
+          '.controls-panel',
+          '.timeline-panel',
+          '.log-panel',
+          '[data-testid="propose-form"] [type="submit"]',
+        ]) {
           expect(await page.locator(selector).isVisible(), selector).toBe(true);
         }
         // A card's Raft fields show whole: no value cut short, no label broken over two lines.
@@ -791,7 +839,12 @@ describe.skipIf(!hasChromium)(
           .locator('.fields > div')
           .evaluateAll((divs) =>
             divs.map((d) => {
-              const [dt, dd] = [d.children[0], d.children[1]] as { scrollWidth: number; clientWidth: number; getClientRects(): { length: number }; getBoundingClientRect(): { height: number } }[];
+              const [dt, dd] = [d.children[0], d.children[1]] as {
+                scrollWidth: number;
+                clientWidth: number;
+                getClientRects(): { length: number };
+                getBoundingClientRect(): { height: number };
+              }[];
               return { label: (dt?.getBoundingClientRect().height ?? 0) < 20, value: (dd?.scrollWidth ?? 0) <= (dd?.clientWidth ?? 0) };
             }),
           );

@@ -37,11 +37,14 @@ function peerRequest(body: string, headers: Record<string, string>) {
 function statusOfUpload(address: string, path: string, body: string, headers: Record<string, string>, method = 'POST'): Promise<number> {
   const [host, port] = address.split(':') as [string, string];
   return new Promise((resolve, reject) => {
-    const req = request({ host, port: Number(port), path, method, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-      req.destroy();
-    });
+    const req = request(
+      { host, port: Number(port), path, method, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      },
+    );
     req.on('error', reject);
     req.flushHeaders();
   });
@@ -70,7 +73,19 @@ describe('bad input to a node with a secret', { timeout: 60_000 }, () => {
     expect(((await reply.json()) as { reason: string }).reason).toMatch(/term/);
     const gap = JSON.stringify({
       from: 'n2',
-      messages: [{ type: 'rpc.appendEntries', from: 'n2', term: 99, leaderId: 'n2', prevLogIndex: 0, prevLogTerm: 0, entries: [{ term: 99, index: 7, command: 'x' }], leaderCommit: 0, seq: 0 }],
+      messages: [
+        {
+          type: 'rpc.appendEntries',
+          from: 'n2',
+          term: 99,
+          leaderId: 'n2',
+          prevLogIndex: 0,
+          prevLogTerm: 0,
+          entries: [{ term: 99, index: 7, command: 'x' }],
+          leaderCommit: 0,
+          seq: 0,
+        },
+      ],
     });
     expect((await peerRequest(gap, signed('n2', gap))).status).toBe(400);
   });

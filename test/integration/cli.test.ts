@@ -81,7 +81,9 @@ describe('xstate-raft CLI', { timeout: 60_000 }, () => {
     const data = mkdtempSync(join(tmpdir(), 'xstate-raft-cli-'));
     dirs.push(data);
     const [p1, p2] = (await freePorts(2)) as [number, number];
-    const first = spawn(process.execPath, ['--import', 'tsx', CLI, 'node', '--id', 'n1', '--listen', `127.0.0.1:${p1}`, '--peers', `n1=127.0.0.1:${p1}`, '--data', data], { stdio: 'ignore' });
+    const first = spawn(process.execPath, ['--import', 'tsx', CLI, 'node', '--id', 'n1', '--listen', `127.0.0.1:${p1}`, '--peers', `n1=127.0.0.1:${p1}`, '--data', data], {
+      stdio: 'ignore',
+    });
     try {
       await httpRetry([`127.0.0.1:${p1}`], 'GET', '/health', undefined, 20_000);
       const exited = new Promise((resolve) => first.on('exit', resolve));

@@ -154,7 +154,9 @@ describe('connect', () => {
     await Promise.all(Array.from({ length: 10 }, (_, i) => kv.put(`m${i}`, i)));
     // Two lanes, so the log's writes come from two sessions (client ids) of the dedup table.
     const leader = [...servers.values()].find((s) => s.node.status().role === 'leader');
-    const sessions = new Set(leader?.node.log().flatMap((entry) => (entry.command && typeof entry.command === 'object' && 'client' in entry.command ? [entry.command.client?.id] : [])));
+    const sessions = new Set(
+      leader?.node.log().flatMap((entry) => (entry.command && typeof entry.command === 'object' && 'client' in entry.command ? [entry.command.client?.id] : [])),
+    );
     expect(sessions.size).toBe(2);
   });
 

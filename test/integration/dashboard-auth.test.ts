@@ -194,7 +194,9 @@ describe('`xstate-raft dashboard` on the terminal', { timeout: 60_000 }, () => {
     const { lines, stop, exit } = run({ peers: { n1: node.address }, port: 0 });
     await expect
       .poll(() => lines.filter((l) => l.startsWith('error: ')), { timeout: DEADLINE_MS })
-      .toEqual(['error: n1 refuses the dashboard (401 unauthorized): the nodes have a client token: start the dashboard with --client-token <token> (or $XSTATE_RAFT_CLIENT_TOKEN)']);
+      .toEqual([
+        'error: n1 refuses the dashboard (401 unauthorized): the nodes have a client token: start the dashboard with --client-token <token> (or $XSTATE_RAFT_CLIENT_TOKEN)',
+      ]);
     expect(lines).toContain('Sending no credential to the nodes (see --client-token, --secret).');
     // The dashboard keeps asking (the node may be restarted): the line is not repeated meanwhile.
     await new Promise((resolve) => setTimeout(resolve, 2500));

@@ -146,7 +146,11 @@ describe("the dashboard's picture of snapshots", { timeout: 90_000 }, () => {
     expect(index).toBeGreaterThanOrEqual(2 * THRESHOLD + 5);
 
     // The leader's state: the snapshot, the log from snapshotIndex + 1, and the size /status gives.
-    const compacted = await events.until<NodeEvent>('nodes', (e) => e.id === leader && e.snapshotIndex === index && e.snapshotBytes !== undefined, `${leader}'s snapshot at ${index} with its size`);
+    const compacted = await events.until<NodeEvent>(
+      'nodes',
+      (e) => e.id === leader && e.snapshotIndex === index && e.snapshotBytes !== undefined,
+      `${leader}'s snapshot at ${index} with its size`,
+    );
     const status = (await http(address, 'GET', '/status', undefined, auth)).body;
     expect(status).toMatchObject({ snapshotIndex: index, firstLogIndex: index + 1 });
     expect(compacted).toMatchObject({ snapshotIndex: index, snapshotTerm: term, snapshotBytes: status.snapshotBytes, lastLogIndex: status.lastLogIndex });
@@ -162,11 +166,20 @@ describe("the dashboard's picture of snapshots", { timeout: 90_000 }, () => {
     expect(chunk).toMatchObject({ term: expect.any(Number), snapshot: { index, term, offset: 0, done: true } });
     expect(chunk.snapshot?.bytes).toBeGreaterThan(0);
     expect(chunk.snapshot?.total).toBe(chunk.snapshot?.bytes);
-    const answer = await events.until<MessageEvent>('messages', (m) => m.type === 'rpc.installSnapshotResult' && m.from === follower && m.success === true, 'installSnapshotResult', sent);
+    const answer = await events.until<MessageEvent>(
+      'messages',
+      (m) => m.type === 'rpc.installSnapshotResult' && m.from === follower && m.success === true,
+      'installSnapshotResult',
+      sent,
+    );
     expect(answer).toMatchObject({ to: leader, snapshot: { index, offset: chunk.snapshot?.bytes } });
 
     // The follower's own state then shows the installed snapshot, with its size.
-    const installed = await events.until<NodeEvent>('nodes', (e) => e.id === follower && e.up && e.snapshotIndex === index && e.snapshotBytes !== undefined, `${follower}'s installed snapshot`);
+    const installed = await events.until<NodeEvent>(
+      'nodes',
+      (e) => e.id === follower && e.up && e.snapshotIndex === index && e.snapshotBytes !== undefined,
+      `${follower}'s installed snapshot`,
+    );
     expect(installed).toMatchObject({ snapshotTerm: term, snapshotBytes: compacted.snapshotBytes });
     expect(installed.log?.start).toBe(index + 1);
   });

@@ -117,7 +117,13 @@ interface RawAnswer {
 /** One request on a connection of its own (no agent, nothing left open). */
 function rawRequest(address: string, options: { method?: string; path?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer }): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ ...hostPort(address), method: options.method ?? 'POST', path: options.path ?? '/raft/messages', agent: false, headers: { connection: 'close', ...options.headers } });
+    const req = http.request({
+      ...hostPort(address),
+      method: options.method ?? 'POST',
+      path: options.path ?? '/raft/messages',
+      agent: false,
+      headers: { connection: 'close', ...options.headers },
+    });
     req.on('response', (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -175,12 +181,17 @@ describe('HttpTransport: delivery', () => {
     expect(at(t, 'a').transport.stats).toMatchObject({ sent: 1, received: 1, dropped: 0, rejected: 0 });
   });
 
-  it('three transports: every node\'s messages reach every peer, and no node hears its own', async () => {
+  it("three transports: every node's messages reach every peer, and no node hears its own", async () => {
     const ids = ['n1', 'n2', 'n3'];
     const t = await transportsFor(ids);
     for (const from of ids) for (const to of ids) if (from !== to) at(t, from).transport.send(to, ack(from, 7));
     await waitFor(() => ids.every((id) => at(t, id).inbox.length === 2), 'two messages at each node');
-    for (const id of ids) expect(at(t, id).inbox.map((m) => m.from).sort()).toEqual(ids.filter((other) => other !== id));
+    for (const id of ids)
+      expect(
+        at(t, id)
+          .inbox.map((m) => m.from)
+          .sort(),
+      ).toEqual(ids.filter((other) => other !== id));
   });
 
   it('keeps per-peer order under a burst of 1000 messages', async () => {
@@ -241,7 +252,7 @@ describe('HttpTransport: a slow or dead peer holds up nobody else', () => {
     await waitFor(() => at(t, 'live').inbox.length === 300, '300 messages at the live peer');
     await waitFor(() => hung.bytes() > 0, 'the hung peer to receive a request');
     // The hung peer still holds its first request (timeout 60 s): nothing to it counted as sent.
-    await waitFor(() => a.stats.sent === 300, 'the live peer\'s acknowledgements');
+    await waitFor(() => a.stats.sent === 300, "the live peer's acknowledgements");
     expect(at(t, 'live').inbox.map((m) => (m as AppendEntriesResult).seq)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
     await waitFor(() => at(t, 'a').errors.some((e) => e.includes('send to dead')), 'the dead peer reported');
     // A peer that stays down is reported once, not on every retry.
@@ -389,9 +400,12 @@ describe('HttpTransport: bad requests get a 4xx and change nothing', () => {
     expect(JSON.parse(answer.body)).toMatchObject({ error: 'bad_request', reason: expect.stringMatching(/malformed JSON/) });
   });
 
-  it('answers 400 with parseRpcMessage\'s reason to an AppendEntries with a gap in its entry indexes', async () => {
+  it("answers 400 with parseRpcMessage's reason to an AppendEntries with a gap in its entry indexes", async () => {
     const t = await transportsFor(['a', 'b']);
-    const gap = heartbeat('a', [{ term: 1, index: 1, command: 'x' }, { term: 1, index: 3, command: 'y' }]);
+    const gap = heartbeat('a', [
+      { term: 1, index: 1, command: 'x' },
+      { term: 1, index: 3, command: 'y' },
+    ]);
     const answer = await postMessages(at(t, 'b').transport.address, 'a', [gap]);
     expect(answer.status).toBe(400);
     expect(JSON.parse(answer.body)).toEqual({ error: 'bad_request', reason: expect.stringMatching(/messages\[0\]: rpc.appendEntries: entries.1.index: expected index 2, got 3/) });
@@ -461,8 +475,8 @@ describe('HttpTransport: isolation, TLS and stop', () => {
     a.send('b', ack('a', 1)); // a → b: dropped at the source
     at(t, 'b').transport.send('a', ack('b', 1)); // b → a: refused at a (503)
     at(t, 'c').transport.send('a', ack('c', 1)); // c → a: unaffected
-    await waitFor(() => at(t, 'b').transport.stats.dropped === 1, 'b\'s message to be refused');
-    await waitFor(() => at(t, 'a').inbox.length === 1, 'c\'s message');
+    await waitFor(() => at(t, 'b').transport.stats.dropped === 1, "b's message to be refused");
+    await waitFor(() => at(t, 'a').inbox.length === 1, "c's message");
     expect(at(t, 'a').inbox.map((m) => m.from)).toEqual(['c']);
     expect(at(t, 'b').inbox).toEqual([]);
     expect(a.stats.dropped).toBe(1);
@@ -472,20 +486,42 @@ describe('HttpTransport: isolation, TLS and stop', () => {
     a.rejoin();
     expect(a.isolated.size).toBe(0);
     a.send('b', ack('a', 2));
-    await waitFor(() => at(t, 'b').inbox.length === 1, 'a\'s message after rejoin');
+    await waitFor(() => at(t, 'b').inbox.length === 1, "a's message after rejoin");
     at(t, 'b').transport.send('a', ack('b', 2));
-    await waitFor(() => at(t, 'a').inbox.some((m) => m.from === 'b'), 'b\'s message after rejoin');
-    expect(at(t, 'a').inbox.filter((m) => m.from === 'b').map((m) => (m as AppendEntriesResult).seq)).toEqual([2]);
+    await waitFor(() => at(t, 'a').inbox.some((m) => m.from === 'b'), "b's message after rejoin");
+    expect(
+      at(t, 'a')
+        .inbox.filter((m) => m.from === 'b')
+        .map((m) => (m as AppendEntriesResult).seq),
+    ).toEqual([2]);
   });
 
   it('talks over TLS with a self-signed certificate, and a peer that does not trust it delivers nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'xstate-raft-tls-'));
     tempDirs.push(dir);
-    execFileSync('/usr/bin/openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    ], { stdio: 'ignore' });
+    execFileSync(
+      '/usr/bin/openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     const cert = readFileSync(join(dir, 'cert.pem'));
     const key = readFileSync(join(dir, 'key.pem'));
     const t = await transportsFor(['a', 'b', 'untrusting'], (id) => ({ tls: id === 'untrusting' ? { cert, key } : { cert, key, ca: cert } }));
@@ -513,7 +549,10 @@ describe('HttpTransport: isolation, TLS and stop', () => {
     at(t, 'b').transport.send('a', ack('b', 1));
     await waitFor(() => at(t, 'b').inbox.length === 1 && at(t, 'a').inbox.length === 1 && hung.bytes() > 0, 'traffic on every connection');
     await waitFor(() => a.stats.sent === 1 && at(t, 'b').transport.stats.sent === 1, 'the acknowledgements');
-    const pending = a.request('b', { type: 'read', query: null }).then(() => 'answered', (error: Error) => error.message);
+    const pending = a.request('b', { type: 'read', query: null }).then(
+      () => 'answered',
+      (error: Error) => error.message,
+    );
     const first = a.stop();
     expect(a.stop()).toBe(first);
     await first;
@@ -534,7 +573,7 @@ describe('HttpTransport: isolation, TLS and stop', () => {
 });
 
 describe('HttpTransport under RaftNode', () => {
-  it('three nodes elect a leader over HTTP and a follower\'s proposal is forwarded, committed and applied everywhere', async () => {
+  it("three nodes elect a leader over HTTP and a follower's proposal is forwarded, committed and applied everywhere", async () => {
     const ids = ['n1', 'n2', 'n3'];
     const t = await transportsFor(ids, { secret: 'cluster secret' });
     const applied: Record<NodeId, unknown[]> = { n1: [], n2: [], n3: [] };

@@ -80,7 +80,12 @@ describe('entries larger than a peer message', () => {
 
   it('the client API refuses with 413 a value too large to replicate in one peer message, and proposes nothing', async () => {
     const proposed: unknown[] = [];
-    const node = { id: 'n1', status: () => ({ role: 'leader' }), propose: async (c: unknown) => (proposed.push(c), { index: 1, term: 1, result: { ok: true, index: 1 } }), on: () => () => {} };
+    const node = {
+      id: 'n1',
+      status: () => ({ role: 'leader' }),
+      propose: async (c: unknown) => (proposed.push(c), { index: 1, term: 1, result: { ok: true, index: 1 } }),
+      on: () => () => {},
+    };
     const metrics = new NodeMetrics(node as never);
     const api = clientApi({ node: node as never, metrics, bodyLimit: 20_000, maxCommandBytes: 8_976 });
     const server = createServer((req, res) => void api(req, res, new URL(req.url ?? '/', 'http://x')));

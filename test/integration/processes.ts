@@ -26,7 +26,10 @@ export class ClusterProcesses {
   readonly output = new Map<string, string[]>();
   readonly cluster: ProcessCluster;
 
-  private constructor(readonly options: ClusterProcessesOptions, ports: number[]) {
+  private constructor(
+    readonly options: ClusterProcessesOptions,
+    ports: number[],
+  ) {
     this.cluster = new ProcessCluster({
       size: options.size,
       host: '127.0.0.1',

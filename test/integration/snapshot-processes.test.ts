@@ -118,7 +118,9 @@ function metric(text: string, name: string, labels = ''): number {
 }
 
 describe(`snapshots on a 3-process SQLite cluster (${WRITES} writes, --snapshot-threshold ${THRESHOLD})`, () => {
-  it('keeps every log under ~2 × threshold, brings a follower killed with SIGKILL back through InstallSnapshot, and loses no write', { timeout: SOAK ? 3_600_000 : 240_000 }, async () => {
+  it('keeps every log under ~2 × threshold, brings a follower killed with SIGKILL back through InstallSnapshot, and loses no write', {
+    timeout: SOAK ? 3_600_000 : 240_000,
+  }, async () => {
     const budget = SOAK ? 3_000_000 : 180_000;
     const deadline = Date.now() + budget;
     const ports = await freePorts(3);
@@ -148,11 +150,21 @@ describe(`snapshots on a 3-process SQLite cluster (${WRITES} writes, --snapshot-
 
     // A third of the writes with everyone up, then the follower dies (kill -9) and the rest go on.
     const third = Math.floor(WRITES / 3);
-    await writeKeys(c.ids.map((id) => c.address(id)), 0, third, deadline);
+    await writeKeys(
+      c.ids.map((id) => c.address(id)),
+      0,
+      third,
+      deadline,
+    );
     const atKill = (await status(c.address(follower))) as Status;
     await c.signal(follower, 'SIGKILL');
     const live = c.ids.filter((id) => id !== follower);
-    await writeKeys(live.map((id) => c.address(id)), third, WRITES, deadline);
+    await writeKeys(
+      live.map((id) => c.address(id)),
+      third,
+      WRITES,
+      deadline,
+    );
     const writeSeconds = (Date.now() - started) / 1000;
 
     // The leader compacted past everything the follower holds: only a snapshot can bring it back.
@@ -215,7 +227,9 @@ describe(`snapshots on a 3-process SQLite cluster (${WRITES} writes, --snapshot-
       kv.restore(decodeSnapshot((snapshot as { data: string }).data));
       for (const entry of entries) kv.apply(entry.command, entry);
       for (let i = 0; i < WRITES; i++) if (kv.get(`k${i}`).found !== true) expect(kv.get(`k${i}`), `k${i} on ${id}'s disk`).toEqual({ found: true, value: i });
-      figures.push(`${id}: ${rows} log rows, snapshot at ${snapshotIndex} (${statuses.get(id)?.snapshotBytes} bytes, ${Number(statuses.get(id)?.snapshotMs).toFixed(1)} ms), raft.db ${statSync(file).size} bytes`);
+      figures.push(
+        `${id}: ${rows} log rows, snapshot at ${snapshotIndex} (${statuses.get(id)?.snapshotBytes} bytes, ${Number(statuses.get(id)?.snapshotMs).toFixed(1)} ms), raft.db ${statSync(file).size} bytes`,
+      );
     }
     console.log(
       [

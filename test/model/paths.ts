@@ -118,12 +118,15 @@ export function simplePaths(scope: ModelScope, machine: RaftNodeMachine = raftNo
 export function withoutPrefixes(paths: readonly ModelPath[]): ModelPath[] {
   const eventIds = new Map<string, number>();
   const keyOf = (path: ModelPath, length: number) =>
-    [path.scope.name, ...path.events.slice(0, length).map((event) => {
-      const json = JSON.stringify(event);
-      let id = eventIds.get(json);
-      if (id === undefined) eventIds.set(json, (id = eventIds.size));
-      return id;
-    })].join(',');
+    [
+      path.scope.name,
+      ...path.events.slice(0, length).map((event) => {
+        const json = JSON.stringify(event);
+        let id = eventIds.get(json);
+        if (id === undefined) eventIds.set(json, (id = eventIds.size));
+        return id;
+      }),
+    ].join(',');
   const prefixes = new Set<string>();
   for (const path of paths) for (let length = 0; length < path.events.length; length++) prefixes.add(keyOf(path, length));
   const kept = new Map<string, ModelPath>();

@@ -180,14 +180,7 @@ function voteResults(c: Ctx, role: Role, scope: ModelScope): RaftEvent[] {
   return offers;
 }
 
-function appendEntries(
-  term: Term,
-  leaderId: NodeId,
-  prevLogIndex: LogIndex,
-  prevLogTerm: Term,
-  entryTerms: readonly Term[],
-  leaderCommit: LogIndex,
-): AppendEntries<unknown> {
+function appendEntries(term: Term, leaderId: NodeId, prevLogIndex: LogIndex, prevLogTerm: Term, entryTerms: readonly Term[], leaderCommit: LogIndex): AppendEntries<unknown> {
   const entries: LogEntry<unknown>[] = entryTerms.map((t, i) => ({ term: t, index: prevLogIndex + 1 + i, command: COMMAND }));
   return { type: 'rpc.appendEntries', from: leaderId, term, leaderId, prevLogIndex, prevLogTerm, entries, leaderCommit, seq: 0 };
 }

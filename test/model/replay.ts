@@ -16,7 +16,7 @@ export interface Step {
   readonly violations: Violation[];
 }
 
-export type MicrostepObserver = (transitions: readonly AnyTransitionDefinition[], snapshot: Snapshot<unknown>) => void
+export type MicrostepObserver = (transitions: readonly AnyTransitionDefinition[], snapshot: Snapshot<unknown>) => void;
 
 export function viewOf(snapshot: RaftSnapshot): NodeView {
   return { ...snapshot.context, role: roleOf(snapshot) };

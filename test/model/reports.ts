@@ -50,10 +50,7 @@ function truncationReports(prev: RaftSnapshot, event: Extract<RaftEvent, { type:
  * Splits a step's violations into the expected reports that were made, the expected reports that
  * were missing, and everything else (which must be empty).
  */
-export function judgeStep(
-  violations: readonly Violation[],
-  expected: readonly string[],
-): { unexpected: Violation[]; missing: string[] } {
+export function judgeStep(violations: readonly Violation[], expected: readonly string[]): { unexpected: Violation[]; missing: string[] } {
   const isReportOf = (v: Violation, rule: string) => v.rule === RULES.noReportedViolation && v.detail.startsWith(`${rule}:`);
   const unexpected = violations.filter((v) => !expected.some((rule) => isReportOf(v, rule)));
   const missing = expected.filter((rule) => !violations.some((v) => isReportOf(v, rule)));

@@ -45,7 +45,14 @@ describe('README examples', () => {
 
   it('marks the examples a newcomer runs first as runnable', () => {
     const headings = new Set(blocks.map((b) => b.heading));
-    for (const h of ['A node of your own', 'The seed\'s class', 'The key-value client', 'Embedding the machine in your agent\'s machine', 'A simulation', 'A cluster of processes (HTTP, SQLite)']) {
+    for (const h of [
+      'A node of your own',
+      "The seed's class",
+      'The key-value client',
+      "Embedding the machine in your agent's machine",
+      'A simulation',
+      'A cluster of processes (HTTP, SQLite)',
+    ]) {
       expect(headings, `a runnable block under "${h}"`).toContain(h);
     }
     // Only errors in the blocks themselves are attributed to them; anything else fails here.
@@ -53,21 +60,25 @@ describe('README examples', () => {
   });
 
   for (const block of shBlocks) {
-    it(`${title(block)}: runs against a cluster started on run-time ports`, async () => {
-      const project = suite.project();
-      const cluster = await startCluster(project.dir, block.line);
-      try {
-        const code = withClusterAddresses(block.code, cluster);
-        for (const { command, expected } of shellCommands(code)) {
-          const result = await run('bash', ['-c', command], { cwd: project.dir, timeoutMs: EXAMPLE_TIMEOUT, env: project.env });
-          const shown = `$ ${command}\nexit ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}\n--- nodes\n${cluster.dump()}`;
-          expect(result.timedOut, `did not exit within ${EXAMPLE_TIMEOUT / 1000} s\n${shown}`).toBe(false);
-          expect(result.code, shown).toBe(0);
-          if (expected !== undefined) expect(JSON.parse(result.stdout), shown).toEqual(expected);
+    it(
+      `${title(block)}: runs against a cluster started on run-time ports`,
+      async () => {
+        const project = suite.project();
+        const cluster = await startCluster(project.dir, block.line);
+        try {
+          const code = withClusterAddresses(block.code, cluster);
+          for (const { command, expected } of shellCommands(code)) {
+            const result = await run('bash', ['-c', command], { cwd: project.dir, timeoutMs: EXAMPLE_TIMEOUT, env: project.env });
+            const shown = `$ ${command}\nexit ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}\n--- nodes\n${cluster.dump()}`;
+            expect(result.timedOut, `did not exit within ${EXAMPLE_TIMEOUT / 1000} s\n${shown}`).toBe(false);
+            expect(result.code, shown).toBe(0);
+            if (expected !== undefined) expect(JSON.parse(result.stdout), shown).toEqual(expected);
+          }
+        } finally {
+          await cluster.stop();
         }
-      } finally {
-        await cluster.stop();
-      }
-    }, 4 * EXAMPLE_TIMEOUT);
+      },
+      4 * EXAMPLE_TIMEOUT,
+    );
   }
 });

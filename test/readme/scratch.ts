@@ -174,7 +174,10 @@ export async function packedProject(xstate: XstateFlavour, prefix = 'xstate-raft
     symlinkSync(join(ROOT, 'node_modules', XSTATE_DIRS[xstate]), join(modules, 'xstate'), 'dir');
     symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(modules, '@types', 'node'), 'dir');
     symlinkSync(join(target, 'dist', 'src', 'cli', 'main.js'), join(modules, '.bin', 'xstate-raft'));
-    writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: 'packed-examples', private: true, type: 'module', dependencies: { 'xstate-raft': '*', xstate: '*' } }, null, 2)}\n`);
+    writeFileSync(
+      join(dir, 'package.json'),
+      `${JSON.stringify({ name: 'packed-examples', private: true, type: 'module', dependencies: { 'xstate-raft': '*', xstate: '*' } }, null, 2)}\n`,
+    );
     writeFileSync(join(dir, 'tsconfig.json'), `${JSON.stringify(USER_TSCONFIG, null, 2)}\n`);
     const version = (JSON.parse(readFileSync(join(modules, 'xstate', 'package.json'), 'utf8')) as { version: string }).version;
     return {

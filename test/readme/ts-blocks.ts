@@ -50,26 +50,32 @@ export function tsBlockTests(blocks: readonly ReadmeBlock[], options: { makeProj
   });
 
   for (const block of blocks) {
-    it(`${title(block)}: type-checks and runs with plain Node`, async () => {
-      const dir = (project as ScratchProject).dir;
-      expect((diagnostics.get(fileOf(block)) ?? []).join('\n'), 'tsc').toBe('');
-      let js = join('out', fileOf(block).replace(/\.ts$/, '.js'));
-      // A block that names the README's cluster (127.0.0.1:700N) runs against three fresh nodes.
-      let cluster: ReadmeCluster | undefined;
-      if (needsCluster(block.code)) {
-        cluster = await startCluster(dir, block.line);
-        const compiled = readFileSync(join(dir, js), 'utf8');
-        js = js.replace(/\.js$/, '.cluster.js');
-        writeFileSync(join(dir, js), withClusterAddresses(compiled, cluster));
-      }
-      const result = await run(process.execPath, [...options.nodeArgs, js], { cwd: dir, timeoutMs: EXAMPLE_TIMEOUT, env: (project as ScratchProject).env }).finally(() => cluster?.stop());
-      const shown = `exit ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}${cluster ? `\n--- nodes\n${cluster.dump()}` : ''}`;
-      expect(result.timedOut, `did not exit within ${EXAMPLE_TIMEOUT / 1000} s\n${shown}`).toBe(false);
-      expect(result.code, shown).toBe(0);
-      expect(result.stderr, shown).toBe('');
-      const order = inOrder(result.stdout, expectedOutputLines(block.code));
-      expect(order.ok ? '' : `expected a line "${order.missing}"`, shown).toBe('');
-    }, EXAMPLE_TIMEOUT + 60_000);
+    it(
+      `${title(block)}: type-checks and runs with plain Node`,
+      async () => {
+        const dir = (project as ScratchProject).dir;
+        expect((diagnostics.get(fileOf(block)) ?? []).join('\n'), 'tsc').toBe('');
+        let js = join('out', fileOf(block).replace(/\.ts$/, '.js'));
+        // A block that names the README's cluster (127.0.0.1:700N) runs against three fresh nodes.
+        let cluster: ReadmeCluster | undefined;
+        if (needsCluster(block.code)) {
+          cluster = await startCluster(dir, block.line);
+          const compiled = readFileSync(join(dir, js), 'utf8');
+          js = js.replace(/\.js$/, '.cluster.js');
+          writeFileSync(join(dir, js), withClusterAddresses(compiled, cluster));
+        }
+        const result = await run(process.execPath, [...options.nodeArgs, js], { cwd: dir, timeoutMs: EXAMPLE_TIMEOUT, env: (project as ScratchProject).env }).finally(() =>
+          cluster?.stop(),
+        );
+        const shown = `exit ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}${cluster ? `\n--- nodes\n${cluster.dump()}` : ''}`;
+        expect(result.timedOut, `did not exit within ${EXAMPLE_TIMEOUT / 1000} s\n${shown}`).toBe(false);
+        expect(result.code, shown).toBe(0);
+        expect(result.stderr, shown).toBe('');
+        const order = inOrder(result.stdout, expectedOutputLines(block.code));
+        expect(order.ok ? '' : `expected a line "${order.missing}"`, shown).toBe('');
+      },
+      EXAMPLE_TIMEOUT + 60_000,
+    );
   }
 
   return {

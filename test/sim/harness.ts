@@ -7,7 +7,10 @@ export function cluster(nodes: number, seed: number, extra: Partial<SimulationOp
 
 /** Run until a leader exists (within `timeout` virtual ms) and return it. */
 export function awaitLeader(sim: Simulation, timeout = 5000): string {
-  expect(sim.runUntil(() => sim.leader() !== undefined, { timeout }), `a leader within ${timeout} ms`).toBe(true);
+  expect(
+    sim.runUntil(() => sim.leader() !== undefined, { timeout }),
+    `a leader within ${timeout} ms`,
+  ).toBe(true);
   return sim.leader() as string;
 }
 
@@ -21,10 +24,13 @@ export function one(sim: Simulation, command: unknown, expected: number, timeout
     const leader = sim.leader();
     const submitted = leader !== undefined ? sim.propose(leader, command) : undefined;
     if (submitted?.isLeader) {
-      const applied = sim.runUntil(() => {
-        const { count, command: got } = sim.nCommitted(submitted.index);
-        return count >= expected && JSON.stringify(got) === JSON.stringify(command);
-      }, { timeout: 2000 });
+      const applied = sim.runUntil(
+        () => {
+          const { count, command: got } = sim.nCommitted(submitted.index);
+          return count >= expected && JSON.stringify(got) === JSON.stringify(command);
+        },
+        { timeout: 2000 },
+      );
       if (applied) return submitted.index;
     } else {
       sim.run(50);

@@ -27,14 +27,7 @@ async function run(seed: number, faults: boolean): Promise<{ history: HistoryEnt
       const roll = sim.random.next();
       const value = `${c}.${i}`;
       const from = `${sim.random.int(0, 3)}.${sim.random.int(0, i)}`;
-      const op: KvOp =
-        roll < 0.4
-          ? { type: 'get', key }
-          : roll < 0.7
-            ? { type: 'put', key, value }
-            : roll < 0.8
-              ? { type: 'delete', key }
-              : { type: 'cas', key, from, to: value };
+      const op: KvOp = roll < 0.4 ? { type: 'get', key } : roll < 0.7 ? { type: 'put', key, value } : roll < 0.8 ? { type: 'delete', key } : { type: 'cas', key, from, to: value };
       const call = ++tick;
       try {
         const output =

@@ -54,8 +54,7 @@ describe('the safety checker catches broken rules (mutants)', { timeout: 120_000
   it('catches voting for a candidate whose log is behind', async () => {
     const mutant = raftNodeMachine.provide({
       guards: {
-        canGrantVote: ({ context, event }) =>
-          event.type === 'rpc.requestVote' && (context.votedFor === null || context.votedFor === event.candidateId),
+        canGrantVote: ({ context, event }) => event.type === 'rpc.requestVote' && (context.votedFor === null || context.votedFor === event.candidateId),
         // Pre-vote checks the log too and would keep a stale candidate from campaigning at all.
         canGrantPreVote: ({ context, event }) => 'term' in event && event.term > context.currentTerm && !context.heardFromLeader,
       },
@@ -65,7 +64,7 @@ describe('the safety checker catches broken rules (mutants)', { timeout: 120_000
     expect(found?.failure?.rule).toMatch(/leader completeness|state machine safety|log matching/);
   });
 
-  it('catches a leader that takes a reply to another term\'s request for an answer to its own (issue 8, hole 1), within the CI batch of seeds', async () => {
+  it("catches a leader that takes a reply to another term's request for an answer to its own (issue 8, hole 1), within the CI batch of seeds", async () => {
     // The reply's term equals ours, but it answers an AppendEntries of an earlier leadership of ours.
     const mutant = raftNodeMachine.provide({
       guards: { answersCurrentTermRequest: ({ context, event }) => event.type === 'rpc.appendEntriesResult' && event.term === context.currentTerm },
@@ -77,7 +76,7 @@ describe('the safety checker catches broken rules (mutants)', { timeout: 120_000
     expect(found?.replay).toMatch(/^npx xstate-raft sim --seed \d+ --nodes 3/);
   });
 
-  it('catches a leader that serves reads without confirming it still leads (stale reads), by the clients\' history alone', async () => {
+  it("catches a leader that serves reads without confirming it still leads (stale reads), by the clients' history alone", async () => {
     const mutant = raftNodeMachine.provide({
       actions: {
         // Serve at once at the commit index, skipping the ReadIndex heartbeat round.

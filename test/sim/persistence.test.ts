@@ -54,7 +54,14 @@ describe('Figure 8', () => {
         id: 'n1',
         peers: ['n1', 'n2', 'n3'],
         preVote: false,
-        persisted: { currentTerm: 3, votedFor: null, log: [{ term: 1, index: 1, command: 'a' }, { term: 2, index: 2, command: 'b' }] },
+        persisted: {
+          currentTerm: 3,
+          votedFor: null,
+          log: [
+            { term: 1, index: 1, command: 'a' },
+            { term: 2, index: 2, command: 'b' },
+          ],
+        },
       },
       clock: new VirtualClock(),
     }).start();

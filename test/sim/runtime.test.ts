@@ -88,17 +88,29 @@ describe('RaftNode runtime', () => {
   it('tells a caller with no known leader to retry: NotLeaderError without a leader id', async () => {
     const sim = cluster(3, 44);
     // Before any election nobody leads.
-    const error = await sim.node('n1')?.propose('early').catch((e: unknown) => e);
+    const error = await sim
+      .node('n1')
+      ?.propose('early')
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotLeaderError);
     expect((error as NotLeaderError).leaderId).toBeUndefined();
   });
 
   it('serves linearizable reads (ReadIndex) after the write they follow, on the leader and via a follower', async () => {
     let value = 0;
-    const sim = cluster(3, 45, { stateMachine: () => {
-      let local = 0;
-      return { apply: (c) => { local = c as number; value = local; return local; }, query: () => local };
-    } });
+    const sim = cluster(3, 45, {
+      stateMachine: () => {
+        let local = 0;
+        return {
+          apply: (c) => {
+            local = c as number;
+            value = local;
+            return local;
+          },
+          query: () => local,
+        };
+      },
+    });
     const leader = awaitLeader(sim);
     const write = sim.node(leader)?.propose(7);
     await settle(sim, 100);
@@ -118,7 +130,13 @@ describe('RaftNode runtime', () => {
     await settle(sim, 100);
     sim.disconnect(leader);
     const outcome: string[] = [];
-    sim.node(leader)?.read(null).then(() => outcome.push('answered'), () => outcome.push('refused'));
+    sim
+      .node(leader)
+      ?.read(null)
+      .then(
+        () => outcome.push('answered'),
+        () => outcome.push('refused'),
+      );
     await settle(sim, 300);
     expect(outcome).not.toContain('answered');
     awaitLeader(sim);
@@ -151,14 +169,31 @@ describe('RaftNode runtime', () => {
     const node = createRaftNode({
       id: 'n1',
       peers: ['n1', 'n2', 'n3'],
-      transport: { start: (h) => { deliver = h.onMessage; }, send: () => {}, request: () => Promise.reject(new Error('no')), stop: () => {} },
+      transport: {
+        start: (h) => {
+          deliver = h.onMessage;
+        },
+        send: () => {},
+        request: () => Promise.reject(new Error('no')),
+        stop: () => {},
+      },
       storage,
       stateMachine: { apply: (c) => c, query: () => undefined },
       clock,
       onError: (error) => errors.push((error as Error).message),
     });
     void network;
-    const good = { type: 'rpc.appendEntries', from: 'n2', term: 1, leaderId: 'n2', prevLogIndex: 0, prevLogTerm: 0, entries: [{ term: 1, index: 1, command: 'ok' }], leaderCommit: 0, seq: 0 };
+    const good = {
+      type: 'rpc.appendEntries',
+      from: 'n2',
+      term: 1,
+      leaderId: 'n2',
+      prevLogIndex: 0,
+      prevLogTerm: 0,
+      entries: [{ term: 1, index: 1, command: 'ok' }],
+      leaderCommit: 0,
+      seq: 0,
+    };
     deliver({ ...good, from: 'mallory', leaderId: 'mallory' });
     deliver({ ...good, term: -1 });
     deliver({ ...good, entries: [{ term: 1, index: 5, command: 'gap' }] });
@@ -186,7 +221,14 @@ describe('RaftNode runtime', () => {
     const node = createRaftNode({
       id: 'n1',
       peers: ['n1', 'n2', 'n3'],
-      transport: { start: (h) => { deliver = h.onMessage; }, send: (_to, m) => sent.push(m.type), request: () => Promise.reject(new Error('no')), stop: () => {} },
+      transport: {
+        start: (h) => {
+          deliver = h.onMessage;
+        },
+        send: (_to, m) => sent.push(m.type),
+        request: () => Promise.reject(new Error('no')),
+        stop: () => {},
+      },
       storage,
       stateMachine: { apply: (c) => c, query: () => undefined },
       clock,
@@ -214,7 +256,9 @@ describe('RaftNode runtime', () => {
       id: 'n1',
       peers: ['n1', 'n2', 'n3'],
       transport: {
-        start: (h) => { deliver = h.onMessage; },
+        start: (h) => {
+          deliver = h.onMessage;
+        },
         send: (to, m) => order.push(`send ${m.type} to ${to}${'voteGranted' in m ? ` granted=${m.voteGranted}` : ''}`),
         request: () => Promise.reject(new Error('no')),
         stop: () => {},

@@ -111,7 +111,11 @@ function parseXml(xml: string): XmlElement {
       if (name in el.attrs) fail(`duplicate attribute ${name}`);
       const value = attr[3] ?? attr[4] ?? '';
       checkText(value);
-      el.attrs[name] = value.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+      el.attrs[name] = value
+        .replace(/&quot;/g, '"')
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>')
+        .replace(/&amp;/g, '&');
       i += attr[0].length;
     }
     const end = /^\s*(\/?)>/.exec(xml.slice(i)) ?? fail('bad tag end');
@@ -139,7 +143,11 @@ function parseXml(xml: string): XmlElement {
         if (stop < 0) fail(`unterminated <${el.name}>`);
         const text = xml.slice(i, stop);
         checkText(text);
-        el.text += text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&');
+        el.text += text
+          .replace(/&lt;/g, '<')
+          .replace(/&gt;/g, '>')
+          .replace(/&quot;/g, '"')
+          .replace(/&amp;/g, '&');
         i = stop;
       }
     }
@@ -235,7 +243,7 @@ describe('xstate-raft chart --format dot', () => {
     for (const id of states) expect(text).toMatch(new RegExp(`^ {2}"${id}" \\[label=<`, 'm'));
   });
 
-  it('has an edge per change of state, and a row per rule in its state\'s box', () => {
+  it("has an edge per change of state, and a row per rule in its state's box", () => {
     for (const t of targeted) expect(text).toContain(`  "${t.source}" -> "${t.target}" [label="${label(t, true)}"`);
     expect(text.match(/^ {2}"(?!__initial)[^"]+" -> /gm)).toHaveLength(targeted.length);
     for (const t of transitions) {
@@ -270,7 +278,7 @@ describe('xstate-raft chart --format svg', () => {
     for (const id of states) expect(style).toContain(`[data-active~="${id}"] .state[data-state="${id}"]`);
   });
 
-  it('lists every transition in its state\'s table, with event, guard, actions and target', () => {
+  it("lists every transition in its state's table, with event, guard, actions and target", () => {
     const rows = classed('transition');
     expect(rows).toHaveLength(transitions.length);
     for (const t of transitions) {
@@ -293,7 +301,10 @@ describe('xstate-raft chart --format svg', () => {
       const arc = arcs.find((a) => (a.attrs['data-transitions'] ?? '').split(' ').includes(id));
       expect(arc, label(t, true)).toMatchObject({ attrs: { 'data-source': t.source, 'data-target': t.target } });
       // An arrow to another state carries a label; a re-entry is listed inside its state's box.
-      const where = t.target === t.source ? classed('state').find((g) => g.attrs['data-state'] === t.source) : classed('arc-label').find((l) => (l.attrs['data-transitions'] ?? '').split(' ').includes(id));
+      const where =
+        t.target === t.source
+          ? classed('state').find((g) => g.attrs['data-state'] === t.source)
+          : classed('arc-label').find((l) => (l.attrs['data-transitions'] ?? '').split(' ').includes(id));
       const text = textOf(where as XmlElement).replace(/\s+/g, ' ');
       expect(text, label(t, true)).toContain(t.event);
       if (t.guard !== undefined) expect(text).toContain(`[${t.guard}]`);
@@ -332,7 +343,11 @@ describe('a chart follows the definition it is given', () => {
     expect(toMermaid(m)).toContain('  agent --> idle : reset');
     expect(toDot(m)).toContain('  "busy" -> "done" [label="always"]');
     const doc = parseXml(toSvg(m, { idPrefix: 'small' }));
-    expect(all(doc).filter((e) => e.attrs.class === 'state').map((e) => e.attrs['data-state'])).toEqual(['idle', 'busy', 'done']);
+    expect(
+      all(doc)
+        .filter((e) => e.attrs.class === 'state')
+        .map((e) => e.attrs['data-state']),
+    ).toEqual(['idle', 'busy', 'done']);
     expect(doc.attrs.id).toBe('small');
   });
 });
@@ -360,8 +375,20 @@ describe('runChart', () => {
 
   it('refuses an unknown format (exit 2) and reports an unwritable file (exit 1)', () => {
     const errors: string[] = [];
-    expect(runChart({ format: 'png' as 'svg' }, () => {}, (e) => errors.push(e))).toBe(2);
-    expect(runChart({ output: join(dir, 'chart.txt', 'x.svg') }, () => {}, (e) => errors.push(e))).toBe(1);
+    expect(
+      runChart(
+        { format: 'png' as 'svg' },
+        () => {},
+        (e) => errors.push(e),
+      ),
+    ).toBe(2);
+    expect(
+      runChart(
+        { output: join(dir, 'chart.txt', 'x.svg') },
+        () => {},
+        (e) => errors.push(e),
+      ),
+    ).toBe(1);
     expect(errors[0]).toMatch(/unknown chart format "png"/);
     expect(errors[1]).toMatch(/cannot write/);
   });

@@ -60,7 +60,13 @@ describe('CLI flags', () => {
         [{ output: join(dir, 'x.svg'), format: 'dot' as const }, /does not match/],
       ] as const) {
         const errors: string[] = [];
-        expect(runChart(options, () => undefined, (line) => errors.push(line))).toBe(2);
+        expect(
+          runChart(
+            options,
+            () => undefined,
+            (line) => errors.push(line),
+          ),
+        ).toBe(2);
         expect(errors.join('\n')).toMatch(pattern);
       }
       expect(runChart({ output: join(dir, 'x.mmd') }, () => undefined)).toBe(0);
@@ -84,7 +90,7 @@ describe('CLI flags', () => {
 });
 
 describe('node configuration, checked before anything starts', () => {
-  it('--listen must be the node\'s own entry in --peers', () => {
+  it("--listen must be the node's own entry in --peers", () => {
     expect(checkNodeConfig(nodeOptions({ id: 'n1' }))).toEqual({ id: 'n1' });
     const wrong = checkNodeConfig(nodeOptions({ id: 'n2' }));
     expect('error' in wrong && wrong.error).toMatch(/--listen 127\.0\.0\.1:7001 is not n2's own entry in --peers \(n2=127\.0\.0\.1:7002\)/);
@@ -175,7 +181,13 @@ describe('node server rules', () => {
     const kv = new KvStateMachine();
     let index = 1;
     for (const key of ['tasks/b', 'tasks/a', 'other', 'tasks/c']) kv.apply({ type: 'put', key, value: key.toUpperCase() }, { index: index++, term: 1, command: null });
-    expect(kv.query({ type: 'list', prefix: 'tasks/', limit: 2 })).toEqual({ entries: [{ key: 'tasks/a', value: 'TASKS/A' }, { key: 'tasks/b', value: 'TASKS/B' }], more: true });
+    expect(kv.query({ type: 'list', prefix: 'tasks/', limit: 2 })).toEqual({
+      entries: [
+        { key: 'tasks/a', value: 'TASKS/A' },
+        { key: 'tasks/b', value: 'TASKS/B' },
+      ],
+      more: true,
+    });
     expect(kv.query({ type: 'list', prefix: 'tasks/', after: 'tasks/b', limit: 2 })).toEqual({ entries: [{ key: 'tasks/c', value: 'TASKS/C' }], more: false });
     expect(kv.query({ type: 'list', limit: 0 })).toMatchObject({ ok: false, reason: 'invalid_query' });
   });

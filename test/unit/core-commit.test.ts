@@ -86,7 +86,7 @@ describe('follower commit rule (AppendEntries receiver rule 5)', () => {
     expect(followerCommitIndex(0, 10, 4)).toBe(4);
   });
 
-  it('a follower\'s commitIndex never decreases (a reordered, older AppendEntries)', () => {
+  it("a follower's commitIndex never decreases (a reordered, older AppendEntries)", () => {
     expect(followerCommitIndex(7, 3, 3)).toBe(7);
     expect(followerCommitIndex(7, 10, 5)).toBe(7);
   });

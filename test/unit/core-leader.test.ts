@@ -283,7 +283,9 @@ describe('replicate: the leader sends each follower what it lacks (Figure 2, "Ru
       });
     const arb = fc
       .record({ steps: fc.array(fc.nat({ max: 2 }), { minLength: 1, maxLength: 12 }), cap: fc.integer({ min: 1, max: 4 }), heartbeat: fc.boolean() })
-      .chain(({ steps, cap, heartbeat }) => fc.record({ steps: fc.constant(steps), cap: fc.constant(cap), heartbeat: fc.constant(heartbeat), n2: arbProgress(steps.length), n3: arbProgress(steps.length) }));
+      .chain(({ steps, cap, heartbeat }) =>
+        fc.record({ steps: fc.constant(steps), cap: fc.constant(cap), heartbeat: fc.constant(heartbeat), n2: arbProgress(steps.length), n3: arbProgress(steps.length) }),
+      );
     fc.assert(
       fc.property(arb, ({ steps, cap, heartbeat, n2, n3 }) => {
         let t = 1;
@@ -388,7 +390,7 @@ describe('advanceLeaderCommit: the leader commit rule (Figure 2, §5.4.2)', () =
     expect(applied(sink.effects)).toEqual([1, 2, 3]);
   });
 
-  it('the term check is the sink\'s isCommittable, asked about the quorum index\'s term and the current term', () => {
+  it("the term check is the sink's isCommittable, asked about the quorum index's term and the current term", () => {
     const ctx = leader({ terms: [1, 2, 4], currentTerm: 4, commitIndex: 1, progress: { n2: replicating(4, 3), n3: replicating(3, 2) } });
     const sink = recordingSink();
     advanceLeaderCommit(ctx, sink);
@@ -521,7 +523,7 @@ describe('ReadIndex reads at the leader (thesis §6.4)', () => {
     expect(sink.effects).toEqual([]);
   });
 
-  it('the commit of the leader\'s first entry of its term admits the waiting reads and starts their round', () => {
+  it("the commit of the leader's first entry of its term admits the waiting reads and starts their round", () => {
     const ctx = leader({ terms: [1, 1, 2], currentTerm: 2, commitIndex: 2, reads: [read('r1', 0)], progress: { n2: replicating(4, 3), n3: replicating(4, 2) } });
     const sink = recordingSink();
     const next = advanceLeaderCommit(ctx, sink);
@@ -559,7 +561,7 @@ describe('ReadIndex reads at the leader (thesis §6.4)', () => {
     expect(afterBoth.reads).toEqual([]);
   });
 
-  it('one follower\'s answer does not confirm a round in a five-node cluster', () => {
+  it("one follower's answer does not confirm a round in a five-node cluster", () => {
     const ctx = leader({ voters: ['n1', 'n2', 'n3', 'n4', 'n5'], terms: [2], currentTerm: 2, commitIndex: 1, readSeq: 1, reads: [read('a', 1, 1)], ackedSeq: { n2: 1 } });
     const sink = recordingSink();
     expect(serveConfirmedReads(ctx, sink)).toBe(ctx);
@@ -573,7 +575,7 @@ describe('ReadIndex reads at the leader (thesis §6.4)', () => {
     expect(sink.effects).toEqual([]);
   });
 
-  it('a read still waiting for the leader\'s first commit (seq 0) is never served, whatever the acknowledgements', () => {
+  it("a read still waiting for the leader's first commit (seq 0) is never served, whatever the acknowledgements", () => {
     const ctx = leader({ terms: [1], currentTerm: 2, commitIndex: 1, readSeq: 3, reads: [read('w', 0)], ackedSeq: { n2: 3, n3: 3 } });
     const sink = recordingSink();
     expect(serveConfirmedReads(ctx, sink)).toBe(ctx);

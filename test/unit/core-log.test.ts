@@ -56,7 +56,12 @@ describe('RaftLog: the sentinel and lookups', () => {
 
   it('RaftLog.from accepts only entries numbered 1, 2, 3, …', () => {
     expect(() => RaftLog.from(entries([1, 1], 2))).toThrow(RangeError);
-    expect(() => RaftLog.from([{ term: 1, index: 1, command: 'a' }, { term: 1, index: 3, command: 'b' }])).toThrow(RangeError);
+    expect(() =>
+      RaftLog.from([
+        { term: 1, index: 1, command: 'a' },
+        { term: 1, index: 3, command: 'b' },
+      ]),
+    ).toThrow(RangeError);
     expect(RaftLog.from(entries([1, 2])).lastIndex).toBe(2);
   });
 
@@ -67,7 +72,7 @@ describe('RaftLog: the sentinel and lookups', () => {
     expect(log.append(entries([2], 3)).lastIndex).toBe(3);
   });
 
-  it('RaftLog.from copies its input: changing the caller\'s array later does not change the log', () => {
+  it("RaftLog.from copies its input: changing the caller's array later does not change the log", () => {
     const source = entries([1, 2]);
     const log = RaftLog.from(source);
     source.pop();
@@ -260,7 +265,7 @@ describe('mergeEntries (AppendEntries receiver rules 3 and 4)', () => {
     expect(merged.log.entry(2)?.command).toBe('2@1'); // a held entry is not rewritten
   });
 
-  it('a conflicting entry (same index, different term) truncates the log from there, and the leader\'s entries replace it', () => {
+  it("a conflicting entry (same index, different term) truncates the log from there, and the leader's entries replace it", () => {
     const follower = logOf([1, 1, 2, 2, 2]);
     const incoming = [...entries([1], 2), ...entries([3, 3], 3, 'L')]; // index 2 matches, 3 conflicts
     const merged = mergeEntries(follower, incoming);
@@ -275,33 +280,40 @@ describe('mergeEntries (AppendEntries receiver rules 3 and 4)', () => {
     // (leader: even, follower: odd), as Log Matching allows. The leader sends entries prevLogIndex+1..to
     // for some prevLogIndex inside the shared prefix.
     fc.assert(
-      fc.property(termsArb(10), fc.array(fc.nat({ max: 1 }), { maxLength: 8 }), fc.array(fc.nat({ max: 1 }), { maxLength: 8 }), fc.nat(), fc.nat(), (prefix, lSteps, fSteps, a, b) => {
-        const base = 2 * ((prefix.at(-1) ?? 0) + 1);
-        const leaderTerms = [...prefix, ...suffixTerms(base, lSteps)];
-        const leader = logOf(leaderTerms, 'L');
-        const follower = RaftLog.from([...leader.slice(1, prefix.length), ...entries(suffixTerms(base + 1, fSteps), prefix.length + 1, 'F')]);
-        const prev = a % (prefix.length + 1);
-        const to = prev + (b % (leaderTerms.length - prev + 1));
-        const sent = leader.slice(prev + 1, to);
+      fc.property(
+        termsArb(10),
+        fc.array(fc.nat({ max: 1 }), { maxLength: 8 }),
+        fc.array(fc.nat({ max: 1 }), { maxLength: 8 }),
+        fc.nat(),
+        fc.nat(),
+        (prefix, lSteps, fSteps, a, b) => {
+          const base = 2 * ((prefix.at(-1) ?? 0) + 1);
+          const leaderTerms = [...prefix, ...suffixTerms(base, lSteps)];
+          const leader = logOf(leaderTerms, 'L');
+          const follower = RaftLog.from([...leader.slice(1, prefix.length), ...entries(suffixTerms(base + 1, fSteps), prefix.length + 1, 'F')]);
+          const prev = a % (prefix.length + 1);
+          const to = prev + (b % (leaderTerms.length - prev + 1));
+          const sent = leader.slice(prev + 1, to);
 
-        const merged = mergeEntries(follower, sent);
+          const merged = mergeEntries(follower, sent);
 
-        // Model: the first index where a sent entry's term differs from the follower's.
-        const conflict = sent.find((e) => follower.termAt(e.index) !== undefined && follower.termAt(e.index) !== e.term);
-        expect(merged.truncatedFrom).toBe(conflict?.index);
-        // After the merge the follower holds the leader's entries up to `to` (Log Matching).
-        expect(merged.log.slice(1, to)).toEqual(leader.slice(1, to));
-        if (conflict === undefined) {
-          // No conflict: nothing the follower had is lost.
-          expect(merged.log.lastIndex).toBe(Math.max(follower.lastIndex, to));
-          expect(merged.log.slice(to + 1)).toEqual(follower.slice(to + 1));
-        } else {
-          expect(merged.log.lastIndex).toBe(to);
-        }
-        // What was written: everything from the conflict on, or only what lies past the follower's end.
-        const written = sent.filter((e) => (conflict === undefined ? e.index > follower.lastIndex : e.index >= conflict.index));
-        expect(merged.appended).toEqual(written);
-      }),
+          // Model: the first index where a sent entry's term differs from the follower's.
+          const conflict = sent.find((e) => follower.termAt(e.index) !== undefined && follower.termAt(e.index) !== e.term);
+          expect(merged.truncatedFrom).toBe(conflict?.index);
+          // After the merge the follower holds the leader's entries up to `to` (Log Matching).
+          expect(merged.log.slice(1, to)).toEqual(leader.slice(1, to));
+          if (conflict === undefined) {
+            // No conflict: nothing the follower had is lost.
+            expect(merged.log.lastIndex).toBe(Math.max(follower.lastIndex, to));
+            expect(merged.log.slice(to + 1)).toEqual(follower.slice(to + 1));
+          } else {
+            expect(merged.log.lastIndex).toBe(to);
+          }
+          // What was written: everything from the conflict on, or only what lies past the follower's end.
+          const written = sent.filter((e) => (conflict === undefined ? e.index > follower.lastIndex : e.index >= conflict.index));
+          expect(merged.appended).toEqual(written);
+        },
+      ),
     );
   });
 });
@@ -328,7 +340,7 @@ describe('conflict hint (§5.3 optimization)', () => {
     expect(nextIndexAfterConflict(leader, { conflictTerm: 4, conflictIndex: 4 })).toBe(6);
   });
 
-  it('the leader jumps to the follower\'s first index of the term when it has no entry of that term', () => {
+  it("the leader jumps to the follower's first index of the term when it has no entry of that term", () => {
     const leader = logOf([1, 1, 1, 4, 4, 5, 5, 6, 6, 6]);
     expect(nextIndexAfterConflict(leader, { conflictTerm: 3, conflictIndex: 7 })).toBe(7);
     expect(nextIndexAfterConflict(leader, { conflictTerm: 0, conflictIndex: 5 })).toBe(5);
@@ -383,7 +395,7 @@ describe('RaftLog after a snapshot (§7: compaction)', () => {
     expect(log.truncateFrom(5).lastIndex).toBe(4);
   });
 
-  it('compaction up to the end leaves an empty log whose last term is the snapshot\'s, and appends continue it', () => {
+  it("compaction up to the end leaves an empty log whose last term is the snapshot's, and appends continue it", () => {
     const log = logOf([1, 2]).compact(2);
     expect([log.length, log.lastIndex, log.lastTerm]).toEqual([0, 2, 2]);
     const grown = log.append(entries([3], 3));
@@ -391,7 +403,7 @@ describe('RaftLog after a snapshot (§7: compaction)', () => {
     expect(() => log.append(entries([3], 5))).toThrow(RangeError);
   });
 
-  it('installSnapshot keeps the suffix when the log holds the snapshot\'s last entry (rule 6), else discards the log (rule 7)', () => {
+  it("installSnapshot keeps the suffix when the log holds the snapshot's last entry (rule 6), else discards the log (rule 7)", () => {
     const log = logOf([1, 1, 2, 2]);
     const kept = log.installSnapshot(2, 1);
     expect([kept.discardedAfter, kept.log.snapshotIndex, kept.log.lastIndex]).toEqual([false, 2, 4]);

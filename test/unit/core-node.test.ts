@@ -1,15 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isCommittable } from '../../src/core/commit.js';
-import {
-  applyCommitted,
-  hardState,
-  initialContext,
-  votersCount,
-  type EffectSink,
-  type RaftContext,
-  type RaftEffect,
-} from '../../src/core/node.js';
+import { applyCommitted, hardState, initialContext, votersCount, type EffectSink, type RaftContext, type RaftEffect } from '../../src/core/node.js';
 import { randomInt, seedRng } from '../../src/core/random.js';
 import type { LogEntry, Term } from '../../src/core/types.js';
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { isMajority, majoritySize, quorumIndex } from '../../src/core/quorum.js';
 
 describe('majority arithmetic', () => {
-  it('a decision needs more than half of all voters (the seed\'s rule: acceptances > allNodes / 2)', () => {
+  it("a decision needs more than half of all voters (the seed's rule: acceptances > allNodes / 2)", () => {
     expect(isMajority(1, 1)).toBe(true);
     expect(isMajority(1, 2)).toBe(false);
     expect(isMajority(2, 2)).toBe(true);
@@ -51,7 +51,7 @@ describe('quorumIndex', () => {
     expect(quorumIndex([10, 9, 100])).toBe(10);
   });
 
-  it('does not reorder the caller\'s array', () => {
+  it("does not reorder the caller's array", () => {
     const matches = [1, 5, 3];
     quorumIndex(matches);
     expect(matches).toEqual([1, 5, 3]);
@@ -70,7 +70,7 @@ describe('quorumIndex', () => {
     );
   });
 
-  it('raising any voter\'s match index never lowers the quorum index (property)', () => {
+  it("raising any voter's match index never lowers the quorum index (property)", () => {
     fc.assert(
       fc.property(fc.array(fc.nat({ max: 50 }), { minLength: 1, maxLength: 9 }), fc.nat(), fc.nat({ max: 10 }), (matches, who, by) => {
         const raised = [...matches];

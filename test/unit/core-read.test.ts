@@ -54,7 +54,7 @@ describe('serving pending reads', () => {
     expect(waiting).toEqual([read('r', 0)]);
   });
 
-  it('a read is served only once its own round is confirmed, never on an earlier round\'s answers', () => {
+  it("a read is served only once its own round is confirmed, never on an earlier round's answers", () => {
     const reads = [read('a', 1), read('b', 2), read('c', 3)];
     const [ready, waiting] = partitionReadyReads(reads, 2);
     expect(ready.map((r) => r.requestIds[0])).toEqual(['a', 'b']);

@@ -211,7 +211,7 @@ describe('nextAppend (what to send a follower now)', () => {
 });
 
 describe('replication end to end over the core rules', () => {
-  it('Figure 7: every follower ends with exactly the leader\'s log', () => {
+  it("Figure 7: every follower ends with exactly the leader's log", () => {
     // The term-8 leader of Figure 7, after appending its own no-op at index 11.
     const leader = logOf([1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 8], 'L');
     const followers: Record<string, Term[]> = {
@@ -232,7 +232,7 @@ describe('replication end to end over the core rules', () => {
     }
   });
 
-  it('a diverged follower converges on the leader\'s log, with at most one rejection per conflicting term plus one (property)', () => {
+  it("a diverged follower converges on the leader's log, with at most one rejection per conflicting term plus one (property)", () => {
     // Shared prefix, then suffixes with terms the other never used (leader even, follower odd).
     const termsArb = fc.array(fc.nat({ max: 1 }), { maxLength: 10 }).map((steps) => {
       let t = 1;

@@ -82,7 +82,7 @@ describe('parseRpcMessage: one schema per wire message', () => {
     expect(parseRpcMessage(JSON.parse(JSON.stringify(appendEntries)))).toEqual({ ok: true, message: appendEntries });
   });
 
-  it('only the schema\'s fields reach the machine: unknown fields are dropped', () => {
+  it("only the schema's fields reach the machine: unknown fields are dropped", () => {
     const result = parseRpcMessage({ ...requestVoteResult, extra: 'x', voteGrantedBy: 'everyone' });
     expect(result.ok && Object.keys(result.message).sort()).toEqual(['from', 'term', 'type', 'voteGranted']);
   });
@@ -184,11 +184,11 @@ describe('terms and indexes', () => {
 });
 
 describe('who may send what', () => {
-  it('a RequestVote\'s candidateId must be its sender', () => {
+  it("a RequestVote's candidateId must be its sender", () => {
     expect(refused({ ...requestVote, candidateId: 'n9' })).toMatch(/candidateId must be the sender/);
   });
 
-  it('an AppendEntries\' leaderId must be its sender', () => {
+  it("an AppendEntries' leaderId must be its sender", () => {
     expect(refused({ ...appendEntries, leaderId: 'n9' })).toMatch(/leaderId must be the sender/);
   });
 
@@ -209,10 +209,18 @@ describe('AppendEntries consistency (what Raft makes true of a well-formed reque
   });
 
   it('entry terms never decrease along the log', () => {
-    expect(parseRpcMessage({ ...appendEntries, entries: [{ term: 3, index: 5, command: 1 }, { term: 2, index: 6, command: 2 }] }).ok).toBe(false);
+    expect(
+      parseRpcMessage({
+        ...appendEntries,
+        entries: [
+          { term: 3, index: 5, command: 1 },
+          { term: 2, index: 6, command: 2 },
+        ],
+      }).ok,
+    ).toBe(false);
   });
 
-  it('no entry is of a term above the message\'s term (a leader only sends entries of its term or earlier)', () => {
+  it("no entry is of a term above the message's term (a leader only sends entries of its term or earlier)", () => {
     expect(parseRpcMessage({ ...appendEntries, entries: [{ term: 4, index: 5, command: 1 }] }).ok).toBe(false);
   });
 
@@ -220,7 +228,7 @@ describe('AppendEntries consistency (what Raft makes true of a well-formed reque
     expect(parseRpcMessage({ ...appendEntries, entries: [{ term: 1, index: 5, command: 1 }] }).ok).toBe(false);
   });
 
-  it('prevLogTerm is never above the message\'s term', () => {
+  it("prevLogTerm is never above the message's term", () => {
     expect(refused({ ...appendEntries, prevLogTerm: 4, entries: [] })).toMatch(/prevLogTerm is greater than term/);
   });
 
@@ -230,7 +238,7 @@ describe('AppendEntries consistency (what Raft makes true of a well-formed reque
     expect(parseRpcMessage({ ...appendEntries, prevLogIndex: 3, prevLogTerm: 0, entries: [] }).ok).toBe(false);
   });
 
-  it('every AppendEntries a leader can build from a valid log is accepted, and breaking one entry\'s index is refused (property)', () => {
+  it("every AppendEntries a leader can build from a valid log is accepted, and breaking one entry's index is refused (property)", () => {
     const arb = fc
       .record({
         steps: fc.array(fc.nat({ max: 2 }), { minLength: 1, maxLength: 20 }),
@@ -278,7 +286,7 @@ describe('RequestVote consistency (open questions, see comments)', () => {
     expect(parseRpcMessage({ ...requestVote, term: 3, lastLogTerm: 99 }).ok).toBe(false);
   });
 
-  it('a RequestVote\'s lastLogTerm is 0 exactly when lastLogIndex is 0', () => {
+  it("a RequestVote's lastLogTerm is 0 exactly when lastLogIndex is 0", () => {
     expect(parseRpcMessage({ ...requestVote, lastLogIndex: 0, lastLogTerm: 2 }).ok).toBe(false);
   });
 });

@@ -22,7 +22,7 @@ const termsArb = fc.array(fc.nat({ max: 2 }), { maxLength: 12 }).map((steps) => 
 });
 
 describe('RequestVote receiver (Figure 2)', () => {
-  it('a vote is granted only if the candidate\'s log is at least as up to date: last term first, then length', () => {
+  it("a vote is granted only if the candidate's log is at least as up to date: last term first, then length", () => {
     const v = voter(5, null, [1, 1, 2, 2, 3]);
     // Higher last term wins even with a shorter log.
     expect(canGrantVote(v, request(6, 'c', 2, 4))).toBe(true);
@@ -47,7 +47,7 @@ describe('RequestVote receiver (Figure 2)', () => {
     );
   });
 
-  it('a RequestVote from an earlier term is never granted, however good the candidate\'s log', () => {
+  it("a RequestVote from an earlier term is never granted, however good the candidate's log", () => {
     expect(canGrantVote(voter(5, null), request(4, 'c', 100, 4))).toBe(false);
     expect(canGrantVote(voter(5, 'c'), request(4, 'c', 100, 4))).toBe(false);
   });

@@ -92,7 +92,12 @@ describe('inspection of a cluster, captured in process', () => {
     const nodes = cluster(clock, capture.inspect);
     elect(clock, nodes, 3);
     const sessions = new Set(nodes.map((n) => n.actor.sessionId));
-    expect(capture.events.filter((e) => e.type === '@xstate.actor').map((e) => e.sessionId).sort()).toEqual([...sessions].sort());
+    expect(
+      capture.events
+        .filter((e) => e.type === '@xstate.actor')
+        .map((e) => e.sessionId)
+        .sort(),
+    ).toEqual([...sessions].sort());
     for (const node of nodes) {
       const own = capture.events.filter((e) => e.sessionId === node.actor.sessionId);
       expect(new Set(own.map((e) => e.type))).toEqual(new Set(['@xstate.actor', '@xstate.event', '@xstate.snapshot', '@xstate.microstep']));
@@ -197,7 +202,7 @@ describe('sanitizing for inspection', () => {
 });
 
 describe('the Stately inspector over WebSocket', () => {
-  it('sends every node\'s sanitized events to a local inspector server, named by node', async () => {
+  it("sends every node's sanitized events to a local inspector server, named by node", async () => {
     const port = await freePort();
     const server = await startInspectorServer({ port });
     cleanups.push(() => server.stop());

@@ -55,11 +55,14 @@ const NOT_JSON: readonly (readonly [string, () => unknown])[] = [
   ['a BigInt', () => 10n],
   ['a function', () => () => 1],
   ['a Symbol', () => Symbol('s')],
-  ['a cycle', () => {
-    const o: Record<string, unknown> = { a: 1 };
-    o.self = o;
-    return o;
-  }],
+  [
+    'a cycle',
+    () => {
+      const o: Record<string, unknown> = { a: 1 };
+      o.self = o;
+      return o;
+    },
+  ],
   ['600-deep nesting', () => nested(600)],
 ];
 
@@ -152,7 +155,7 @@ describe('a command that is not a JSON value is refused at every edge, and chang
     expect(b.currentTerm).toBe(0);
   });
 
-  it('an entry handed to appendEntries is logged as a copy: changing the caller\'s object later changes nothing', () => {
+  it("an entry handed to appendEntries is logged as a copy: changing the caller's object later changes nothing", () => {
     const b = new ConsensusProtocol('b', ['a', 'b', 'c']);
     const command = { task: 'deploy', tags: ['x'] };
     b.appendEntries(1, 'a', 0, 0, [{ term: 1, index: 1, command }], 0);
@@ -306,7 +309,7 @@ describe('what the leader applies is what followers and its own disk hold (hole 
   }, 30_000);
 });
 
-describe('one client with a bad command cannot stop the node or spoil other clients\' proposals (hole 4)', () => {
+describe("one client with a bad command cannot stop the node or spoil other clients' proposals (hole 4)", () => {
   it('with SQLite on the leader, bad commands in a batch are refused with InvalidRequestError, the good ones commit, and the node keeps serving', async () => {
     const c = sqliteLedCluster();
     await until(c, () => c.nodes.get('n1')?.status().role === 'leader');
@@ -332,7 +335,12 @@ describe('one client with a bad command cannot stop the node or spoil other clie
 describe('the HTTP client API refuses a body without its value', () => {
   it('PUT /kv/x with {} is a 400 naming the missing value, and nothing is proposed', async () => {
     const proposed: unknown[] = [];
-    const node = { id: 'n1', status: () => ({ role: 'leader' }), propose: async (c: unknown) => (proposed.push(c), { index: 1, term: 1, result: { ok: true, index: 1 } }), on: () => () => {} };
+    const node = {
+      id: 'n1',
+      status: () => ({ role: 'leader' }),
+      propose: async (c: unknown) => (proposed.push(c), { index: 1, term: 1, result: { ok: true, index: 1 } }),
+      on: () => () => {},
+    };
     const api = clientApi({ node: node as never, metrics: new NodeMetrics(node as never), bodyLimit: 1 << 20, maxCommandBytes: 1 << 19 });
     const server: Server = createServer((req, res) => void api(req, res, new URL(req.url ?? '/', 'http://x')));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -145,7 +145,7 @@ describe('client deduplication (at-most-once retries)', () => {
     expect(r.sm.get('x')).toEqual({ found: true, value: 'again' }); // the retry did not delete it
   });
 
-  it('a command older than the client\'s last applied one is refused as stale and changes nothing', () => {
+  it("a command older than the client's last applied one is refused as stale and changes nothing", () => {
     const r = replica();
     r.apply({ type: 'put', key: 'x', value: 1, client: { id: 'c1', seq: 1 } });
     r.apply({ type: 'put', key: 'x', value: 2, client: { id: 'c1', seq: 2 } });
@@ -177,7 +177,7 @@ describe('client deduplication (at-most-once retries)', () => {
     expect(r.sm.get('x')).toEqual({ found: true, value: 1 });
   });
 
-  it('an invalid command does not advance its client\'s sequence', () => {
+  it("an invalid command does not advance its client's sequence", () => {
     const r = replica();
     expect(r.apply({ type: 'put', key: '', value: 1, client: { id: 'c1', seq: 9 } })).toMatchObject({ reason: 'invalid_command' });
     expect(r.apply({ type: 'put', key: 'x', value: 1, client: { id: 'c1', seq: 3 } })).toEqual({ ok: true, index: 2 });
@@ -196,9 +196,27 @@ describe('no-ops and invalid commands', () => {
   cyclic.self = cyclic;
   let deep: unknown = 0;
   for (let i = 0; i < MAX_VALUE_DEPTH + 1; i++) deep = [deep];
-  const throwingGetter = { type: 'put', key: 'x', get value(): never { throw new Error('boom'); } };
-  const throwingProxy = new Proxy({}, { get() { throw new Error('trap'); }, ownKeys() { throw new Error('trap'); } });
-  class Point { x = 1; }
+  const throwingGetter = {
+    type: 'put',
+    key: 'x',
+    get value(): never {
+      throw new Error('boom');
+    },
+  };
+  const throwingProxy = new Proxy(
+    {},
+    {
+      get() {
+        throw new Error('trap');
+      },
+      ownKeys() {
+        throw new Error('trap');
+      },
+    },
+  );
+  class Point {
+    x = 1;
+  }
   const sparse = [1, , 3];
 
   const invalid: [string, unknown, RegExp][] = [
@@ -310,7 +328,7 @@ describe('no-ops and invalid commands', () => {
 });
 
 describe('the state cannot be changed from outside', () => {
-  it('changing a command\'s value after apply does not change the state', () => {
+  it("changing a command's value after apply does not change the state", () => {
     const r = replica();
     const value = { list: [1, 2] };
     r.apply({ type: 'put', key: 'x', value });
@@ -444,15 +462,24 @@ describe('properties', () => {
 
   it('results of applying commands in order, recorded as a sequential history, are linearizable (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(commandArb.map((c) => ({ ...c, client: undefined })), fc.constantFrom('a', 'b', 'c')), { maxLength: 40 }), (ops) => {
-        const r = replica();
-        const history: HistoryEntry[] = ops.map((op, i) => {
-          if (typeof op === 'string') return { clientId: 'reader', op: { type: 'get', key: op }, call: 2 * i, return: 2 * i + 1, output: r.sm.get(op) };
-          const { client: _client, ...command } = op;
-          return { clientId: 'writer', op: command, call: 2 * i, return: 2 * i + 1, output: r.apply(command) } as HistoryEntry;
-        });
-        expect(checkLinearizable(history).ok).toBe(true);
-      }),
+      fc.property(
+        fc.array(
+          fc.oneof(
+            commandArb.map((c) => ({ ...c, client: undefined })),
+            fc.constantFrom('a', 'b', 'c'),
+          ),
+          { maxLength: 40 },
+        ),
+        (ops) => {
+          const r = replica();
+          const history: HistoryEntry[] = ops.map((op, i) => {
+            if (typeof op === 'string') return { clientId: 'reader', op: { type: 'get', key: op }, call: 2 * i, return: 2 * i + 1, output: r.sm.get(op) };
+            const { client: _client, ...command } = op;
+            return { clientId: 'writer', op: command, call: 2 * i, return: 2 * i + 1, output: r.apply(command) } as HistoryEntry;
+          });
+          expect(checkLinearizable(history).ok).toBe(true);
+        },
+      ),
     );
   });
 });

@@ -1,13 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  canonicalJson,
-  checkLinearizable,
-  type CasOutput,
-  type HistoryEntry,
-  type JsonValue,
-  type KvOp,
-} from '../../src/sim/linearizability.js';
+import { canonicalJson, checkLinearizable, type CasOutput, type HistoryEntry, type JsonValue, type KvOp } from '../../src/sim/linearizability.js';
 
 // ---------------------------------------------------------------- builders
 
@@ -45,7 +38,7 @@ describe('linearizable and non-linearizable key-value histories', () => {
     expect(checkLinearizable([put('a', 'x', 1, 0), del('b', 'x', 1)]).ok).toBe(true);
   });
 
-  it('a sequential history that follows the register\'s rules is linearizable', () => {
+  it("a sequential history that follows the register's rules is linearizable", () => {
     const history = [put('a', 'x', 1, 0, 1), get('a', 'x', 2, 3, 1), del('a', 'x', 4, 5, true), get('a', 'x', 6, 7), put('a', 'x', 2, 8, 9), get('a', 'x', 10, 11, 2)];
     expect(checkLinearizable(history)).toMatchObject({ ok: true });
   });
@@ -74,7 +67,7 @@ describe('linearizable and non-linearizable key-value histories', () => {
     expect(checkLinearizable([put('a', 'x', 1, 0, 1), put('a', 'x', 2, 2, 10), get('b', 'x', 3, 4, 2)]).ok).toBe(true);
   });
 
-  it('once a read has seen a concurrent write\'s value, a later read may not see the old value', () => {
+  it("once a read has seen a concurrent write's value, a later read may not see the old value", () => {
     const history = [put('a', 'x', 1, 0, 1), put('a', 'x', 2, 2, 100), get('b', 'x', 3, 4, 2), get('c', 'x', 5, 6, 1)];
     expect(checkLinearizable(history).ok).toBe(false);
   });
@@ -198,7 +191,7 @@ describe('counterexamples', () => {
     expect(result.counterexample?.operations).toEqual([ghost]);
   });
 
-  it('minimization can be turned off: then all of the key\'s operations are reported', () => {
+  it("minimization can be turned off: then all of the key's operations are reported", () => {
     const history = [put('a', 'x', 1, 0, 1), get('b', 'x', 2, 3, 1), get('b', 'x', 4, 5, 'ghost')];
     const result = checkLinearizable(history, { minimize: false });
     expect(result.counterexample?.operations).toEqual(history);
@@ -361,7 +354,7 @@ function bruteForceLinearizable(history: readonly HistoryEntry[]): boolean {
       const next = holds(state, e);
       if (next === undefined) continue;
       used[i] = true;
-      if (go(next, placed + 1)) return (used[i] = false), true;
+      if (go(next, placed + 1)) return ((used[i] = false), true);
       used[i] = false;
     }
     return false;
@@ -382,14 +375,14 @@ describe('properties', () => {
     );
   });
 
-  it('changing one read\'s output to a value never written makes the history non-linearizable (property)', () => {
+  it("changing one read's output to a value never written makes the history non-linearizable (property)", () => {
     fc.assert(
       fc.property(fc.array(plannedArb, { minLength: 1, maxLength: 40 }), fc.nat(), (plan, pick) => {
         const history = sequentialHistory(plan);
         const reads = history.map((e, i) => [e, i] as const).filter(([e]) => e.op.type === 'get' && e.return !== undefined);
         fc.pre(reads.length > 0);
         const [read, index] = reads[pick % reads.length]!;
-        const mutated = history.map((e, i) => (i === index ? { ...read, output: { found: true, value: 'never written' } } as HistoryEntry : e));
+        const mutated = history.map((e, i) => (i === index ? ({ ...read, output: { found: true, value: 'never written' } } as HistoryEntry) : e));
         const result = checkLinearizable(mutated);
         expect(result.ok).toBe(false);
         expect(result.counterexample?.key).toBe(read.op.key);
@@ -406,7 +399,10 @@ describe('properties', () => {
     const outputArb = (kind: KvOp['type']) => {
       switch (kind) {
         case 'get':
-          return fc.oneof(fc.constant({ found: false }), fc.nat({ max: 2 }).map((value) => ({ found: true, value })));
+          return fc.oneof(
+            fc.constant({ found: false }),
+            fc.nat({ max: 2 }).map((value) => ({ found: true, value })),
+          );
         case 'put':
           return fc.constant({ ok: true });
         case 'delete':
@@ -433,10 +429,13 @@ describe('properties', () => {
       .chain((r) =>
         outputArb(r.kind).map((output) => {
           const op: KvOp =
-            r.kind === 'get' ? { type: 'get', key: r.key }
-            : r.kind === 'put' ? { type: 'put', key: r.key, value: r.value }
-            : r.kind === 'delete' ? { type: 'delete', key: r.key }
-            : { type: 'cas', key: r.key, from: r.from, to: r.value };
+            r.kind === 'get'
+              ? { type: 'get', key: r.key }
+              : r.kind === 'put'
+                ? { type: 'put', key: r.key, value: r.value }
+                : r.kind === 'delete'
+                  ? { type: 'delete', key: r.key }
+                  : { type: 'cas', key: r.key, from: r.from, to: r.value };
           const timing = r.length === null ? { call: r.call } : { call: r.call, return: r.call + r.length };
           // A failed cas cannot report the value it expected: skip that impossible output.
           const o = output as { value?: number };

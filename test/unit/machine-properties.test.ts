@@ -152,9 +152,7 @@ function materialize(intent: Intent): ((snapshot: RaftSnapshot) => RaftEvent | u
     return [
       () => ({ type: 'timeout.election' }),
       (s) =>
-        s.value === 'preCandidate'
-          ? wire({ type: 'rpc.requestVoteResult', from: intent.from, term: s.context.currentTerm + 1, voteGranted: true, preVote: true })
-          : undefined,
+        s.value === 'preCandidate' ? wire({ type: 'rpc.requestVoteResult', from: intent.from, term: s.context.currentTerm + 1, voteGranted: true, preVote: true }) : undefined,
       (s) => wire({ type: 'rpc.requestVoteResult', from: intent.from, term: s.context.currentTerm, voteGranted: true }),
     ];
   }
@@ -195,10 +193,12 @@ function eventFor(intent: Exclude<Intent, { kind: 'election' }>, snapshot: RaftS
       const prevLogTerm = prevLogIndex === 0 ? 0 : Math.max(1, Math.min(t, intent.prevTerm === 'ours' ? (c.log.termAt(prevLogIndex) ?? t) : intent.prevTerm));
       // Entry terms never decrease, never fall below prevLogTerm, never exceed the message's term.
       let previous = prevLogTerm;
-      const entries: LogEntry<unknown>[] = [...intent.entryTerms].sort((a, b) => a - b).map((raw, i) => {
-        previous = Math.min(t, Math.max(previous, raw, 1));
-        return { term: previous, index: prevLogIndex + 1 + i, command: `e${previous}` };
-      });
+      const entries: LogEntry<unknown>[] = [...intent.entryTerms]
+        .sort((a, b) => a - b)
+        .map((raw, i) => {
+          previous = Math.min(t, Math.max(previous, raw, 1));
+          return { term: previous, index: prevLogIndex + 1 + i, command: `e${previous}` };
+        });
       return wire({ type: 'rpc.appendEntries', from: intent.from, term: t, leaderId: intent.from, prevLogIndex, prevLogTerm, entries, leaderCommit: intent.leaderCommit, seq: 0 });
     }
     case 'appendEntriesResult': {

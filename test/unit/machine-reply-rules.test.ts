@@ -61,7 +61,7 @@ function leaderOfTermTwoWithPendingRead() {
 }
 
 describe('a reply counts only for the request of the term it answers', () => {
-  it('a refusal of a term-1 AppendEntries, carrying the follower\'s term 2, does not confirm a read of term 2 (hole 1: stale read)', () => {
+  it("a refusal of a term-1 AppendEntries, carrying the follower's term 2, does not confirm a read of term 2 (hole 1: stale read)", () => {
     const n = leaderOfTermTwoWithPendingRead();
     // n2 refuses n1's delayed term-1 heartbeat of round 1 while in term 2, and the refusal arrives late.
     n.actor.send(reply('n2', 2, 1, { rejectedIndex: 1, conflictTerm: 1, conflictIndex: 1, seq: 1 }));
@@ -86,7 +86,7 @@ describe('a reply counts only for the request of the term it answers', () => {
     expect(n.context().recentlyActive).toEqual(before.recentlyActive);
   });
 
-  it('a refusal of an earlier term\'s request from a later term still deposes the leader (the higher-term rule holds for every reply)', () => {
+  it("a refusal of an earlier term's request from a later term still deposes the leader (the higher-term rule holds for every reply)", () => {
     const n = leaderOfTermTwoWithPendingRead();
     n.actor.send(reply('n2', 3, 1, { rejectedIndex: 1, seq: 1 }));
     expect(n.role()).toBe('follower');
@@ -107,7 +107,7 @@ describe('a reply counts only for the request of the term it answers', () => {
 });
 
 describe('the election timer resets only on a valid AppendEntries or a granted vote (Figure 2)', () => {
-  it('a denied RequestVote of a higher term does not reset a follower\'s election timer (hole 6)', () => {
+  it("a denied RequestVote of a higher term does not reset a follower's election timer (hole 6)", () => {
     const n = node({ persisted: { currentTerm: 1, votedFor: null, log: [{ term: 1, index: 1, command: 'x' }] } });
     n.clock.advance(80);
     // n2 campaigns in term 2 with an empty log: n1 adopts term 2 and denies the vote.
@@ -120,7 +120,7 @@ describe('the election timer resets only on a valid AppendEntries or a granted v
     expect(n.context().currentTerm).toBe(3);
   });
 
-  it('a higher-term reply does not reset a follower\'s election timer either', () => {
+  it("a higher-term reply does not reset a follower's election timer either", () => {
     const n = node({ persisted: { currentTerm: 1, votedFor: null, log: [] } });
     n.clock.advance(80);
     n.actor.send(reply('n2', 4, 1, { seq: 0 }));

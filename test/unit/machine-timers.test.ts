@@ -97,7 +97,18 @@ describe('timers of the node statechart', () => {
     heard.actor.send({ type: 'rpc.requestVoteResult', from: 'n2', term: 1, voteGranted: true });
     for (let t = 0; t < 5; t++) {
       heard.clock.advance(40);
-      heard.actor.send({ type: 'rpc.appendEntriesResult', from: 'n2', term: 1, requestTerm: 1, success: true, matchIndex: 1, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq: 0 });
+      heard.actor.send({
+        type: 'rpc.appendEntriesResult',
+        from: 'n2',
+        term: 1,
+        requestTerm: 1,
+        success: true,
+        matchIndex: 1,
+        rejectedIndex: 0,
+        conflictTerm: 0,
+        conflictIndex: 0,
+        seq: 0,
+      });
     }
     expect(heard.role()).toBe('leader');
   });

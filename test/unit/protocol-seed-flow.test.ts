@@ -139,7 +139,10 @@ describe("the seed's election flow by hand: start_election, request_vote, is_con
   it('a follower is not made leader by replies', () => {
     const [a] = nodes(['a', 'b', 'c']) as [ConsensusProtocol];
     a.request_vote(1, 'b', 0, 0); // a follows term 1, voted for b
-    const forged = [{ from: 'b', term: 1, voteGranted: true, candidateId: 'a' }, { from: 'c', term: 1, voteGranted: true, candidateId: 'a' }];
+    const forged = [
+      { from: 'b', term: 1, voteGranted: true, candidateId: 'a' },
+      { from: 'c', term: 1, voteGranted: true, candidateId: 'a' },
+    ];
     expectNotElected(a, () => a.become_leader(forged), /a is a follower in term 1/);
     a.start_election(); // term 2: now the same kind of replies, of its own term, elect it
     a.become_leader([{ from: 'c', term: 2, voteGranted: true, candidateId: 'a' }]);

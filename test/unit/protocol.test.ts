@@ -224,8 +224,22 @@ describe('isConsensusReached: acceptances > allNodes / 2', () => {
   it('counts { voteGranted } and { success } replies, and a Map or object from node id to either', () => {
     expect(cp.isConsensusReached([{ voteGranted: true }, { voteGranted: true }, { voteGranted: false }])).toBe(true);
     expect(cp.isConsensusReached([{ success: true }, { success: false }])).toBe(false);
-    expect(cp.isConsensusReached(new Map<NodeId, ConsensusResponse>([['a', true], ['b', { success: true }]]))).toBe(true);
-    expect(cp.isConsensusReached(new Map<NodeId, ConsensusResponse>([['a', true], ['b', { success: false }]]))).toBe(false);
+    expect(
+      cp.isConsensusReached(
+        new Map<NodeId, ConsensusResponse>([
+          ['a', true],
+          ['b', { success: true }],
+        ]),
+      ),
+    ).toBe(true);
+    expect(
+      cp.isConsensusReached(
+        new Map<NodeId, ConsensusResponse>([
+          ['a', true],
+          ['b', { success: false }],
+        ]),
+      ),
+    ).toBe(false);
     expect(cp.isConsensusReached({ b: { voteGranted: true }, c: true })).toBe(true);
     expect(cp.isConsensusReached({ b: { voteGranted: true }, c: false })).toBe(false);
   });
@@ -802,7 +816,18 @@ describe('bad input is refused with InvalidRequestError and changes nothing', ()
     const a = get(nodes, 'a');
     a.startElection();
     a.receive({ type: 'rpc.requestVoteResult', from: 'b', term: 1, voteGranted: true }); // leader, log [noop@1], nothing acknowledged
-    const reply = { type: 'rpc.appendEntriesResult', from: 'c', term: 1, requestTerm: 1, success: true, matchIndex: 1, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0, seq: 0 } as const;
+    const reply = {
+      type: 'rpc.appendEntriesResult',
+      from: 'c',
+      term: 1,
+      requestTerm: 1,
+      success: true,
+      matchIndex: 1,
+      rejectedIndex: 0,
+      conflictTerm: 0,
+      conflictIndex: 0,
+      seq: 0,
+    } as const;
     expectRefused(a, () => a.receive({ ...reply, matchIndex: 100 }), InvalidRequestError, /index 100, but this leader's log ends at 1/);
     expectRefused(a, () => a.receive({ ...reply, success: false, matchIndex: 0, rejectedIndex: 7 }), InvalidRequestError, /index 7/);
     a.receive(reply); // the honest reply commits the no-op

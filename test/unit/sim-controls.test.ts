@@ -98,7 +98,11 @@ describe('new Simulation(options) refuses options outside their domain', () => {
     ['no seed', { nodes: 3 }, /seed = undefined: the seed is an integer/],
     ['electionTimeout: [300, 200]', { nodes: 3, seed: 1, electionTimeout: [300, 200] }, /electionTimeout = \[300,200\]: .*min ≤ max/],
     ['electionTimeout: [0, 200]', { nodes: 3, seed: 1, electionTimeout: [0, 200] }, /electionTimeout\.0 = 0/],
-    ['heartbeatInterval at the minimum election timeout', { nodes: 3, seed: 1, electionTimeout: [150, 300], heartbeatInterval: 150 }, /heartbeatInterval = 150: heartbeatInterval must be below the minimum election timeout/],
+    [
+      'heartbeatInterval at the minimum election timeout',
+      { nodes: 3, seed: 1, electionTimeout: [150, 300], heartbeatInterval: 150 },
+      /heartbeatInterval = 150: heartbeatInterval must be below the minimum election timeout/,
+    ],
     ['heartbeatInterval above the default election timeout', { nodes: 3, seed: 1, heartbeatInterval: 400 }, /heartbeatInterval = 400/],
     ['heartbeatInterval: 0', { nodes: 3, seed: 1, heartbeatInterval: 0 }, /heartbeatInterval = 0/],
     ['network: { longReorder: true }', { nodes: 3, seed: 1, network: { longReorder: true } }, /network\.longReorder = true: a probability/],
@@ -147,13 +151,27 @@ describe('the fault and time controls refuse unknown nodes and impossible times'
 
   it('partition with an unknown node is refused, and the network stays whole', () => {
     const s = sim();
-    expectRefused(() => s.partition([['n1', 'n2'], ['n3', 'n4']]), /partition refused, nothing changed: groups\[1\]\[1\] = "n4" is not a node of this simulation/);
+    expectRefused(
+      () =>
+        s.partition([
+          ['n1', 'n2'],
+          ['n3', 'n4'],
+        ]),
+      /partition refused, nothing changed: groups\[1\]\[1\] = "n4" is not a node of this simulation/,
+    );
     expect(s.network.canReach('n1', 'n3')).toBe(true);
   });
 
   it('partition with a node in two groups is refused, and the network stays whole', () => {
     const s = sim();
-    expectRefused(() => s.partition([['n1', 'n2'], ['n2', 'n3']]), /groups\[1\]\[0\] = "n2" is already in groups\[0\]/);
+    expectRefused(
+      () =>
+        s.partition([
+          ['n1', 'n2'],
+          ['n2', 'n3'],
+        ]),
+      /groups\[1\]\[0\] = "n2" is already in groups\[0\]/,
+    );
     expect(s.network.canReach('n1', 'n3')).toBe(true);
     expectRefused(() => s.partition(bad(['n1'])), /groups = \["n1"\] is not a list of lists of node ids/);
   });

@@ -33,7 +33,7 @@ async function parsed(command: 'node' | 'cluster', argv: string[]): Promise<{ op
 }
 
 describe('--snapshot-threshold', () => {
-  it('node passes a positive whole number on to the node, and defaults to the runtime\'s threshold', async () => {
+  it("node passes a positive whole number on to the node, and defaults to the runtime's threshold", async () => {
     expect((await parsed('node', [...NODE_ARGS, '--snapshot-threshold', '500'])).opts?.snapshotThreshold).toBe(500);
     expect((await parsed('node', NODE_ARGS)).opts?.snapshotThreshold).toBe(DEFAULT_SNAPSHOT_THRESHOLD);
   });
@@ -54,7 +54,7 @@ describe('--snapshot-threshold', () => {
     }
   });
 
-  it('cluster passes it on to every node it starts, on the node\'s command line', async () => {
+  it("cluster passes it on to every node it starts, on the node's command line", async () => {
     expect((await parsed('cluster', ['--snapshot-threshold', '300'])).opts?.snapshotThreshold).toBe(300);
     // A "node" that prints its command line instead of running.
     const lines: string[] = [];
@@ -80,7 +80,7 @@ describe('--snapshot-threshold', () => {
 });
 
 describe('the snapshot event', () => {
-  it('reports each stored snapshot: taken by the leader (its size, its duration by the node\'s clock) and installed on a follower that was away', () => {
+  it("reports each stored snapshot: taken by the leader (its size, its duration by the node's clock) and installed on a follower that was away", () => {
     const sim = new Simulation({ nodes: 3, seed: 301, snapshotThreshold: 10 });
     const leader = awaitLeader(sim);
     const [away] = others(sim, leader) as [string];
@@ -117,7 +117,16 @@ describe('snapshot metrics and /status figures', () => {
     return {
       id: 'n1',
       log,
-      status: () => ({ id: 'n1', role: 'leader' as const, term: 3, leaderId: 'n1', commitIndex: log.lastLogIndex, lastApplied: log.lastLogIndex, firstLogIndex: log.snapshotIndex + 1, ...log }),
+      status: () => ({
+        id: 'n1',
+        role: 'leader' as const,
+        term: 3,
+        leaderId: 'n1',
+        commitIndex: log.lastLogIndex,
+        lastApplied: log.lastLogIndex,
+        firstLogIndex: log.snapshotIndex + 1,
+        ...log,
+      }),
       on<K extends keyof RaftNodeEvents<unknown, unknown>>(event: K, listener: (payload: RaftNodeEvents<unknown, unknown>[K]) => void) {
         listeners.set(event, [...(listeners.get(event) ?? []), listener as (payload: never) => void]);
         return () => undefined;

@@ -69,7 +69,15 @@ function tracedTransport(transport: Transport, trace: Trace): Transport {
   });
 }
 
-function kvNode(options: { id: string; peers: string[]; network: MemoryNetwork; clock: VirtualClock; storage: Storage<unknown>; transport?: Transport; snapshotThreshold?: number }) {
+function kvNode(options: {
+  id: string;
+  peers: string[];
+  network: MemoryNetwork;
+  clock: VirtualClock;
+  storage: Storage<unknown>;
+  transport?: Transport;
+  snapshotThreshold?: number;
+}) {
   const kv = new KvStateMachine();
   const node = createRaftNode({
     id: options.id,

@@ -205,7 +205,11 @@ describe.each(implementations)('$name keeps the Storage contract', (impl) => {
     const terms = Array.from({ length: 10_000 }, (_, i) => 1 + Math.floor(i / 2_500));
     disk.storage.write(batch({ hardState: hs(4, 'n1'), entries: entries(1, terms) }));
     expect(disk.restart().load()).toEqual({ hardState: hs(4, 'n1'), entries: entries(1, terms) });
-    const rewritten = entries(5_001, Array.from({ length: 10_000 }, () => 5), 'new');
+    const rewritten = entries(
+      5_001,
+      Array.from({ length: 10_000 }, () => 5),
+      'new',
+    );
     disk.storage.write(batch({ hardState: hs(5, 'n2'), truncateFrom: 5_001, entries: rewritten }));
     const loaded = disk.restart().load();
     expect(loaded.entries).toHaveLength(15_000);
@@ -218,7 +222,12 @@ describe.each(implementations)('$name keeps the Storage contract', (impl) => {
     for (let i = 0; i < 100; i++) nested = { depth: i, inner: nested, list: [i, String(i)] };
     const commands = ['x'.repeat(1 << 20), nested, { blob: 'y'.repeat(4 << 20) }, 42, 'plain', null, [1, [2, [3]]]];
     disk.storage.write(batch({ hardState: hs(1), entries: commands.map((command, i) => ({ index: i + 1, term: 1, command })) }));
-    expect(disk.restart().load().entries.map((e) => e.command)).toEqual(commands);
+    expect(
+      disk
+        .restart()
+        .load()
+        .entries.map((e) => e.command),
+    ).toEqual(commands);
   });
 
   // ---------------------------------------------------------- snapshots and compaction
@@ -456,8 +465,7 @@ class LogModel {
         ? hs(this.hardState.currentTerm + Math.max(step.termStep, needTerm ? 1 : 0), step.votedFor)
         : undefined;
     const term = (hardState ?? this.hardState).currentTerm;
-    const make = (first: number, count: number) =>
-      Array.from({ length: count }, (_, i) => ({ index: first + i, term, command: { n: this.counter++, value: step.command } }));
+    const make = (first: number, count: number) => Array.from({ length: count }, (_, i) => ({ index: first + i, term, command: { n: this.counter++, value: step.command } }));
     const data = () => JSON.stringify({ n: this.counter++, value: step.command });
     // An index at or before the snapshot (0 without one): never a place to write.
     const covered = base - Math.min(step.back, base);
@@ -575,7 +583,13 @@ describe('SqliteStorage refuses to start on a data directory it cannot trust, an
   });
 
   it('a database whose pages were overwritten with garbage is refused as corrupt (quick_check at open)', () => {
-    const dir = closedStore(entries(1, Array.from({ length: 3_000 }, () => 1)), hs(1));
+    const dir = closedStore(
+      entries(
+        1,
+        Array.from({ length: 3_000 }, () => 1),
+      ),
+      hs(1),
+    );
     const file = join(dir, SQLITE_FILE_NAME);
     const size = statSync(file).size;
     const fd = openSync(file, 'r+');
@@ -815,7 +829,7 @@ describe('SqliteStorage keeps a snapshot in chunks, and loads it only whole', ()
     expect(chunkRows(dir)).toEqual([[onDisk(dir).snapshotSet, 0, 4]]);
   }, 60_000);
 
-  it('stats count the log after the snapshot; lastIndex and lastTerm are the snapshot\'s when that log is empty, also after reopening', () => {
+  it("stats count the log after the snapshot; lastIndex and lastTerm are the snapshot's when that log is empty, also after reopening", () => {
     const dir = tempDir();
     const storage = SqliteStorage.open(dir, IDS);
     storage.write(batch({ hardState: hs(3), entries: entries(1, [1, 2, 2, 3]) }));
@@ -845,13 +859,25 @@ describe('SqliteStorage keeps a snapshot in chunks, and loads it only whole', ()
     ['a gap in the chunks', 'DELETE FROM raft_snapshot_chunks WHERE seq = 1', /lacks chunk 1 \(the next one stored is 2\)/],
     ['its first chunk missing', 'DELETE FROM raft_snapshot_chunks WHERE seq = 0', /lacks chunk 0/],
     ['its last chunk missing', 'DELETE FROM raft_snapshot_chunks WHERE seq = 2', /has 2 of its 3 chunks/],
-    ['a chunk cut short', 'UPDATE raft_snapshot_chunks SET data = substr(data, 1, 5) WHERE seq = 1', `holds ${SNAPSHOT_CHUNK_CHARS + 15} characters of data, not ${2 * SNAPSHOT_CHUNK_CHARS + 10}`],
-    ['a chunk of another snapshot', 'UPDATE raft_snapshot_chunks SET chunk_set = 99 WHERE seq = 0', /belongs to chunk set 99, neither the stored snapshot's \(1\) nor a staged or retired one/],
+    [
+      'a chunk cut short',
+      'UPDATE raft_snapshot_chunks SET data = substr(data, 1, 5) WHERE seq = 1',
+      `holds ${SNAPSHOT_CHUNK_CHARS + 15} characters of data, not ${2 * SNAPSHOT_CHUNK_CHARS + 10}`,
+    ],
+    [
+      'a chunk of another snapshot',
+      'UPDATE raft_snapshot_chunks SET chunk_set = 99 WHERE seq = 0',
+      /belongs to chunk set 99, neither the stored snapshot's \(1\) nor a staged or retired one/,
+    ],
     ['chunks without their snapshot', 'DELETE FROM raft_snapshot', /holds snapshot chunks \(of chunk set 1\) but no snapshot/],
     ['a snapshot row naming a chunk set that is not there', 'UPDATE raft_snapshot SET chunk_set = 7', /belongs to chunk set 1, neither the stored snapshot's \(7\)/],
     ['a snapshot term above currentTerm', 'UPDATE raft_hard_state SET current_term = 1', /the snapshot at index 4 has term 2, above currentTerm 1/],
     ['a gap between the snapshot and the log', 'DELETE FROM raft_entries WHERE idx = 5', /has index 6; the log after the snapshot at 4 is contiguous from index 5/],
-    ['an entry the snapshot covers', "INSERT INTO raft_entries (idx, term, command) VALUES (4, 2, '{}')", /has index 4; the log after the snapshot at 4 is contiguous from index 5/],
+    [
+      'an entry the snapshot covers',
+      "INSERT INTO raft_entries (idx, term, command) VALUES (4, 2, '{}')",
+      /has index 4; the log after the snapshot at 4 is contiguous from index 5/,
+    ],
     ['a log after the snapshot that lost its snapshot', 'DELETE FROM raft_snapshot; DELETE FROM raft_snapshot_chunks', /has index 5; a log is contiguous from index 1/],
     ["a first entry below the snapshot's term", 'UPDATE raft_entries SET term = 1 WHERE idx = 5', /has term 1 after the snapshot's term 2; terms never decrease/],
   ] as [string, string, string | RegExp][])('load refuses a stored snapshot with %s, and repairs nothing', (_, sql, phrase) => {
@@ -902,7 +928,17 @@ describe('SqliteStorage stages a snapshot ahead of the batch that records it', (
     expect(pieces).toBe(Math.ceil(data.length / STAGED_CHUNK_CHARS));
     expect(staging.bytes).toBe(Buffer.byteLength(data, 'utf8'));
     storage.write(batch({ hardState: hs(4, 'n2'), snapshot: { ...snap(4, 2, data), staged: staging.id }, entries: entries(k, [4]) }));
-    const want = { hardState: hs(4, 'n2'), entries: [...entries(5, [3, 3]), ...entries(7, Array.from({ length: k - 7 }, () => 3)), ...entries(k, [4])] };
+    const want = {
+      hardState: hs(4, 'n2'),
+      entries: [
+        ...entries(5, [3, 3]),
+        ...entries(
+          7,
+          Array.from({ length: k - 7 }, () => 3),
+        ),
+        ...entries(k, [4]),
+      ],
+    };
     const check = (state: PersistedState<unknown>) => {
       expect({ ...state, snapshot: describeSnapshot(state.snapshot) }).toEqual({ ...want, snapshot: describeSnapshot(snap(4, 2, data)) });
       expect(state.snapshot?.data === data, 'the staged data, every chunk in order').toBe(true);
@@ -960,8 +996,10 @@ describe('SqliteStorage stages a snapshot ahead of the batch that records it', (
     const store = storeWithSnapshot();
     const { storage } = store;
     let { before } = store;
-    const flip = (id: StagedSnapshotId, record = snap(4, 2, 'x')) => () =>
-      storage.write(batch({ hardState: hs(9), snapshot: { ...record, staged: id }, entries: entries(record.index + 1, [9]) }));
+    const flip =
+      (id: StagedSnapshotId, record = snap(4, 2, 'x')) =>
+      () =>
+        storage.write(batch({ hardState: hs(9), snapshot: { ...record, staged: id }, entries: entries(record.index + 1, [9]) }));
     const refused = (attempt: () => void, phrase: RegExp) => {
       expectStorageError(attempt, 'storage_batch_invalid', /nothing was written/, phrase);
       expect(storage.load()).toEqual(before);
@@ -1258,7 +1296,10 @@ function checkStore(dir: string, expected: Expected, allowed: (k: number) => boo
     expect(state.snapshot?.data === want.snapshot?.data, `snapshot data differs\n${context}`).toBe(true);
     // A snapshot and the contiguous log after it: never a gap, never a log without its snapshot.
     base = state.snapshot?.index ?? 0;
-    expect(state.entries.every((entry, i) => entry.index === base + 1 + i), context).toBe(true);
+    expect(
+      state.entries.every((entry, i) => entry.index === base + 1 + i),
+      context,
+    ).toBe(true);
     expect(firstDifference(state.entries, want.entries), context).toBeUndefined();
   } finally {
     storage.close();
@@ -1326,7 +1367,10 @@ describe('SqliteStorage under kill -9', () => {
     }
     expect(onDisk, log.join('\n')).toBeGreaterThan(0);
     // The last runs write dozens of batches each, well past the first snapshots (batch 2 onwards).
-    expect([...snapshotsSeen].some((index) => index > 0), log.join('\n')).toBe(true);
+    expect(
+      [...snapshotsSeen].some((index) => index > 0),
+      log.join('\n'),
+    ).toBe(true);
   }, 120_000);
 
   it('kill -9 while a snapshot is staged or inside the batch that flips it in leaves the old snapshot with its whole log; while tidying, the new one with the rest', async () => {

@@ -180,7 +180,18 @@ export class NodeCards {
       const el = card.fields[field];
       text(el, up === undefined ? '–' : value(up[field]));
     }
-    text(card.note, refused !== undefined ? '401: refuses the dashboard' : up === undefined ? '' : up.isolated.length === 0 ? '' : up.isolated.length >= peers ? 'isolated' : `cut off from ${up.isolated.join(', ')}`);
+    text(
+      card.note,
+      refused !== undefined
+        ? '401: refuses the dashboard'
+        : up === undefined
+          ? ''
+          : up.isolated.length === 0
+            ? ''
+            : up.isolated.length >= peers
+              ? 'isolated'
+              : `cut off from ${up.isolated.join(', ')}`,
+    );
     attr(card.note, 'title', refused ?? null);
 
     const b = card.buttons;

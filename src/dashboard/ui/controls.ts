@@ -29,11 +29,13 @@ export class ClusterControls {
     this.splitButton = h('button', { type: 'button', class: 'btn', 'data-action': 'split', disabled: true }, 'Split');
     this.healButton = h('button', { type: 'button', class: 'btn ghost', 'data-action': 'heal' }, 'Heal');
     this.splitButton.addEventListener('click', () => void this.split());
-    this.healButton.addEventListener('click', () =>
-      void this.run(this.healButton, 'heal', api.heal).then((ok) => {
-        if (ok) this.side.clear(); // healed: start the next split from scratch
-        this.changed();
-      }),
+    this.healButton.addEventListener(
+      'click',
+      () =>
+        void this.run(this.healButton, 'heal', api.heal).then((ok) => {
+          if (ok) this.side.clear(); // healed: start the next split from scratch
+          this.changed();
+        }),
     );
 
     // ---- propose

@@ -188,7 +188,9 @@ export class Ring {
     const oy = ux * LANE;
     const size = dotSize(m);
     const square = isSnapshot(m);
-    const el: DotShape = square ? (this.freeSquares.pop() ?? this.dotLayer.appendChild(s('rect', { rx: 1.5 }))) : (this.free.pop() ?? this.dotLayer.appendChild(s('circle', { r: 4 })));
+    const el: DotShape = square
+      ? (this.freeSquares.pop() ?? this.dotLayer.appendChild(s('rect', { rx: 1.5 })))
+      : (this.free.pop() ?? this.dotLayer.appendChild(s('circle', { r: 4 })));
     el.setAttribute('class', failed ? `dot failed${square ? ' is' : ''}` : dotClass(m));
     if (square) {
       el.setAttribute('width', String(2 * size));

@@ -9,9 +9,7 @@ import type { LogEntry, LogIndex, Term } from '../../core/types.js';
 import { isLeader, violation, type Effects, type NodeView, type Violation } from './step.js';
 
 export function commitIndexNeverDecreases(prev: NodeView, next: NodeView): Violation[] {
-  return next.commitIndex < prev.commitIndex
-    ? [violation('commitIndexNeverDecreases', `commitIndex went from ${prev.commitIndex} to ${next.commitIndex}`)]
-    : [];
+  return next.commitIndex < prev.commitIndex ? [violation('commitIndexNeverDecreases', `commitIndex went from ${prev.commitIndex} to ${next.commitIndex}`)] : [];
 }
 
 /**
@@ -100,7 +98,8 @@ export class AppliedIndexTracker {
     for (const effect of effects) {
       if (effect.type === 'apply') found.push(...this.record(effect.entries));
       else if (effect.type === 'restore') {
-        if (effect.snapshot.index < this.last) found.push(violation('appliesOnceInIndexOrder', `restored a snapshot at ${effect.snapshot.index} after applying up to ${this.last}`));
+        if (effect.snapshot.index < this.last)
+          found.push(violation('appliesOnceInIndexOrder', `restored a snapshot at ${effect.snapshot.index} after applying up to ${this.last}`));
         this.terms.set(effect.snapshot.index, effect.snapshot.term);
         this.last = Math.max(this.last, effect.snapshot.index);
       }

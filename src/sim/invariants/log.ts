@@ -81,9 +81,7 @@ export function logChangesArePersisted(prev: NodeView, next: NodeView, effects: 
   }
   for (let index = next.log.lastIndex; index > next.log.snapshotIndex; index--) {
     if (!sameEntry(stored.entry(index), next.log.entry(index))) {
-      return [
-        violation('logChangesArePersisted', `index ${index}: log holds term ${next.log.termAt(index)}, storage term ${stored.entry(index)?.term}`),
-      ];
+      return [violation('logChangesArePersisted', `index ${index}: log holds term ${next.log.termAt(index)}, storage term ${stored.entry(index)?.term}`)];
     }
   }
   return [];
@@ -210,7 +208,12 @@ export function snapshotsOnlyMoveForward(prev: NodeView, next: NodeView): Violat
     found.push(violation('snapshotsOnlyMoveForward', `the first entry after the snapshot has a term below the snapshot's ${log.snapshotTerm}`));
   }
   if (next.snapshot !== undefined && (next.snapshot.index !== log.snapshotIndex || next.snapshot.term !== log.snapshotTerm)) {
-    found.push(violation('snapshotsOnlyMoveForward', `the snapshot kept (${next.snapshot.index}/${next.snapshot.term}) is not where the log starts (${log.snapshotIndex}/${log.snapshotTerm})`));
+    found.push(
+      violation(
+        'snapshotsOnlyMoveForward',
+        `the snapshot kept (${next.snapshot.index}/${next.snapshot.term}) is not where the log starts (${log.snapshotIndex}/${log.snapshotTerm})`,
+      ),
+    );
   }
   return found;
 }

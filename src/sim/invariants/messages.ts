@@ -61,7 +61,5 @@ export function proposalsAcceptedOnlyByLeader(_prev: NodeView, next: NodeView, e
 
 /** The machine reports what Raft says cannot happen; any report is a violation somewhere. */
 export function noReportedViolation(effects: Effects): Violation[] {
-  return effects.flatMap((e) =>
-    e.type === 'invariantViolation' ? [violation('noReportedViolation', `${e.rule}: ${e.detail}`)] : [],
-  );
+  return effects.flatMap((e) => (e.type === 'invariantViolation' ? [violation('noReportedViolation', `${e.rule}: ${e.detail}`)] : []));
 }

@@ -17,10 +17,7 @@ export interface Violation {
  * machine's state value). Without a role, a node is taken to be leader iff `leaderId === id`,
  * which the machine keeps true exactly while it leads.
  */
-export type NodeView = Pick<
-  RaftContext,
-  'id' | 'peers' | 'currentTerm' | 'votedFor' | 'log' | 'commitIndex' | 'lastApplied' | 'leaderId' | 'matchIndex'
-> &
+export type NodeView = Pick<RaftContext, 'id' | 'peers' | 'currentTerm' | 'votedFor' | 'log' | 'commitIndex' | 'lastApplied' | 'leaderId' | 'matchIndex'> &
   Partial<Pick<RaftContext, 'snapshot'>> & { readonly role?: Role };
 
 export type Effects = readonly RaftEffect<unknown>[];

@@ -53,11 +53,7 @@ export function minimize(ops: readonly Op[], budget: Budget): { ops: readonly Op
  */
 function couldBeObserved(op: Op, kept: readonly Op[]): boolean {
   if (!op.mayWrite) return false;
-  return kept.some(
-    (other) =>
-      other !== op &&
-      (other.expect !== undefined ? satisfies(op.write, other.expect) : other.kind === 'cas' && other.from === op.write),
-  );
+  return kept.some((other) => other !== op && (other.expect !== undefined ? satisfies(op.write, other.expect) : other.kind === 'cas' && other.from === op.write));
 }
 
 export function explain(key: string, ops: readonly Op[], longest: readonly Op[], reduced: { ops: readonly Op[]; minimal: boolean } | undefined): Counterexample {
