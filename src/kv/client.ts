@@ -15,6 +15,7 @@ import { InvalidRequestError, NotLeaderError, OutcomeUnknownError, RaftError, Re
 import { systemClock, type Clock } from '../runtime/clock.js';
 import type { RaftNode } from '../runtime/raft-node.js';
 import {
+  MAX_KEY_LENGTH,
   MAX_VALUE_DEPTH,
   type CasResult,
   type DeleteResult,
@@ -80,7 +81,10 @@ export class KvClient {
     this.session = options.session ?? `${options.clientId}#${randomUUID()}`;
   }
 
+  /** Rejects at once with InvalidRequestError, asking no node, if `key` is not 1 to MAX_KEY_LENGTH characters. */
   get(key: string): Promise<GetResult> {
+    const refused = refuseBadKey(key);
+    if (refused) return refused;
     return this.enqueue(() => this.call<GetResult>((node) => node.read({ type: 'get', key }) as Promise<GetResult>, false));
   }
 
@@ -92,16 +96,16 @@ export class KvClient {
 
   /** Rejects at once with InvalidRequestError, asking no node, if `value` is not a JSON value. */
   put(key: string, value: JsonValue): Promise<PutResult> {
-    return refuseNonJson({ value }) ?? this.write<PutResult>({ type: 'put', key, value });
+    return refuseBadKey(key) ?? refuseNonJson({ value }) ?? this.write<PutResult>({ type: 'put', key, value });
   }
 
   delete(key: string): Promise<DeleteResult> {
-    return this.write<DeleteResult>({ type: 'delete', key });
+    return refuseBadKey(key) ?? this.write<DeleteResult>({ type: 'delete', key });
   }
 
   /** Rejects at once with InvalidRequestError, asking no node, if `from` or `to` is not a JSON value. */
   cas(key: string, from: JsonValue, to: JsonValue): Promise<CasResult> {
-    return refuseNonJson({ from, to }) ?? this.write<CasResult>({ type: 'cas', key, from, to });
+    return refuseBadKey(key) ?? refuseNonJson({ from, to }) ?? this.write<CasResult>({ type: 'cas', key, from, to });
   }
 
   private write<T>(command: KvCommand): Promise<T> {
@@ -190,6 +194,13 @@ export class KvClient {
  * A rejection if one of `values` is not a JSON value the store keeps (at most MAX_VALUE_DEPTH
  * deep): such a write could never apply as given, so no node is asked and no sequence number used.
  */
+/** A rejection if `key` is not a key the store keeps: no node is asked, no sequence number used. */
+function refuseBadKey(key: unknown): Promise<never> | undefined {
+  if (typeof key === 'string' && key.length >= 1 && key.length <= MAX_KEY_LENGTH) return undefined;
+  const what = typeof key !== 'string' ? `a ${typeof key}` : key.length === 0 ? 'empty' : `${key.length} characters long`;
+  return Promise.reject(new InvalidRequestError(`a key is a string of 1 to ${MAX_KEY_LENGTH} characters; this one is ${what}`));
+}
+
 function refuseNonJson(values: Record<string, unknown>): Promise<never> | undefined {
   for (const [name, value] of Object.entries(values)) {
     const error = jsonValueError(value, name, MAX_VALUE_DEPTH);

@@ -17,7 +17,7 @@ import { canonicalJson, jsonValueError } from '../../src/core/json.js';
 import type { LogEntry } from '../../src/core/types.js';
 import { InvalidRequestError } from '../../src/errors.js';
 import { KvClient, type KvCluster, type KvNode } from '../../src/kv/client.js';
-import { KvStateMachine } from '../../src/kv/state-machine.js';
+import { KvStateMachine, MAX_KEY_LENGTH } from '../../src/kv/state-machine.js';
 import { ConsensusProtocol } from '../../src/protocol/consensus-protocol.js';
 import { createRaftNode, type RaftNode } from '../../src/runtime/raft-node.js';
 import { clientApi } from '../../src/server/client-api.js';
@@ -176,6 +176,24 @@ describe('a command that is not a JSON value is refused at every edge, and chang
     await expect(client.cas('k', make() as never, 1)).rejects.toBeInstanceOf(InvalidRequestError);
     expect(calls).toEqual([]);
     await expect(client.put('k', 1)).resolves.toEqual({ ok: true, index: 1 });
+  });
+
+  it('KvClient refuses an empty, too long or non-string key at once, asking no node and using no sequence number', async () => {
+    const calls: unknown[] = [];
+    const node: KvNode = {
+      propose: async (command) => (calls.push(command), { index: 1, term: 1, result: { ok: true, index: 1 } }),
+      read: async (query) => (calls.push(query), { found: false }),
+    };
+    const client = new KvClient({ ids: ['n1'], node: () => node }, { clientId: 'c' });
+    for (const key of ['', 'k'.repeat(MAX_KEY_LENGTH + 1), 42 as unknown as string]) {
+      await expect(client.get(key)).rejects.toThrow(/a key is a string of 1 to 1024 characters/);
+      await expect(client.put(key, 1)).rejects.toBeInstanceOf(InvalidRequestError);
+      await expect(client.delete(key)).rejects.toBeInstanceOf(InvalidRequestError);
+      await expect(client.cas(key, 1, 2)).rejects.toBeInstanceOf(InvalidRequestError);
+    }
+    expect(calls).toEqual([]);
+    await client.put('k'.repeat(MAX_KEY_LENGTH), 1);
+    expect(calls).toEqual([{ type: 'put', key: 'k'.repeat(MAX_KEY_LENGTH), value: 1, client: { id: expect.stringMatching(/^c#/), seq: 1 } }]);
   });
 
   it('a JSON command that is not a KV command is answered invalid_command, and the node keeps serving', async () => {
