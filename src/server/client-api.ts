@@ -49,6 +49,8 @@ export interface ClientApiOptions {
   addressOf?: (id: string) => string | undefined;
   /** Whether the leader this node names is alive (for /ready, /status and has_leader); default: it names one. */
   leaderContact?: Pick<LeaderContact, 'view'>;
+  /** More fields for GET /status (the node server's log length and latest snapshot figures). */
+  statusFigures?: () => object;
 }
 
 /** Default and largest page of GET /kv. */
@@ -71,7 +73,7 @@ export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res
     const liveStatus = () => {
       const status = node.status();
       const view = options.leaderContact?.view(status) ?? { leaderId: status.leaderId };
-      return { ...status, ...view, ready: view.leaderId !== null };
+      return { ...status, ...options.statusFigures?.(), ...view, ready: view.leaderId !== null };
     };
     try {
       if (url.pathname === '/health') {

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { NodeId } from '../core/types.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { systemClock } from '../runtime/clock.js';
-import { createRaftNode, type NodeStatus, type RaftNodeOptions } from '../runtime/raft-node.js';
+import { createRaftNode, type RaftNodeOptions } from '../runtime/raft-node.js';
 import { SqliteStorage } from '../storage/sqlite.js';
 import { HttpTransport } from '../transport/http.js';
 import { refusal } from './auth.js';
@@ -59,17 +59,6 @@ const DEFAULT_ELECTION_TIMEOUT: readonly [number, number] = [150, 300];
 
 /** The one method each dashboard route takes (a wrong one is 405 with Allow). */
 const DEBUG_METHODS: Record<string, string> = { '/debug/events': 'GET', '/admin/isolate': 'POST', '/admin/rejoin': 'POST', '/admin/snapshot': 'POST' };
-
-/** The node with another status(); every other member is the node's own (bound to it). */
-function withStatus(node: KvRaftNode, status: () => NodeStatus): KvRaftNode {
-  return new Proxy(node, {
-    get(target, key) {
-      if (key === 'status') return status;
-      const value: unknown = Reflect.get(target, key);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
 
 export function defaultClusterId(peers: Record<NodeId, string>): string {
   return createHash('sha256').update(Object.keys(peers).sort().join('\n')).digest('hex').slice(0, 16);
@@ -129,9 +118,15 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     const nodeMetrics = new NodeMetrics(node, { hasLeader: () => leaderContact.view().leaderId !== null, storedSnapshotBytes: storage.stats().snapshotLength });
     metrics = nodeMetrics;
     hub = new NodeDebugHub(node, transport);
-    // GET /status is the client API's; it also shows the log length and the latest snapshot's figures.
-    const reported = withStatus(node, () => ({ ...node.status(), ...nodeMetrics.snapshotFigures() }));
-    const client = clientApi({ node: reported, metrics, bodyLimit, maxCommandBytes: Math.floor(bodyLimit / 2) - 1024, addressOf: (peer) => options.peers[peer], leaderContact });
+    const client = clientApi({
+      node,
+      metrics,
+      bodyLimit,
+      maxCommandBytes: Math.floor(bodyLimit / 2) - 1024,
+      addressOf: (peer) => options.peers[peer],
+      leaderContact,
+      statusFigures: () => nodeMetrics.snapshotFigures(),
+    });
     const adminSecret = options.clientToken ?? options.secret;
     const debug = debugRoutes({
       hub,
