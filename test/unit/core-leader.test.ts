@@ -16,7 +16,7 @@ import {
 import { RaftLog } from '../../src/core/log.js';
 import { initialContext, type EffectSink, type RaftContext, type RaftEffect } from '../../src/core/node.js';
 import type { PendingRead } from '../../src/core/read.js';
-import type { Progress } from '../../src/core/replication.js';
+import { SNAPSHOT_RESEND_HEARTBEATS, type Progress } from '../../src/core/replication.js';
 import type { AppendEntries, AppendEntriesResult, LogEntry, NodeId, Term } from '../../src/core/types.js';
 
 type Ctx = RaftContext<unknown>;
@@ -314,6 +314,31 @@ describe('replicate: the leader sends each follower what it lacks (Figure 2, "Ru
 });
 
 // ---------------------------------------------------------------- commit
+
+describe('replicate to a follower being sent a snapshot (§7)', () => {
+  /** n1 leading in term 3 with its log compacted up to 10 (term 2), n2 needing entries behind it. */
+  function compacted(n2: Progress): Ctx {
+    const ctx = leader({ terms: [], currentTerm: 3, commitIndex: 10, progress: { n2 } });
+    return { ...ctx, log: RaftLog.from(entries([3, 3], 11), { index: 10, term: 2 }), snapshot: { index: 10, term: 2, data: 'x'.repeat(30) }, commitIndex: 12, lastApplied: 12 };
+  }
+  const installs = (effects: readonly Effect[]) => effects.filter((e) => e.type === 'send' && e.to === 'n2' && e.message.type === 'rpc.installSnapshot');
+
+  it('while a chunk is outstanding, a heartbeat is an empty AppendEntries at the snapshot’s last entry, and the chunk goes again only after SNAPSHOT_RESEND_HEARTBEATS', () => {
+    expect(SNAPSHOT_RESEND_HEARTBEATS).toBeGreaterThan(1);
+    let ctx = replicate(compacted(probe(5)), recordingSink(), false, 'n2'); // the first chunk leaves
+    expect(progressOf(ctx, 'n2')).toMatchObject({ mode: 'snapshot', probeSent: true, sending: 10 });
+    for (let beat = 1; beat < SNAPSHOT_RESEND_HEARTBEATS; beat++) {
+      const sink = recordingSink();
+      ctx = replicate(ctx, sink, true, 'n2');
+      expect(installs(sink.effects)).toEqual([]);
+      expect(sendTo(sink.effects, 'n2')).toEqual([expect.objectContaining({ prevLogIndex: 10, prevLogTerm: 2, entries: [], leaderCommit: 12 })]);
+    }
+    const sink = recordingSink();
+    replicate(ctx, sink, true, 'n2');
+    expect(installs(sink.effects)).toHaveLength(1);
+    expect(sendTo(sink.effects, 'n2')).toEqual([]);
+  });
+});
 
 describe('advanceLeaderCommit: the leader commit rule (Figure 2, §5.4.2)', () => {
   const five = ['n1', 'n2', 'n3', 'n4', 'n5'];
