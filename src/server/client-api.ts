@@ -267,7 +267,8 @@ function commandRefused(result: KvResult): HttpError {
   return new HttpError(400, { error: 'bad_request', reason });
 }
 
-function toHttpError(error: unknown, addressOf?: (id: string) => string | undefined): [number, Record<string, unknown>] {
+/** The status and body a failed request is answered with (client, admin and debug routes alike). */
+export function toHttpError(error: unknown, addressOf?: (id: string) => string | undefined): [number, Record<string, unknown>] {
   if (error instanceof HttpError) return [error.status, error.body];
   if (error instanceof NotLeaderError) {
     // We forward to a known leader, so this means none is known (or it refused): safe to retry.

@@ -11,15 +11,15 @@
  *
  * With a cluster secret these need `Authorization: Bearer <secret>` (401 otherwise).
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { RaftEffect } from '../../machines/raft-node.js';
 import type { LogIndex, NodeId, RpcMessage, Term } from '../core/types.js';
-import { RaftError, StoppedError } from '../errors.js';
 import type { RaftNode } from '../runtime/raft-node.js';
 import type { HttpTransport } from '../transport/http.js';
+import { bearerMatches } from './auth.js';
 import { HttpError, readJsonBody } from './body.js';
+import { toHttpError } from './client-api.js';
 
 const LOG_TAIL = 64;
 const STATE_INTERVAL_MS = 50;
@@ -225,25 +225,12 @@ export function debugRoutes(options: {
       }
       throw new HttpError(404, { error: 'not_found' });
     } catch (error) {
-      const e = asHttpError(error);
-      res.writeHead(e.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(e.body));
+      // As the client API answers the same errors (InvalidRequestError: nothing to snapshot yet, or
+      // a state machine or storage without snapshots → 400; stopping → 503).
+      const [status, body] = toHttpError(error);
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
       return true;
     }
   };
-}
-
-/** The answer to a failed admin request, as the client API answers the same errors. */
-function asHttpError(error: unknown): HttpError {
-  if (error instanceof HttpError) return error;
-  if (error instanceof StoppedError) return new HttpError(503, { error: 'stopping', retry: true });
-  // InvalidRequestError: nothing to snapshot yet, or a state machine or storage without snapshots.
-  if (error instanceof RaftError) return new HttpError(400, { error: error.code, reason: error.message });
-  return new HttpError(500, { error: 'internal', reason: error instanceof Error ? error.message : String(error) });
-}
-
-function bearerMatches(header: string | undefined, secret: string): boolean {
-  const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice(7) : '');
-  const expected = Buffer.from(secret);
-  return given.length === expected.length && timingSafeEqual(given, expected);
 }
