@@ -70,9 +70,10 @@ export function replicate(ctx: Ctx, sink: EffectSink, heartbeat: boolean, only?:
     if (progress.nextIndex <= next.log.snapshotIndex && next.snapshot !== undefined) {
       const send = nextSnapshotChunk(progress, next.snapshot, Math.min(next.snapshotChunkBytes, next.maxBytesPerMessage), heartbeat);
       if (send === undefined) continue;
-      // A keepalive is an empty AppendEntries at the snapshot's last entry: the follower (which
-      // lacks it) refuses it, and the refusal changes nothing in snapshot mode, but it has heard
-      // from its leader (its election timer restarts; the answer confirms reads).
+      // A keepalive is an empty AppendEntries at the snapshot's last entry. A follower that lacks
+      // it refuses it, and the refusal changes nothing in snapshot mode; one that holds it (the
+      // answer to the last chunk was lost, say) accepts, and replication goes on from there.
+      // Either way it has heard from its leader (its election timer restarts; the answer confirms reads).
       const message =
         send.kind === 'chunk' ? installSnapshotMessage(next, send.offset, send.data, send.done) : appendEntriesMessage(next, next.log.snapshotIndex + 1, next.log.snapshotIndex);
       sink.emit({ type: 'send', to: peer, message });

@@ -83,9 +83,7 @@ export class KvClient {
 
   /** Rejects at once with InvalidRequestError, asking no node, if `key` is not 1 to MAX_KEY_LENGTH characters. */
   get(key: string): Promise<GetResult> {
-    const refused = refuseBadKey(key);
-    if (refused) return refused;
-    return this.enqueue(() => this.call<GetResult>((node) => node.read({ type: 'get', key }) as Promise<GetResult>, false));
+    return refuseBadKey(key) ?? this.enqueue(() => this.call<GetResult>((node) => node.read({ type: 'get', key }) as Promise<GetResult>, false));
   }
 
   /** One page of the keys starting with `prefix`, after `after`, in key order (a linearizable read). */

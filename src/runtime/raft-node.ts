@@ -475,7 +475,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       else this.applyEntry(item);
     }
     this.requests.serveReadyReads(this.appliedIndex, (query) => this.options.stateMachine.query(query as Q));
-    if (this.appliedIndex - this.lastSnapshotAt >= (this.options.snapshotThreshold ?? DEFAULT_SNAPSHOT_THRESHOLD)) this.takeSnapshot();
+    if (this.snapshotDue()) this.takeSnapshot();
     const entriesWritten = persist?.entries.length ?? 0;
     if (this.options.onBatch !== undefined && (entriesWritten > 0 || sends.length > 0 || applies.length > 0)) {
       try {
@@ -637,9 +637,13 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.clock.defer(() => {
       if (this.stopped || this.snapshotJob !== undefined) return;
       const { snapshotIndex } = this.actor.getSnapshot().context.log;
-      const due = this.appliedIndex - this.lastSnapshotAt >= (this.options.snapshotThreshold ?? DEFAULT_SNAPSHOT_THRESHOLD);
-      if (due || this.snapshotWaiters.some((w) => w.index > snapshotIndex)) this.takeSnapshot();
+      if (this.snapshotDue() || this.snapshotWaiters.some((w) => w.index > snapshotIndex)) this.takeSnapshot();
     });
+  }
+
+  /** Whether snapshotThreshold entries were applied since the last snapshot was taken (or tried). */
+  private snapshotDue(): boolean {
+    return this.appliedIndex - this.lastSnapshotAt >= (this.options.snapshotThreshold ?? DEFAULT_SNAPSHOT_THRESHOLD);
   }
 
   /** A refused snapshot (say, text storage cannot keep) costs only this snapshot; a failing disk stops the node. */

@@ -4,7 +4,8 @@
  *
  * A leader cuts its snapshot into chunks of one size, the last one shorter (src/core/replication.ts,
  * nextSnapshotChunk), and sends them one at a time, each once its predecessor is answered — and
- * again on every heartbeat while unanswered (a lost chunk must not stall the transfer). So a
+ * again after SNAPSHOT_RESEND_HEARTBEATS unanswered heartbeats (a lost chunk must not stall the
+ * transfer; the heartbeats between are empty AppendEntries). So a
  * chunk's number is its offset over the chunk size, and the count is the snapshot's length over
  * it; the last chunk alone does not tell the size, so the size seen on that transfer's earlier
  * chunks is kept. Lengths are the snapshot's serialized characters (bytes for ASCII JSON).
