@@ -20,6 +20,7 @@
  * clientToken ?? secret). A node that answers 401 is reachable but refuses the dashboard: it is
  * reported as such (a `node` event with `refused`, an error line in the log), never as down.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -463,6 +464,10 @@ export class DashboardServer {
     if (!res.ok) throw new HttpError(502, { error: 'node_refused', reason: `${id}: ${await res.text()}` });
   }
 
+  /** This dashboard's session in the nodes' dedup table, and its proposals so far. */
+  private readonly clientSession = `dashboard#${randomUUID()}`;
+  private proposals = 0;
+
   private refusedError(id: string, reason: string): HttpError {
     return new HttpError(502, { error: 'unauthorized', reason: `${id} refuses the dashboard (401): ${refusalAdvice(reason, this.credential)}` });
   }
@@ -470,11 +475,14 @@ export class DashboardServer {
   private async propose(key: string, value: unknown): Promise<unknown> {
     let last = 'no node is up';
     let refused: HttpError | undefined;
+    // Numbered as a client session (see the client HTTP API): a PUT retried on the next node after
+    // a timeout or a dropped connection, that the first node may have applied, is applied once.
+    const numbered = { 'x-client-id': this.clientSession, 'x-request-seq': String(++this.proposals) };
     for (const id of this.ids) {
       try {
         const res = await fetch(`http://${this.options.nodes[id]}/kv/${encodeURIComponent(key)}`, {
           method: 'PUT',
-          headers: { 'content-type': 'application/json', ...this.authorization },
+          headers: { 'content-type': 'application/json', ...numbered, ...this.authorization },
           body: JSON.stringify({ value }),
           signal: AbortSignal.timeout(10_000),
         });

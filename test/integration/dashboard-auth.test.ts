@@ -133,6 +133,9 @@ describe('the dashboard and nodes that want a credential', { timeout: 60_000 }, 
     expect(proposed).toMatchObject({ status: 200, body: { index: expect.any(Number) } });
     const read = await fetch(`http://${node.address}/kv/greeting`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(await read.json()).toEqual({ value: 'hello' });
+    // Proposed as a numbered client session, so a retry on another node is applied once.
+    const put = node.node.log().find((entry) => (entry.command as { key?: string } | null)?.key === 'greeting');
+    expect(put?.command).toMatchObject({ client: { id: expect.stringMatching(/^dashboard#/), seq: 1 } });
     expect((await post(dashboard.url, '/api/nodes/n1/rejoin')).status).toBe(200);
     expect(logs.filter((l) => l.level === 'error')).toEqual([]);
   });
