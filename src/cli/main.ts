@@ -18,6 +18,7 @@ import { runNode, timingError, type NodeCommandOptions } from './node.js';
 import { parseAddresses, parseDuration, parseFaults, parseHostPort, parseInteger, parsePeers, parseRange } from './parse.js';
 import { runSimCommand } from './sim.js';
 import { DEFAULT_SNAPSHOT_THRESHOLD } from '../runtime/raft-node.js';
+import { DEFAULT_ELECTION_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL } from '../core/node.js';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 const logLevelOption = () => new Option('--log-level <level>', "the nodes' log level").choices(LOG_LEVELS).default('info');
@@ -117,8 +118,10 @@ export function buildProgram(): Command {
     .requiredOption('--data <dir>', 'data directory (created if missing)')
     .option('--secret <secret>', 'shared secret peers must prove (default: $XSTATE_RAFT_SECRET)')
     .addOption(clientTokenOption())
-    .addOption(new Option('--election-timeout <ms-ms>', 'election timeout range').argParser(parseRange).default([150, 300], '150-300'))
-    .addOption(new Option('--heartbeat <ms>', 'heartbeat interval: at most a third of the shortest election timeout').argParser(parseInteger(1, 60_000)).default(50))
+    .addOption(new Option('--election-timeout <ms-ms>', 'election timeout range').argParser(parseRange).default([...DEFAULT_ELECTION_TIMEOUT], DEFAULT_ELECTION_TIMEOUT.join('-')))
+    .addOption(
+      new Option('--heartbeat <ms>', 'heartbeat interval: at most a third of the shortest election timeout').argParser(parseInteger(1, 60_000)).default(DEFAULT_HEARTBEAT_INTERVAL),
+    )
     .option('--tls-cert <file>', 'PEM certificate (with --tls-key: peers talk https)')
     .option('--tls-key <file>', 'PEM private key')
     .option('--tls-ca <file>', 'PEM CA to trust for peers')
@@ -144,7 +147,7 @@ export function buildProgram(): Command {
     .addOption(snapshotThresholdOption())
     .addOption(logLevelOption())
     .action(async (opts: ClusterCommandOptions) => {
-      const timing = timingError(opts.electionTimeout !== undefined ? parseRange(opts.electionTimeout) : [150, 300], opts.heartbeat ?? 50);
+      const timing = timingError(opts.electionTimeout !== undefined ? parseRange(opts.electionTimeout) : DEFAULT_ELECTION_TIMEOUT, opts.heartbeat ?? DEFAULT_HEARTBEAT_INTERVAL);
       if (timing !== undefined) {
         console.error(`error: ${timing}`);
         process.exitCode = 2;

@@ -27,7 +27,7 @@ export interface NodeCommandOptions {
 }
 
 /** The heartbeat may be at most this fraction of the shortest election timeout. */
-export const HEARTBEAT_FRACTION = 3;
+const HEARTBEAT_FRACTION = 3;
 
 /**
  * A heartbeat too close to the election timeout makes followers start elections while the

@@ -171,6 +171,10 @@ export function votersCount(ctx: Pick<Ctx, 'peers'>): number {
   return ctx.peers.length + 1;
 }
 
+/** The election timeout range and heartbeat interval a node has unless told otherwise, ms. */
+export const DEFAULT_ELECTION_TIMEOUT: readonly [number, number] = [150, 300];
+export const DEFAULT_HEARTBEAT_INTERVAL = 50;
+
 /** Emit `apply` for entries committed but not yet applied (each once, in order). */
 export function applyCommitted(ctx: Ctx, sink: EffectSink): Ctx {
   if (ctx.commitIndex <= ctx.lastApplied) return ctx;
@@ -185,8 +189,8 @@ export function initialContext<C>(input: RaftNodeInput<C>): RaftContext<C> {
   return {
     id: input.id,
     peers,
-    electionTimeout: input.electionTimeout ?? [150, 300],
-    heartbeatInterval: input.heartbeatInterval ?? 50,
+    electionTimeout: input.electionTimeout ?? DEFAULT_ELECTION_TIMEOUT,
+    heartbeatInterval: input.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
     maxEntriesPerMessage: input.maxEntriesPerMessage ?? 256,
     maxBytesPerMessage: input.maxBytesPerMessage ?? 1024 * 1024,
     preVote: input.preVote ?? true,

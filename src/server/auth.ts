@@ -7,7 +7,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
-export const OPEN_PATHS: readonly string[] = ['/health', '/ready'];
+const OPEN_PATHS: readonly string[] = ['/health', '/ready'];
 
 /**
  * Does the Authorization header carry `Bearer <token>`? Compared in constant time: both sides are

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { NodeId } from '../core/types.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { systemClock } from '../runtime/clock.js';
+import { DEFAULT_ELECTION_TIMEOUT } from '../core/node.js';
 import { createRaftNode, type RaftNodeOptions } from '../runtime/raft-node.js';
 import { SqliteStorage } from '../storage/sqlite.js';
 import { HttpTransport } from '../transport/http.js';
@@ -53,9 +54,6 @@ export interface NodeServer {
   /** Finish the current batch, stop the node and the server, close the database. */
   stop(): Promise<void>;
 }
-
-/** The runtime's default election timeout (src/core/node.ts), for the leader-contact window. */
-const DEFAULT_ELECTION_TIMEOUT: readonly [number, number] = [150, 300];
 
 /** The one method each dashboard route takes (a wrong one is 405 with Allow). */
 const DEBUG_METHODS: Record<string, string> = { '/debug/events': 'GET', '/admin/isolate': 'POST', '/admin/rejoin': 'POST', '/admin/snapshot': 'POST' };
