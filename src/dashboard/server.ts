@@ -10,9 +10,8 @@
  *   POST /api/split {"groups": [[ids], [ids]]}  ·  POST /api/heal
  *   POST /api/propose {"key", "value"}  ·  POST /api/workload/pause|resume
  *
- * A node's `node` events come from its debug stream, with the snapshot's index and term; the page
- * also gets the snapshot's size (`snapshotBytes`), which only the node's GET /status knows: it is
- * asked after each new snapshot (see snapshotSize).
+ * A node's `node` events come from its debug stream, with the snapshot's index, term and, once it
+ * is on disk, size (`snapshotBytes`: see NodeDebugHub.state in src/server/debug.ts).
  *
  * Every request to a node carries `Authorization: Bearer <clientToken ?? secret>`: a node started
  * with --client-token wants that token on every route but the probes, one started with only
@@ -76,8 +75,6 @@ export type Credential = 'none' | 'secret' | 'client-token';
 const DOWN_RETRY_MS = 300;
 /** … and at one that refuses the dashboard (that takes a person restarting something). */
 const REFUSED_RETRY_MS = 2000;
-/** When to ask /status for a new snapshot's size: it is known once the snapshot is on disk, shortly after the log is compacted. */
-const SNAPSHOT_SIZE_DELAYS_MS = [100, 400, 1500];
 
 /**
  * What to do when a node answers 401, from what the node says it wants: its client token
@@ -100,15 +97,6 @@ export function refusalAdvice(nodeReason: string, sent: Credential): string {
 
 type Sse = { event: string; data: unknown };
 
-interface SnapshotSize {
-  index: number;
-  bytes: number;
-  ms: number | null;
-}
-
-/** The part of a node's GET /status about its snapshot (src/server/node-server.ts). */
-const snapshotStatus = z.object({ snapshotIndex: z.number(), snapshotBytes: z.number(), snapshotMs: z.number().nullable() });
-
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -125,10 +113,6 @@ export class DashboardServer {
   private readonly logs: Sse[] = [];
   private readonly leaderTerms = new Set<number>();
   private readonly streams = new Map<string, AbortController>();
-  /** What each node's /status said about its latest stored snapshot, keyed by the snapshot's index. */
-  private readonly snapshotSizes = new Map<string, SnapshotSize>();
-  /** Nodes whose /status is being asked for a snapshot's size. */
-  private readonly sizing = new Set<string>();
   private readonly chartSvg: string;
   private closed = false;
   private bound: { host: string; port: number } | undefined;
@@ -237,9 +221,8 @@ export class DashboardServer {
 
   private fromNode(id: string, event: string, data: Record<string, unknown>): void {
     if (event === 'node') {
-      const state = this.withSnapshotSize(id, data);
-      this.latest.set(id, state);
-      this.broadcast({ event: 'node', data: state });
+      this.latest.set(id, data);
+      this.broadcast({ event: 'node', data });
       if (data.role === 'leader' && typeof data.term === 'number' && !this.leaderTerms.has(data.term)) {
         this.leaderTerms.add(data.term);
         const leader = { event: 'leader', data: { term: data.term, leaderId: id, time: Date.now() } };
@@ -251,66 +234,6 @@ export class DashboardServer {
     } else if (event === 'message') {
       this.broadcast({ event: 'message', data });
     }
-  }
-
-  /** The node's state with its snapshot's size, when /status told it; otherwise ask (once at a time). */
-  private withSnapshotSize(id: string, data: Record<string, unknown>): Record<string, unknown> {
-    const index = data.snapshotIndex;
-    if (typeof index !== 'number' || index === 0) return data;
-    const size = this.snapshotSizes.get(id);
-    if (size?.index === index) return { ...data, snapshotBytes: size.bytes };
-    if (!this.sizing.has(id)) void this.snapshotSize(id);
-    return data;
-  }
-
-  /** The index of the node's latest snapshot if its size is not known yet. */
-  private unsized(id: string): number | undefined {
-    const latest = this.latest.get(id) as { up?: boolean; snapshotIndex?: unknown } | undefined;
-    if (latest?.up !== true || typeof latest.snapshotIndex !== 'number' || latest.snapshotIndex === 0) return undefined;
-    return this.snapshotSizes.get(id)?.index === latest.snapshotIndex ? undefined : latest.snapshotIndex;
-  }
-
-  /**
-   * Ask the node's /status how big its latest snapshot is, and send the page its state again with
-   * it. The node compacts its log first and writes the snapshot after, and /status gives the size
-   * of the latest one written: figures unchanged since the previous snapshot (size and time taken)
-   * mean this one is not written yet, so it asks again a little later (and believes them the last
-   * time: two snapshots may be alike). A node that snapshots again meanwhile is asked about that one.
-   */
-  private async snapshotSize(id: string): Promise<void> {
-    this.sizing.add(id);
-    let asked: number | undefined;
-    try {
-      for (const [attempt, delay] of SNAPSHOT_SIZE_DELAYS_MS.entries()) {
-        await sleep(delay, undefined, { signal: this.streams.get(id)?.signal });
-        asked = this.unsized(id);
-        if (asked === undefined) return;
-        const res = await fetch(`http://${this.options.nodes[id]}/status`, { headers: this.authorization, signal: AbortSignal.timeout(2000) });
-        if (!res.ok) return; // down or refusing: its stream says so
-        const status = snapshotStatus.safeParse(await res.json());
-        if (!status.success) return; // a node older than snapshot figures
-        if (status.data.snapshotIndex !== asked) continue; // it moved on: its next state says to what
-        const { snapshotBytes: bytes, snapshotMs: ms } = status.data;
-        const previous = this.snapshotSizes.get(id);
-        const last = attempt === SNAPSHOT_SIZE_DELAYS_MS.length - 1;
-        if (bytes === 0 || (!last && previous !== undefined && previous.bytes === bytes && previous.ms === ms)) continue;
-        this.snapshotSizes.set(id, { index: asked, bytes, ms });
-        const latest = this.latest.get(id) as Record<string, unknown> | undefined;
-        if (latest?.up === true && latest.snapshotIndex === asked) {
-          const state = { ...latest, snapshotBytes: bytes };
-          this.latest.set(id, state);
-          this.broadcast({ event: 'node', data: state });
-        }
-        return;
-      }
-    } catch {
-      // Down, restarting or closing: the size stays unknown until its next state.
-    } finally {
-      this.sizing.delete(id);
-    }
-    // Out of attempts for one snapshot, and the node has taken another since: ask about that one.
-    const now = this.unsized(id);
-    if (!this.closed && now !== undefined && now !== asked) void this.snapshotSize(id);
   }
 
   private nodeDown(id: string): void {

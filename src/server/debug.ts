@@ -37,6 +37,8 @@ export interface NodeState {
   /** The latest snapshot's last included index and term (0 and 0 without one): the log holds snapshotIndex + 1 on. */
   snapshotIndex: number;
   snapshotTerm: number;
+  /** The snapshot's size in bytes, once it is on disk (absent before, and without a snapshot). */
+  snapshotBytes?: number;
   /** The terms of the log's last entries (at most LOG_TAIL), from `start` (never before snapshotIndex + 1). */
   log: { start: number; terms: number[] };
   isolated: NodeId[];
@@ -103,6 +105,8 @@ export class NodeDebugHub {
   constructor(
     private readonly node: Pick<RaftNode, 'id' | 'actor' | 'status'>,
     private readonly transport: Pick<HttpTransport, 'isolated'>,
+    /** The latest stored snapshot's index and size (NodeMetrics.storedSnapshot); call refresh() when it changes. */
+    private readonly storedSnapshot?: () => { index: number; bytes: number },
   ) {}
 
   /** Feed from the runtime's effect observer. Cheap when nobody listens. */
@@ -124,6 +128,7 @@ export class NodeDebugHub {
     const log = context.log;
     // Never before the snapshot: the entries it covers are compacted (and slice() refuses them).
     const start = Math.max(log.firstIndex, log.lastIndex - LOG_TAIL + 1);
+    const stored = this.storedSnapshot?.();
     return {
       id: this.node.id,
       up: true,
@@ -136,6 +141,8 @@ export class NodeDebugHub {
       lastLogIndex: log.lastIndex,
       snapshotIndex: log.snapshotIndex,
       snapshotTerm: log.snapshotTerm,
+      // Its size once it is on disk (the log is compacted in the batch that stores it).
+      ...(stored !== undefined && stored.index === log.snapshotIndex && stored.index > 0 ? { snapshotBytes: stored.bytes } : {}),
       log: { start, terms: log.slice(start).map((e) => e.term) },
       isolated: [...this.transport.isolated],
       time: Date.now(),

@@ -29,7 +29,7 @@ export class NodeMetrics {
   readonly requestSeconds: Histogram<'route' | 'status'>;
   readonly snapshots: Counter<'source'>;
   readonly snapshotSeconds: Histogram<'source'>;
-  private lastSnapshot: { bytes: number; ms: number | null };
+  private lastSnapshot: { index: number; bytes: number; ms: number | null };
 
   constructor(
     private readonly node: Pick<RaftNode, 'status' | 'on'> & { readonly id?: string },
@@ -39,7 +39,7 @@ export class NodeMetrics {
      */
     options: { hasLeader?: () => boolean; storedSnapshotBytes?: number } = {},
   ) {
-    this.lastSnapshot = { bytes: options.storedSnapshotBytes ?? 0, ms: null };
+    this.lastSnapshot = { index: node.status().snapshotIndex, bytes: options.storedSnapshotBytes ?? 0, ms: null };
     const registry = this.registry;
     if (node.id !== undefined) registry.setDefaultLabels({ node: node.id });
     collectDefaultMetrics({ register: registry, prefix: 'xstate_raft_' });
@@ -175,8 +175,13 @@ export class NodeMetrics {
     return { logLength: lastLogIndex - snapshotIndex, snapshotBytes: this.lastSnapshot.bytes, snapshotMs: this.lastSnapshot.ms };
   }
 
+  /** The latest stored snapshot's index and size in bytes (index 0: none). */
+  storedSnapshot(): { index: number; bytes: number } {
+    return { index: this.lastSnapshot.index, bytes: this.lastSnapshot.bytes };
+  }
+
   observeSnapshot(snapshot: SnapshotEvent): void {
-    this.lastSnapshot = { bytes: snapshot.bytes, ms: Math.round(snapshot.ms * 1000) / 1000 };
+    this.lastSnapshot = { index: snapshot.index, bytes: snapshot.bytes, ms: Math.round(snapshot.ms * 1000) / 1000 };
     this.snapshots.inc({ source: snapshot.source });
     this.snapshotSeconds.observe({ source: snapshot.source }, snapshot.ms / 1000);
   }

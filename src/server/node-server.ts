@@ -115,7 +115,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     // The stored snapshot's length in characters: its size in bytes unless it holds non-ASCII text.
     const nodeMetrics = new NodeMetrics(node, { hasLeader: () => leaderContact.view().leaderId !== null, storedSnapshotBytes: storage.stats().snapshotLength });
     metrics = nodeMetrics;
-    hub = new NodeDebugHub(node, transport);
+    hub = new NodeDebugHub(node, transport, () => nodeMetrics.storedSnapshot());
     const client = clientApi({
       node,
       metrics,
@@ -154,6 +154,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       logger.fatal({ err: error }, reason);
       options.onFatal?.(reason, error);
     });
+    node.on('snapshot', () => hub?.refresh());
     node.on('snapshot', ({ index, term, bytes, ms, source }) => logger.info({ index, term, bytes, ms: Math.round(ms) }, `snapshot ${source} at index ${index}`));
     node.on('role', ({ role, term }) => logger.info({ role, term }, `role ${role} in term ${term}`));
     node.on('leader', ({ leaderId, term }) => logger.info({ leaderId, term }, leaderId ? `leader is ${leaderId} in term ${term}` : `no leader in term ${term}`));
