@@ -16,6 +16,7 @@ import {
   and,
   assign,
   enqueueActions,
+  not,
   raise,
   setup,
   stateIn,
@@ -28,14 +29,29 @@ import {
 } from 'xstate';
 import { followerCommitIndex, isCommittable } from '../src/core/commit.js';
 import {
+  changedConfiguration,
+  configAt,
+  configCommand,
+  historyAfterAppend,
+  historyAfterCompaction,
+  historyAfterTruncation,
+  inForce,
+  snapshotConfiguration,
+  type ConfigChange,
+  type LearnerProgress,
+} from '../src/core/configuration.js';
+import {
   advanceLeaderCommit,
   appendCommands,
   hasCommittedInTerm,
   heardFrom,
   isPlausibleReply,
   isPlausibleSnapshotReply,
+  mostUpToDateVoter,
   progressOf,
+  reconfigure,
   replicate,
+  sendTimeoutNowIfCaughtUp,
   serveConfirmedReads,
   withProgress,
 } from '../src/core/leader.js';
@@ -44,6 +60,7 @@ import {
   applyCommitted,
   hardState,
   initialContext,
+  isSelfVoter,
   votersCount,
   type EffectSink,
   type RaftContext,
@@ -73,6 +90,7 @@ export { initialContext, type RaftContext, type RaftEffect, type RaftEvent, type
 
 const ELECTION_TIMER = 'raft.election';
 const HEARTBEAT_TIMER = 'raft.heartbeat';
+const TRANSFER_TIMER = 'raft.transfer';
 
 // ---------------------------------------------------------------- small helpers over context
 
@@ -208,6 +226,34 @@ function termOf(event: Ev): Term | undefined {
   return 'term' in event ? event.term : undefined;
 }
 
+/** What the leader knows of a learner's replication, for promote's lag bound. */
+function learnerProgress(ctx: Ctx, id: NodeId): LearnerProgress {
+  const progress = progressOf(ctx, id);
+  return { caughtUp: progress.mode === 'replicate', matchIndex: progress.matchIndex, leaderLastIndex: ctx.log.lastIndex };
+}
+
+function configChangeOutcome(ctx: Ctx, change: ConfigChange) {
+  return changedConfiguration(ctx.config, change, change.type === 'promote' ? learnerProgress(ctx, change.id) : undefined);
+}
+
+/** The leader's configuration entries are all committed: a new change may be appended (one at a time). */
+function hasConfigChangeInFlight(ctx: Ctx): boolean {
+  return inForce(ctx.configs).index > ctx.commitIndex || ctx.heldConfigChange !== undefined;
+}
+
+/** Append one configuration change (validated again: a held change may have become invalid meanwhile). */
+function appendConfigChange(ctx: Ctx, change: ConfigChange, requestId: string, enqueue: Enqueue): Ctx {
+  const outcome = configChangeOutcome(ctx, change);
+  if (!outcome.ok) {
+    enqueue.emit({ type: 'configChangeRejected', requestId, reason: 'invalid', detail: outcome.reason, leaderId: ctx.id });
+    return ctx;
+  }
+  const appended = appendCommands(ctx, [configCommand(outcome.config)], enqueue);
+  const entry = appended.entries[0] as { index: LogIndex; term: Term };
+  enqueue.emit({ type: 'configChangeAccepted', requestId, index: entry.index, term: entry.term });
+  return appended.ctx;
+}
+
 /**
  * A higher term, in every role: adopt it and be a follower. A follower stays in its state: only
  * a valid AppendEntries of the current leader or a granted vote resets the election timer
@@ -243,8 +289,26 @@ const machine = setup({
     /** A pre-vote granted for the term this pre-candidate asked about. */
     isPreVoteGrantForUs: ({ context, event }) => isPreVoteGrant(event) && termOf(event) === context.currentTerm + 1,
     isPreVoteEnabled: ({ context }) => context.preVote,
-    /** Check-quorum: a majority (the leader included) answered since the last check. */
-    hasActiveQuorum: ({ context }) => !context.checkQuorum || isMajority(context.recentlyActive.length + 1, votersCount(context)),
+    /** Only a voter of the configuration in force campaigns (a learner, a removed or a joining server never does). */
+    isSelfVoter: ({ context }) => isSelfVoter(context),
+    /** Check-quorum: a majority of the voters (the leader included, if it is one) answered since the last check. */
+    hasActiveQuorum: ({ context }) =>
+      !context.checkQuorum || isMajority(context.recentlyActive.length + (isSelfVoter(context) ? 1 : 0), votersCount(context)),
+    /** The leader has committed an entry of its own term (§5.4.2; a configuration change waits for it: the 2015 bug). */
+    hasCommittedInTerm: ({ context }) => hasCommittedInTerm(context),
+    /** A configuration entry is not yet committed, or a change is held back: never two changes in flight. */
+    hasConfigChangeInFlight: ({ context }) => hasConfigChangeInFlight(context),
+    /** The change names a server it can apply to (and a promoted learner has caught up). */
+    isValidConfigChange: ({ context, event }) => configChangeOutcome(context, asEvent(event, 'client.changeConfig').change).ok,
+    hasHeldConfigChange: ({ context }) => context.heldConfigChange !== undefined,
+    /** The leader is not a voter of a committed configuration: it removed itself, and hands over. */
+    isRemovedAndCommitted: ({ context }) => !isSelfVoter(context) && inForce(context.configs).index <= context.commitIndex,
+    isTransferring: ({ context }) => context.transfer !== undefined,
+    /** A voter to hand leadership to: the one named (another voter), or the most up-to-date one. */
+    hasTransferTarget: ({ context, event }) => {
+      const { to } = asEvent(event, 'client.transferLeadership');
+      return to === undefined ? mostUpToDateVoter(context) !== undefined : context.peers.includes(to);
+    },
     /** RequestVote receiver rules 1 and 2. */
     canGrantVote: ({ context, event }) => canGrantVote(context, asEvent(event, 'rpc.requestVote')),
     /**
@@ -269,7 +333,7 @@ const machine = setup({
     answersCurrentTermRequest: ({ context, event }) =>
       (event.type === 'rpc.appendEntriesResult' || event.type === 'rpc.installSnapshotResult') && event.term === context.currentTerm && event.requestTerm === context.currentTerm,
     isAcceptance: ({ event }) => asEvent(event, 'rpc.appendEntriesResult').success,
-    /** Only the voters of the configuration count toward an election (never a stranger's grant). */
+    /** Only the voters of the configuration in force count toward an election (never a learner's or a stranger's grant). */
     isFromVoter: ({ context, event }) => 'from' in event && context.peers.includes(event.from),
     /** Candidate: votes from a majority of the voters (`votes > voters / 2`). */
     hasVoteQuorum: ({ context }) => isMajority(context.votes.length, votersCount(context)),
@@ -400,7 +464,10 @@ const machine = setup({
       }
       const commitIndex = followerCommitIndex(ctx.commitIndex, request.leaderCommit, lastNewIndex);
       answerAppend(ctx, request, { success: true, matchIndex: lastNewIndex }, enqueue);
-      return applyCommitted({ ...ctx, log: merged.log, commitIndex }, enqueue);
+      // A configuration entry takes effect when appended; one truncated away is undone.
+      const truncated = merged.truncatedFrom !== undefined ? historyAfterTruncation(ctx.configs, merged.truncatedFrom) : ctx.configs;
+      const next = reconfigure(ctx, { ...ctx, log: merged.log, commitIndex }, historyAfterAppend(truncated, merged.appended), enqueue);
+      return applyCommitted(next, enqueue);
     }),
     /** AppendEntries receiver rule 2 failed: refuse, with a hint to skip the conflicting term. */
     rejectEntries: rule((ctx, event, enqueue) => {
@@ -437,14 +504,20 @@ const machine = setup({
       });
       enqueue.emit({ type: 'restore', snapshot });
       answerSnapshot(ctx, request, { offset: snapshot.data.length, installed: true }, enqueue);
-      return { ...ctx, log: installed.log, snapshot, incomingSnapshot: undefined, commitIndex: Math.max(ctx.commitIndex, snapshot.index), lastApplied: snapshot.index };
+      // The snapshot carries the configuration at its index; configuration entries in a kept suffix stay in force.
+      const carried = snapshotConfiguration(snapshot.data) ?? configAt(ctx.configs, snapshot.index).config;
+      const configs = installed.discardedAfter || ctx.log.termAt(snapshot.index) !== snapshot.term
+        ? [{ index: snapshot.index, config: carried }]
+        : [{ index: snapshot.index, config: carried }, ...ctx.configs.filter((record) => record.index > snapshot.index)];
+      const next = { ...ctx, log: installed.log, snapshot, incomingSnapshot: undefined, commitIndex: Math.max(ctx.commitIndex, snapshot.index), lastApplied: snapshot.index };
+      return reconfigure(ctx, next, configs, enqueue);
     }),
     /** Log compaction (§7): the host snapshotted its state machine up to an applied index; drop the log behind it and persist it. */
     compactLog: rule((ctx, event, enqueue) => {
       const { index, data } = asEvent(event, 'snapshot.taken');
       const snapshot = { index, term: ctx.log.termAt(index) as Term, data };
       enqueue.emit({ type: 'persist', hardState: hardState(ctx), snapshot, entries: [] });
-      return { ...ctx, log: ctx.log.compact(index), snapshot };
+      return { ...ctx, log: ctx.log.compact(index), snapshot, configs: historyAfterCompaction(ctx.configs, index) };
     }),
     /** Leader election won: nextIndex = last + 1 and matchIndex = 0 for everyone; announce ourselves. */
     initializeLeaderState: rule((ctx, _event, enqueue) => {
@@ -452,7 +525,7 @@ const machine = setup({
       const matchIndex: Record<NodeId, LogIndex> = {};
       const replication: Record<NodeId, Omit<Progress, 'nextIndex' | 'matchIndex'>> = {};
       const fresh = initialProgress(ctx.log.lastIndex);
-      for (const peer of ctx.peers) {
+      for (const peer of ctx.replicas) {
         nextIndex[peer] = fresh.nextIndex;
         matchIndex[peer] = fresh.matchIndex;
         replication[peer] = { mode: fresh.mode, probeSent: fresh.probeSent };
@@ -471,13 +544,23 @@ const machine = setup({
         readSeq: 0,
         ackedSeq: {},
         reads: [],
+        heldConfigChange: undefined,
+        transfer: undefined,
       };
     }),
     /**
      * Append commands as entries of our term and send them. A new leader appends a no-op so it can
      * commit an entry of its own term, which also commits everything before it (§5.4.2).
      */
-    appendNoop: rule((ctx, _event, enqueue) => appendCommands(ctx, [NOOP], enqueue).ctx),
+    /**
+     * The first leader of a cluster writes its bootstrap configuration down instead (the same
+     * members: not a change): from then on every server, a new one too, learns the configuration
+     * from the log or from a snapshot, never from its command line.
+     */
+    appendNoop: rule((ctx, _event, enqueue) => {
+      const written = ctx.configs.some((record) => record.index > 0);
+      return appendCommands(ctx, [written ? NOOP : configCommand(ctx.config)], enqueue).ctx;
+    }),
     appendProposal: rule((ctx, event, enqueue) => {
       const { commands, requestId } = asEvent(event, 'client.propose');
       const appended = appendCommands(ctx, commands, enqueue);
@@ -486,7 +569,8 @@ const machine = setup({
     }),
     rejectProposal: rule((ctx, event, enqueue) => {
       const { requestId } = asEvent(event, 'client.propose');
-      enqueue.emit({ type: 'proposalRejected', leaderId: ctx.leaderId, ...(requestId !== undefined ? { requestId } : {}) });
+      // While it hands leadership over, a leader refuses proposals and points at the next leader.
+      enqueue.emit({ type: 'proposalRejected', leaderId: ctx.transfer?.to ?? ctx.leaderId, ...(requestId !== undefined ? { requestId } : {}) });
       return ctx;
     }),
     sendHeartbeats: rule((ctx, _event, enqueue) => replicate(ctx, enqueue, true)),
@@ -497,7 +581,7 @@ const machine = setup({
       const acked = heardFrom(ctx, reply);
       const progressed = { ...acked, ...withProgress(acked, reply.from, progressAfterSuccess(progressOf(acked, reply.from), reply.matchIndex)) };
       const committed = advanceLeaderCommit(progressed, enqueue);
-      return replicate(committed, enqueue, false, reply.from);
+      return sendTimeoutNowIfCaughtUp(replicate(committed, enqueue, false, reply.from), enqueue);
     }),
     /** A follower refused: move its nextIndex back by the conflict hint and probe again. */
     backOffNextIndex: rule((ctx, event, enqueue) => {
@@ -517,7 +601,7 @@ const machine = setup({
       const after = progressAfterSnapshotReply(progressOf(acked, reply.from), reply, ctx.snapshot?.index ?? 0);
       const progressed = { ...acked, ...withProgress(acked, reply.from, after) };
       const next = reply.installed ? advanceLeaderCommit(progressed, enqueue) : serveConfirmedReads(progressed, enqueue);
-      return replicate(next, enqueue, false, reply.from);
+      return sendTimeoutNowIfCaughtUp(replicate(next, enqueue, false, reply.from), enqueue);
     }),
     /** ReadIndex: admit reads at the current commitIndex and start a confirmation round. */
     admitReads: rule((ctx, event, enqueue) => {
@@ -536,14 +620,132 @@ const machine = setup({
     abandonLeadership: rule((ctx, _event, enqueue) => {
       const requestIds = ctx.reads.flatMap((r) => r.requestIds);
       if (requestIds.length > 0) enqueue.emit({ type: 'readRejected', requestIds, leaderId: null });
-      return { ...ctx, heardFromLeader: false, nextIndex: {}, matchIndex: {}, replication: {}, recentlyActive: [], ackedSeq: {}, reads: [] };
+      const held = ctx.heldConfigChange;
+      if (held !== undefined) {
+        enqueue.emit({ type: 'configChangeRejected', requestId: held.requestId, reason: 'not_leader', detail: 'the leader lost office before it could append the change', leaderId: null });
+      }
+      return {
+        ...ctx,
+        heardFromLeader: false,
+        nextIndex: {},
+        matchIndex: {},
+        replication: {},
+        recentlyActive: [],
+        ackedSeq: {},
+        reads: [],
+        heldConfigChange: undefined,
+        transfer: undefined,
+      };
     }),
+    // ------------------------------------------------------------ configuration (single-server changes, §4.1)
+    /** A change that names a server it cannot apply to: refused, nothing changes. */
+    rejectInvalidConfigChange: rule((ctx, event, enqueue) => {
+      const { change, requestId } = asEvent(event, 'client.changeConfig');
+      const outcome = configChangeOutcome(ctx, change);
+      enqueue.emit({ type: 'configChangeRejected', requestId, reason: 'invalid', detail: outcome.ok ? 'invalid change' : outcome.reason, leaderId: ctx.id });
+      return ctx;
+    }),
+    /** Another change is not yet committed (or held back), or leadership is being transferred. */
+    rejectConfigChangeInProgress: rule((ctx, event, enqueue) => {
+      const { requestId } = asEvent(event, 'client.changeConfig');
+      const detail = ctx.transfer !== undefined ? `leadership is being transferred to ${ctx.transfer.to}` : 'another configuration change is not yet committed';
+      enqueue.emit({ type: 'configChangeRejected', requestId, reason: 'in_progress', detail, leaderId: ctx.id });
+      return ctx;
+    }),
+    rejectConfigChangeNotLeader: rule((ctx, event, enqueue) => {
+      const { requestId } = asEvent(event, 'client.changeConfig');
+      enqueue.emit({ type: 'configChangeRejected', requestId, reason: 'not_leader', detail: 'this node is not the leader', leaderId: ctx.leaderId });
+      return ctx;
+    }),
+    /** A new leader has not yet committed an entry of its term: hold the change back until it has. */
+    holdConfigChange: assign<Ctx, Ev, undefined, Ev, never>({
+      heldConfigChange: ({ event }) => {
+        const { change, requestId } = asEvent(event, 'client.changeConfig');
+        return { change, requestId };
+      },
+    }),
+    appendConfigChange: rule((ctx, event, enqueue) => {
+      const { change, requestId } = asEvent(event, 'client.changeConfig');
+      return appendConfigChange(ctx, change, requestId, enqueue);
+    }),
+    appendHeldConfigChange: rule((ctx, _event, enqueue) => {
+      const held = ctx.heldConfigChange;
+      if (held === undefined) return ctx;
+      return appendConfigChange({ ...ctx, heldConfigChange: undefined }, held.change, held.requestId, enqueue);
+    }),
+    /**
+     * The leader's removal of itself is committed (§4.2.2): hand over to the most up-to-date voter
+     * with TimeoutNow if one holds the whole log (else the voters elect one after their timeout),
+     * and step down. As a non-voter it never campaigns again.
+     */
+    handOverLeadership: rule((ctx, _event, enqueue) => {
+      const to = mostUpToDateVoter(ctx);
+      if (to !== undefined && (ctx.matchIndex[to] ?? 0) >= ctx.log.lastIndex) {
+        enqueue.emit({ type: 'send', to, message: { type: 'rpc.timeoutNow', from: ctx.id, term: ctx.currentTerm, leaderId: ctx.id } });
+      }
+      enqueue.emit({ type: 'leaderChanged', leaderId: null, term: ctx.currentTerm });
+      return { ...ctx, leaderId: null };
+    }),
+    // ------------------------------------------------------------ leadership transfer (§3.10)
+    /** Stop accepting proposals, bring the target up to date, and send it TimeoutNow once it is. */
+    startTransfer: rule((ctx, event, enqueue) => {
+      const { to: asked, requestId } = asEvent(event, 'client.transferLeadership');
+      const to = asked ?? (mostUpToDateVoter(ctx) as NodeId);
+      enqueue.emit({ type: 'transferStarted', to, ...(requestId !== undefined ? { requestId } : {}) });
+      const next = { ...ctx, transfer: { to, requestId, timeoutNowSent: false } };
+      return sendTimeoutNowIfCaughtUp(replicate(next, enqueue, false, to), enqueue);
+    }),
+    refuseTransfer: rule((ctx, event, enqueue) => {
+      const { to, requestId } = asEvent(event, 'client.transferLeadership');
+      const detail =
+        ctx.leaderId !== ctx.id
+          ? 'this node is not the leader'
+          : ctx.transfer !== undefined
+            ? `leadership is already being transferred to ${ctx.transfer.to}`
+            : to === undefined
+              ? 'there is no other voter to hand leadership to'
+              : `${to} is not another voter of this cluster`;
+      const outcome = ctx.leaderId !== ctx.id ? 'not_leader' : 'refused';
+      enqueue.emit({ type: 'transferEnded', to: to ?? null, outcome, detail, leaderId: ctx.leaderId, ...(requestId !== undefined ? { requestId } : {}) });
+      return ctx;
+    }),
+    /** The target did not take over within an election timeout: give up and serve again. */
+    abandonTransfer: rule((ctx, _event, enqueue) => {
+      const transfer = ctx.transfer;
+      if (transfer === undefined) return ctx;
+      enqueue.emit({
+        type: 'transferEnded',
+        to: transfer.to,
+        outcome: 'abandoned',
+        detail: `${transfer.to} did not take over within an election timeout`,
+        leaderId: ctx.id,
+        ...(transfer.requestId !== undefined ? { requestId: transfer.requestId } : {}),
+      });
+      return { ...ctx, transfer: undefined };
+    }),
+    armTransferTimer: effects(({ context, enqueue }) => {
+      enqueue.cancel(TRANSFER_TIMER);
+      enqueue.raise({ type: 'timeout.transfer' }, { id: TRANSFER_TIMER, delay: context.electionTimeout[1] });
+    }),
+    cancelTransferTimer: effects(({ enqueue }) => enqueue.cancel(TRANSFER_TIMER)),
     /** Check-quorum passed: start counting answers afresh. */
     startActivityRound: assign<Ctx, Ev, undefined, Ev, never>({ recentlyActive: [] }),
     /** Check-quorum failed: a leader that cannot reach a majority steps down (and stops serving). */
     stepDownWithoutQuorum: rule((ctx, _event, enqueue) => {
       enqueue.emit({ type: 'leaderChanged', leaderId: null, term: ctx.currentTerm });
       return { ...ctx, leaderId: null };
+    }),
+    /** TimeoutNow from our leader (§3.10): campaign at once, skipping the pre-vote (the leader asked us to). */
+    recognizeTransfer: rule((ctx, event, enqueue) => {
+      const { leaderId } = asEvent(event, 'rpc.timeoutNow');
+      if (ctx.leaderId !== null && ctx.leaderId !== leaderId) {
+        enqueue.emit({
+          type: 'invariantViolation',
+          rule: 'at most one leader per term',
+          detail: `${ctx.id} follows ${ctx.leaderId} in term ${ctx.currentTerm} and received rpc.timeoutNow from ${leaderId} for the same term`,
+        });
+      }
+      return ctx;
     }),
     /** Two leaders in one term: Election Safety is broken somewhere. Report; do not act. */
     reportTwoLeaders: rule((ctx, event, enqueue) => {
@@ -570,6 +772,8 @@ const machine = setup({
     ],
     'rpc.appendEntries': [...onHigherTerm(['adoptHigherTerm', 'reprocessEvent']), { guard: 'isStaleTerm', actions: 'rejectStaleRequest' }],
     'rpc.installSnapshot': [...onHigherTerm(['adoptHigherTerm', 'reprocessEvent']), { guard: 'isStaleTerm', actions: 'rejectStaleRequest' }],
+    // A stale TimeoutNow is dropped: its leadership is over.
+    'rpc.timeoutNow': onHigherTerm(['adoptHigherTerm', 'reprocessEvent']),
     'rpc.requestVoteResult': onHigherTerm(['adoptHigherTerm']),
     'rpc.appendEntriesResult': onHigherTerm(['adoptHigherTerm']),
     'rpc.installSnapshotResult': onHigherTerm(['adoptHigherTerm']),
@@ -580,7 +784,15 @@ const machine = setup({
     follower: {
       entry: ['announceFollower', 'armElectionTimer'],
       on: {
-        'timeout.election': [{ guard: 'isPreVoteEnabled', target: 'preCandidate' }, { target: 'candidate' }],
+        'timeout.election': [
+          // A learner, or a server removed from (or not yet added to) the configuration, never campaigns.
+          { guard: not('isSelfVoter'), actions: 'armElectionTimer' },
+          { guard: 'isPreVoteEnabled', target: 'preCandidate' },
+          { target: 'candidate' },
+        ],
+        'rpc.timeoutNow': { guard: and(['isCurrentTerm', 'isSelfVoter']), target: 'candidate', actions: 'recognizeTransfer' },
+        'client.changeConfig': { actions: 'rejectConfigChangeNotLeader' },
+        'client.transferLeadership': { actions: 'refuseTransfer' },
         'rpc.appendEntries': [
           { guard: 'logMatchesPrev', actions: ['recognizeLeader', 'armElectionTimer', 'acceptEntries'] },
           { guard: 'isCurrentTerm', actions: ['recognizeLeader', 'armElectionTimer', 'rejectEntries'] },
@@ -600,6 +812,8 @@ const machine = setup({
         'rpc.installSnapshot': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },
         'client.propose': { actions: 'rejectProposal' },
         'client.read': { actions: 'rejectReads' },
+        'client.changeConfig': { actions: 'rejectConfigChangeNotLeader' },
+        'client.transferLeadership': { actions: 'refuseTransfer' },
       },
     },
     candidate: {
@@ -617,11 +831,17 @@ const machine = setup({
         'rpc.installSnapshot': { guard: 'isCurrentTerm', target: 'follower', actions: 'reprocessEvent' },
         'client.propose': { actions: 'rejectProposal' },
         'client.read': { actions: 'rejectReads' },
+        'client.changeConfig': { actions: 'rejectConfigChangeNotLeader' },
+        'client.transferLeadership': { actions: 'refuseTransfer' },
       },
     },
     leader: {
       entry: ['initializeLeaderState', 'armCheckQuorumTimer', 'appendNoop', 'armHeartbeatTimer'],
-      exit: ['cancelHeartbeatTimer', 'abandonLeadership'],
+      exit: ['cancelHeartbeatTimer', 'cancelTransferTimer', 'abandonLeadership'],
+      always: [
+        { guard: 'isRemovedAndCommitted', target: 'follower', actions: 'handOverLeadership' },
+        { guard: and(['hasHeldConfigChange', 'hasCommittedInTerm']), actions: 'appendHeldConfigChange' },
+      ],
       on: {
         'timeout.election': [
           { guard: 'hasActiveQuorum', actions: ['startActivityRound', 'armCheckQuorumTimer'] },
@@ -635,8 +855,20 @@ const machine = setup({
           { guard: and(['answersCurrentTermRequest', 'isAcceptance']), actions: 'recordReplication' },
           { guard: 'answersCurrentTermRequest', actions: 'backOffNextIndex' },
         ],
-        'client.propose': { actions: 'appendProposal' },
+        'client.propose': [{ guard: 'isTransferring', actions: 'rejectProposal' }, { actions: 'appendProposal' }],
         'client.read': { actions: 'admitReads' },
+        'client.changeConfig': [
+          { guard: 'isTransferring', actions: 'rejectConfigChangeInProgress' },
+          { guard: 'hasConfigChangeInFlight', actions: 'rejectConfigChangeInProgress' },
+          { guard: not('isValidConfigChange'), actions: 'rejectInvalidConfigChange' },
+          { guard: not('hasCommittedInTerm'), actions: 'holdConfigChange' },
+          { actions: 'appendConfigChange' },
+        ],
+        'client.transferLeadership': [
+          { guard: and([not('isTransferring'), 'hasTransferTarget']), actions: ['startTransfer', 'armTransferTimer'] },
+          { actions: 'refuseTransfer' },
+        ],
+        'timeout.transfer': { actions: ['abandonTransfer'] },
       },
     },
   },

@@ -76,3 +76,20 @@ export class LeaderTimeoutError extends RaftError {
     );
   }
 }
+
+/**
+ * Another configuration change is not yet committed (or leadership is being transferred): one
+ * change at a time. Nothing changed; retry once the change in flight has committed.
+ */
+export class ConfigChangeInProgressError extends RaftError {
+  constructor(detail: string) {
+    super('config_change_in_progress', `${detail}; retry once it is over`);
+  }
+}
+
+/** A leadership transfer did not complete: it was abandoned after an election timeout, or another voter won. The old leader serves again. */
+export class LeadershipTransferError extends RaftError {
+  constructor(detail: string) {
+    super('transfer_failed', detail);
+  }
+}

@@ -9,7 +9,8 @@ import { quorumIndex } from './quorum.js';
 import { confirmedRound, partitionReadyReads } from './read.js';
 import { nextAppend, nextSnapshotChunk, type Progress } from './replication.js';
 import type { AppendEntries, AppendEntriesResult, InstallSnapshot, InstallSnapshotResult, LogEntry, LogIndex, NodeId } from './types.js';
-import { applyCommitted, hardState, type EffectSink, type RaftContext } from './node.js';
+import { historyAfterAppend } from './configuration.js';
+import { applyCommitted, hardState, isSelfVoter, withConfigs, type EffectSink, type RaftContext } from './node.js';
 
 type Ctx = RaftContext<unknown>;
 
@@ -65,7 +66,7 @@ export function installSnapshotMessage(ctx: Ctx, offset: number, data: string, d
  */
 export function replicate(ctx: Ctx, sink: EffectSink, heartbeat: boolean, only?: NodeId): Ctx {
   let next = ctx;
-  for (const peer of only === undefined ? ctx.peers : [only]) {
+  for (const peer of only === undefined ? ctx.replicas : [only]) {
     const progress = progressOf(next, peer);
     if (progress.nextIndex <= next.log.snapshotIndex && next.snapshot !== undefined) {
       const send = nextSnapshotChunk(progress, next.snapshot, Math.min(next.snapshotChunkBytes, next.maxBytesPerMessage), heartbeat);
@@ -90,9 +91,14 @@ export function replicate(ctx: Ctx, sink: EffectSink, heartbeat: boolean, only?:
   return next;
 }
 
-/** Leader: advance commitIndex by the current-term majority rule, apply, and admit/serve reads. */
+/**
+ * Leader: advance commitIndex by the current-term majority rule, apply, and admit/serve reads. The
+ * majority is of the voters of the configuration in force: learners never count, and a leader that
+ * is removing itself does not count its own log.
+ */
 export function advanceLeaderCommit(ctx: Ctx, sink: EffectSink): Ctx {
-  const n = quorumIndex([ctx.log.lastIndex, ...ctx.peers.map((peer) => ctx.matchIndex[peer] ?? 0)]);
+  const own = isSelfVoter(ctx) ? [ctx.log.lastIndex] : [];
+  const n = quorumIndex([...own, ...ctx.peers.map((peer) => ctx.matchIndex[peer] ?? 0)]);
   const committable = n > ctx.commitIndex && sink.isCommittable(ctx.log.termAt(n), ctx.currentTerm);
   const commitIndex = committable ? n : ctx.commitIndex;
   let next = applyCommitted({ ...ctx, commitIndex }, sink);
@@ -114,7 +120,7 @@ export function admitWaitingReads(ctx: Ctx, sink: EffectSink): Ctx {
 
 export function serveConfirmedReads(ctx: Ctx, sink: EffectSink): Ctx {
   if (ctx.reads.length === 0) return ctx;
-  const [ready, waiting] = partitionReadyReads(ctx.reads, confirmedRound(ctx.ackedSeq, ctx.peers, ctx.readSeq));
+  const [ready, waiting] = partitionReadyReads(ctx.reads, confirmedRound(ctx.ackedSeq, ctx.peers, isSelfVoter(ctx) ? ctx.readSeq : undefined));
   for (const read of ready) sink.emit({ type: 'readReady', requestIds: read.requestIds, index: read.index });
   return ready.length === 0 ? ctx : { ...ctx, reads: waiting };
 }
@@ -131,12 +137,12 @@ export function heardFrom(ctx: Ctx, reply: { readonly from: NodeId; readonly seq
 }
 
 /**
- * Leader: is this AppendEntries reply one an honest voter could send? Not from a voter: ignore.
+ * Leader: is this AppendEntries reply one an honest voter could send? Not from a member we replicate to: ignore.
  * About an index or a round the leader never sent (in its own term a leader's log and its rounds
  * only grow): report it as an impossible input. Either way the reply then changes nothing.
  */
 export function isPlausibleReply(ctx: Ctx, reply: AppendEntriesResult, sink: EffectSink): boolean {
-  if (!ctx.peers.includes(reply.from)) return false;
+  if (!ctx.replicas.includes(reply.from)) return false;
   const index = reply.success ? reply.matchIndex : reply.rejectedIndex;
   if (index <= ctx.log.lastIndex && reply.seq <= ctx.readSeq) return true;
   sink.emit({
@@ -149,7 +155,7 @@ export function isPlausibleReply(ctx: Ctx, reply: AppendEntriesResult, sink: Eff
 
 /** Leader: is this InstallSnapshot reply one an honest voter could send (about a snapshot within our log, of a round we sent)? */
 export function isPlausibleSnapshotReply(ctx: Ctx, reply: InstallSnapshotResult, sink: EffectSink): boolean {
-  if (!ctx.peers.includes(reply.from)) return false;
+  if (!ctx.replicas.includes(reply.from)) return false;
   if (reply.lastIncludedIndex <= ctx.log.lastIndex && reply.seq <= ctx.readSeq) return true;
   sink.emit({
     type: 'invariantViolation',
@@ -159,11 +165,43 @@ export function isPlausibleSnapshotReply(ctx: Ctx, reply: InstallSnapshotResult,
   return false;
 }
 
-/** Leader: append commands as entries of the current term, persist them, send them, commit if we may. */
+/**
+ * Leader: append commands as entries of the current term, persist them, send them, commit if we
+ * may. A configuration entry among them is in force from here on: the majority that commits it
+ * is already the new configuration's, and new members are sent the log from now.
+ */
 export function appendCommands(ctx: Ctx, commands: readonly unknown[], sink: EffectSink): { ctx: Ctx; entries: LogEntry<unknown>[] } {
   const first = ctx.log.lastIndex + 1;
   const entries = commands.map((command, i) => ({ term: ctx.currentTerm, index: first + i, command }));
-  const next = { ...ctx, log: ctx.log.append(entries) };
+  const next = reconfigure(ctx, { ...ctx, log: ctx.log.append(entries) }, historyAfterAppend(ctx.configs, entries), sink);
   sink.emit({ type: 'persist', hardState: hardState(next), entries });
   return { ctx: replicate(advanceLeaderCommit(next, sink), sink, false), entries };
+}
+
+/** `next` with `configs` as its configuration history; announces the configuration in force when it changed from `before`'s. */
+export function reconfigure(before: Ctx, next: Ctx, configs: Ctx['configs'], sink: EffectSink): Ctx {
+  const after = withConfigs(next, configs);
+  if (after.config !== before.config) {
+    const record = after.configs[after.configs.length - 1] as Ctx['configs'][number];
+    sink.emit({ type: 'configChanged', config: record.config, index: record.index });
+  }
+  return after;
+}
+
+/**
+ * Leadership transfer (thesis §3.10): once the target holds every entry of the leader's log, tell
+ * it to campaign now. Sent once per transfer.
+ */
+export function sendTimeoutNowIfCaughtUp(ctx: Ctx, sink: EffectSink): Ctx {
+  const transfer = ctx.transfer;
+  if (transfer === undefined || transfer.timeoutNowSent || (ctx.matchIndex[transfer.to] ?? 0) < ctx.log.lastIndex) return ctx;
+  sink.emit({ type: 'send', to: transfer.to, message: { type: 'rpc.timeoutNow', from: ctx.id, term: ctx.currentTerm, leaderId: ctx.id } });
+  return { ...ctx, transfer: { ...transfer, timeoutNowSent: true } };
+}
+
+/** The voter (other than the leader) whose log reaches furthest, the first such in the configuration's order. */
+export function mostUpToDateVoter(ctx: Ctx): NodeId | undefined {
+  let best: NodeId | undefined;
+  for (const peer of ctx.peers) if (best === undefined || (ctx.matchIndex[peer] ?? 0) > (ctx.matchIndex[best] ?? 0)) best = peer;
+  return best;
 }

@@ -3,6 +3,7 @@
  * its context (Figure 2's state plus what the leader keeps per follower), the events it takes and
  * the effects it emits. Pure data and pure functions: no XState, no I/O, no clock.
  */
+import { historyOf, inForce, otherVoters, replicationTargets, snapshotConfiguration, type ConfigChange, type ConfigHistory, type Configuration } from './configuration.js';
 import { RaftLog } from './log.js';
 import { seedRng, type RngState } from './random.js';
 import type { PendingRead } from './read.js';
@@ -21,12 +22,25 @@ import type {
   Role,
   RpcMessage,
   Term,
+  TimeoutNow,
 } from './types.js';
 
 export interface RaftNodeInput<C = unknown> {
   id: NodeId;
-  /** Every voter of the cluster; may or may not include `id`. */
+  /**
+   * The voters the cluster was bootstrapped with; may or may not include `id` (which is a voter).
+   * Only a node whose storage holds no configuration uses it: a configuration entry in the log, or
+   * the one a snapshot carries, wins (membership changes live in the log).
+   */
   peers: readonly NodeId[];
+  /** Each bootstrap voter's address, written into the first configuration entry. */
+  addresses?: Readonly<Record<NodeId, string>>;
+  /**
+   * A new, empty server that waits to be added to a running cluster: it starts with no
+   * configuration (and `peers` is ignored), so it never campaigns until a configuration entry
+   * that makes it a voter reaches its log.
+   */
+  join?: boolean;
   /** [min, max] election timeout in ms; each wait is drawn uniformly from it. Default [150, 300]. */
   electionTimeout?: readonly [number, number];
   /** Heartbeat interval in ms. Default 50. */
@@ -73,8 +87,14 @@ export interface IncomingSnapshot {
 
 export interface RaftContext<C = unknown> {
   readonly id: NodeId;
-  /** The other voters. */
+  /** The configurations the log holds (the last is in force), see core/configuration.ts. */
+  readonly configs: ConfigHistory;
+  /** The configuration in force (the last of `configs`). */
+  readonly config: Configuration;
+  /** The other voters of the configuration in force. */
   readonly peers: readonly NodeId[];
+  /** Everyone a leader replicates to: the other voters and the learners. */
+  readonly replicas: readonly NodeId[];
   readonly electionTimeout: readonly [number, number];
   readonly heartbeatInterval: number;
   readonly maxEntriesPerMessage: number;
@@ -112,6 +132,10 @@ export interface RaftContext<C = unknown> {
   readonly readSeq: number;
   readonly ackedSeq: Readonly<Record<NodeId, number>>;
   readonly reads: readonly PendingRead[];
+  /** Leader: a configuration change asked for before it committed an entry of its term, held back until it has. */
+  readonly heldConfigChange: { readonly change: ConfigChange; readonly requestId: string } | undefined;
+  /** Leader: a leadership transfer in progress (thesis §3.10): proposals are refused until it ends. */
+  readonly transfer: { readonly to: NodeId; readonly requestId: string | undefined; readonly timeoutNowSent: boolean } | undefined;
 }
 
 export type RaftEvent<C = unknown> =
@@ -131,7 +155,14 @@ export type RaftEvent<C = unknown> =
   /** Append commands to the log (leader only). A batch is one event. */
   | { type: 'client.propose'; commands: readonly C[]; requestId?: string }
   /** Ask for a linearizable read point (leader only). */
-  | { type: 'client.read'; requestIds: readonly string[] };
+  | { type: 'client.read'; requestIds: readonly string[] }
+  /** Change the membership by one server (leader only); answered by configChangeAccepted / configChangeRejected. */
+  | { type: 'client.changeConfig'; change: ConfigChange; requestId: string }
+  /** Hand leadership to `to` (or the most up-to-date voter), thesis §3.10; answered by transferStarted / transferEnded. */
+  | { type: 'client.transferLeadership'; to?: NodeId; requestId?: string }
+  /** The leadership transfer took longer than an election timeout: abandon it and serve again. */
+  | { type: 'timeout.transfer' }
+  | TimeoutNow;
 
 export type RaftEffect<C = unknown> =
   /**
@@ -151,6 +182,16 @@ export type RaftEffect<C = unknown> =
   /** These reads may be served once lastApplied ≥ index. */
   | { type: 'readReady'; requestIds: readonly string[]; index: LogIndex }
   | { type: 'readRejected'; requestIds: readonly string[]; leaderId: NodeId | null }
+  /** A configuration change is in the log at `index` (it is in force from now; it takes effect for good once committed). */
+  | { type: 'configChangeAccepted'; requestId: string; index: LogIndex; term: Term }
+  /** Refused, nothing changed: not the leader, another change or a transfer in progress, or an invalid change. */
+  | { type: 'configChangeRejected'; requestId: string; reason: 'not_leader' | 'in_progress' | 'invalid'; detail: string; leaderId: NodeId | null }
+  /** The configuration in force changed (appended, truncated back, installed from a snapshot). */
+  | { type: 'configChanged'; config: Configuration; index: LogIndex }
+  /** A leadership transfer to `to` began. */
+  | { type: 'transferStarted'; requestId?: string; to: NodeId }
+  /** Refused at once (not the leader; no such voter, or one already under way), or abandoned after an election timeout. */
+  | { type: 'transferEnded'; requestId?: string; to: NodeId | null; outcome: 'not_leader' | 'refused' | 'abandoned'; detail: string; leaderId: NodeId | null }
   /** Something that Raft says cannot happen did; reported, never acted upon. */
   | { type: 'invariantViolation'; rule: string; detail: string };
 
@@ -167,8 +208,21 @@ export function hardState(ctx: Pick<Ctx, 'currentTerm' | 'votedFor'>): HardState
   return { currentTerm: ctx.currentTerm, votedFor: ctx.votedFor };
 }
 
-export function votersCount(ctx: Pick<Ctx, 'peers'>): number {
-  return ctx.peers.length + 1;
+export function votersCount(ctx: Pick<Ctx, 'config'>): number {
+  return ctx.config.voters.length;
+}
+
+/** This node is a voter of the configuration in force (it may campaign, and counts itself in its quorums). */
+export function isSelfVoter(ctx: Pick<Ctx, 'config' | 'id'>): boolean {
+  return ctx.config.voters.includes(ctx.id);
+}
+
+/** The context with `configs` as its configuration history, and what follows from the one in force. */
+export function withConfigs(ctx: Ctx, configs: ConfigHistory): Ctx {
+  if (configs === ctx.configs) return ctx;
+  const config = inForce(configs).config;
+  if (config === ctx.config) return { ...ctx, configs };
+  return { ...ctx, configs, config, peers: otherVoters(config, ctx.id), replicas: replicationTargets(config, ctx.id) };
 }
 
 /** The election timeout range and heartbeat interval a node has unless told otherwise, ms. */
@@ -183,12 +237,21 @@ export function applyCommitted(ctx: Ctx, sink: EffectSink): Ctx {
 }
 
 export function initialContext<C>(input: RaftNodeInput<C>): RaftContext<C> {
-  const peers = [...new Set(input.peers)].filter((peer) => peer !== input.id);
   const persisted = input.persisted;
   const snapshot = persisted?.snapshot;
+  const bootstrap: Configuration = input.join
+    ? { voters: [], learners: [] }
+    : { voters: [...new Set([...input.peers, input.id])], learners: [], ...(input.addresses !== undefined ? { addresses: { ...input.addresses } } : {}) };
+  const snapshotConfig = snapshot !== undefined ? snapshotConfiguration(snapshot.data) : undefined;
+  const base = snapshotConfig !== undefined && snapshot !== undefined ? { index: snapshot.index, config: snapshotConfig } : { index: 0, config: bootstrap };
+  const configs = historyOf(base, persisted?.log ?? []);
+  const config = inForce(configs).config;
   return {
     id: input.id,
-    peers,
+    configs,
+    config,
+    peers: otherVoters(config, input.id),
+    replicas: replicationTargets(config, input.id),
     electionTimeout: input.electionTimeout ?? DEFAULT_ELECTION_TIMEOUT,
     heartbeatInterval: input.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
     maxEntriesPerMessage: input.maxEntriesPerMessage ?? 256,
@@ -216,6 +279,8 @@ export function initialContext<C>(input: RaftNodeInput<C>): RaftContext<C> {
     readSeq: 0,
     ackedSeq: {},
     reads: [],
+    heldConfigChange: undefined,
+    transfer: undefined,
   };
 }
 

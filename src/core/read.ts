@@ -16,9 +16,12 @@ export interface PendingRead {
   readonly seq: number;
 }
 
-/** The highest confirmation round answered by a majority of voters (the leader counts itself). */
-export function confirmedRound(ackedSeq: Readonly<Record<NodeId, number>>, peers: readonly NodeId[], currentSeq: number): number {
-  return quorumIndex([currentSeq, ...peers.map((peer) => ackedSeq[peer] ?? 0)]);
+/**
+ * The highest confirmation round answered by a majority of voters. The leader counts itself at
+ * `ownSeq` (its current round) — unless it is not a voter (it is removing itself): then undefined.
+ */
+export function confirmedRound(ackedSeq: Readonly<Record<NodeId, number>>, peers: readonly NodeId[], ownSeq: number | undefined): number {
+  return quorumIndex([...(ownSeq !== undefined ? [ownSeq] : []), ...peers.map((peer) => ackedSeq[peer] ?? 0)]);
 }
 
 /** Split pending reads into those a confirmed round covers and those still waiting. */

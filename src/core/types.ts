@@ -129,5 +129,16 @@ export interface InstallSnapshotResult {
   readonly seq: number;
 }
 
-export type RpcMessage<C = unknown> = RequestVote | RequestVoteResult | AppendEntries<C> | AppendEntriesResult | InstallSnapshot | InstallSnapshotResult;
-export type RpcRequest<C = unknown> = RequestVote | AppendEntries<C> | InstallSnapshot;
+/**
+ * Leadership transfer (thesis §3.10): the leader, having brought `to` up to date, tells it to start
+ * an election at once, without waiting for its timer and without a pre-vote.
+ */
+export interface TimeoutNow {
+  readonly type: 'rpc.timeoutNow';
+  readonly from: NodeId;
+  readonly term: Term;
+  readonly leaderId: NodeId;
+}
+
+export type RpcMessage<C = unknown> = RequestVote | RequestVoteResult | AppendEntries<C> | AppendEntriesResult | InstallSnapshot | InstallSnapshotResult | TimeoutNow;
+export type RpcRequest<C = unknown> = RequestVote | AppendEntries<C> | InstallSnapshot | TimeoutNow;

@@ -113,7 +113,12 @@ export const installSnapshotResultSchema = z
   })
   .refine((m) => m.requestTerm <= m.term, { message: 'requestTerm is greater than term' });
 
+export const timeoutNowSchema = z
+  .object({ type: z.literal('rpc.timeoutNow'), from: nodeId, term: term.min(1), leaderId: nodeId })
+  .refine((m) => m.from === m.leaderId, { message: 'leaderId must be the sender' });
+
 const schemas = {
+  'rpc.timeoutNow': timeoutNowSchema,
   'rpc.requestVote': requestVoteSchema,
   'rpc.requestVoteResult': requestVoteResultSchema,
   'rpc.appendEntries': appendEntriesSchema,

@@ -13,6 +13,7 @@
  */
 import { createActor } from 'xstate';
 import { raftNodeMachine, type RaftEffect, type RaftNodeActor } from '../../machines/raft-node.js';
+import { configAt, isConfigCommand, withConfigHeader, type ConfigChange, type Configuration } from '../core/configuration.js';
 import type { Snapshot } from '../core/node.js';
 import { isNoop, type LogEntry, type LogIndex, type NodeId, type Role, type RpcMessage, type Term } from '../core/types.js';
 import { parseRpcMessage } from '../core/validate.js';
@@ -24,6 +25,7 @@ import { systemClock, type Clock } from './clock.js';
 import { ownCopy } from './command-copy.js';
 import { Emitter } from './emitter.js';
 import { forwardOrReject, serveForwarded } from './forwarding.js';
+import { MembershipRequests } from './membership.js';
 import { WaitingRequests } from './requests.js';
 import { decodeSnapshot, encodeSnapshot, StagedSnapshotJob } from './snapshot.js';
 
@@ -32,8 +34,20 @@ export const DEFAULT_SNAPSHOT_THRESHOLD = 8192;
 
 export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, QR = unknown> {
   id: NodeId;
-  /** Every voter of the cluster (may include `id`). */
+  /**
+   * The voters the cluster is bootstrapped with (may include `id`). Used only while storage holds
+   * no configuration: the first leader writes it into the log, and from then on membership lives
+   * there (addLearner, promote, removeServer) and this list is ignored.
+   */
   peers: readonly NodeId[];
+  /** Each bootstrap voter's address, written into the first configuration entry (transports that need addresses learn them from it). */
+  addresses?: Readonly<Record<NodeId, string>>;
+  /**
+   * A new, empty server for a running cluster: no configuration of its own, `peers` ignored; it
+   * never campaigns until a configuration entry that makes it a voter reaches its log (see
+   * addLearner, promote on the leader).
+   */
+  join?: boolean;
   transport: Transport;
   /**
    * Where the node keeps its term, vote, log and snapshot. Its command type is not inferred: the
@@ -92,6 +106,16 @@ export interface NodeStatus {
   snapshotTerm: Term;
   /** The first index the log holds (snapshotIndex + 1). */
   firstLogIndex: LogIndex;
+  /** The configuration in force (its last configuration entry, appended even if not yet committed). */
+  voters: NodeId[];
+  learners: NodeId[];
+}
+
+/** The configuration in force on a node, and whether its entry is committed. */
+export interface Membership extends Configuration {
+  /** The index of the entry that set it (0: the bootstrap list, not yet written to the log). */
+  index: LogIndex;
+  committed: boolean;
 }
 
 export interface ProposeResult<R = unknown> {
@@ -116,6 +140,8 @@ export type RaftNodeEvents<C, R> = {
   failed: { error: unknown; reason: string };
   /** A snapshot is on disk: see SnapshotEvent. */
   snapshot: SnapshotEvent;
+  /** The configuration in force changed (an entry appended or truncated, a snapshot installed), or its entry was committed. */
+  members: Membership;
 };
 
 /**
@@ -156,6 +182,31 @@ export interface RaftNode<C = unknown, R = unknown, Q = unknown, QR = unknown> {
    */
   snapshot(): Promise<{ index: LogIndex; term: Term }>;
   status(): NodeStatus;
+  /** The configuration in force on this node. */
+  members(): Membership;
+  /**
+   * Add `id` as a learner (it receives the log and snapshots, never votes). Resolves once the
+   * change is committed. Leader only.
+   * @throws NotLeaderError · ConfigChangeInProgressError (another change not yet committed, or a transfer) · InvalidRequestError (already a member)
+   */
+  addLearner(id: NodeId, options?: { address?: string }): Promise<{ index: LogIndex; term: Term }>;
+  /**
+   * Make a learner a voter, once it has caught up (PROMOTE_MAX_LAG). Resolves once committed.
+   * @throws NotLeaderError · ConfigChangeInProgressError · InvalidRequestError (not a learner, lagging)
+   */
+  promote(id: NodeId): Promise<{ index: LogIndex; term: Term }>;
+  /**
+   * Remove a voter or a learner. A leader that removes itself hands leadership over once the
+   * change commits. Resolves once committed.
+   * @throws NotLeaderError · ConfigChangeInProgressError · InvalidRequestError (unknown id, the last voter)
+   */
+  removeServer(id: NodeId): Promise<{ index: LogIndex; term: Term }>;
+  /**
+   * Hand leadership to `to` (default: the most up-to-date voter): proposals are refused meanwhile;
+   * resolves once the new leader is known here. Abandoned after an election timeout.
+   * @throws NotLeaderError · InvalidRequestError (not another voter) · LeadershipTransferError (abandoned, or another voter won)
+   */
+  transferLeadership(to?: NodeId): Promise<{ leaderId: NodeId; term: Term }>;
   on<K extends keyof RaftNodeEvents<C, R>>(event: K, listener: (payload: RaftNodeEvents<C, R>[K]) => void): () => void;
   /** The node's actor, for inspection and embedding (do not send it events behind the runtime's back). */
   readonly actor: RaftNodeActor;
@@ -177,7 +228,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   readonly id: NodeId;
   readonly actor: RaftNodeActor;
   private readonly clock: Clock;
-  private readonly peers: ReadonlySet<NodeId>;
+  private readonly membership: MembershipRequests;
   private readonly emitter = new Emitter<RaftNodeEvents<C, R>>((error, event) => this.report(error, `listener for '${String(event)}'`));
 
   // The batch being gathered in this turn.
@@ -208,7 +259,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.id = options.id;
     this.clock = options.clock ?? systemClock;
     this.requests = new WaitingRequests<R, QR>(this.clock, options);
-    this.peers = new Set(options.peers.filter((peer) => peer !== options.id));
+    this.membership = new MembershipRequests(this.clock, options.proposalTimeout ?? 10_000);
     const persisted = options.storage.load();
     this.term = persisted.hardState.currentTerm;
     // Restart = restore the latest snapshot, then replay only the entries after it.
@@ -222,6 +273,8 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       input: {
         id: options.id,
         peers: options.peers,
+        ...(options.addresses !== undefined ? { addresses: options.addresses } : {}),
+        ...(options.join ? { join: true } : {}),
         ...(options.electionTimeout ? { electionTimeout: options.electionTimeout } : {}),
         ...(options.heartbeatInterval ? { heartbeatInterval: options.heartbeatInterval } : {}),
         ...(options.maxEntriesPerMessage ? { maxEntriesPerMessage: options.maxEntriesPerMessage } : {}),
@@ -252,6 +305,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       onRequest: (request) => this.serveForwarded(request),
     });
     this.actor.start();
+    this.learnAddresses(this.actor.getSnapshot().context.config);
     this.scheduleFlush();
   }
 
@@ -324,7 +378,60 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       snapshotIndex: context.log.snapshotIndex,
       snapshotTerm: context.log.snapshotTerm,
       firstLogIndex: context.log.firstIndex,
+      voters: [...context.config.voters],
+      learners: [...context.config.learners],
     };
+  }
+
+  members(): Membership {
+    const { configs, commitIndex } = this.actor.getSnapshot().context;
+    const record = configs[configs.length - 1] as (typeof configs)[number];
+    return membership(record.config, record.index, commitIndex);
+  }
+
+  addLearner(id: NodeId, options: { address?: string } = {}): Promise<{ index: LogIndex; term: Term }> {
+    if (typeof options.address === 'string' && options.address.length === 0) return Promise.reject(new InvalidRequestError('address must not be empty'));
+    return this.changeConfig({ type: 'addLearner', id, ...(options.address !== undefined ? { address: options.address } : {}) });
+  }
+
+  promote(id: NodeId): Promise<{ index: LogIndex; term: Term }> {
+    return this.changeConfig({ type: 'promote', id });
+  }
+
+  removeServer(id: NodeId): Promise<{ index: LogIndex; term: Term }> {
+    return this.changeConfig({ type: 'removeServer', id });
+  }
+
+  transferLeadership(to?: NodeId): Promise<{ leaderId: NodeId; term: Term }> {
+    if (this.stopped) return Promise.reject(new StoppedError());
+    if (to !== undefined && (typeof to !== 'string' || to.length === 0)) return Promise.reject(new InvalidRequestError('to must be a node id'));
+    return this.membership.transfer(to, (requestId) => {
+      this.actor.send({ type: 'client.transferLeadership', requestId, ...(to !== undefined ? { to } : {}) });
+      this.scheduleFlush();
+    });
+  }
+
+  private changeConfig(change: ConfigChange): Promise<{ index: LogIndex; term: Term }> {
+    if (this.stopped) return Promise.reject(new StoppedError());
+    if (typeof change.id !== 'string' || change.id.length === 0 || change.id.length > 256) return Promise.reject(new InvalidRequestError('a server id must be a string of 1 to 256 characters'));
+    return this.membership.change(change, (requestId) => {
+      this.actor.send({ type: 'client.changeConfig', change, requestId });
+      this.scheduleFlush();
+    });
+  }
+
+  /** Tell a transport that needs addresses where the members of `config` are. */
+  private learnAddresses(config: Configuration): void {
+    const { transport } = this.options;
+    if (transport.setPeerAddress === undefined || config.addresses === undefined) return;
+    for (const [id, address] of Object.entries(config.addresses)) {
+      if (id === this.id) continue;
+      try {
+        transport.setPeerAddress(id, address);
+      } catch (error) {
+        this.report(error, `the address of ${id}`);
+      }
+    }
   }
 
   on<K extends keyof RaftNodeEvents<C, R>>(event: K, listener: (payload: RaftNodeEvents<C, R>[K]) => void): () => void {
@@ -352,6 +459,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.options.transport.stop();
     // Queued requests get StoppedError; proposals already in the log, OutcomeUnknownError.
     this.requests.stop();
+    this.membership.stop();
     // As a crash would: a snapshot not yet recorded is dropped (what it staged goes with it).
     this.snapshotJob?.staging.discard();
     this.snapshotJob = undefined;
@@ -365,9 +473,10 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     // Parsed at the edge once: by the transport if it says it does, otherwise here.
     const parsed = this.options.transport.validatesMessages ? { ok: true as const, message: raw as RpcMessage } : parseRpcMessage(raw);
     if (!parsed.ok) return this.report(new InvalidRequestError(parsed.error), 'rejected a malformed message');
-    if (!this.peers.has(parsed.message.from)) {
-      return this.report(new InvalidRequestError(`message from unknown node ${JSON.stringify(parsed.message.from)}`), 'rejected a message');
-    }
+    // A message from a server outside our configuration is still handled (thesis §4.1): a lagging
+    // follower may not yet know the leader that was added after it last heard; a joining server
+    // knows nobody. Who may send at all is the transport's to check (the cluster secret over HTTP).
+    if (parsed.message.from === this.id) return this.report(new InvalidRequestError('message from this node itself'), 'rejected a message');
     this.actor.send(parsed.message);
   }
 
@@ -492,12 +601,32 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         const lostOffice = this.role === 'leader' && (effect.role !== 'leader' || effect.term !== this.term);
         this.role = effect.role;
         this.term = effect.term;
-        if (lostOffice) this.requests.abandonProposals();
+        if (lostOffice) {
+          this.requests.abandonProposals();
+          this.membership.abandon();
+        }
         this.emitter.emit('role', { role: effect.role, term: effect.term });
         break;
       }
       case 'leaderChanged':
+        if (effect.leaderId !== null) this.membership.leaderIs(effect.leaderId, effect.term);
         this.emitter.emit('leader', { leaderId: effect.leaderId, term: effect.term });
+        break;
+      case 'configChanged':
+        this.learnAddresses(effect.config);
+        this.emitter.emit('members', membership(effect.config, effect.index, this.actor.getSnapshot().context.commitIndex));
+        break;
+      case 'configChangeAccepted':
+        this.membership.accepted(effect.requestId, effect.index, effect.term);
+        break;
+      case 'configChangeRejected':
+        this.membership.rejected(effect.requestId, effect.reason, effect.detail, effect.leaderId);
+        break;
+      case 'transferStarted':
+        this.membership.transferStarted(effect.requestId, effect.to);
+        break;
+      case 'transferEnded':
+        this.membership.transferEnded(effect.requestId, effect.outcome, effect.detail, effect.leaderId);
         break;
       case 'proposalAccepted':
         this.requests.proposalsAccepted(effect.requestId, effect.entries);
@@ -526,6 +655,13 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     }
     this.appliedIndex = entry.index;
     const waiting = this.requests.takeProposalAt(entry.index);
+    if (isConfigCommand(entry.command)) {
+      // Membership is Raft's, not the state machine's: the change that wrote it is done.
+      if (waiting) this.requests.answerSuperseded(waiting);
+      this.membership.applied(entry.index, entry.term);
+      this.emitter.emit('members', membership(entry.command, entry.index, entry.index));
+      return;
+    }
     if (isNoop(entry.command)) {
       if (waiting) this.requests.answerSuperseded(waiting);
       return;
@@ -566,7 +702,8 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     let data: string;
     const started = this.clock.now();
     try {
-      data = encodeSnapshot(stateMachine.snapshot());
+      // The snapshot carries the configuration at its index (committed there: it never changes).
+      data = withConfigHeader(configAt(this.actor.getSnapshot().context.configs, index).config, encodeSnapshot(stateMachine.snapshot()));
     } catch (error) {
       this.report(error, `state machine snapshot at index ${index}`);
       this.rejectSnapshotWaiters(error);
@@ -719,4 +856,14 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     }
     this.emitter.emit('error', { error, context });
   }
+}
+
+function membership(config: Configuration, index: LogIndex, commitIndex: LogIndex): Membership {
+  return {
+    voters: [...config.voters],
+    learners: [...config.learners],
+    ...(config.addresses !== undefined ? { addresses: { ...config.addresses } } : {}),
+    index,
+    committed: index <= commitIndex,
+  };
 }

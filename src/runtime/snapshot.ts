@@ -7,6 +7,7 @@
  * Also the runtime's record of a snapshot it took on a storage that stages snapshots
  * (StagedSnapshotJob): the text is written ahead a piece per turn, then handed to the machine.
  */
+import { snapshotStateText } from '../core/configuration.js';
 import { jsonText } from '../core/json.js';
 import type { JsonValue } from '../core/json.js';
 import type { LogIndex } from '../core/types.js';
@@ -24,7 +25,9 @@ export function encodeSnapshot(value: SnapshotValue): string {
   return `j:${checked.text}`;
 }
 
-export function decodeSnapshot(text: string): SnapshotValue {
+/** The state machine's value from a snapshot's text (after the configuration it carries, if any). */
+export function decodeSnapshot(stored: string): SnapshotValue {
+  const text = snapshotStateText(stored);
   if (text.startsWith('j:')) return JSON.parse(text.slice(2)) as JsonValue;
   if (text.startsWith('b:')) return new Uint8Array(Buffer.from(text.slice(2), 'base64'));
   throw new RangeError(`not a snapshot this version can read (it starts with ${JSON.stringify(text.slice(0, 8))})`);

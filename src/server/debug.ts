@@ -92,6 +92,8 @@ export function describeMessage(from: NodeId, to: NodeId, message: RpcMessage, t
       };
     case 'rpc.installSnapshotResult':
       return { ...base, success: message.installed, snapshot: { index: message.lastIncludedIndex, offset: message.offset } };
+    case 'rpc.timeoutNow':
+      return base;
   }
 }
 

@@ -21,8 +21,7 @@ export interface TransportHandlers {
 export interface Transport {
   /**
    * True if every message this transport hands to `onMessage` has already been parsed by
-   * `parseRpcMessage` (src/core/validate.ts); the node then does not parse it again. The node
-   * still checks that the sender is one of its peers.
+   * `parseRpcMessage` (src/core/validate.ts); the node then does not parse it again.
    */
   readonly validatesMessages?: boolean;
   start(handlers: TransportHandlers): void;
@@ -30,6 +29,11 @@ export interface Transport {
   request(to: NodeId, request: ClientRequest): Promise<ClientResponse>;
   /** Where a peer can be reached by clients, when the transport knows (for NotLeaderError). */
   addressOf?(id: NodeId): string | undefined;
+  /**
+   * For a transport that needs addresses: where a member is reached. The node calls it for every
+   * address a configuration entry carries (a server added to the cluster, or moved).
+   */
+  setPeerAddress?(id: NodeId, address: string): void;
   stop(): void;
 }
 

@@ -9,7 +9,8 @@ import type { NodeId } from '../../src/core/types.js';
 import { NotElectedError } from '../../src/errors.js';
 import { ConsensusProtocol, type ConsensusResponse } from '../../src/protocol.js';
 
-const NOOP = { type: 'raft.noop' };
+/** The first leader of a cluster writes its bootstrap configuration down as its first entry (in place of the no-op). */
+const bootstrapConfig = (voters: string[]) => ({ type: 'raft.config', voters, learners: [] });
 
 function nodes(ids: readonly NodeId[]): ConsensusProtocol[] {
   return ids.map((id) => new ConsensusProtocol(id, ids));
@@ -48,7 +49,7 @@ describe("the seed's election flow by hand: start_election, request_vote, is_con
     expect(n1.state).toBe('leader');
     expect(n1.current_term).toBe(1);
     expect(n1.leaderId).toBe('node1');
-    expect(n1.log.at(-1)).toEqual({ term: 1, index: 1, command: NOOP });
+    expect(n1.log.at(-1)).toEqual({ term: 1, index: 1, command: bootstrapConfig(['node1', 'node2', 'node3']) });
     expect(n1.nextIndex).toEqual({ node2: 1, node3: 1 });
     expect(n1.matchIndex).toEqual({ node2: 0, node3: 0 });
     // What it sends on taking office: its no-op, to each follower (carry it with receive()).
@@ -67,7 +68,7 @@ describe("the seed's election flow by hand: start_election, request_vote, is_con
     a.become_leader(replies);
     expect(a.state).toBe('leader');
     expect(a.current_term).toBe(2);
-    expect(a.log).toEqual([{ term: 2, index: 1, command: NOOP }]);
+    expect(a.log).toEqual([{ term: 2, index: 1, command: bootstrapConfig(['a', 'b', 'c']) }]);
     expect(a.nextIndex).toEqual({ b: 1, c: 1 });
   });
 

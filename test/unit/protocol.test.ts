@@ -11,6 +11,8 @@ import { VirtualClock } from '../../src/sim/clock.js';
 // ---------------------------------------------------------------- helpers
 
 const NOOP = { type: 'raft.noop' };
+/** The first leader of a cluster writes its bootstrap configuration down as its first entry (in place of the no-op). */
+const bootstrapConfig = (voters: string[]) => ({ type: 'raft.config', voters, learners: [] });
 
 function entry(term: Term, index: number, command: unknown = `c${index}`): LogEntry {
   return { term, index, command };
@@ -498,8 +500,8 @@ describe('elections', () => {
     expect(a.leaderId).toBe('a');
     expect(a.nextIndex).toEqual({ b: 3, c: 3 });
     expect(a.matchIndex).toEqual({ b: 0, c: 0 });
-    // Its first entry of the term is a no-op, sent from nextIndex: prevLogIndex 2.
-    expect(a.log).toEqual([entry(1, 1), entry(1, 2), { term: 2, index: 3, command: NOOP }]);
+    // Its first entry of the term (the first leader's: the configuration written down), sent from nextIndex: prevLogIndex 2.
+    expect(a.log).toEqual([entry(1, 1), entry(1, 2), { term: 2, index: 3, command: bootstrapConfig(['a', 'b', 'c']) }]);
     expect(sent.map((s) => [s.to, s.message.type, 'prevLogIndex' in s.message ? s.message.prevLogIndex : -1])).toEqual([
       ['b', 'rpc.appendEntries', 2],
       ['c', 'rpc.appendEntries', 2],
@@ -552,7 +554,7 @@ describe('elections', () => {
       expect(n.currentTerm).toBe(1);
       expect(n.votedFor).toBe('a');
       expect(n.leaderId).toBe('a');
-      expect(n.log).toEqual([{ term: 1, index: 1, command: NOOP }]);
+      expect(n.log).toEqual([{ term: 1, index: 1, command: bootstrapConfig(ids) }]);
     }
     expect(node('a').commitIndex).toBe(1); // the no-op is on a majority
     expect(leadersElected).toEqual([{ id: 'a', term: 1 }]);
@@ -715,7 +717,7 @@ describe('log replication', () => {
     expect(a.currentTerm).toBe(2);
     expect(a.leaderId).toBe('b');
     expect(a.log).toEqual(b.log);
-    expect(a.log.map((e) => e.command)).toEqual([NOOP, 'x', NOOP, 'y']);
+    expect(a.log.map((e) => e.command)).toEqual([bootstrapConfig(['a', 'b', 'c']), 'x', NOOP, 'y']);
     expect(a.commitIndex).toBe(4);
     expect(c.log).toEqual(b.log);
     expectOneLeaderPerTerm(leadersElected);

@@ -125,6 +125,8 @@ describe('snapshot metrics and /status figures', () => {
         commitIndex: log.lastLogIndex,
         lastApplied: log.lastLogIndex,
         firstLogIndex: log.snapshotIndex + 1,
+        voters: ['a'],
+        learners: [],
         ...log,
       }),
       on<K extends keyof RaftNodeEvents<unknown, unknown>>(event: K, listener: (payload: RaftNodeEvents<unknown, unknown>[K]) => void) {
