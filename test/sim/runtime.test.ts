@@ -160,7 +160,7 @@ describe('RaftNode runtime', () => {
     expect(errors.some((c) => c.includes("listener for 'applied'"))).toBe(true);
   });
 
-  it('rejects malformed messages, unknown senders and nonsensical terms at the edge, leaving the log unchanged', () => {
+  it('rejects malformed messages, its own id as sender and nonsensical terms at the edge, leaving the log unchanged', () => {
     const clock = new VirtualClock();
     const network = new MemoryNetwork(clock);
     const errors: string[] = [];
@@ -194,7 +194,7 @@ describe('RaftNode runtime', () => {
       leaderCommit: 0,
       seq: 0,
     };
-    deliver({ ...good, from: 'mallory', leaderId: 'mallory' });
+    deliver({ ...good, from: 'n1', leaderId: 'n1' });
     deliver({ ...good, term: -1 });
     deliver({ ...good, entries: [{ term: 1, index: 5, command: 'gap' }] });
     deliver({ ...good, entries: 'not an array' });
@@ -207,6 +207,12 @@ describe('RaftNode runtime', () => {
     deliver(good);
     clock.advance(1);
     expect(node.log()).toHaveLength(1);
+    // A leader outside this node's configuration is still heard (thesis §4.1): a server added
+    // after this node last heard may lead by now. Who may send at all is the transport's to check.
+    deliver({ ...good, from: 'n4', leaderId: 'n4', term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: [{ term: 2, index: 2, command: 'n4 leads' }] });
+    clock.advance(1);
+    expect(node.log()).toHaveLength(2);
+    expect(node.status().leaderId).toBe('n4');
     node.stop();
   });
 
