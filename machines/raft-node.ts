@@ -674,15 +674,18 @@ const machine = setup({
       return appendConfigChange({ ...ctx, heldConfigChange: undefined }, held.change, held.requestId, enqueue);
     }),
     /**
-     * The leader's removal of itself is committed (§4.2.2): hand over to the most up-to-date voter
-     * with TimeoutNow if one holds the whole log (else the voters elect one after their timeout),
-     * and step down. As a non-voter it never campaigns again.
+     * Leaving office with its own removal committed (§4.2.2): hand over to the most up-to-date voter
+     * with TimeoutNow if one holds the whole log (else the voters elect one after their timeout). An
+     * exit action, so it runs while the leader still knows its followers' progress.
      */
-    handOverLeadership: rule((ctx, _event, enqueue) => {
-      const to = mostUpToDateVoter(ctx);
-      if (to !== undefined && (ctx.matchIndex[to] ?? 0) >= ctx.log.lastIndex) {
-        enqueue.emit({ type: 'send', to, message: { type: 'rpc.timeoutNow', from: ctx.id, term: ctx.currentTerm, leaderId: ctx.id } });
-      }
+    handOverIfRemoved: effects(({ context, enqueue, check }) => {
+      if (!(check as unknown as (guard: { type: 'isRemovedAndCommitted' }) => boolean)({ type: 'isRemovedAndCommitted' })) return;
+      const to = mostUpToDateVoter(context);
+      if (to === undefined || (context.matchIndex[to] ?? 0) < context.log.lastIndex) return;
+      enqueue.emit({ type: 'send', to, message: { type: 'rpc.timeoutNow', from: context.id, term: context.currentTerm, leaderId: context.id } });
+    }),
+    /** The leader's removal of itself is committed: step down; as a non-voter it never campaigns again. */
+    stepDownAfterRemoval: rule((ctx, _event, enqueue) => {
       enqueue.emit({ type: 'leaderChanged', leaderId: null, term: ctx.currentTerm });
       return { ...ctx, leaderId: null };
     }),
@@ -837,9 +840,9 @@ const machine = setup({
     },
     leader: {
       entry: ['initializeLeaderState', 'armCheckQuorumTimer', 'appendNoop', 'armHeartbeatTimer'],
-      exit: ['cancelHeartbeatTimer', 'cancelTransferTimer', 'abandonLeadership'],
+      exit: ['cancelHeartbeatTimer', 'cancelTransferTimer', 'handOverIfRemoved', 'abandonLeadership'],
       always: [
-        { guard: 'isRemovedAndCommitted', target: 'follower', actions: 'handOverLeadership' },
+        { guard: 'isRemovedAndCommitted', target: 'follower', actions: 'stepDownAfterRemoval' },
         { guard: and(['hasHeldConfigChange', 'hasCommittedInTerm']), actions: 'appendHeldConfigChange' },
       ],
       on: {

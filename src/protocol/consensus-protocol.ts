@@ -121,7 +121,8 @@ export class ConsensusProtocol {
 
   /**
    * A copy of the log, as `{ term, index, command }` objects, 1-based. A new leader's first entry
-   * of its term is a no-op, `{ type: 'raft.noop' }` (Raft §8: it lets the leader commit).
+   * of its term is a no-op, `{ type: 'raft.noop' }` (Raft §8: it lets the leader commit) — or, for
+   * the first leader of a cluster, its configuration written down, `{ type: 'raft.config', voters, learners }`.
    */
   get log(): LogEntry[] {
     return this.#context.log.toArray().map(({ term, index, command }) => ({ term, index, command }));

@@ -76,10 +76,14 @@ export class MembershipRequests {
     }
   }
 
-  /** The leader lost office: changes already in its log may or may not commit. */
-  abandon(): void {
+  /**
+   * The leader lost office: changes already in its log may or may not commit — except those it
+   * committed before it left (a leader that removed itself leaves in the batch that commits it):
+   * their apply answers them.
+   */
+  abandon(commitIndex: LogIndex): void {
     for (const [requestId, waiting] of this.changes) {
-      if (waiting.index !== undefined) this.settle(requestId, waiting, undefined, new OutcomeUnknownError('the leader lost office before the configuration change was committed'));
+      if (waiting.index !== undefined && waiting.index > commitIndex) this.settle(requestId, waiting, undefined, new OutcomeUnknownError('the leader lost office before the configuration change was committed'));
     }
   }
 

@@ -603,7 +603,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         this.term = effect.term;
         if (lostOffice) {
           this.requests.abandonProposals();
-          this.membership.abandon();
+          this.membership.abandon(this.actor.getSnapshot().context.commitIndex);
         }
         this.emitter.emit('role', { role: effect.role, term: effect.term });
         break;
