@@ -236,9 +236,13 @@ function configChangeOutcome(ctx: Ctx, change: ConfigChange) {
   return changedConfiguration(ctx.config, change, change.type === 'promote' ? learnerProgress(ctx, change.id) : undefined);
 }
 
-/** The leader's configuration entries are all committed: a new change may be appended (one at a time). */
+/**
+ * A change is in flight: one is held back, or the leader has appended one that is not yet
+ * committed. (A new leader's uncommitted configuration entry of an earlier term is not: a change
+ * asked for then is held back until the leader's first entry commits, which commits that one too.)
+ */
 function hasConfigChangeInFlight(ctx: Ctx): boolean {
-  return inForce(ctx.configs).index > ctx.commitIndex || ctx.heldConfigChange !== undefined;
+  return ctx.heldConfigChange !== undefined || (inForce(ctx.configs).index > ctx.commitIndex && hasCommittedInTerm(ctx));
 }
 
 /** Append one configuration change (validated again: a held change may have become invalid meanwhile). */

@@ -24,6 +24,14 @@ export { leaderCommitIndex, followerCommitIndex, isCommittable } from './core/co
 export { isMajority, majoritySize, quorumIndex } from './core/quorum.js';
 export { SeededRandom } from './core/random.js';
 export { parseRpcMessage } from './core/validate.js';
+export {
+  PROMOTE_MAX_LAG,
+  isConfigCommand,
+  changedConfiguration,
+  type Configuration,
+  type ConfigCommand,
+  type ConfigChange,
+} from './core/configuration.js';
 
 // Errors a caller can act on.
 export * from './errors.js';
@@ -32,7 +40,7 @@ export * from './errors.js';
 export * from './protocol.js';
 
 // A running node.
-export { createRaftNode, type RaftNode, type RaftNodeOptions, type NodeStatus, type ProposeResult, type AppliedEvent } from './runtime/raft-node.js';
+export { createRaftNode, type RaftNode, type RaftNodeOptions, type NodeStatus, type ProposeResult, type AppliedEvent, type Membership } from './runtime/raft-node.js';
 export { systemClock, type Clock } from './runtime/clock.js';
 export { waitForLeader, type WaitForLeaderOptions, type LeaderWatchable } from './runtime/wait-for-leader.js';
 export type { StateMachine } from './state-machine.js';

@@ -405,6 +405,9 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   transferLeadership(to?: NodeId): Promise<{ leaderId: NodeId; term: Term }> {
     if (this.stopped) return Promise.reject(new StoppedError());
     if (to !== undefined && (typeof to !== 'string' || to.length === 0)) return Promise.reject(new InvalidRequestError('to must be a node id'));
+    const { value, context } = this.actor.getSnapshot();
+    // Already there: nothing to hand over.
+    if (to === this.id && value === 'leader') return Promise.resolve({ leaderId: this.id, term: context.currentTerm });
     return this.membership.transfer(to, (requestId) => {
       this.actor.send({ type: 'client.transferLeadership', requestId, ...(to !== undefined ? { to } : {}) });
       this.scheduleFlush();
