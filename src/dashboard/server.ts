@@ -7,11 +7,22 @@
  *   GET  /api/events                 SSE: cluster, node, message, leader, log
  *   GET  /api/chart.svg              the node statechart, generated from the machine definition
  *   POST /api/nodes/:id/kill|restart|isolate|rejoin
+ *   POST /api/nodes/:id/remove      DELETE /admin/members/:id on the leader
+ *   POST /api/nodes/:id/transfer    POST /admin/transfer-leadership {"to": id} on the leader
+ *   POST /api/members/add           (the demo) start a node with --join, add it as a learner, promote it
  *   POST /api/split {"groups": [[ids], [ids]]}  ·  POST /api/heal
  *   POST /api/propose {"key", "value"}  ·  POST /api/workload/pause|resume
  *
  * A node's `node` events come from its debug stream, with the snapshot's index, term and, once it
  * is on disk, size (`snapshotBytes`: see NodeDebugHub.state in src/server/debug.ts).
+ *
+ * The configuration comes from GET /admin/members, asked of every node that is up once a second
+ * (and right after a change the page asked for): the most advanced answer (highest configuration
+ * index) is the cluster's, sent in the `cluster` event with the configuration entries seen so far
+ * (index, term, voters, learners) and the nodes that left. A member the dashboard does not follow
+ * yet is followed at the address the configuration gives for it: a node added at run time, by the
+ * page or by `xstate-raft member add`, appears by itself. Membership changes go to the leader (a
+ * follower answers 503 no_leader, naming the leader when it knows it).
  *
  * Every request to a node carries `Authorization: Bearer <clientToken ?? secret>`: a node started
  * with --client-token wants that token on every route but the probes, one started with only
@@ -33,6 +44,14 @@ import { HttpError, readJsonBody } from '../server/body.js';
 export interface DashboardControl {
   kill(id: string): Promise<void>;
   restart(id: string): Promise<void>;
+  /**
+   * Start a new, empty node process `id` that learns the cluster from `via` (a member's
+   * host:port) and waits to be added (`xstate-raft node --join`); resolves with its address once
+   * spawned. Without it the page offers no "add node".
+   */
+  startJoining?(id: string, via: string): Promise<{ address: string }>;
+  /** Stop a process startJoining started and forget it (an addition that failed). */
+  forget?(id: string): Promise<void>;
 }
 
 export interface DashboardWorkload {
@@ -70,6 +89,38 @@ export interface LogLine {
 
 /** Which credential the dashboard was given, to say what to do about a refusal. */
 export type Credential = 'none' | 'secret' | 'client-token';
+
+/** How often every node that is up is asked for its configuration (GET /admin/members). */
+const MEMBERS_POLL_MS = 1000;
+/** How long a membership change or a transfer may take at the leader (a promotion waits for the learner to catch up). */
+const CHANGE_TIMEOUT_MS = 60_000;
+/** How long a node started with --join has to start streaming its state. */
+const JOIN_START_MS = 30_000;
+/** Configuration entries kept for the page (the log strips show the last 40 entries). */
+const MAX_CONFIGS = 64;
+
+/** A node's answer to GET /admin/members (see src/server/debug.ts). */
+const membersAnswer = z.object({
+  voters: z.array(z.string()),
+  learners: z.array(z.string()),
+  addresses: z.record(z.string(), z.string()).optional(),
+  index: z.number().int().min(0),
+  committed: z.boolean(),
+  leaderId: z.string().nullable().optional(),
+});
+type MembersAnswer = z.infer<typeof membersAnswer> & { from: string };
+
+/** A configuration entry of the log: the page marks it in the strips (ConfigEntry in ui/types.ts). */
+interface ConfigEntry {
+  index: number;
+  /** Known once a node's log tail or a change's answer showed it. */
+  term?: number;
+  voters: string[];
+  learners: string[];
+}
+
+/** What a membership change answers once committed. */
+const changeAnswer = z.object({ index: z.number().int(), term: z.number().int() });
 
 /** How soon to look again at a node that is down (it may be restarting) … */
 const DOWN_RETRY_MS = 300;
@@ -115,7 +166,23 @@ export class DashboardServer {
   private readonly streams = new Map<string, AbortController>();
   private readonly chartSvg: string;
   private closed = false;
+  private readonly closing = new AbortController();
   private bound: { host: string; port: number } | undefined;
+  /** Node id → host:port: the options' nodes, then those met in a configuration or started by the page. */
+  private readonly addresses: Map<string, string>;
+  /** The configuration in force on the most advanced node that answered GET /admin/members. */
+  private members: MembersAnswer | undefined;
+  private readonly configs: ConfigEntry[] = [];
+  /** Terms of configuration entries from the answers to this dashboard's own changes (committed: final). */
+  private readonly changeTerms = new Map<number, number>();
+  /** Every member of a committed configuration seen: one missing from the current configuration left it. */
+  private readonly everMembers = new Set<string>();
+  /** Members whose address no node gave (said once each). */
+  private readonly unreachable = new Set<string>();
+  private membersPoll: Promise<void> = Promise.resolve();
+  private clusterKey = '';
+  /** The node "add node" is adding (one at a time, as the cluster changes one server at a time). */
+  private adding: string | undefined;
   /** What the nodes get in `Authorization` (see the header comment). */
   private readonly authorization: Record<string, string>;
   private readonly credential: Credential;
@@ -126,10 +193,36 @@ export class DashboardServer {
     const bearer = options.clientToken ?? options.secret;
     this.authorization = bearer !== undefined ? { authorization: `Bearer ${bearer}` } : {};
     this.credential = options.clientToken !== undefined ? 'client-token' : options.secret !== undefined ? 'secret' : 'none';
+    this.addresses = new Map(Object.entries(options.nodes));
   }
 
   get ids(): string[] {
-    return Object.keys(this.options.nodes);
+    return [...this.addresses.keys()];
+  }
+
+  /** The voters' addresses (every node's until a configuration is known): where clients should go. */
+  memberAddresses(): string[] {
+    const ids = this.members?.voters.filter((id) => this.addresses.has(id)) ?? [];
+    return (ids.length > 0 ? ids : this.ids).map((id) => this.addresses.get(id) as string);
+  }
+
+  /** Follow one more node (one that joins at run time): its state streams like the others'. */
+  followNode(id: string, address: string): void {
+    if (this.addresses.get(id) === address) return;
+    this.streams.get(id)?.abort();
+    this.addresses.set(id, address);
+    this.unreachable.delete(id);
+    if (this.bound) this.follow(id);
+    this.announceIfChanged();
+  }
+
+  /** Stop following a node and forget it. */
+  unfollowNode(id: string): void {
+    this.streams.get(id)?.abort();
+    this.streams.delete(id);
+    this.addresses.delete(id);
+    this.latest.delete(id);
+    this.announceIfChanged();
   }
 
   get url(): string {
@@ -145,6 +238,7 @@ export class DashboardServer {
     });
     this.bound = { host, port: (this.server.address() as AddressInfo).port };
     for (const id of this.ids) this.follow(id);
+    void this.watchMembers();
     return this.bound;
   }
 
@@ -160,12 +254,20 @@ export class DashboardServer {
 
   /** Tell the page that what it can do or the workload's state changed. */
   announceCluster(): void {
-    this.broadcast(this.clusterEvent());
+    const event = this.clusterEvent();
+    this.clusterKey = JSON.stringify(event.data);
+    this.broadcast(event);
+  }
+
+  /** announceCluster() if the cluster's picture changed since it was last sent. */
+  private announceIfChanged(): void {
+    if (JSON.stringify(this.clusterEvent().data) !== this.clusterKey) this.announceCluster();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     for (const controller of this.streams.values()) controller.abort();
     for (const res of this.clients) res.end();
     this.server.closeAllConnections();
@@ -177,9 +279,9 @@ export class DashboardServer {
   private follow(id: string): void {
     const controller = new AbortController();
     this.streams.set(id, controller);
-    const address = this.options.nodes[id] as string;
+    const address = this.addresses.get(id) as string;
     const loop = async () => {
-      while (!this.closed) {
+      while (!this.closed && !controller.signal.aborted) {
         let refused: string | undefined;
         try {
           const res = await fetch(`http://${address}/debug/events`, { headers: this.authorization, signal: controller.signal });
@@ -189,7 +291,7 @@ export class DashboardServer {
         } catch {
           // The node is down (or restarting): say so, and try again shortly.
         }
-        if (this.closed) return;
+        if (this.closed || controller.signal.aborted) return; // closed, or no longer followed
         if (refused !== undefined) this.nodeRefused(id, refused);
         else this.nodeDown(id);
         await sleep(refused !== undefined ? REFUSED_RETRY_MS : DOWN_RETRY_MS, undefined, { signal: controller.signal }).catch(() => undefined); // close() aborts
@@ -258,12 +360,26 @@ export class DashboardServer {
   // ------------------------------------------------------------ the page's stream
 
   private clusterEvent(): Sse {
+    const members = this.members;
+    const current = new Set(members ? [...members.voters, ...members.learners] : []);
     return {
       event: 'cluster',
       data: {
         nodes: this.ids,
-        controls: { kill: !!this.options.control, restart: !!this.options.control, workload: !!this.options.workload },
+        controls: {
+          kill: !!this.options.control,
+          restart: !!this.options.control,
+          workload: !!this.options.workload,
+          addNode: this.options.control?.startJoining !== undefined,
+        },
         workload: this.options.workload?.state ?? 'off',
+        ...(members
+          ? {
+              members: { voters: members.voters, learners: members.learners, index: members.index, committed: members.committed },
+              configs: this.configs,
+              removed: [...this.everMembers].filter((id) => !current.has(id)),
+            }
+          : {}),
       },
     };
   }
@@ -308,10 +424,12 @@ export class DashboardServer {
   }
 
   private async control(path: string, req: IncomingMessage): Promise<unknown> {
-    const node = /^\/api\/nodes\/([^/]+)\/(kill|restart|isolate|rejoin)$/.exec(path);
+    const node = /^\/api\/nodes\/([^/]+)\/(kill|restart|isolate|rejoin|remove|transfer)$/.exec(path);
     if (node) {
       const [, id, action] = node as unknown as [string, string, string];
       if (!this.ids.includes(id)) throw new HttpError(404, { error: 'not_found', reason: `no node ${id}` });
+      if (action === 'remove') return this.removeMember(id);
+      if (action === 'transfer') return this.transferTo(id);
       if (action === 'kill' || action === 'restart') {
         if (!this.options.control) throw new HttpError(501, { error: 'not_available', reason: 'this dashboard does not own the node processes' });
         await (action === 'kill' ? this.options.control.kill(id) : this.options.control.restart(id));
@@ -349,6 +467,8 @@ export class DashboardServer {
         this.log(`cluster split into ${groups.map((g) => `{${g.join(', ')}}`).join(' and ')}`, 'warn');
         return { ok: true };
       }
+      case '/api/members/add':
+        return this.addNode();
       case '/api/heal':
         await Promise.all(this.ids.map((id) => this.admin(id, 'rejoin').catch(() => undefined)));
         this.log('network healed');
@@ -377,7 +497,7 @@ export class DashboardServer {
   }
 
   private async admin(id: string, action: 'isolate' | 'rejoin', peers?: string[]): Promise<void> {
-    const res = await fetch(`http://${this.options.nodes[id]}/admin/${action}`, {
+    const res = await fetch(`http://${this.addresses.get(id)}/admin/${action}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...this.authorization },
       body: JSON.stringify(peers ? { peers } : {}),
@@ -403,7 +523,7 @@ export class DashboardServer {
     const numbered = { 'x-client-id': this.clientSession, 'x-request-seq': String(++this.proposals) };
     for (const id of this.ids) {
       try {
-        const res = await fetch(`http://${this.options.nodes[id]}/kv/${encodeURIComponent(key)}`, {
+        const res = await fetch(`http://${this.addresses.get(id)}/kv/${encodeURIComponent(key)}`, {
           method: 'PUT',
           headers: { 'content-type': 'application/json', ...numbered, ...this.authorization },
           body: JSON.stringify({ value }),
@@ -425,6 +545,248 @@ export class DashboardServer {
     throw refused ?? new HttpError(503, { error: 'no_leader', reason: last });
   }
 
+  // ------------------------------------------------------------ membership
+
+  private async watchMembers(): Promise<void> {
+    while (!this.closed) {
+      await this.readMembers();
+      await sleep(MEMBERS_POLL_MS, undefined, { signal: this.closing.signal }).catch(() => undefined); // close() aborts
+    }
+  }
+
+  /** Ask every node that is up for its configuration (one round at a time; a caller waits for its own). */
+  readMembers(): Promise<void> {
+    this.membersPoll = this.membersPoll.then(() => this.pollMembers()).catch(() => undefined);
+    return this.membersPoll;
+  }
+
+  private async pollMembers(): Promise<void> {
+    const up = this.ids.filter((id) => this.isUp(id));
+    const answers = (await Promise.all(up.map((id) => this.askMembers(id)))).filter((a): a is MembersAnswer => a !== undefined);
+    for (const a of answers) this.sawConfig({ index: a.index, voters: a.voters, learners: a.learners, ...optionalTerm(this.termAt(a.from, a.index)) });
+    // A configuration is in force once appended: the highest index is the newest (if it is later
+    // truncated, the next round says so), and a committed one beats an uncommitted copy.
+    let best: MembersAnswer | undefined;
+    for (const a of answers) if (best === undefined || a.index > best.index || (a.index === best.index && a.committed && !best.committed)) best = a;
+    if (best !== undefined && this.closed === false) {
+      this.members = best;
+      const current = [...best.voters, ...best.learners];
+      if (best.committed) for (const id of current) this.everMembers.add(id);
+      for (const id of current) {
+        if (this.addresses.has(id)) continue;
+        const address = answers.map((a) => a.addresses?.[id]).find((a) => a !== undefined);
+        if (address !== undefined) {
+          this.log(`${id} is in the configuration: following it at ${address}`);
+          this.followNode(id, address);
+        } else if (!this.unreachable.has(id)) {
+          this.unreachable.add(id);
+          this.log(`${id} is in the configuration, but no node gave its address: the dashboard cannot show it`, 'warn');
+        }
+      }
+    }
+    this.announceIfChanged();
+  }
+
+  private async askMembers(id: string): Promise<MembersAnswer | undefined> {
+    try {
+      const res = await fetch(`http://${this.addresses.get(id)}/admin/members`, { headers: this.authorization, signal: AbortSignal.timeout(2000) });
+      if (!res.ok) {
+        await res.arrayBuffer(); // an older node without the route (404), or one that refuses (said by its stream)
+        return undefined;
+      }
+      const parsed = membersAnswer.safeParse(await res.json());
+      return parsed.success ? { ...parsed.data, from: id } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The term of entry `index` in `id`'s log as its stream last showed it, or as a change's answer gave it. */
+  private termAt(id: string, index: number): number | undefined {
+    const known = this.changeTerms.get(index);
+    if (known !== undefined) return known;
+    const state = this.latest.get(id) as { up?: boolean; lastLogIndex?: number; log?: { start: number; terms: number[] } } | undefined;
+    if (state?.up !== true || state.log === undefined || state.lastLogIndex === undefined) return undefined;
+    if (index < state.log.start || index > state.lastLogIndex) return undefined;
+    return state.log.terms[index - state.log.start];
+  }
+
+  /** Keep a configuration entry for the page (index 0 is the bootstrap list, not an entry). */
+  private sawConfig(entry: ConfigEntry): void {
+    if (entry.index === 0) return;
+    const sameConfig = (c: ConfigEntry) => c.index === entry.index && c.voters.join() === entry.voters.join() && c.learners.join() === entry.learners.join();
+    const known = this.configs.find((c) => sameConfig(c) && (c.term === undefined || entry.term === undefined || c.term === entry.term));
+    if (known !== undefined) {
+      if (known.term === undefined && entry.term !== undefined) known.term = entry.term;
+      return;
+    }
+    let at = this.configs.length;
+    while (at > 0 && (this.configs[at - 1] as ConfigEntry).index > entry.index) at--;
+    this.configs.splice(at, 0, { ...entry, voters: [...entry.voters], learners: [...entry.learners] });
+    if (this.configs.length > MAX_CONFIGS) this.configs.splice(0, this.configs.length - MAX_CONFIGS);
+  }
+
+  private isUp(id: string): boolean {
+    return (this.latest.get(id) as { up?: boolean } | undefined)?.up === true;
+  }
+
+  /** The node that leads the highest term any node streams itself leading in. */
+  private leaderId(): string | undefined {
+    let best: { id: string; term: number } | undefined;
+    for (const id of this.ids) {
+      const state = this.latest.get(id) as { up?: boolean; role?: string; term?: number } | undefined;
+      if (state?.up === true && state.role === 'leader' && typeof state.term === 'number' && (best === undefined || state.term > best.term)) best = { id, term: state.term };
+    }
+    return best?.id;
+  }
+
+  /**
+   * A request only the leader takes: to the node the streams show leading, then to the one a
+   * follower's 503 names, then to every other node that is up. Any other refusal is the answer.
+   */
+  private async toLeader(method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<Record<string, unknown>> {
+    const leader = this.leaderId();
+    const order = [...(leader !== undefined ? [leader] : []), ...this.ids.filter((id) => id !== leader && this.isUp(id))];
+    const tried = new Set<string>();
+    let last = 'no node is up';
+    for (let id = order.shift(); id !== undefined; id = order.shift()) {
+      const address = this.addresses.get(id);
+      if (tried.has(id) || address === undefined) continue;
+      tried.add(id);
+      let res: Response;
+      try {
+        res = await fetch(`http://${address}${path}`, {
+          method,
+          headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...this.authorization },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+          signal: AbortSignal.any([AbortSignal.timeout(CHANGE_TIMEOUT_MS), this.closing.signal]),
+        });
+      } catch (error) {
+        last = `${id}: ${(error as Error).message}`;
+        continue;
+      }
+      if (res.status === 401) throw this.refusedError(id, await nodeReason(res));
+      const text = await res.text();
+      let answer: Record<string, unknown> = {};
+      try {
+        answer = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        answer = { reason: text };
+      }
+      if (res.ok) return answer;
+      if (res.status === 503) {
+        // Not the leader (or none is known): the one it names next, else the others.
+        const named = answer['leaderId'];
+        if (typeof named === 'string') {
+          if (!this.addresses.has(named) && typeof answer['leaderAddress'] === 'string') this.followNode(named, answer['leaderAddress']);
+          order.unshift(named);
+        }
+        last = `${id}: ${typeof answer['error'] === 'string' ? answer['error'] : `HTTP ${res.status}`}${typeof answer['reason'] === 'string' ? ` (${answer['reason']})` : ''}`;
+        continue;
+      }
+      if (res.status === 404 && answer['error'] === 'not_found') {
+        throw new HttpError(502, { error: 'not_available', reason: `${id} has no ${method} ${path.replace(/\/[^/]*$/, '/…')} route (a node older than membership changes?)` });
+      }
+      // The node's own refusal (400 invalid_request, 409 config_change_in_progress or transfer_failed, 504 …), said as its.
+      throw new HttpError(res.status === 500 ? 502 : res.status, {
+        error: typeof answer['error'] === 'string' ? answer['error'] : 'node_refused',
+        reason: `${id}: ${typeof answer['reason'] === 'string' ? answer['reason'] : `HTTP ${res.status}`}`,
+      });
+    }
+    throw new HttpError(503, { error: 'no_leader', reason: last });
+  }
+
+  /** "configuration entry 57, term 3", and its term kept to mark it in the strips. */
+  private committedAt(answer: Record<string, unknown>): string {
+    const parsed = changeAnswer.safeParse(answer);
+    if (!parsed.success) return 'committed';
+    this.changeTerms.set(parsed.data.index, parsed.data.term);
+    if (this.changeTerms.size > MAX_CONFIGS) this.changeTerms.delete(this.changeTerms.keys().next().value as number);
+    return `configuration entry ${parsed.data.index}, term ${parsed.data.term}`;
+  }
+
+  private async removeMember(id: string): Promise<unknown> {
+    const answer = await this.toLeader('DELETE', `/admin/members/${encodeURIComponent(id)}`);
+    this.log(`${id} removed from the configuration (${this.committedAt(answer)})`, 'warn');
+    await this.readMembers();
+    return answer;
+  }
+
+  private async transferTo(id: string): Promise<unknown> {
+    const answer = await this.toLeader('POST', '/admin/transfer-leadership', { to: id });
+    const term = typeof answer['term'] === 'number' ? ` (term ${answer['term']})` : '';
+    this.log(`leadership transferred to ${typeof answer['leaderId'] === 'string' ? answer['leaderId'] : id}${term}`);
+    return answer;
+  }
+
+  /**
+   * "Add node": a new process started with --join, followed at once (shown as not a member yet);
+   * once it streams, added as a learner through the leader, then named again as a voter, which
+   * the leader promotes once the learner has caught up (src/server/admin-members.ts). Two steps
+   * rather than one `role: "voter"` so that the page shows the learner. Its process is stopped
+   * again if it could not be added at all.
+   */
+  private async addNode(): Promise<unknown> {
+    const control = this.options.control;
+    if (control?.startJoining === undefined) {
+      throw new HttpError(501, {
+        error: 'not_available',
+        reason: 'this dashboard does not own the node processes: start one with `xstate-raft node --join <address>` and add it with `xstate-raft member add`',
+      });
+    }
+    if (this.adding !== undefined) throw new HttpError(409, { error: 'busy', reason: `${this.adding} is being added` });
+    const via = this.leaderId() ?? this.members?.voters.find((id) => this.isUp(id));
+    if (via === undefined) throw new HttpError(503, { error: 'no_leader', reason: 'no member is up to join through' });
+    const id = this.nextId();
+    this.adding = id;
+    try {
+      const { address } = await control.startJoining(id, this.addresses.get(via) as string);
+      this.followNode(id, address);
+      this.log(`${id} started on ${address}: a new, empty node that learns the cluster from ${via} (node --join)`);
+      let added = false;
+      try {
+        await this.until(() => this.isUp(id), JOIN_START_MS, `${id} did not start within ${JOIN_START_MS / 1000} s`);
+        const learner = await this.toLeader('POST', '/admin/members', { id, address, role: 'learner' });
+        added = true;
+        this.log(`${id} added as a learner (${this.committedAt(learner)})`);
+        await this.readMembers();
+        // A learner named again as a voter: the leader promotes it once it has caught up.
+        const voter = await this.toLeader('POST', '/admin/members', { id, address, role: 'voter' });
+        this.log(`${id} promoted to voter (${this.committedAt(voter)})`);
+        await this.readMembers();
+        return { id, address, learner, voter };
+      } catch (error) {
+        const reason = error instanceof HttpError ? String((error.body as { reason?: unknown }).reason ?? error.message) : (error as Error).message;
+        if (added) {
+          this.log(`${id} stays a learner: ${reason}`, 'warn');
+        } else {
+          await control.forget?.(id);
+          this.unfollowNode(id);
+          this.log(`${id} was not added (${reason}): its process is stopped`, 'warn');
+        }
+        throw error;
+      }
+    } finally {
+      this.adding = undefined;
+    }
+  }
+
+  private async until(condition: () => boolean, ms: number, failure: string): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new HttpError(504, { error: 'timeout', reason: failure });
+      await sleep(100, undefined, { signal: this.closing.signal });
+    }
+  }
+
+  /** The first n<k> no node, member or former member has. */
+  private nextId(): string {
+    const taken = new Set([...this.ids, ...this.everMembers, ...(this.members?.voters ?? []), ...(this.members?.learners ?? [])]);
+    let k = 1;
+    while (taken.has(`n${k}`)) k++;
+    return `n${k}`;
+  }
+
   private asset(res: ServerResponse, path: string): void {
     const dir = this.options.assetsDir ?? defaultAssetsDir();
     const name = path === '/' ? 'index.html' : path.slice(1);
@@ -437,6 +799,10 @@ export class DashboardServer {
     const ext = name.slice(name.lastIndexOf('.'));
     send(res, 200, readFileSync(file), CONTENT_TYPES[ext] ?? 'application/octet-stream');
   }
+}
+
+function optionalTerm(term: number | undefined): { term?: number } {
+  return term !== undefined ? { term } : {};
 }
 
 /** The `reason` of a node's JSON error answer, or its text. */

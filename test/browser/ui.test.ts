@@ -10,7 +10,10 @@
  * the timeline; messages to a node that is down are drawn failed, one at a time, then removed;
  * nodes that refuse the dashboard (401) are said to, not shown as down; each card shows its node's
  * snapshot before a log strip that starts after it, and InstallSnapshot chunks and replies are
- * squares of their own, said chunk by chunk in the cluster log; the statechart is
+ * squares of their own, said chunk by chunk in the cluster log; voters, learners, removed nodes
+ * and a new server not yet added are told apart on the cards and the ring, configuration entries
+ * are marked in the strips with their members in the tooltip, and "add node", "remove" and "lead
+ * here" post to the server (a refusal is said in the log panel); the statechart is
  * fetched, inlined, and the leader's state is marked; a dropped stream reconnects; at 420 px wide
  * nothing overflows the page. Prints the page's load time and the rate of events it renders;
  * screenshots in test-results/.
@@ -31,6 +34,7 @@ const hasChromium = existsSync(CHROMIUM);
 const SCREENSHOT = join(import.meta.dirname, '..', '..', 'test-results', 'dashboard-fake.png');
 const SCREENSHOT_NARROW = join(import.meta.dirname, '..', '..', 'test-results', 'dashboard-narrow.png');
 const SCREENSHOT_REFUSED = join(import.meta.dirname, '..', '..', 'test-results', 'dashboard-refused.png');
+const SCREENSHOT_MEMBERS = join(import.meta.dirname, '..', '..', 'test-results', 'dashboard-members.png');
 /** What the dashboard server says when a node answers 401 (src/dashboard/server.ts, refusalAdvice). */
 const ADVICE = 'the nodes have a client token: start the dashboard with --client-token <token> (or $XSTATE_RAFT_CLIENT_TOKEN)';
 const IDS = ['n1', 'n2', 'n3'];
@@ -85,6 +89,12 @@ class FakeCluster {
   private readonly history: { event: string; data: unknown }[] = [];
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private workload: 'running' | 'paused' = 'running';
+  /** The configuration as the server streams it in `cluster` (null: not known, as from older nodes). */
+  private members: { voters: string[]; learners: string[]; index: number; committed: boolean } | null = null;
+  private configs: { index: number; term: number; voters: string[]; learners: string[] }[] = [];
+  private removed: string[] = [];
+  /** The next "lead here" is refused with this answer instead of electing the node. */
+  refuseTransfer: { status: number; body: unknown } | null = null;
   /** Set: every node answers the dashboard server with 401, and this is its advice. */
   private refusal: string | null = null;
   private server: Server | undefined;
@@ -184,6 +194,45 @@ class FakeCluster {
       term: leader.term,
       snapshot: { index: leader.snapshotIndex, term: leader.snapshotTerm, offset, bytes: total - offset, done: true, total },
     });
+  }
+
+  /** The server learns the configuration: the bootstrap entry at index 1 (term 1), committed. */
+  bootstrapMembers(): void {
+    this.members = { voters: [...IDS], learners: [], index: 1, committed: true };
+    this.configs = [{ index: 1, term: 1, voters: [...IDS], learners: [] }];
+    this.emit('cluster', this.clusterEvent());
+  }
+
+  /** The leader appends a configuration entry (in force at once, committed on the next heartbeat); returns its index and term. */
+  configure(voters: string[], learners: string[]): { index: number; term: number } {
+    const index = this.append();
+    const term = (this.leader() as FakeNode).term;
+    for (const id of [...(this.members?.voters ?? []), ...(this.members?.learners ?? [])]) if (!voters.includes(id) && !learners.includes(id)) this.removed.push(id);
+    this.configs.push({ index, term, voters, learners });
+    this.members = { voters, learners, index, committed: false };
+    this.emit('cluster', this.clusterEvent());
+    return { index, term };
+  }
+
+  /** A new, empty server starts with --join: the server follows it before it is a member. */
+  join(id: string): void {
+    const leader = this.leader() as FakeNode;
+    this.nodes.set(id, {
+      id,
+      up: true,
+      role: 'follower',
+      term: leader.term,
+      votedFor: null,
+      leaderId: leader.id,
+      commitIndex: 0,
+      lastApplied: 0,
+      log: [],
+      isolated: [],
+      snapshotIndex: 0,
+      snapshotTerm: 0,
+    });
+    this.emit('cluster', this.clusterEvent());
+    this.emit('node', this.describe(this.nodes.get(id) as FakeNode));
   }
 
   /** The nodes start (or stop) refusing the dashboard server, as after a restart with --client-token. */
@@ -302,7 +351,12 @@ class FakeCluster {
   }
 
   private clusterEvent(): unknown {
-    return { nodes: IDS, controls: { kill: true, restart: true, workload: true }, workload: this.workload };
+    return {
+      nodes: [...this.nodes.keys()],
+      controls: { kill: true, restart: true, workload: true, addNode: this.members !== null },
+      workload: this.workload,
+      ...(this.members !== null ? { members: this.members, configs: this.configs, removed: this.removed } : {}),
+    };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -340,7 +394,7 @@ class FakeCluster {
       if (target === undefined) return reply(404, JSON.stringify({ error: 'not_found', reason: `no node ${id}` }));
       if (action === 'kill') this.update(id, { up: false });
       if (action === 'restart') this.update(id, { up: true, role: 'follower', leaderId: null });
-      if (action === 'isolate') this.update(id, { isolated: IDS.filter((p) => p !== id) });
+      if (action === 'isolate') this.update(id, { isolated: [...this.nodes.keys()].filter((p) => p !== id) });
       if (action === 'rejoin') this.update(id, { isolated: [] });
       this.emit('log', {
         level: action === 'kill' ? 'warn' : 'info',
@@ -348,6 +402,35 @@ class FakeCluster {
         time: Date.now(),
       });
       return reply(200, JSON.stringify({ ok: true }));
+    }
+    const member = /^\/api\/nodes\/([^/]+)\/(remove|transfer)$/.exec(path);
+    if (member !== null) {
+      const [, id = '', action] = member;
+      const members = this.members ?? { voters: [], learners: [] };
+      if (action === 'remove') {
+        const change = this.configure(
+          members.voters.filter((v) => v !== id),
+          members.learners.filter((l) => l !== id),
+        );
+        this.emit('log', { level: 'warn', text: `${id} removed from the configuration (configuration entry ${change.index}, term ${change.term})`, time: Date.now() });
+        return reply(200, JSON.stringify(change));
+      }
+      if (this.refuseTransfer !== null) {
+        const { status, body } = this.refuseTransfer;
+        this.refuseTransfer = null;
+        return reply(status, JSON.stringify(body));
+      }
+      const term = (this.leader()?.term ?? 0) + 1;
+      const was = this.leader();
+      if (was !== undefined) this.update(was.id, { role: 'follower' });
+      this.elect(id, term);
+      return reply(200, JSON.stringify({ leaderId: id, term }));
+    }
+    if (path === '/api/members/add') {
+      // As the demo does it, the new process first; the test adds it as a learner, then promotes it.
+      this.join('n4');
+      this.emit('log', { level: 'info', text: 'n4 started on 127.0.0.1:7004: a new, empty node that learns the cluster from n2 (node --join)', time: Date.now() });
+      return reply(200, JSON.stringify({ id: 'n4', address: '127.0.0.1:7004' }));
     }
     if (path === '/api/propose') {
       const index = this.append();
@@ -784,6 +867,83 @@ describe.skipIf(!hasChromium)(
       await expect.poll(() => alert.isVisible()).toBe(false);
       await expect.poll(() => page.locator('[data-node][data-role="leader"]').count()).toBe(1);
       expect(await page.locator('#summary').textContent()).toMatch(/^3 nodes · 2 up · leader n2 · term 3$/);
+    });
+
+    it('tells voters, learners, removed nodes and a server not yet added apart, marks configuration entries, and posts the membership controls', async () => {
+      const member = (id: string) => card(id).getAttribute('data-member');
+      const ringMember = (id: string) => page.locator(`[data-ring-node="${id}"]`).getAttribute('data-member');
+      const addButton = page.locator('[data-action="add-node"]');
+      // Without a configuration (nodes older than membership changes) there is nothing to show or ask.
+      expect(await member('n2')).toBe('unknown');
+      expect(await card('n3').locator('[data-action="transfer"]').isVisible()).toBe(false);
+      expect(await addButton.isVisible()).toBe(false);
+
+      fake.bootstrapMembers();
+      await expect.poll(() => member('n2')).toBe('voter');
+      expect(await card('n2').locator('[data-field="membership"]').textContent()).toBe('voter');
+      expect(await ringMember('n3')).toBe('voter');
+      // "Lead here" only for an up follower voter: not the leader, not a node that is down (n1).
+      expect(await card('n3').locator('[data-action="transfer"]').isEnabled()).toBe(true);
+      expect(await card('n2').locator('[data-action="transfer"]').isEnabled()).toBe(false);
+      expect(await card('n1').locator('[data-action="transfer"]').isEnabled()).toBe(false);
+      expect(await card('n1').locator('[data-action="remove"]').isEnabled()).toBe(true);
+      expect(await page.locator('#summary').textContent()).toContain('3 voters');
+
+      // "Add node": the server starts n4 and adds it as a learner.
+      await addButton.click();
+      await expect.poll(() => fake.calls.some((c) => c.method === 'POST' && c.path === '/api/members/add')).toBe(true);
+      // Followed before it is a member: faded, "not a member".
+      await expect.poll(() => member('n4')).toBe('outsider');
+      expect(await card('n4').locator('[data-field="membership"]').textContent()).toBe('not a member');
+      expect(await page.locator('[data-ring-node="n4"] .ring-role').textContent()).toBe('not a member');
+      expect(await card('n4').locator('[data-action="remove"]').isEnabled()).toBe(false);
+      fake.configure(['n1', 'n2', 'n3'], ['n4']);
+      await expect.poll(() => member('n4')).toBe('learner');
+      expect(await page.locator('[data-node]').count()).toBe(4);
+      expect(await page.locator('[data-ring-node]').count()).toBe(4);
+      expect(await ringMember('n4')).toBe('learner');
+      expect(await page.locator('[data-ring-node="n4"] .ring-role').textContent()).toBe('learner');
+      expect(await page.locator('[data-ring-node="n4"] .learner-ring').isVisible()).toBe(true);
+      expect(await page.locator('[data-ring-node="n3"] .learner-ring').isVisible()).toBe(false);
+      expect(await card('n4').locator('[data-action="transfer"]').isEnabled()).toBe(false); // a learner cannot lead
+      // Its configuration entry is marked in the strips, its members in the tooltip.
+      const entry = (fake.nodes.get('n2') as FakeNode).log.length;
+      const cell = card('n2').locator(`.strip.log .cell.config[title^="#${entry} "]`);
+      await expect.poll(() => cell.count()).toBe(1);
+      expect(await cell.getAttribute('title')).toBe(`#${entry} · term 3 · configuration: voters n1, n2, n3 · learners n4 · committed`);
+      // An ordinary entry is not marked.
+      expect(
+        await card('n2')
+          .locator(`.strip.log .cell[title^="#${entry - 1} "]`)
+          .getAttribute('class'),
+      ).not.toContain('config');
+
+      mkdirSync(join(SCREENSHOT_MEMBERS, '..'), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT_MEMBERS, fullPage: true });
+      // Promoted: a voter like the others.
+      fake.configure(['n1', 'n2', 'n3', 'n4'], []);
+      await expect.poll(() => member('n4')).toBe('voter');
+      expect(await page.locator('[data-ring-node="n4"] .learner-ring').isVisible()).toBe(false);
+
+      // "Remove" on the node that is down: it stays on the page, greyed and marked removed.
+      await card('n1').locator('[data-action="remove"]').click();
+      await expect.poll(() => fake.calls.some((c) => c.method === 'POST' && c.path === '/api/nodes/n1/remove')).toBe(true);
+      await expect.poll(() => member('n1')).toBe('removed');
+      expect(await card('n1').locator('[data-field="membership"]').textContent()).toBe('removed');
+      expect(await ringMember('n1')).toBe('removed');
+      expect(await card('n1').locator('[data-action="remove"]').isEnabled()).toBe(false);
+
+      // "Lead here", refused: the node's answer is said in the log panel; then granted.
+      fake.refuseTransfer = { status: 409, body: { error: 'transfer_failed', reason: 'n2: the transfer was abandoned after an election timeout' } };
+      await card('n3').locator('[data-action="transfer"]').click();
+      await expect.poll(() => page.locator('.log-lines .line.error').filter({ hasText: 'transfer n3 failed: transfer_failed (n2: the transfer was abandoned' }).count()).toBe(1);
+      // The browser reports the refused request on its console; that one was asked for.
+      const refusal = pageErrors.findIndex((e) => e.includes('409'));
+      if (refusal >= 0) pageErrors.splice(refusal, 1);
+      await card('n3').locator('[data-action="transfer"]').click();
+      await expect.poll(() => card('n3').getAttribute('data-role')).toBe('leader');
+      expect(await card('n2').getAttribute('data-role')).toBe('follower');
+      expect(await card('n2').locator('[data-action="transfer"]').isEnabled()).toBe(true);
     });
 
     it('stays readable 420 px wide: nothing overflows the page or its panel, every panel shows', async () => {

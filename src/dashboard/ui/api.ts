@@ -45,5 +45,6 @@ export const api = {
   split: 'api/split',
   heal: 'api/heal',
   propose: 'api/propose',
+  addNode: 'api/members/add',
   workload: (action: 'pause' | 'resume') => `api/workload/${action}`,
 };

@@ -8,11 +8,17 @@
  * covers are compacted — the node no longer holds them — so the strip of that node starts at
  * snapshotIndex + 1 (firstLogIndex); the window's cells before it are drawn as part of the
  * snapshot, not as missing.
+ *
+ * Beside the role, where the node stands in the configuration: voter, learner (it gets the log
+ * but neither votes nor counts toward commit), removed (greyed), or not a member yet (a new
+ * server waiting to be added). Configuration entries are marked in the strip, their voters and
+ * learners in the cell's tooltip. "Lead here" asks the leader to hand leadership to a follower
+ * voter; "Remove" takes the node out of the configuration.
  */
 import { attr, h, text } from './dom.js';
 import { snapshotBlock } from './snapshot.js';
 import type { DashboardState } from './state.js';
-import type { NodeEvent, NodeUp } from './types.js';
+import type { ConfigEntry, Membership, NodeEvent, NodeUp } from './types.js';
 
 export const LOG_WINDOW = 40;
 const COLUMNS = `grid-template-columns: repeat(${LOG_WINDOW}, minmax(0, 1fr))`;
@@ -24,14 +30,29 @@ export function termColour(term: number): string {
   return TERM_COLOURS[(((term - 1) % TERM_COLOURS.length) + TERM_COLOURS.length) % TERM_COLOURS.length] ?? '#e5e7eb';
 }
 
-export type NodeAction = 'kill' | 'restart' | 'isolate' | 'rejoin';
+export type NodeAction = 'kill' | 'restart' | 'isolate' | 'rejoin' | 'transfer' | 'remove';
 
-const ACTIONS: { action: NodeAction; label: string }[] = [
-  { action: 'kill', label: 'Kill' },
-  { action: 'restart', label: 'Restart' },
-  { action: 'isolate', label: 'Isolate' },
-  { action: 'rejoin', label: 'Rejoin' },
+const ACTIONS: { action: NodeAction; label: string; title: (id: string) => string }[] = [
+  { action: 'kill', label: 'Kill', title: (id) => `Kill ${id}` },
+  { action: 'restart', label: 'Restart', title: (id) => `Restart ${id}` },
+  { action: 'isolate', label: 'Isolate', title: (id) => `Isolate ${id}` },
+  { action: 'rejoin', label: 'Rejoin', title: (id) => `Rejoin ${id}` },
+  { action: 'transfer', label: 'Lead here', title: (id) => `Transfer leadership to ${id}` },
+  { action: 'remove', label: 'Remove', title: (id) => `Remove ${id} from the configuration` },
 ];
+
+const MEMBERSHIP: Record<Membership, { label: string; title: string }> = {
+  voter: { label: 'voter', title: 'A voter: it votes in elections and counts toward commit' },
+  learner: { label: 'learner', title: 'A learner: it receives the log and snapshots but neither votes nor counts toward commit' },
+  removed: { label: 'removed', title: 'No longer in the configuration: it takes no part in the cluster' },
+  outsider: { label: 'not a member', title: 'Not in the configuration: a new server waiting to be added' },
+  unknown: { label: '', title: '' },
+};
+
+/** "voters n1, n2, n3 · learners n4" */
+export function describeConfig(config: ConfigEntry): string {
+  return `voters ${config.voters.join(', ') || 'none'} · learners ${config.learners.join(', ') || 'none'}`;
+}
 
 const FIELDS = [
   { field: 'term', label: 'term' },
@@ -47,6 +68,7 @@ type Field = (typeof FIELDS)[number]['field'];
 interface Card {
   root: HTMLElement;
   role: HTMLElement;
+  member: HTMLElement;
   note: HTMLElement;
   fields: Record<Field, HTMLElement>;
   buttons: Record<NodeAction, HTMLButtonElement>;
@@ -106,7 +128,7 @@ export class NodeCards {
     for (const id of state.dirtyNodes) {
       const card = this.cards.get(id);
       const node = state.nodes.get(id);
-      if (card !== undefined) this.update(card, node, state);
+      if (card !== undefined) this.update(id, card, node, state);
     }
     state.dirtyNodes.clear();
     this.renderSelection(state);
@@ -118,6 +140,7 @@ export class NodeCards {
 
   private create(id: string): Card {
     const role = h('span', { class: 'role-pill', 'data-field': 'role' }, '…');
+    const member = h('span', { class: 'member-pill', 'data-field': 'membership', hidden: true });
     const note = h('span', { class: 'card-note' });
     const fields = {} as Record<Field, HTMLElement>;
     const dl = h('dl', { class: 'fields' });
@@ -127,8 +150,8 @@ export class NodeCards {
     }
     const buttons = {} as Record<NodeAction, HTMLButtonElement>;
     const actions = h('div', { class: 'actions', role: 'group', 'aria-label': `Controls for ${id}` });
-    for (const { action, label } of ACTIONS) {
-      const button = h('button', { type: 'button', class: `btn small ${action}`, 'data-action': action, 'aria-label': `${label} ${id}`, title: `${label} ${id}` }, label);
+    for (const { action, label, title } of ACTIONS) {
+      const button = h('button', { type: 'button', class: `btn small ${action}`, 'data-action': action, 'aria-label': title(id), title: title(id) }, label);
       button.addEventListener('click', (e) => {
         e.stopPropagation();
         this.onAction(id, action, button);
@@ -151,7 +174,7 @@ export class NodeCards {
     const root = h(
       'article',
       { class: 'card', 'data-node': id, 'data-role': 'unknown', tabindex: 0, 'aria-label': `node ${id}` },
-      h('div', { class: 'card-head' }, h('span', { class: 'node-id' }, id), role, note, actions),
+      h('div', { class: 'card-head' }, h('span', { class: 'node-id' }, id), role, member, note, actions),
       dl,
       h('div', { class: 'log-row' }, block, strip),
     );
@@ -163,10 +186,10 @@ export class NodeCards {
         this.onSelect(id);
       }
     });
-    return { root, role, note, fields, buttons, snapshot: { root: block, at, meta, shown: undefined }, cells, cellKeys: cells.map(() => '') };
+    return { root, role, member, note, fields, buttons, snapshot: { root: block, at, meta, shown: undefined }, cells, cellKeys: cells.map(() => '') };
   }
 
-  private update(card: Card, node: NodeEvent | undefined, state: DashboardState): void {
+  private update(id: string, card: Card, node: NodeEvent | undefined, state: DashboardState): void {
     const controls = state.cluster?.controls ?? { kill: true, restart: true, workload: true };
     const peers = state.ids().length - 1;
     const up = node?.up === true ? node : undefined;
@@ -175,6 +198,11 @@ export class NodeCards {
     attr(card.root, 'data-role', role);
     attr(card.root, 'data-up', String(up !== undefined));
     text(card.role, role === 'preCandidate' ? 'pre-candidate' : role === 'unknown' ? 'waiting…' : role);
+    const membership = state.membership(id);
+    attr(card.root, 'data-member', membership);
+    text(card.member, MEMBERSHIP[membership].label);
+    attr(card.member, 'title', MEMBERSHIP[membership].title || null);
+    card.member.hidden = membership === 'unknown';
     const value = (v: string | number | null) => (v === null ? '–' : String(v));
     for (const { field } of FIELDS) {
       const el = card.fields[field];
@@ -201,6 +229,15 @@ export class NodeCards {
     b.restart.disabled = node === undefined || up !== undefined || refused !== undefined || b.restart.classList.contains('pending');
     b.isolate.disabled = up === undefined || up.isolated.length >= peers || b.isolate.classList.contains('pending');
     b.rejoin.disabled = up === undefined || up.isolated.length === 0 || b.rejoin.classList.contains('pending');
+    // Membership changes go through the leader (GET /admin/members told the server the configuration).
+    const members = state.cluster?.members;
+    const leader = state.leader();
+    b.transfer.hidden = members === undefined;
+    b.remove.hidden = members === undefined;
+    b.transfer.disabled = up?.role !== 'follower' || membership !== 'voter' || leader === undefined || b.transfer.classList.contains('pending');
+    const lastVoter = membership === 'voter' && members?.voters.length === 1;
+    b.remove.disabled = (membership !== 'voter' && membership !== 'learner') || lastVoter || b.remove.classList.contains('pending');
+    b.remove.title = lastVoter ? 'The last voter cannot be removed' : `Remove ${id} from the configuration`;
 
     this.updateSnapshot(card, up);
     const snapshotIndex = up?.snapshotIndex ?? 0;
@@ -210,12 +247,14 @@ export class NodeCards {
       const index = start + i;
       let key: string;
       let term = 0;
+      let config: ConfigEntry | undefined;
       if (up === undefined || index > up.lastLogIndex) key = 'empty';
       else if (index <= snapshotIndex) key = index === snapshotIndex ? 'compacted snapshot-edge' : 'compacted';
       else if (index < up.log.start) key = 'older';
       else {
         term = up.log.terms[index - up.log.start] ?? 0;
-        key = `${term}:${index <= up.commitIndex ? 'c' : 'u'}${index === up.commitIndex ? 'm' : ''}`;
+        config = state.configAt(index, term);
+        key = `${term}:${index <= up.commitIndex ? 'c' : 'u'}${index === up.commitIndex ? 'm' : ''}${config !== undefined ? ':cfg' : ''}`;
       }
       // The term is written where a run of it starts; the colour carries it along the run.
       const label = term > 0 && term !== previous;
@@ -226,7 +265,10 @@ export class NodeCards {
       if (card.cellKeys[i] === shown) return;
       card.cellKeys[i] = shown;
       const plain = key === 'empty' || key === 'older' || key.startsWith('compacted');
-      cell.className = plain ? `cell ${key}` : `cell ${index <= (up?.commitIndex ?? 0) ? 'committed' : 'uncommitted'}${index === up?.commitIndex ? ' commit-mark' : ''}`;
+      cell.className = plain
+        ? `cell ${key}`
+        : `cell ${index <= (up?.commitIndex ?? 0) ? 'committed' : 'uncommitted'}${index === up?.commitIndex ? ' commit-mark' : ''}${config !== undefined ? ' config' : ''}`;
+      attr(cell, 'data-config', config !== undefined ? describeConfig(config) : null);
       cell.style.background = term > 0 ? termColour(term) : '';
       cell.textContent = label ? String(term) : '';
       cell.title =
@@ -238,7 +280,7 @@ export class NodeCards {
               ? `#${index} · compacted into the snapshot`
               : key === 'compacted snapshot-edge'
                 ? `#${index} · the snapshot's last entry (term ${up?.snapshotTerm ?? 0})`
-                : `#${index} · term ${term} · ${index <= (up?.commitIndex ?? 0) ? 'committed' : 'not committed'}`;
+                : `#${index} · term ${term} · ${config !== undefined ? `configuration: ${describeConfig(config)} · ` : ''}${index <= (up?.commitIndex ?? 0) ? 'committed' : 'not committed'}`;
     });
   }
 

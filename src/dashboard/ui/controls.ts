@@ -1,7 +1,8 @@
 /**
  * Cluster-wide controls: split the cluster in two (the chosen nodes on one side, the rest on the
- * other), heal, propose a command, pause or resume the workload. Each only asks the server; the
- * picture changes when the server's events say so.
+ * other), heal, propose a command, pause or resume the workload, and (in the demo, which owns the
+ * node processes) add a node. Each only asks the server; the picture changes when the server's
+ * events say so.
  */
 import { api, describeError, post, type Report } from './api.js';
 import { attr, h, text } from './dom.js';
@@ -15,6 +16,10 @@ export class ClusterControls {
   private readonly workloadButton: HTMLButtonElement;
   private readonly workloadRow: HTMLElement;
   private readonly proposeResult: HTMLElement;
+  private readonly membersRow: HTMLElement;
+  private readonly membersState: HTMLElement;
+  private readonly addButton: HTMLButtonElement;
+  private readonly addHint: HTMLElement;
   private readonly side = new Set<string>();
   private chipKey = '';
 
@@ -83,6 +88,17 @@ export class ClusterControls {
     });
     this.workloadRow = h('div', { class: 'control-row' }, h('span', { class: 'control-label' }, 'Workload'), this.workloadState, this.workloadButton);
 
+    // ---- membership
+    this.membersState = h('span', { class: 'members-state', 'data-field': 'members' }, '–');
+    this.addButton = h('button', { type: 'button', class: 'btn', 'data-action': 'add-node', 'aria-describedby': 'add-node-hint' }, 'Add node');
+    this.addButton.addEventListener('click', () => void this.run(this.addButton, 'add node', api.addNode));
+    this.membersRow = h('div', { class: 'control-row' }, h('span', { class: 'control-label' }, 'Members'), this.membersState, h('div', { class: 'buttons' }, this.addButton));
+    this.addHint = h(
+      'p',
+      { class: 'hint muted', id: 'add-node-hint' },
+      'Add node starts a new, empty node process (node --join), adds it as a learner, then promotes it to voter once it has caught up. Remove and Lead here are on the cards.',
+    );
+
     host.append(
       h('div', { class: 'control-row' }, h('span', { class: 'control-label' }, 'Partition'), this.chips, h('div', { class: 'buttons' }, this.splitButton, this.healButton)),
       h('p', { class: 'hint muted' }, 'Pick the nodes to cut off (e.g. the leader alone): they lose contact with the rest until healed.'),
@@ -90,6 +106,8 @@ export class ClusterControls {
       hint,
       this.proposeResult,
       this.workloadRow,
+      this.membersRow,
+      this.addHint,
     );
   }
 
@@ -116,6 +134,24 @@ export class ClusterControls {
     this.splitButton.title = this.side.size === 0 ? 'Pick the nodes to cut off first' : `Cut ${[...this.side].join(', ')} off from the rest`;
 
     const cluster = this.state.cluster;
+    const members = cluster?.members;
+    const canAdd = cluster?.controls.addNode === true;
+    this.membersRow.hidden = members === undefined && !canAdd;
+    this.addHint.hidden = !canAdd;
+    this.addButton.hidden = !canAdd;
+    text(
+      this.membersState,
+      members === undefined
+        ? '–'
+        : `${members.voters.length} voter${members.voters.length === 1 ? '' : 's'}${members.learners.length > 0 ? `, ${members.learners.length} learner${members.learners.length === 1 ? '' : 's'}` : ''}`,
+    );
+    attr(
+      this.membersState,
+      'title',
+      members === undefined
+        ? null
+        : `voters ${members.voters.join(', ') || 'none'} · learners ${members.learners.join(', ') || 'none'} · configuration entry ${members.index} (${members.committed ? 'committed' : 'not committed yet'})`,
+    );
     const workload = cluster?.workload ?? 'off';
     this.workloadRow.hidden = cluster === null || !cluster.controls.workload || workload === 'off';
     text(this.workloadState, workload);

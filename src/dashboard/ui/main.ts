@@ -146,8 +146,11 @@ function renderSummary(): void {
   // Nodes that refuse the dashboard are neither up nor down as far as it can tell: a cluster it may
   // not watch is not "0 up, no leader".
   const seen = up.length > 0 || refused.length === 0;
+  const members = state.cluster?.members;
   const parts = [
     `${total} nodes`,
+    members !== undefined &&
+      `${members.voters.length} voters${members.learners.length > 0 ? ` + ${members.learners.length} learner${members.learners.length === 1 ? '' : 's'}` : ''}`,
     seen && `${up.length} up`,
     refused.length > 0 && `${refused.length === total ? 'all' : refused.length} refuse${refused.length === 1 ? 's' : ''} the dashboard (401)`,
     seen && (leader !== undefined ? `leader ${leader.id}` : 'no leader'),

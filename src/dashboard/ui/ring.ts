@@ -9,6 +9,10 @@
  * (every heartbeat, with entries), so one failed dot per direction of a link is in flight at a
  * time and the others are only counted: the ring shows that messages fail, not a pile of them.
  *
+ * A learner is drawn with a dotted inner ring and labelled "learner"; a node that left the
+ * configuration is greyed and labelled "removed"; a new server not added yet is faded ("not a
+ * member"). A node that joins at run time gets its place when the server lists it.
+ *
  * Cheap by construction: dots come from a fixed pool of <circle>s moved by one
  * requestAnimationFrame loop that runs only while a dot is in flight; at most MAX_DOTS fly at
  * once (heartbeats give way to votes and entries); of the ~20 heartbeats a second a leader sends
@@ -118,10 +122,14 @@ export class Ring {
       const n = state.nodes.get(id);
       const refused = n?.up === false && n.refused !== undefined;
       const role = n === undefined ? 'unknown' : n.up ? n.role : refused ? 'refused' : 'down';
+      const member = state.membership(id);
       attr(node.group, 'data-role', role);
+      attr(node.group, 'data-member', member);
       attr(node.group, 'class', `ring-node${state.selected === id ? ' selected' : ''}${n?.up === true && n.isolated.length > 0 ? ' cut' : ''}`);
       text(node.term, n?.up === true ? `term ${n.term}` : n === undefined ? '' : refused ? '401' : 'down');
-      text(node.label, role === 'preCandidate' ? 'pre-candidate' : role === 'unknown' || role === 'down' ? '' : role);
+      const roleLabel = role === 'preCandidate' ? 'pre-candidate' : role === 'unknown' || role === 'down' ? '' : role;
+      // A learner is always a follower: what it is in the configuration says more.
+      text(node.label, member === 'learner' ? 'learner' : member === 'removed' ? 'removed' : member === 'outsider' ? 'not a member' : roleLabel);
     }
     // A link is cut when either end refuses the other (isolation is per node, on both sides).
     // Messages fail over a cut link and to a node known to be down; a node that refuses the
@@ -315,6 +323,7 @@ export class Ring {
         { class: 'ring-node', 'data-ring-node': id, tabindex: 0, role: 'button', 'aria-label': `Select ${id}` },
         s('circle', { class: 'halo', cx: x, cy: y, r: NODE_R + 6 }),
         s('circle', { class: 'body', cx: x, cy: y, r: NODE_R }),
+        s('circle', { class: 'learner-ring', cx: x, cy: y, r: NODE_R - 5 }),
         idText,
         term,
         label,

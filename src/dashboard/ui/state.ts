@@ -3,7 +3,7 @@
  * button hoped would happen). Each change marks the panels that must redraw; main.ts redraws
  * them once per animation frame, so a burst of events costs one render.
  */
-import type { ClusterEvent, LeaderEvent, LogEvent, NodeDown, NodeEvent, NodeUp } from './types.js';
+import type { ClusterEvent, ConfigEntry, LeaderEvent, LogEvent, Membership, NodeDown, NodeEvent, NodeUp } from './types.js';
 
 export type Panel = 'cluster' | 'nodes' | 'timeline' | 'log' | 'connection' | 'selection';
 
@@ -47,6 +47,20 @@ export class DashboardState {
     let best: NodeUp | undefined;
     for (const n of this.upNodes()) if (n.role === 'leader' && (best === undefined || n.term > best.term)) best = n;
     return best;
+  }
+
+  /** Where `id` stands in the configuration in force (see ClusterEvent.members). */
+  membership(id: string): Membership {
+    const members = this.cluster?.members;
+    if (members === undefined) return 'unknown';
+    if (members.voters.includes(id)) return 'voter';
+    if (members.learners.includes(id)) return 'learner';
+    return this.cluster?.removed?.includes(id) === true ? 'removed' : 'outsider';
+  }
+
+  /** The configuration entry at `index` of term `term`, if that entry is one the server has seen. */
+  configAt(index: number, term: number): ConfigEntry | undefined {
+    return this.cluster?.configs?.find((c) => c.index === index && c.term === term);
   }
 
   setCluster(event: ClusterEvent): void {

@@ -6,10 +6,43 @@
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 
 export interface ClusterEvent {
+  /** Every node the server follows: the members, and nodes that left the configuration or wait to join it. */
   nodes: string[];
-  controls: { kill: boolean; restart: boolean; workload: boolean };
+  /** `addNode`: the server can start a new node process (the demo); absent from older servers. */
+  controls: { kill: boolean; restart: boolean; workload: boolean; addNode?: boolean };
   workload: 'running' | 'paused' | 'off';
+  /**
+   * The configuration in force on the most advanced node that answered GET /admin/members (a
+   * configuration takes effect when appended, so it may not be committed yet). Absent until a
+   * node answered (or from nodes without the route).
+   */
+  members?: Members;
+  /** Configuration entries of the log the server has seen, oldest first. */
+  configs?: ConfigEntry[];
+  /** Nodes that were members of a committed configuration and are not members any more. */
+  removed?: string[];
 }
+
+export interface Configuration {
+  voters: string[];
+  learners: string[];
+}
+
+export interface Members extends Configuration {
+  /** The index of the entry that set it (0: the bootstrap list, not written to the log yet). */
+  index: number;
+  committed: boolean;
+}
+
+/** A configuration entry: where it is in the log and what it says. */
+export interface ConfigEntry extends Configuration {
+  index: number;
+  /** Its term, once known: an entry at the same index with another term is not this one. */
+  term?: number;
+}
+
+/** Where a node stands in the configuration (`unknown`: no configuration is known yet). */
+export type Membership = 'voter' | 'learner' | 'removed' | 'outsider' | 'unknown';
 
 export interface NodeUp {
   id: string;
