@@ -36,6 +36,7 @@ import {
   historyAfterCompaction,
   historyAfterTruncation,
   inForce,
+  isRaftCommand,
   snapshotConfiguration,
   type ConfigChange,
   type LearnerProgress,
@@ -297,7 +298,8 @@ const machine = setup({
     isSelfVoter: ({ context }) => isSelfVoter(context),
     /** Check-quorum: a majority of the voters (the leader included, if it is one) answered since the last check. */
     hasActiveQuorum: ({ context }) =>
-      !context.checkQuorum || isMajority(context.recentlyActive.length + (isSelfVoter(context) ? 1 : 0), votersCount(context)),
+      !context.checkQuorum ||
+      isMajority(context.recentlyActive.filter((id) => context.peers.includes(id)).length + (isSelfVoter(context) ? 1 : 0), votersCount(context)),
     /** The leader has committed an entry of its own term (§5.4.2; a configuration change waits for it: the 2015 bug). */
     hasCommittedInTerm: ({ context }) => hasCommittedInTerm(context),
     /** A configuration entry is not yet committed, or a change is held back: never two changes in flight. */
@@ -308,6 +310,8 @@ const machine = setup({
     /** The leader is not a voter of a committed configuration: it removed itself, and hands over. */
     isRemovedAndCommitted: ({ context }) => !isSelfVoter(context) && inForce(context.configs).index <= context.commitIndex,
     isTransferring: ({ context }) => context.transfer !== undefined,
+    /** A client's batch holds one of Raft's own commands (a configuration, a no-op). */
+    proposesRaftCommand: ({ event }) => asEvent(event, 'client.propose').commands.some(isRaftCommand),
     /** A voter to hand leadership to: the one named (another voter), or the most up-to-date one. */
     hasTransferTarget: ({ context, event }) => {
       const { to } = asEvent(event, 'client.transferLeadership');
@@ -571,6 +575,12 @@ const machine = setup({
       enqueue.emit({ type: 'proposalAccepted', entries: appended.entries, ...(requestId !== undefined ? { requestId } : {}) });
       return appended.ctx;
     }),
+    /** A client proposed one of Raft's own commands (a configuration, a no-op): only Raft's rules append those. */
+    rejectRaftCommand: rule((ctx, event, enqueue) => {
+      const { requestId } = asEvent(event, 'client.propose');
+      enqueue.emit({ type: 'proposalRejected', leaderId: ctx.leaderId, reserved: true, ...(requestId !== undefined ? { requestId } : {}) });
+      return ctx;
+    }),
     rejectProposal: rule((ctx, event, enqueue) => {
       const { requestId } = asEvent(event, 'client.propose');
       // While it hands leadership over, a leader refuses proposals and points at the next leader.
@@ -709,7 +719,9 @@ const machine = setup({
           ? 'this node is not the leader'
           : ctx.transfer !== undefined
             ? `leadership is already being transferred to ${ctx.transfer.to}`
-            : to === undefined
+            : hasConfigChangeInFlight(ctx)
+              ? 'a configuration change is in flight: transfer once it has committed'
+              : to === undefined
               ? 'there is no other voter to hand leadership to'
               : `${to} is not another voter of this cluster`;
       const outcome = ctx.leaderId !== ctx.id ? 'not_leader' : 'refused';
@@ -862,7 +874,11 @@ const machine = setup({
           { guard: and(['answersCurrentTermRequest', 'isAcceptance']), actions: 'recordReplication' },
           { guard: 'answersCurrentTermRequest', actions: 'backOffNextIndex' },
         ],
-        'client.propose': [{ guard: 'isTransferring', actions: 'rejectProposal' }, { actions: 'appendProposal' }],
+        'client.propose': [
+          { guard: 'proposesRaftCommand', actions: 'rejectRaftCommand' },
+          { guard: 'isTransferring', actions: 'rejectProposal' },
+          { actions: 'appendProposal' },
+        ],
         'client.read': { actions: 'admitReads' },
         'client.changeConfig': [
           { guard: 'isTransferring', actions: 'rejectConfigChangeInProgress' },
@@ -872,7 +888,8 @@ const machine = setup({
           { actions: 'appendConfigChange' },
         ],
         'client.transferLeadership': [
-          { guard: and([not('isTransferring'), 'hasTransferTarget']), actions: ['startTransfer', 'armTransferTimer'] },
+          // Not while a configuration change is held or uncommitted: the target might be removed, or win under the old configuration.
+          { guard: and([not('isTransferring'), not('hasConfigChangeInFlight'), 'hasTransferTarget']), actions: ['startTransfer', 'armTransferTimer'] },
           { actions: 'refuseTransfer' },
         ],
         'timeout.transfer': { actions: ['abandonTransfer'] },

@@ -31,6 +31,15 @@ export function isConfigCommand(command: unknown): command is ConfigCommand {
   return typeof command === 'object' && command !== null && (command as { type?: unknown }).type === CONFIG_COMMAND_TYPE;
 }
 
+/**
+ * Raft's own entries (a configuration, a leader's no-op) are appended by Raft's rules only: a
+ * client proposal of one is refused, so no client can change the membership behind those rules.
+ */
+export function isRaftCommand(command: unknown): boolean {
+  const type = typeof command === 'object' && command !== null ? (command as { type?: unknown }).type : undefined;
+  return type === CONFIG_COMMAND_TYPE || type === 'raft.noop';
+}
+
 export function configCommand(config: Configuration): ConfigCommand {
   return { type: CONFIG_COMMAND_TYPE, voters: config.voters, learners: config.learners, ...(config.addresses !== undefined ? { addresses: config.addresses } : {}) };
 }

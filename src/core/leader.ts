@@ -7,9 +7,9 @@
 import { entriesThatFit } from './log.js';
 import { quorumIndex } from './quorum.js';
 import { confirmedRound, partitionReadyReads } from './read.js';
-import { nextAppend, nextSnapshotChunk, type Progress } from './replication.js';
+import { initialProgress, nextAppend, nextSnapshotChunk, type Progress } from './replication.js';
 import type { AppendEntries, AppendEntriesResult, InstallSnapshot, InstallSnapshotResult, LogEntry, LogIndex, NodeId } from './types.js';
-import { historyAfterAppend } from './configuration.js';
+import { historyAfterAppend, replicationTargets } from './configuration.js';
 import { applyCommitted, hardState, isSelfVoter, withConfigs, type EffectSink, type RaftContext } from './node.js';
 
 type Ctx = RaftContext<unknown>;
@@ -66,7 +66,7 @@ export function installSnapshotMessage(ctx: Ctx, offset: number, data: string, d
  */
 export function replicate(ctx: Ctx, sink: EffectSink, heartbeat: boolean, only?: NodeId): Ctx {
   let next = ctx;
-  for (const peer of only === undefined ? ctx.replicas : [only]) {
+  for (const peer of only === undefined ? replicationTargetsNow(ctx) : [only]) {
     const progress = progressOf(next, peer);
     if (progress.nextIndex <= next.log.snapshotIndex && next.snapshot !== undefined) {
       const send = nextSnapshotChunk(progress, next.snapshot, Math.min(next.snapshotChunkBytes, next.maxBytesPerMessage), heartbeat);
@@ -142,7 +142,7 @@ export function heardFrom(ctx: Ctx, reply: { readonly from: NodeId; readonly seq
  * only grow): report it as an impossible input. Either way the reply then changes nothing.
  */
 export function isPlausibleReply(ctx: Ctx, reply: AppendEntriesResult, sink: EffectSink): boolean {
-  if (!ctx.replicas.includes(reply.from)) return false;
+  if (!replicationTargetsNow(ctx).includes(reply.from)) return false;
   const index = reply.success ? reply.matchIndex : reply.rejectedIndex;
   if (index <= ctx.log.lastIndex && reply.seq <= ctx.readSeq) return true;
   sink.emit({
@@ -155,7 +155,7 @@ export function isPlausibleReply(ctx: Ctx, reply: AppendEntriesResult, sink: Eff
 
 /** Leader: is this InstallSnapshot reply one an honest voter could send (about a snapshot within our log, of a round we sent)? */
 export function isPlausibleSnapshotReply(ctx: Ctx, reply: InstallSnapshotResult, sink: EffectSink): boolean {
-  if (!ctx.replicas.includes(reply.from)) return false;
+  if (!replicationTargetsNow(ctx).includes(reply.from)) return false;
   if (reply.lastIncludedIndex <= ctx.log.lastIndex && reply.seq <= ctx.readSeq) return true;
   sink.emit({
     type: 'invariantViolation',
@@ -178,14 +178,46 @@ export function appendCommands(ctx: Ctx, commands: readonly unknown[], sink: Eff
   return { ctx: replicate(advanceLeaderCommit(next, sink), sink, false), entries };
 }
 
-/** `next` with `configs` as its configuration history; announces the configuration in force when it changed from `before`'s. */
+/**
+ * `next` with `configs` as its configuration history; announces the configuration in force when it
+ * changed from `before`'s. On a leader, a server that enters the replicas starts from fresh
+ * progress: what was known of an earlier server of that id (removed, then added again as a new,
+ * empty machine) says nothing about this one.
+ */
 export function reconfigure(before: Ctx, next: Ctx, configs: Ctx['configs'], sink: EffectSink): Ctx {
   const after = withConfigs(next, configs);
-  if (after.config !== before.config) {
-    const record = after.configs[after.configs.length - 1] as Ctx['configs'][number];
-    sink.emit({ type: 'configChanged', config: record.config, index: record.index });
+  if (after.config === before.config) return after;
+  const record = after.configs[after.configs.length - 1] as Ctx['configs'][number];
+  sink.emit({ type: 'configChanged', config: record.config, index: record.index });
+  if (after.leaderId !== after.id) return after;
+  const entering = after.replicas.filter((id) => !before.replicas.includes(id));
+  if (entering.length === 0) return after;
+  const nextIndex = { ...after.nextIndex };
+  const matchIndex = { ...after.matchIndex };
+  const replication = { ...after.replication };
+  const ackedSeq = { ...after.ackedSeq };
+  const fresh = initialProgress(after.log.lastIndex);
+  for (const id of entering) {
+    nextIndex[id] = fresh.nextIndex;
+    matchIndex[id] = fresh.matchIndex;
+    replication[id] = { mode: fresh.mode, probeSent: fresh.probeSent };
+    delete ackedSeq[id];
   }
-  return after;
+  return { ...after, nextIndex, matchIndex, replication, ackedSeq, recentlyActive: after.recentlyActive.filter((id) => !entering.includes(id)) };
+}
+
+/**
+ * Who the leader sends to now: the replicas of the configuration in force and, while that
+ * configuration is not yet committed, the servers it removes — so a removed server receives the
+ * entry that removes it, and from then on, no longer a voter of its own configuration, never
+ * campaigns. They never count toward anything.
+ */
+export function replicationTargetsNow(ctx: Ctx): readonly NodeId[] {
+  const { configs } = ctx;
+  if (configs.length < 2 || (configs[configs.length - 1] as Ctx['configs'][number]).index <= ctx.commitIndex) return ctx.replicas;
+  const previous = replicationTargets((configs[configs.length - 2] as Ctx['configs'][number]).config, ctx.id);
+  const removed = previous.filter((id) => !ctx.replicas.includes(id));
+  return removed.length === 0 ? ctx.replicas : [...ctx.replicas, ...removed];
 }
 
 /**

@@ -178,7 +178,8 @@ export type RaftEffect<C = unknown> =
   | { type: 'roleChanged'; role: Role; term: Term }
   | { type: 'leaderChanged'; leaderId: NodeId | null; term: Term }
   | { type: 'proposalAccepted'; requestId?: string; entries: readonly LogEntry<C>[] }
-  | { type: 'proposalRejected'; requestId?: string; leaderId: NodeId | null }
+  /** Not the leader (or handing leadership to `leaderId`); `reserved`: a client proposed one of Raft's own commands. */
+  | { type: 'proposalRejected'; requestId?: string; leaderId: NodeId | null; reserved?: true }
   /** These reads may be served once lastApplied ≥ index. */
   | { type: 'readReady'; requestIds: readonly string[]; index: LogIndex }
   | { type: 'readRejected'; requestIds: readonly string[]; leaderId: NodeId | null }

@@ -12,7 +12,24 @@ const nodeId = z.string().min(1).max(256);
 const term = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const index = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
-export const logEntrySchema = z.object({ term: term.min(1), index: index.min(1), command: z.unknown() });
+/** A configuration entry's command: whole lists of distinct ids, no id both voter and learner. */
+export const configCommandSchema = z
+  .object({
+    type: z.literal('raft.config'),
+    voters: z.array(nodeId).max(1024),
+    learners: z.array(nodeId).max(1024),
+    addresses: z.record(nodeId, z.string().min(1).max(1024)).optional(),
+  })
+  .refine((c) => new Set([...c.voters, ...c.learners]).size === c.voters.length + c.learners.length, { message: 'a server is listed twice' });
+
+export const logEntrySchema = z
+  .object({ term: term.min(1), index: index.min(1), command: z.unknown() })
+  .superRefine((entry, ctx) => {
+    const { command } = entry;
+    if (typeof command !== 'object' || command === null || (command as { type?: unknown }).type !== 'raft.config') return;
+    const parsed = configCommandSchema.safeParse(command);
+    if (!parsed.success) ctx.addIssue({ code: 'custom', path: ['command'], message: `a configuration entry: ${parsed.error.issues[0]?.message ?? 'invalid'}` });
+  });
 
 export const requestVoteSchema = z
   .object({

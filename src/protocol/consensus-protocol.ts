@@ -4,6 +4,7 @@
  * snapshot; every method checks its input at the edge (./validation.ts), turns into one event sent
  * through the ActorHost (./actor-host.ts), and reports what the actor emitted. No Raft rule here.
  */
+import { isRaftCommand } from '../core/configuration.js';
 import type { RaftEvent, RaftNodeActor } from '../../machines/raft-node.js';
 import { majoritySize } from '../core/quorum.js';
 import type { AppendEntries, AppendEntriesResult, LogEntry, LogIndex, NodeId, RequestVote, RequestVoteResult, Role, RpcMessage, Term } from '../core/types.js';
@@ -301,6 +302,7 @@ export class ConsensusProtocol {
     }
     if (command === undefined) throw new InvalidRequestError(`${what}: the command is undefined`);
     command = jsonCommand(command, what);
+    if (isRaftCommand(command)) throw new InvalidRequestError(`${what}: commands of type raft.config and raft.noop are Raft's own`);
 
     const effects = this.#host.dispatchEffects({ type: 'client.propose', commands: [command] });
     for (const effect of effects) {

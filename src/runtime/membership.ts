@@ -67,8 +67,9 @@ export class MembershipRequests {
     this.settle(requestId, waiting, undefined, error);
   }
 
-  /** A configuration entry was applied: the change that put it at this index (and term) is done. */
+  /** An entry was applied: the change that put it at this index (and term) is done; one whose entry was overwritten there failed. */
   applied(index: LogIndex, term: Term): void {
+    if (this.changes.size === 0) return;
     for (const [requestId, waiting] of this.changes) {
       if (waiting.index !== index) continue;
       if (waiting.term === term) this.settle(requestId, waiting, { index, term });

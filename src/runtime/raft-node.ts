@@ -13,7 +13,7 @@
  */
 import { createActor } from 'xstate';
 import { raftNodeMachine, type RaftEffect, type RaftNodeActor } from '../../machines/raft-node.js';
-import { configAt, isConfigCommand, withConfigHeader, type ConfigChange, type Configuration } from '../core/configuration.js';
+import { configAt, isConfigCommand, isRaftCommand, withConfigHeader, type ConfigChange, type Configuration } from '../core/configuration.js';
 import type { Snapshot } from '../core/node.js';
 import { isNoop, type LogEntry, type LogIndex, type NodeId, type Role, type RpcMessage, type Term } from '../core/types.js';
 import { parseRpcMessage } from '../core/validate.js';
@@ -315,7 +315,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     if (this.stopped) return Promise.reject(new StoppedError());
     let command: C;
     try {
-      command = ownCopy(proposed);
+      command = clientCommand(proposed);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -327,7 +327,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
 
   submit(proposed: C): { index: LogIndex; term: Term; isLeader: boolean } {
     // Checked before the role: a bad command is the caller's bug on every node, not only on the leader.
-    const command = ownCopy(proposed);
+    const command = clientCommand(proposed);
     const before = this.actor.getSnapshot();
     if (this.stopped || before.value !== 'leader') return { index: -1, term: before.context.currentTerm, isLeader: false };
     this.actor.send({ type: 'client.propose', commands: [command] });
@@ -605,8 +605,9 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         this.role = effect.role;
         this.term = effect.term;
         if (lostOffice) {
-          this.requests.abandonProposals();
-          this.membership.abandon(this.actor.getSnapshot().context.commitIndex);
+          const { commitIndex } = this.actor.getSnapshot().context;
+          this.requests.abandonProposals(commitIndex);
+          this.membership.abandon(commitIndex);
         }
         this.emitter.emit('role', { role: effect.role, term: effect.term });
         break;
@@ -635,7 +636,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         this.requests.proposalsAccepted(effect.requestId, effect.entries);
         break;
       case 'proposalRejected':
-        this.requests.proposalsRejected(effect.requestId, effect.leaderId);
+        this.requests.proposalsRejected(effect.requestId, effect.leaderId, effect.reserved === true);
         break;
       case 'readReady':
         this.requests.readsReadyAt(effect.requestIds, effect.index);
@@ -658,11 +659,14 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     }
     this.appliedIndex = entry.index;
     const waiting = this.requests.takeProposalAt(entry.index);
+    // A change waiting on this index is done, or was overwritten by another entry.
+    this.membership.applied(entry.index, entry.term);
     if (isConfigCommand(entry.command)) {
-      // Membership is Raft's, not the state machine's: the change that wrote it is done.
+      // Membership is Raft's, not the state machine's.
       if (waiting) this.requests.answerSuperseded(waiting);
-      this.membership.applied(entry.index, entry.term);
-      this.emitter.emit('members', membership(entry.command, entry.index, entry.index));
+      const { configs } = this.actor.getSnapshot().context;
+      // Announced only if still the one in force (a later one may already be appended).
+      if (configs[configs.length - 1]?.index === entry.index) this.emitter.emit('members', membership(entry.command, entry.index, entry.index));
       return;
     }
     if (isNoop(entry.command)) {
@@ -859,6 +863,17 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     }
     this.emitter.emit('error', { error, context });
   }
+}
+
+/**
+ * The log's copy of a client's command (see ownCopy); Raft's own commands are refused.
+ * @throws InvalidRequestError
+ */
+function clientCommand<C>(proposed: C): C {
+  if (isRaftCommand(proposed)) {
+    throw new InvalidRequestError('commands of type raft.config and raft.noop are Raft\'s own: change the membership with addLearner, promote and removeServer');
+  }
+  return ownCopy(proposed);
 }
 
 function membership(config: Configuration, index: LogIndex, commitIndex: LogIndex): Membership {

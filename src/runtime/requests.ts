@@ -7,7 +7,7 @@
  * what never reached the log, OutcomeUnknownError for proposals already in it).
  */
 import type { LogEntry, LogIndex, NodeId, Term } from '../core/types.js';
-import { NotLeaderError, OutcomeUnknownError, ReadTimeoutError, StoppedError } from '../errors.js';
+import { InvalidRequestError, NotLeaderError, OutcomeUnknownError, ReadTimeoutError, StoppedError } from '../errors.js';
 import type { Clock } from './clock.js';
 import type { ProposeResult } from './raft-node.js';
 
@@ -122,11 +122,11 @@ export class WaitingRequests<R, QR> {
   }
 
   /** The machine refused a batch (not the leader): nothing reached the log. */
-  proposalsRejected(requestId: string | undefined, leaderId: NodeId | null): void {
+  proposalsRejected(requestId: string | undefined, leaderId: NodeId | null, reserved = false): void {
     const proposals = requestId !== undefined ? this.proposalsByRequest.get(requestId) : undefined;
     if (proposals === undefined) return;
     this.proposalsByRequest.delete(requestId as string);
-    const error = new NotLeaderError(leaderId ?? undefined);
+    const error = reserved ? new InvalidRequestError("commands of type raft.config and raft.noop are Raft's own") : new NotLeaderError(leaderId ?? undefined);
     for (const p of proposals) this.settleProposal(p, undefined, error);
   }
 
@@ -141,10 +141,14 @@ export class WaitingRequests<R, QR> {
     for (const read of requestIds.flatMap((id) => this.takeRead(id))) read.reject(error);
   }
 
-  /** Leadership lost before commit: we cannot know whether the entries will survive. */
-  abandonProposals(): void {
+  /**
+   * Leadership lost before commit: we cannot know whether the entries will survive — except those
+   * committed before it left (in the batch that, say, commits the leader's own removal): their
+   * apply answers them.
+   */
+  abandonProposals(commitIndex: LogIndex): void {
     const error = new OutcomeUnknownError('the leader lost office before the proposal was committed');
-    for (const p of this.allWaitingProposals()) this.settleProposal(p, undefined, error);
+    for (const p of this.allWaitingProposals()) if (p.index === undefined || p.index > commitIndex) this.settleProposal(p, undefined, error);
   }
 
   // ------------------------------------------------------------ apply
