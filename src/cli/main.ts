@@ -98,7 +98,8 @@ export function buildProgram(): Command {
     .addOption(
       new Option('--snapshot-threshold <n>', 'each node snapshots and compacts its log after this many applied entries').argParser(parseInteger(1, 1_000_000_000)).default(25),
     )
-    .action(async (opts: { seed: number; seeds: number; nodes: number; duration: number; faults: ReturnType<typeof parseFaults>; clients: number; snapshotThreshold: number }) => {
+    .option('--membership', 'also add, remove, promote and replace servers and transfer leadership as the run goes (the membership nemesis)')
+    .action(async (opts: { seed: number; seeds: number; nodes: number; duration: number; faults: ReturnType<typeof parseFaults>; clients: number; snapshotThreshold: number; membership?: boolean }) => {
       // Progress only for a person at a terminal: a line per 10% on stderr, never in a pipe or a log.
       const progress = process.stderr.isTTY ? (line: string) => void process.stderr.write(`${line}\n`) : undefined;
       process.exitCode = await runSimCommand({ ...opts, ...(progress ? { progress } : {}) });

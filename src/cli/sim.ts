@@ -1,4 +1,4 @@
-import { randomRun, type Fault } from '../sim/random-run.js';
+import { randomRun, type Fault, type MembershipCounts } from '../sim/random-run.js';
 
 export interface SimCommandOptions {
   seed: number;
@@ -8,6 +8,8 @@ export interface SimCommandOptions {
   faults: Fault[];
   clients?: number;
   snapshotThreshold?: number;
+  /** The membership nemesis: servers added, removed, promoted, replaced, and leadership transferred as the run goes. */
+  membership?: boolean;
   /** Where a progress line goes, one per 10% of the seeds (the CLI passes stderr, on a terminal only). */
   progress?: (line: string) => void;
 }
@@ -24,6 +26,7 @@ export async function runSimCommand(options: SimCommandOptions, out: (line: stri
   const violations = { safety: 0, linearizability: 0, liveness: 0 };
   const ops = { reads: 0, writes: 0, cas: 0, unknown: 0 };
   const snapshots = { taken: 0, installed: 0 };
+  const changes: MembershipCounts = { added: 0, addedAsLearner: 0, removed: 0, removedLeader: 0, promoted: 0, transferred: 0, replaced: 0, failed: {} };
   for (let i = 0; i < options.seeds; i++) {
     const seed = options.seed + i;
     const result = await randomRun({
@@ -33,7 +36,12 @@ export async function runSimCommand(options: SimCommandOptions, out: (line: stri
       faults: options.faults,
       ...(options.clients !== undefined ? { clients: options.clients } : {}),
       ...(options.snapshotThreshold !== undefined ? { snapshotThreshold: options.snapshotThreshold } : {}),
+      ...(options.membership ? { membership: true } : {}),
     });
+    if (result.membership !== undefined) {
+      for (const key of ['added', 'addedAsLearner', 'removed', 'removedLeader', 'promoted', 'transferred', 'replaced'] as const) changes[key] += result.membership[key];
+      for (const [name, n] of Object.entries(result.membership.failed)) changes.failed[name] = (changes.failed[name] ?? 0) + n;
+    }
     virtualMs += result.virtualMs;
     for (const key of ['reads', 'writes', 'cas', 'unknown'] as const) ops[key] += result.operations[key];
     snapshots.taken += result.snapshots.taken;
@@ -44,7 +52,10 @@ export async function runSimCommand(options: SimCommandOptions, out: (line: stri
         const o = result.operations;
         out(
           `seed ${seed}: ok — ${o.reads} reads, ${o.writes} writes, ${o.cas} cas checked linearizable (${o.unknown} of unknown outcome), ` +
-            `${result.committed} committed, ${result.terms} terms, ${result.steps} steps checked, ${(result.virtualMs / 1000).toFixed(1)} s virtual`,
+            `${result.committed} committed, ${result.terms} terms, ${result.steps} steps checked, ${(result.virtualMs / 1000).toFixed(1)} s virtual` +
+            (result.membership !== undefined
+              ? `; ends with voters ${result.membership.final.voters.join(',')}, learners ${result.membership.final.learners.join(',') || 'none'}`
+              : ''),
         );
       }
     } else {
@@ -64,8 +75,21 @@ export async function runSimCommand(options: SimCommandOptions, out: (line: stri
       `${violations.liveness > 0 ? `, ${violations.liveness} liveness failures` : ''}; ` +
       `operations checked: ${ops.reads} reads / ${ops.writes} writes / ${ops.cas} cas (${ops.unknown} of unknown outcome); ` +
       `snapshots: ${snapshots.taken} taken, ${snapshots.installed} installed; ` +
+      (options.membership ? `${describeChanges(changes)}; ` : '') +
       `${options.nodes} nodes, faults ${options.faults.join(',') || 'none'}; ` +
       `${(virtualMs / 1000).toFixed(0)} virtual s in ${(wallMs / 1000).toFixed(1)} wall s (${(virtualMs / wallMs).toFixed(1)} virtual s per wall s)`,
   );
   return passed === options.seeds ? 0 : 1;
+}
+
+/** "membership: 40 added (9 as learners), 31 removed (8 leaders), … ; failed under faults: …". */
+function describeChanges(c: MembershipCounts): string {
+  const failed = Object.entries(c.failed)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, n]) => `${n} ${name}`)
+    .join(', ');
+  return (
+    `membership: ${c.added} added (${c.addedAsLearner} as learners), ${c.removed} removed (${c.removedLeader} leaders), ${c.promoted} promoted, ` +
+    `${c.replaced} crashed servers replaced, ${c.transferred} leadership transfers; failed under faults: ${failed || 'none'}`
+  );
 }

@@ -35,6 +35,12 @@ export interface KvWorkloadOptions {
    * does not know it yet. Default 0.7.
    */
   wanderingReads?: number;
+  /**
+   * Clients try the members of the configuration in force (sim.config(): voters, then learners)
+   * instead of the bootstrap nodes, so they keep finding the cluster while servers are added and
+   * removed. Default false.
+   */
+  followMembers?: boolean;
 }
 
 export interface KvOperationCounts {
@@ -45,10 +51,7 @@ export interface KvOperationCounts {
   unknown: number;
 }
 
-/** Let every promise callback that is ready run (one macrotask turn drains all microtasks). */
-export function drain(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
+export { drain } from './simulation.js';
 
 export class KvWorkload {
   readonly history: HistoryEntry[] = [];
@@ -99,10 +102,21 @@ export class KvWorkload {
   }
 
   private async client(c: number): Promise<void> {
-    const ids = this.sim.ids;
     // Each client starts at its own node, and keeps using whichever node answered it last.
-    const rotated = [...ids.slice(c % ids.length), ...ids.slice(0, c % ids.length)];
-    const cluster: KvCluster = { ids: rotated, node: (id: NodeId) => this.sim.node(id) as unknown as KvNode | undefined };
+    const rotate = (ids: readonly NodeId[]) => [...ids.slice(c % ids.length), ...ids.slice(0, c % ids.length)];
+    const node = (id: NodeId) => this.sim.node(id) as unknown as KvNode | undefined;
+    const sim = this.sim;
+    const cluster: KvCluster = this.options.followMembers
+      ? {
+          get ids() {
+            const { voters, learners } = sim.config();
+            return rotate([...voters, ...learners]);
+          },
+          node,
+        }
+      : { ids: rotate([...sim.ids]), node };
+    const everyNode = [...sim.ids];
+    const readTargets = this.options.followMembers ? () => cluster.ids : () => everyNode;
     const client = new KvClient(cluster, {
       clientId: `client-${c}`,
       session: `client-${c}`,
@@ -117,7 +131,7 @@ export class KvWorkload {
       const call = ++this.tick;
       try {
         const wander = op.type === 'get' && this.random.chance(this.options.wanderingReads ?? 0.7);
-        const output = await (wander ? this.readAt(this.random.pick(ids), op.key) : perform(client, op));
+        const output = await (wander ? this.readAt(this.random.pick(readTargets()), op.key) : perform(client, op));
         this.history.push({ clientId: `c${c}`, op, call, return: ++this.tick, output } as HistoryEntry);
       } catch {
         // Failed or timed out: it may or may not have taken effect (a read: it had none) — unknown.

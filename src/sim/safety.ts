@@ -10,10 +10,25 @@
  * - State Machine Safety: no two nodes apply different commands at one index.
  * - Terms never decrease (also across restarts); commitIndex never decreases; each node
  *   applies entries in index order, each once (per incarnation).
+ *
+ * Majorities are those of the configuration in force on the node concerned (thesis §4.1: a
+ * configuration entry takes effect when appended), voters only — learners never count:
+ *
+ * - A leader is a voter of its configuration, and a majority of that configuration's voters
+ *   durably voted for it in its term.
+ * - An entry a leader commits is held by a majority of the voters of its configuration (the one
+ *   in force before or after the step: a step changes it by one server at most), counting what a
+ *   node that is down holds on its disk.
+ *
+ * Nodes come and go: a new server starts empty (its own watch, from term 0), a removed one keeps
+ * running and is still checked; the rules above that compare nodes do so by index and term, never
+ * by a fixed list of nodes.
  */
 import type { RaftEffect } from '../../machines/raft-node.js';
-import type { LogEntry, NodeId, Term } from '../core/types.js';
+import type { Configuration } from '../core/configuration.js';
+import type { LogEntry, LogIndex, NodeId, Term } from '../core/types.js';
 import type { RaftNode } from '../runtime/raft-node.js';
+import type { PersistedState } from '../storage/storage.js';
 import { NodeInvariantChecker, type NodeView } from './node-invariants.js';
 
 export class SafetyViolation extends Error {
@@ -43,7 +58,14 @@ interface NodeWatch {
   readonly rules: NodeInvariantChecker;
   view: NodeView | undefined;
   effects: RaftEffect[];
+  /** The configuration in force on the node at the last check. */
+  config: Configuration | undefined;
 }
+
+/** A running node, or undefined while it is down. */
+type LiveNodes = (id: NodeId) => RaftNode | undefined;
+/** What a node's disk holds, to look at a node that is down. */
+type StoredStates = (id: NodeId) => PersistedState | undefined;
 
 export class SafetyChecker {
   private readonly watches = new Map<NodeId, NodeWatch>();
@@ -53,6 +75,8 @@ export class SafetyChecker {
   private maxCommitted = 0;
   /** `${index}/${term}` → command and previous entry's term, the first time anyone held it. */
   private readonly entriesSeen = new Map<string, { command: unknown; prevTerm: Term }>();
+  /** term → candidate → the nodes that durably voted for it in that term (persisted votedFor). */
+  private readonly votes = new Map<Term, Map<NodeId, Set<NodeId>>>();
   steps = 0;
 
   constructor(
@@ -70,6 +94,7 @@ export class SafetyChecker {
     watch.persisted = [];
     watch.rules.restarted();
     watch.view = viewOf(node);
+    watch.config = node.actor.getSnapshot().context.config;
     const term = node.status().term;
     if (term < watch.maxTerm) this.fail('terms never decrease', `${id} restarted at term ${term} after reaching ${watch.maxTerm}`);
   }
@@ -80,6 +105,7 @@ export class SafetyChecker {
     watch.persisted = [];
     watch.view = undefined;
     watch.effects = [];
+    watch.config = undefined;
   }
 
   observe(id: NodeId, effect: RaftEffect): void {
@@ -101,6 +127,7 @@ export class SafetyChecker {
           this.fail('leaders only append', `${id}, leader of term ${watch.leading.term}, truncated its log from ${effect.truncateFrom}`);
         }
         for (const entry of effect.entries) watch.persisted.push(entry);
+        if (effect.hardState.votedFor !== null) this.recordVote(effect.hardState.currentTerm, effect.hardState.votedFor, id);
         break;
       case 'apply':
         for (const entry of effect.entries) this.checkApply(id, watch, entry);
@@ -124,8 +151,11 @@ export class SafetyChecker {
     }
   }
 
-  /** Called after every step of the simulation with a way to reach each running node. */
-  afterStep(now: number, live: (id: NodeId) => RaftNode | undefined): void {
+  /**
+   * Called after every step of the simulation with a way to reach each running node, and what the
+   * disk of a node that is down holds (without it, a node that is down counts as holding nothing).
+   */
+  afterStep(now: number, live: LiveNodes, stored?: StoredStates): void {
     this.steps++;
     this.now = now;
     if (this.violation) throw this.violation;
@@ -135,6 +165,10 @@ export class SafetyChecker {
       const { context } = node.actor.getSnapshot();
       const log = context.log;
       const view = viewOf(node);
+      // Before the per-node rules: what the voters' logs really hold is the stronger evidence.
+      if (view.role === 'leader' && context.commitIndex > watch.commitIndex) {
+        this.checkCommitQuorum(id, context.commitIndex, log.termAt(context.commitIndex) as Term, [watch.config, context.config], live, stored);
+      }
       if (watch.view !== undefined && (watch.effects.length > 0 || view.log !== watch.view.log || view.role !== watch.view.role)) {
         for (const v of watch.rules.check(watch.view, view, watch.effects)) this.fail(v.rule, `${id}: ${v.detail}`);
       }
@@ -145,12 +179,14 @@ export class SafetyChecker {
       if (context.commitIndex < watch.commitIndex) this.fail('commitIndex never decreases', `${id} went from ${watch.commitIndex} to ${context.commitIndex}`);
       if (context.commitIndex > log.lastIndex) this.fail('commitIndex ≤ last log index', `${id} commitIndex ${context.commitIndex} > ${log.lastIndex}`);
       watch.commitIndex = context.commitIndex;
+      watch.config = context.config;
 
       for (const entry of watch.persisted) this.checkLogMatching(id, entry, log.termAt(entry.index - 1) ?? -1, log.termAt(entry.index));
       watch.persisted = [];
 
       if (watch.becameLeader) {
         watch.becameLeader = false;
+        this.checkElectedByItsVoters(id, context.currentTerm, context.config);
         // Entries behind the leader's snapshot are committed ones (checked as they were applied).
         this.checkLeaderCompleteness(id, context.currentTerm, log.snapshotIndex, (i) => log.termAt(i));
         watch.leading = { term: context.currentTerm, lastIndex: log.lastIndex, lastTerm: log.lastTerm };
@@ -207,6 +243,61 @@ export class SafetyChecker {
     }
   }
 
+  private recordVote(term: Term, candidate: NodeId, voter: NodeId): void {
+    let byCandidate = this.votes.get(term);
+    if (byCandidate === undefined) {
+      byCandidate = new Map();
+      this.votes.set(term, byCandidate);
+    }
+    let voters = byCandidate.get(candidate);
+    if (voters === undefined) {
+      voters = new Set();
+      byCandidate.set(candidate, voters);
+    }
+    voters.add(voter);
+  }
+
+  /** A leader is a voter of the configuration in force on it, elected by a majority of that configuration's voters. */
+  private checkElectedByItsVoters(id: NodeId, term: Term, config: Configuration): void {
+    if (!config.voters.includes(id)) {
+      this.fail('only a voter of its configuration is elected', `${id} leads term ${term}, but its configuration's voters are [${config.voters.join(', ')}]`);
+      return;
+    }
+    const granted = this.votes.get(term)?.get(id) ?? new Set<NodeId>();
+    const votes = config.voters.filter((voter) => granted.has(voter));
+    if (votes.length * 2 <= config.voters.length) {
+      this.fail(
+        "a leader is elected by a majority of its configuration's voters",
+        `${id} leads term ${term} with votes from [${votes.join(', ')}] of voters [${config.voters.join(', ')}]${granted.size > votes.length ? ` (and from non-voters [${[...granted].filter((v) => !votes.includes(v)).join(', ')}])` : ''}`,
+      );
+    }
+  }
+
+  /**
+   * The entry a leader just committed is held by a majority of the voters of its configuration
+   * (before or after this step). A running node holds what its log holds; a node that is down,
+   * what its disk holds; an entry inside a snapshot is held.
+   */
+  private checkCommitQuorum(id: NodeId, index: LogIndex, term: Term, configs: readonly (Configuration | undefined)[], live: LiveNodes, stored: StoredStates | undefined): void {
+    const holds = (voter: NodeId): boolean => {
+      const node = live(voter);
+      if (node !== undefined) {
+        const { log } = node.actor.getSnapshot().context;
+        return log.snapshotIndex >= index || log.termAt(index) === term;
+      }
+      const disk = stored?.(voter);
+      if (disk === undefined) return false;
+      const snapshotIndex = disk.snapshot?.index ?? 0;
+      return snapshotIndex >= index || disk.entries[index - snapshotIndex - 1]?.term === term;
+    };
+    const considered = configs.filter((config): config is Configuration => config !== undefined);
+    const backed = considered.some((config) => config.voters.filter(holds).length * 2 > config.voters.length);
+    if (!backed) {
+      const shown = considered.map((config) => `[${config.voters.join(', ')}] of which [${config.voters.filter(holds).join(', ')}] hold it`).join(', or ');
+      this.fail("a leader commits only what a majority of its configuration's voters hold", `${id} committed index ${index} (term ${term}); voters ${shown}`);
+    }
+  }
+
   private watch(id: NodeId): NodeWatch {
     let watch = this.watches.get(id);
     if (watch === undefined) {
@@ -220,6 +311,7 @@ export class SafetyChecker {
         rules: new NodeInvariantChecker(),
         view: undefined,
         effects: [],
+        config: undefined,
       };
       this.watches.set(id, watch);
     }

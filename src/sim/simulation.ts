@@ -6,16 +6,23 @@
  * message; one seeded generator makes every random choice. After every step (a delivered message,
  * a timer, the end of a batch) the SafetyChecker checks Raft's safety properties, so a violation
  * points at the step that broke the rule, with the seed that replays it.
+ *
+ * The membership can change as the run goes (addServer, promote, removeServer, transferLeadership):
+ * each goes through whichever node leads, retrying across elections, and resolves in virtual time
+ * once its configuration entry is committed — so drive the simulation while waiting (`advance`,
+ * `settle`). A removed server keeps running and keeps its id; a new server starts empty.
  */
 import { z } from 'zod';
 import type { RaftEffect, raftNodeMachine } from '../../machines/raft-node.js';
 import { SeededRandom } from '../core/random.js';
-import type { NodeId, Term } from '../core/types.js';
-import { InvalidRequestError } from '../errors.js';
+import { configAt, isMember } from '../core/configuration.js';
+import type { LogIndex, NodeId, Term } from '../core/types.js';
+import { ConfigChangeInProgressError, InvalidRequestError, NotLeaderError, OutcomeUnknownError, StoppedError } from '../errors.js';
 import { parseAtEdge, show } from '../edge.js';
-import { createRaftNode, type NodeStatus, type RaftNode } from '../runtime/raft-node.js';
+import { createRaftNode, type Membership, type NodeStatus, type RaftNode } from '../runtime/raft-node.js';
 import type { StateMachine } from '../state-machine.js';
 import { MemoryStorage } from '../storage/memory.js';
+import type { PersistedState } from '../storage/storage.js';
 import { MemoryNetwork, networkConditionsSchema, type NetworkConditions } from '../transport/memory.js';
 import type { JsonValue } from '../core/json.js';
 import { decodeSnapshot, encodeSnapshot } from '../runtime/snapshot.js';
@@ -42,6 +49,22 @@ export interface SimulationOptions {
   snapshotThreshold?: number;
 }
 
+/** Who votes and who only learns, in a configuration. */
+export interface SimConfiguration {
+  voters: NodeId[];
+  learners: NodeId[];
+}
+
+/** A committed configuration, and the index of the entry that set it. */
+export interface SimMembership extends SimConfiguration {
+  index: LogIndex;
+}
+
+/** Let every promise callback that is ready run (one macrotask turn drains all microtasks). */
+export function drain(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** The timing boot() gives the nodes when the options do not say. */
 const DEFAULT_ELECTION_TIMEOUT = [300, 600] as const;
 const DEFAULT_HEARTBEAT_INTERVAL = 100;
@@ -51,6 +74,21 @@ const runMs = z.number({ error: 'expected a finite number of ms ≥ 0' }).nonneg
 // Built once: run() is called every few virtual ms by the drivers, and building a schema is costly.
 const runSchema = z.object({ ms: runMs });
 const runUntilSchema = z.object({ timeout: runMs }, { error: 'runUntil needs { timeout: ms }' });
+const settleSchema = z.object({ timeout: runMs }, { error: 'settle needs { timeout: ms }' });
+/** A membership control gives up (OutcomeUnknownError) after this many virtual ms unless told otherwise. */
+const DEFAULT_MEMBERSHIP_TIMEOUT = 30_000;
+/** A membership control asks the leader again after this many virtual ms without an answer (the change may still commit). */
+const MEMBERSHIP_ATTEMPT_MS = 3000;
+/** …and waits this long between tries (no leader yet, another change in flight, a learner that lags). */
+const MEMBERSHIP_RETRY_MS = 50;
+/** advance() and settle() let promise callbacks run this often (virtual ms). */
+const CALLBACK_TICK = 10;
+const membershipTimeout = z.strictObject({ timeout: positiveMs.optional() }, { error: 'the options are { timeout?: ms }' });
+const addServerOptionsSchema = z.strictObject(
+  { learner: z.boolean({ error: 'learner is true or false' }).optional(), timeout: positiveMs.optional() },
+  { error: 'the options are { learner?: boolean, timeout?: ms }' },
+);
+const newNodeId = z.string({ error: 'a node id is a string' }).min(1, { error: 'a node id is 1 to 256 characters' }).max(256, { error: 'a node id is 1 to 256 characters' });
 
 const nodeIds = z
   .array(z.string().min(1).max(256))
@@ -89,6 +127,8 @@ const simulationOptionsSchema = z
 
 interface SimNode {
   node: RaftNode | undefined;
+  /** Added by addServer: it boots (and restarts) as a joining server, with no configuration of its own. */
+  readonly joined: boolean;
   readonly storage: MemoryStorage;
   /** index → command applied by the current incarnation (Raft no-ops are not applied). */
   applied: Map<number, unknown>;
@@ -96,7 +136,13 @@ interface SimNode {
 }
 
 export class Simulation {
-  readonly ids: readonly NodeId[];
+  /** The servers the cluster was bootstrapped with. */
+  readonly bootstrap: readonly NodeId[];
+  /** Every node of the simulation, in the order it was created: the bootstrap servers, then those addServer added (removed ones too: they keep running). */
+  get ids(): readonly NodeId[] {
+    return this.order;
+  }
+  private readonly order: NodeId[];
   readonly clock = new VirtualClock();
   readonly random: SeededRandom;
   readonly network: MemoryNetwork;
@@ -109,13 +155,14 @@ export class Simulation {
   /** @throws InvalidRequestError for an option outside its domain (named in the message), or an unknown one. */
   constructor(private readonly options: SimulationOptions) {
     parseAtEdge(simulationOptionsSchema, options, 'new Simulation refused: ');
-    this.ids = typeof options.nodes === 'number' ? Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`) : [...options.nodes];
+    this.bootstrap = typeof options.nodes === 'number' ? Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`) : [...options.nodes];
+    this.order = [...this.bootstrap];
     this.random = new SeededRandom(options.seed);
     this.network = new MemoryNetwork(this.clock, new SeededRandom(options.seed * 7919 + 17));
     if (options.network) this.network.setConditions(options.network);
     this.checker = new SafetyChecker(options.replay ?? `npx xstate-raft sim --seed ${options.seed} --nodes ${this.ids.length}`, options.seed);
     for (const id of this.ids) {
-      this.nodes.set(id, { node: undefined, storage: new MemoryStorage(), applied: new Map(), incarnation: 0 });
+      this.nodes.set(id, { node: undefined, joined: false, storage: new MemoryStorage(), applied: new Map(), incarnation: 0 });
       this.boot(id);
     }
   }
@@ -131,7 +178,7 @@ export class Simulation {
     const until = this.clock.now() + ms;
     for (let at = this.clock.peek(); at !== undefined && at <= until; at = this.clock.peek()) {
       this.clock.step();
-      this.checker.afterStep(this.clock.now(), (id) => this.live(id));
+      this.checker.afterStep(this.clock.now(), this.live, this.stored);
     }
     this.clock.advanceTo(until);
   }
@@ -147,7 +194,7 @@ export class Simulation {
     if (predicate()) return true;
     for (let at = this.clock.peek(); at !== undefined && at <= until; at = this.clock.peek()) {
       this.clock.step();
-      this.checker.afterStep(this.clock.now(), (id) => this.live(id));
+      this.checker.afterStep(this.clock.now(), this.live, this.stored);
       if (predicate()) return true;
     }
     this.clock.advanceTo(until);
@@ -156,6 +203,38 @@ export class Simulation {
 
   now(): number {
     return this.clock.now();
+  }
+
+  /**
+   * Like run(ms), but lets promise callbacks (clients, membership controls, node promises) run
+   * every CALLBACK_TICK virtual ms, at the same instants in every replay.
+   * @throws InvalidRequestError for a negative or non-finite `ms`.
+   */
+  async advance(ms: number): Promise<void> {
+    parseAtEdge(runSchema, { ms }, 'advance refused: ');
+    for (let t = 0; t < ms; t += CALLBACK_TICK) {
+      this.run(Math.min(CALLBACK_TICK, ms - t));
+      await drain();
+    }
+  }
+
+  /**
+   * Drive the simulation (advance) until `promise` settles, for at most `timeout` virtual ms;
+   * resolves or rejects as it did.
+   * @throws InvalidRequestError for a negative or non-finite `timeout`; Error if it had not settled by then.
+   */
+  async settle<T>(promise: Promise<T>, options: { timeout: number }): Promise<T> {
+    const { timeout } = parseAtEdge(settleSchema, options, 'settle refused: ');
+    let settled = false;
+    promise.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await drain();
+    const until = this.clock.now() + timeout;
+    while (!settled && this.clock.now() < until) await this.advance(Math.min(CALLBACK_TICK, until - this.clock.now()));
+    if (!settled) throw new Error(`settle: the promise was still pending after ${timeout} virtual ms`);
+    return promise;
   }
 
   // ------------------------------------------------------------ observation
@@ -169,6 +248,8 @@ export class Simulation {
       const s = node.status();
       if (s.role !== 'leader') continue;
       if (best !== undefined && best.term === s.term) {
+        // Recorded too, so the next step fails even if a caller (a membership control) swallows this.
+        this.checker.report('at most one leader per term', `${best.id} and ${id} both lead term ${s.term}`);
         throw new SafetyViolation(
           'at most one leader per term',
           `${best.id} and ${id} both lead term ${s.term}`,
@@ -267,6 +348,134 @@ export class Simulation {
     return node.submit(command);
   }
 
+  // ------------------------------------------------------------ membership
+
+  /**
+   * Boot a fresh, empty server `id` on the network (a joining server: no configuration of its own,
+   * it never campaigns until a configuration entry makes it a voter) and add it through the leader:
+   * as a learner, then — unless `learner` — promote it once it has caught up (a promotion refused
+   * because it lags is asked again while virtual time runs). Resolves with the committed
+   * configuration that has it; rejects with OutcomeUnknownError after `timeout` virtual ms
+   * (default 30 s), or with the leader's InvalidRequestError.
+   * @throws InvalidRequestError for an id that is not a string of 1 to 256 characters, an id the simulation already has (a removed server keeps its id), or bad options.
+   */
+  addServer(id: NodeId, options: { learner?: boolean; timeout?: number } = {}): Promise<SimMembership> {
+    parseAtEdge(newNodeId, id, 'addServer refused: id: ');
+    if (this.nodes.has(id)) {
+      throw new InvalidRequestError(
+        `addServer refused: id = ${show(id)} is already a node of this simulation (${this.ids.join(', ')}); a removed server keeps its id, so a new one needs a fresh id`,
+      );
+    }
+    const { learner = false, timeout = DEFAULT_MEMBERSHIP_TIMEOUT } = parseAtEdge(addServerOptionsSchema, options, 'addServer refused: ');
+    this.order.push(id);
+    this.nodes.set(id, { node: undefined, joined: true, storage: new MemoryStorage(), applied: new Map(), incarnation: 0 });
+    this.boot(id);
+    return this.changeMembership(`addServer(${id})`, timeout, (config) => {
+      if (config.voters.includes(id)) return 'done';
+      if (config.learners.includes(id)) return learner ? 'done' : (leader) => leader.promote(id);
+      return (leader) => leader.addLearner(id);
+    });
+  }
+
+  /**
+   * Make learner `id` a voter through the leader, asking again while it lags. Resolves with the
+   * committed configuration in which it votes.
+   * @throws InvalidRequestError for an id that is not a node of this simulation, or bad options.
+   */
+  promote(id: NodeId, options: { timeout?: number } = {}): Promise<SimMembership> {
+    this.entry(id, 'promote refused');
+    const { timeout = DEFAULT_MEMBERSHIP_TIMEOUT } = parseAtEdge(membershipTimeout, options, 'promote refused: ');
+    return this.changeMembership(`promote(${id})`, timeout, (config) => (config.voters.includes(id) ? 'done' : (leader) => leader.promote(id)));
+  }
+
+  /**
+   * Remove voter or learner `id` through the leader (the leader itself too: it hands over once the
+   * change commits). The removed server keeps running. Resolves with the committed configuration
+   * without it; rejects with InvalidRequestError if it is not a member, or is the last voter.
+   * @throws InvalidRequestError for an id that is not a node of this simulation, or bad options.
+   */
+  removeServer(id: NodeId, options: { timeout?: number } = {}): Promise<SimMembership> {
+    this.entry(id, 'removeServer refused');
+    const { timeout = DEFAULT_MEMBERSHIP_TIMEOUT } = parseAtEdge(membershipTimeout, options, 'removeServer refused: ');
+    let asked = false;
+    return this.changeMembership(`removeServer(${id})`, timeout, (config) => {
+      if (isMember(config, id)) {
+        asked = true;
+        return (leader) => leader.removeServer(id);
+      }
+      if (!asked)
+        throw new InvalidRequestError(
+          `removeServer refused: ${id} is not a member of the configuration (voters ${config.voters.join(', ')}; learners ${config.learners.join(', ') || 'none'})`,
+        );
+      return 'done';
+    });
+  }
+
+  /**
+   * Hand leadership to `to` through the current leader (thesis §3.10; waits for a leader if there is
+   * none). Resolves once `to` leads (at once if it already does); rejects with the leader's
+   * LeadershipTransferError (abandoned after an election timeout, or another voter won) or
+   * InvalidRequestError (`to` is not another voter), or OutcomeUnknownError after `timeout`. A
+   * leader that refuses because a configuration change is in flight is asked again.
+   * @throws InvalidRequestError for an id that is not a node of this simulation, or bad options.
+   */
+  transferLeadership(to: NodeId, options: { timeout?: number } = {}): Promise<{ leaderId: NodeId; term: Term }> {
+    this.entry(to, 'transferLeadership refused');
+    const { timeout = DEFAULT_MEMBERSHIP_TIMEOUT } = parseAtEdge(membershipTimeout, options, 'transferLeadership refused: ');
+    return this.transferThroughLeader(to, timeout);
+  }
+
+  private async transferThroughLeader(to: NodeId, timeout: number): Promise<{ leaderId: NodeId; term: Term }> {
+    const deadline = this.clock.now() + timeout;
+    let lastError: unknown;
+    while (this.clock.now() < deadline) {
+      const leaderId = this.leader();
+      const leader = leaderId === undefined ? undefined : this.live(leaderId);
+      if (leaderId === to && leader !== undefined) return { leaderId: to, term: leader.status().term };
+      if (leader !== undefined) {
+        try {
+          return await this.within(leader.transferLeadership(to), MEMBERSHIP_ATTEMPT_MS);
+        } catch (error) {
+          // "That node does not lead (any more)" and "not while a configuration change is in flight"
+          // are worth asking again; any other refusal, or a failed transfer, is the answer.
+          const transient = error instanceof InvalidRequestError && /configuration change is in flight/.test(error.message);
+          if (!(error instanceof NotLeaderError || error instanceof StoppedError || error instanceof AttemptTimedOut || transient)) throw error;
+          lastError = error;
+        }
+      }
+      await this.sleep(MEMBERSHIP_RETRY_MS);
+    }
+    throw new OutcomeUnknownError(`transferLeadership(${to}) did not complete within ${timeout} virtual ms${lastError instanceof Error ? ` (last: ${lastError.message})` : ''}`);
+  }
+
+  /**
+   * The configuration in force on node `id` (its last configuration entry, committed or not); with
+   * no id, the leader's, or while there is none, the latest committed one any running node knows.
+   * @throws InvalidRequestError for an id that is not a node of this simulation, or one that is down.
+   */
+  config(id?: NodeId): SimConfiguration {
+    if (id !== undefined) {
+      this.entry(id, 'config refused');
+      const node = this.live(id);
+      if (node === undefined) throw new InvalidRequestError(`config refused: ${id} is not running`);
+      const { voters, learners } = node.members();
+      return { voters: [...voters], learners: [...learners] };
+    }
+    const leader = this.leader();
+    if (leader !== undefined) return this.config(leader);
+    let latest: { index: LogIndex; voters: readonly NodeId[]; learners: readonly NodeId[] } | undefined;
+    for (const nodeId of this.order) {
+      const node = this.live(nodeId);
+      if (node === undefined) continue;
+      const { configs, commitIndex } = node.actor.getSnapshot().context;
+      const record = configAt(configs, commitIndex);
+      // A joining server's empty base (index 0) never wins over a bootstrap server's.
+      if (this.entry(nodeId).joined && record.index === 0) continue;
+      if (latest === undefined || record.index > latest.index) latest = { index: record.index, ...record.config };
+    }
+    return latest === undefined ? { voters: [...this.bootstrap], learners: [] } : { voters: [...latest.voters], learners: [...latest.learners] };
+  }
+
   // ------------------------------------------------------------ faults
 
   /** @throws InvalidRequestError for an id that is not a node of this simulation. */
@@ -338,6 +547,58 @@ export class Simulation {
 
   // ------------------------------------------------------------ internals
 
+  /**
+   * Drive a membership change through whichever node leads until `next` says it is done in a
+   * committed configuration. `next` looks at the leader's configuration in force and names the
+   * one change to ask for (only once that configuration is committed: one change at a time).
+   * Retries what a leader change, a change in flight, a lagging learner or a lost answer explain.
+   */
+  private async changeMembership(what: string, timeout: number, next: (config: Membership) => 'done' | ((leader: RaftNode) => Promise<unknown>)): Promise<SimMembership> {
+    const deadline = this.clock.now() + timeout;
+    let lastError: unknown;
+    while (this.clock.now() < deadline) {
+      const leaderId = this.leader();
+      const leader = leaderId === undefined ? undefined : this.live(leaderId);
+      if (leader !== undefined) {
+        const config = leader.members();
+        if (config.committed) {
+          const step = next(config);
+          if (step === 'done') return { voters: [...config.voters], learners: [...config.learners], index: config.index };
+          try {
+            await this.within(step(leader), MEMBERSHIP_ATTEMPT_MS);
+            continue; // committed: look again at once
+          } catch (error) {
+            if (!isWorthRetrying(error)) throw error;
+            lastError = error;
+          }
+        }
+      }
+      await this.sleep(MEMBERSHIP_RETRY_MS);
+    }
+    throw new OutcomeUnknownError(`${what} was not done within ${timeout} virtual ms${lastError instanceof Error ? ` (last: ${lastError.message})` : ''}`);
+  }
+
+  /** `promise`, or AttemptTimedOut after `ms` virtual ms (the promise may still settle later: that is ignored). */
+  private within<T>(promise: Promise<T>, ms: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => reject(new AttemptTimedOut(ms)), ms);
+      promise.then(
+        (value) => {
+          this.clock.clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.clock.clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.clock.setTimeout(resolve, ms));
+  }
+
   /** @throws InvalidRequestError for an id that is not a node of this simulation (`what` names the call or field). */
   private entry(id: NodeId, what = 'unknown node'): SimNode {
     const sim = typeof id === 'string' ? this.nodes.get(id) : undefined;
@@ -345,9 +606,10 @@ export class Simulation {
     return sim;
   }
 
-  private live(id: NodeId): RaftNode | undefined {
-    return this.nodes.get(id)?.node;
-  }
+  private readonly live = (id: NodeId): RaftNode | undefined => this.nodes.get(id)?.node;
+
+  /** What a node's storage holds (its disk), for the checker to look at a node that is down. */
+  private readonly stored = (id: NodeId): PersistedState | undefined => this.nodes.get(id)?.storage.load();
 
   private boot(id: NodeId): void {
     const sim = this.entry(id);
@@ -377,7 +639,10 @@ export class Simulation {
     };
     const node = createRaftNode({
       id,
-      peers: this.ids,
+      // A bootstrap server starts from the bootstrap list (until its log holds a configuration); an
+      // added one, from nothing.
+      peers: sim.joined ? [] : this.bootstrap,
+      ...(sim.joined ? { join: true } : {}),
       transport: this.network.transport(id),
       storage: sim.storage,
       stateMachine: recording,
@@ -403,4 +668,24 @@ export class Simulation {
     sim.node = node;
     this.checker.started(id, node);
   }
+}
+
+/** A leader did not answer a membership request within MEMBERSHIP_ATTEMPT_MS: ask (the next leader) again. */
+class AttemptTimedOut extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} virtual ms`);
+    this.name = 'AttemptTimedOut';
+  }
+}
+
+/** A membership request that failed for a reason the next try may not have. */
+function isWorthRetrying(error: unknown): boolean {
+  return (
+    error instanceof NotLeaderError ||
+    error instanceof ConfigChangeInProgressError ||
+    error instanceof OutcomeUnknownError ||
+    error instanceof StoppedError ||
+    error instanceof AttemptTimedOut ||
+    (error instanceof InvalidRequestError && /lags behind/.test(error.message))
+  );
 }
