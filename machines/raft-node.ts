@@ -747,6 +747,8 @@ const machine = setup({
       enqueue.raise({ type: 'timeout.transfer' }, { id: TRANSFER_TIMER, delay: context.electionTimeout[1] });
     }),
     cancelTransferTimer: effects(({ enqueue }) => enqueue.cancel(TRANSFER_TIMER)),
+    /** An election timeout passed: no leader was heard from within it (as far as pre-votes go). */
+    forgetLeaderContact: assign<Ctx, Ev, undefined, Ev, never>({ heardFromLeader: false }),
     /** Check-quorum passed: start counting answers afresh. */
     startActivityRound: assign<Ctx, Ev, undefined, Ev, never>({ recentlyActive: [] }),
     /** Check-quorum failed: a leader that cannot reach a majority steps down (and stops serving). */
@@ -805,7 +807,9 @@ const machine = setup({
       on: {
         'timeout.election': [
           // A learner, or a server removed from (or not yet added to) the configuration, never campaigns.
-          { guard: not('isSelfVoter'), actions: 'armElectionTimer' },
+          // Its timer still says whether a leader was heard within a timeout (for the pre-votes it
+          // grants: a voter that has not yet learnt of its own promotion must not refuse them forever).
+          { guard: not('isSelfVoter'), actions: ['forgetLeaderContact', 'armElectionTimer'] },
           { guard: 'isPreVoteEnabled', target: 'preCandidate' },
           { target: 'candidate' },
         ],
