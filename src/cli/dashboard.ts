@@ -1,4 +1,8 @@
-/** `xstate-raft dashboard --peers …`: the live dashboard for a cluster that runs elsewhere. */
+/**
+ * `xstate-raft dashboard --peers …`: the live dashboard for a cluster that runs elsewhere. Nodes
+ * added later (`xstate-raft member add`) appear by themselves: the dashboard follows every member
+ * at the address the configuration gives.
+ */
 import { DashboardServer } from '../dashboard/server.js';
 
 export interface DashboardCommandOptions {
@@ -31,7 +35,7 @@ export async function runDashboard(opts: DashboardCommandOptions, out: (line: st
     out(`error: cannot open the dashboard on port ${opts.port}: ${(error as Error).message}`);
     return 1;
   }
-  out(`Dashboard: ${dashboard.url}  (kill/restart need the demo, which owns its processes; isolate, split, heal and propose work here)`);
+  out(`Dashboard: ${dashboard.url}  (kill, restart and add node need the demo, which owns its processes; isolate, split, heal, propose, remove and lead here work here)`);
   out(
     clientToken !== undefined
       ? 'Sending the client token to the nodes.'
