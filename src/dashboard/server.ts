@@ -206,6 +206,11 @@ export class DashboardServer {
     return (ids.length > 0 ? ids : this.ids).map((id) => this.addresses.get(id) as string);
   }
 
+  /** Where the dashboard reaches `id` (a node it follows), or undefined. */
+  addressOf(id: string): string | undefined {
+    return this.addresses.get(id);
+  }
+
   /** Follow one more node (one that joins at run time): its state streams like the others'. */
   followNode(id: string, address: string): void {
     if (this.addresses.get(id) === address) return;
