@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { runKv, runStatus, type ClientTarget } from './client.js';
+import { runMember, type AdminTarget, type MemberCommand } from './member.js';
 import { runCluster, type ClusterCommandOptions } from './cluster.js';
 import { CHART_FORMATS, runChart, type ChartFormat } from './chart.js';
 import { runDashboard } from './dashboard.js';
@@ -15,7 +16,7 @@ import { startInspectorServer } from '../inspect/inspect.js';
 import { runDemo, type DemoOptions } from './demo.js';
 import { runTour } from './tour.js';
 import { runNode, timingError, type NodeCommandOptions } from './node.js';
-import { parseAddresses, parseDuration, parseFaults, parseHostPort, parseInteger, parsePeers, parseRange } from './parse.js';
+import { parseAddress, parseAddresses, parseDuration, parseFaults, parseHostPort, parseInteger, parseNodeId, parsePeers, parseRange } from './parse.js';
 import { runSimCommand } from './sim.js';
 import { DEFAULT_SNAPSHOT_THRESHOLD } from '../runtime/raft-node.js';
 import { DEFAULT_ELECTION_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL } from '../core/node.js';
@@ -99,22 +100,43 @@ export function buildProgram(): Command {
       new Option('--snapshot-threshold <n>', 'each node snapshots and compacts its log after this many applied entries').argParser(parseInteger(1, 1_000_000_000)).default(25),
     )
     .option('--membership', 'also add, remove, promote and replace servers and transfer leadership as the run goes (the membership nemesis)')
-    .action(async (opts: { seed: number; seeds: number; nodes: number; duration: number; faults: ReturnType<typeof parseFaults>; clients: number; snapshotThreshold: number; membership?: boolean }) => {
-      // Progress only for a person at a terminal: a line per 10% on stderr, never in a pipe or a log.
-      const progress = process.stderr.isTTY ? (line: string) => void process.stderr.write(`${line}\n`) : undefined;
-      process.exitCode = await runSimCommand({ ...opts, ...(progress ? { progress } : {}) });
-    });
+    .action(
+      async (opts: {
+        seed: number;
+        seeds: number;
+        nodes: number;
+        duration: number;
+        faults: ReturnType<typeof parseFaults>;
+        clients: number;
+        snapshotThreshold: number;
+        membership?: boolean;
+      }) => {
+        // Progress only for a person at a terminal: a line per 10% on stderr, never in a pipe or a log.
+        const progress = process.stderr.isTTY ? (line: string) => void process.stderr.write(`${line}\n`) : undefined;
+        process.exitCode = await runSimCommand({ ...opts, ...(progress ? { progress } : {}) });
+      },
+    );
 
   program
     .command('node')
     .description('run one durable node (SQLite storage, HTTP transport and client API) in the foreground')
-    .option('--id <id>', "this node's id in --peers (default: the entry whose address is --listen)")
+    .option('--id <id>', "this node's id in --peers (default: the entry whose address is --listen; required with --join)")
     .requiredOption('--listen <host:port>', "address to listen on: this node's own entry in --peers (or 0.0.0.0 and its port)", parseHostPort)
     .addOption(
-      new Option('--peers <list>', `every node, this one included: ${PEERS_HELP}; host:port entries are named n1, n2, … by position`)
+      new Option(
+        '--peers <list>',
+        `the voters a new cluster starts with, this node included: ${PEERS_HELP}; host:port entries are named n1, n2, … by position. A restarted node takes its configuration from its data, not from --peers`,
+      )
         .argParser(parsePeers)
-        .env('XSTATE_RAFT_PEERS')
-        .makeOptionMandatory(),
+        .env('XSTATE_RAFT_PEERS'),
+    )
+    .option(
+      '--join <host:port>',
+      'instead of --peers: a new, empty server for a running cluster; asks this member for the cluster id and the members, then waits to be added (xstate-raft member add)',
+    )
+    .option(
+      '--cluster-id <id>',
+      "the cluster's id: a new data directory stores it, an existing one must hold it (default: derived from --peers' ids, or the cluster's when joining; an existing directory keeps its own)",
     )
     .requiredOption('--data <dir>', 'data directory (created if missing)')
     .option('--secret <secret>', 'shared secret peers must prove (default: $XSTATE_RAFT_SECRET)')
@@ -194,6 +216,54 @@ export function buildProgram(): Command {
     .action(async (opts: ClientOpts) => {
       process.exitCode = await runStatus(target(opts), undefined, opts.json);
     });
+
+  // Membership: the admin routes, which want the client token if the nodes have one, else the secret.
+  type AdminOpts = { peers: string[]; timeout: number; json?: boolean; clientToken?: string; secret?: string };
+  const adminTarget = (opts: AdminOpts): AdminTarget => {
+    const token = opts.clientToken || opts.secret || undefined;
+    return { addresses: opts.peers, timeoutMs: opts.timeout, ...(token ? { token } : {}) };
+  };
+  const adminCommand = (command: Command, timeoutMs: number, timeoutHelp = 'give up after') =>
+    command
+      .addOption(peersOption())
+      .addOption(new Option('--timeout <ms>', timeoutHelp).argParser(parseInteger(1, 3_600_000)).default(timeoutMs))
+      .addOption(clientTokenOption())
+      .addOption(new Option('--secret <secret>', 'the cluster secret, for nodes without a client token (default: $XSTATE_RAFT_SECRET)').env('XSTATE_RAFT_SECRET'))
+      .option('--json', "print the node's JSON answer as is", false);
+  const runAdmin = async (command: MemberCommand, opts: AdminOpts) => {
+    process.exitCode = await runMember(command, adminTarget(opts), opts.json);
+  };
+  const member = program.command('member').description("list and change the cluster's members (one server at a time; answered once the change is committed)");
+  adminCommand(member.command('list').description('the configuration in force: voters, learners, their addresses, the leader'), 5000).action((opts: AdminOpts) =>
+    runAdmin({ type: 'list' }, opts),
+  );
+  adminCommand(
+    member
+      .command('add')
+      .description('add a new server (started with xstate-raft node --join): as a learner, then, once it has caught up, as a voter')
+      .argument('<id>', "the new server's id (its --id)", parseNodeId)
+      .addOption(new Option('--address <host:port>', 'where the other nodes reach it (its --listen)').argParser(parseAddress).makeOptionMandatory())
+      .option('--learner', 'leave it a learner (it receives the log, never votes)', false),
+    120_000,
+    'give up after (a voter is answered once it has caught up)',
+  ).action((id: string, opts: AdminOpts & { address: string; learner: boolean }) => runAdmin({ type: 'add', id, address: opts.address, learner: opts.learner }, opts));
+  adminCommand(member.command('promote').description('make a learner a voter, once it has caught up').argument('<id>', 'the learner', parseNodeId), 120_000).action(
+    (id: string, opts: AdminOpts) => runAdmin({ type: 'promote', id }, opts),
+  );
+  adminCommand(
+    member
+      .command('remove')
+      .description('remove a voter or a learner (the leader itself included: it hands over once the removal is committed)')
+      .argument('<id>', 'the server', parseNodeId),
+    30_000,
+  ).action((id: string, opts: AdminOpts) => runAdmin({ type: 'remove', id }, opts));
+  adminCommand(
+    program
+      .command('transfer-leadership')
+      .description('hand leadership to another voter (default: the most up-to-date one), e.g. before restarting the leader')
+      .addOption(new Option('--to <id>', 'the voter to lead').argParser(parseNodeId)),
+    30_000,
+  ).action((opts: AdminOpts & { to?: string }) => runAdmin({ type: 'transfer', ...(opts.to !== undefined ? { to: opts.to } : {}) }, opts));
 
   program
     .command('chart')

@@ -6,10 +6,15 @@ import { startNodeServer, type NodeServer } from '../server/node-server.js';
 import { isLoopback, parseHostPort } from './parse.js';
 
 export interface NodeCommandOptions {
-  /** Default: the entry of --peers whose address is --listen. */
+  /** Default: the entry of --peers whose address is --listen (required with --join). */
   id?: string;
   listen: { host: string; port: number };
-  peers: Record<string, string>;
+  /** Bootstrap: the voters the cluster starts with (not with --join). */
+  peers?: Record<string, string>;
+  /** "host:port" of any member of a running cluster: this node is a new, empty server that waits to be added. */
+  join?: string;
+  /** The cluster's id: a new data directory stores it, an existing one must hold it. */
+  clusterId?: string;
   data: string;
   secret?: string;
   /** Bearer token every client, admin and debug request must carry (default: $XSTATE_RAFT_CLIENT_TOKEN). */
@@ -43,12 +48,17 @@ export function timingError(electionTimeout: readonly [number, number], heartbea
 }
 
 /**
- * Check the configuration before anything starts: the node's id (or find it from --listen), that
- * --listen is this node's own entry of --peers, the timing, and TLS. Returns the node id, or one
- * line saying what is wrong and what to do.
+ * Check the configuration before anything starts: --peers or --join, the node's id (or find it
+ * from --listen), that --listen is this node's own entry of --peers, the timing, and TLS. Returns
+ * the node id, or one line saying what is wrong and what to do.
  */
 export function checkNodeConfig(opts: NodeCommandOptions): { id: string } | { error: string } {
-  const ids = Object.keys(opts.peers);
+  if (opts.join !== undefined) return checkJoinConfig(opts);
+  if (opts.peers === undefined) {
+    return { error: 'error: give --peers (the voters of a new cluster, this node included) or --join <host:port of a member> (a new server for a running cluster)' };
+  }
+  const peers = opts.peers;
+  const ids = Object.keys(peers);
   const listens = (address: string) => {
     const peer = parseHostPort(address);
     if (peer.port !== opts.listen.port) return false;
@@ -57,24 +67,55 @@ export function checkNodeConfig(opts: NodeCommandOptions): { id: string } | { er
   };
   let id = opts.id;
   if (id === undefined) {
-    const mine = ids.filter((peer) => listens(opts.peers[peer] as string));
+    const mine = ids.filter((peer) => listens(peers[peer] as string));
     if (mine.length !== 1) {
       return {
-        error: `error: --id is missing and ${mine.length === 0 ? 'no entry' : `${mine.length} entries`} of --peers (${describePeers(opts.peers)}) match --listen ${hostPort(opts.listen)}; pass --id`,
+        error: `error: --id is missing and ${mine.length === 0 ? 'no entry' : `${mine.length} entries`} of --peers (${describePeers(peers)}) match --listen ${hostPort(opts.listen)}; pass --id`,
       };
     }
     id = mine[0] as string;
   }
-  if (!(id in opts.peers)) return { error: `error: --id ${id} is not in --peers (${ids.join(', ')}); add it to --peers, with the address it listens on` };
-  const own = opts.peers[id] as string;
+  if (!(id in peers)) return { error: `error: --id ${id} is not in --peers (${ids.join(', ')}); add it to --peers, with the address it listens on` };
+  const own = peers[id] as string;
   if (!listens(own)) {
     return {
       error: `error: --listen ${hostPort(opts.listen)} is not ${id}'s own entry in --peers (${id}=${own}): the other nodes would send to ${own}; make them the same address`,
     };
   }
+  return checkCommon(opts, id);
+}
+
+/** --join: a new server names itself (--id) and one member to ask; --peers would bootstrap another cluster. */
+function checkJoinConfig(opts: NodeCommandOptions): { id: string } | { error: string } {
+  if (opts.peers !== undefined) {
+    return {
+      error:
+        'error: --join and --peers (or $XSTATE_RAFT_PEERS) do not go together: --peers bootstraps a new cluster, --join adds this server to a running one (it learns the members from the cluster)',
+    };
+  }
+  if (opts.id === undefined)
+    return { error: `error: --join needs --id: the new server's id, the one you add it under (xstate-raft member add <id> --address ${hostPort(opts.listen)})` };
+  const join = parseJoin(opts.join as string);
+  if (join === undefined) return { error: `error: --join ${opts.join}: expected the host:port of a member of the cluster (like 127.0.0.1:7001)` };
+  return checkCommon(opts, opts.id);
+}
+
+function parseJoin(value: string): string | undefined {
+  try {
+    const { host, port } = parseHostPort(value);
+    return hostPort({ host, port });
+  } catch {
+    return undefined;
+  }
+}
+
+function checkCommon(opts: NodeCommandOptions, id: string): { id: string } | { error: string } {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) return { error: `error: --id ${id}: a node id is 1-64 letters, digits, '.', '_' or '-'` };
   const timing = timingError(opts.electionTimeout, opts.heartbeat);
   if (timing !== undefined) return { error: `error: ${timing}` };
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) return { error: 'error: --tls-cert and --tls-key go together; pass both, or neither' };
+  if (opts.clusterId !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(opts.clusterId))
+    return { error: `error: --cluster-id ${opts.clusterId}: 1-64 letters, digits, '.', '_' or '-'` };
   return { id };
 }
 
@@ -129,7 +170,8 @@ export async function runNode(opts: NodeCommandOptions): Promise<number> {
       onFatal: (reason) => fatal(reason),
       id,
       listen: opts.listen,
-      peers: opts.peers,
+      ...(opts.peers !== undefined ? { peers: opts.peers } : { join: parseJoin(opts.join as string) as string }),
+      ...(opts.clusterId !== undefined ? { clusterId: opts.clusterId } : {}),
       dataDir: opts.data,
       ...(secret ? { secret } : {}),
       ...(clientToken ? { clientToken } : {}),

@@ -54,8 +54,7 @@ export function parsePeers(value: string): Record<string, string> {
     const part = entry.includes('=') ? entry : `n${position + 1}=${entry}`;
     const eq = part.indexOf('=');
     if (eq <= 0) throw new InvalidArgumentError(`expected host:port or id=host:port in --peers, got "${part}"`);
-    const id = part.slice(0, eq);
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new InvalidArgumentError(`node id "${id}" must be 1-64 letters, digits, '.', '_' or '-'`);
+    const id = parseNodeId(part.slice(0, eq));
     if (id in peers) {
       throw new InvalidArgumentError(
         `node id "${id}" appears twice in --peers${entry.includes('=') ? '' : ` (an entry without an id is named by its position: "${entry}" is ${id})`}`,
@@ -66,6 +65,18 @@ export function parsePeers(value: string): Record<string, string> {
   }
   if (Object.keys(peers).length === 0) throw new InvalidArgumentError('--peers needs at least one host:port or id=host:port');
   return peers;
+}
+
+/** A node id, as --peers and --id take it: 1-64 letters, digits, '.', '_' or '-'. */
+export function parseNodeId(value: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(value)) throw new InvalidArgumentError(`node id "${value}" must be 1-64 letters, digits, '.', '_' or '-'`);
+  return value;
+}
+
+/** "host:port", kept as text (checked as parseHostPort does). */
+export function parseAddress(value: string): string {
+  parseHostPort(value);
+  return value.trim();
 }
 
 /** Addresses for client commands: "host:port,…" or "id=host:port,…" (read as --peers is; the ids are not needed). */

@@ -20,7 +20,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { JsonValue } from '../core/json.js';
-import { NotLeaderError, OutcomeUnknownError, RaftError, ReadTimeoutError, StoppedError } from '../errors.js';
+import { ConfigChangeInProgressError, LeadershipTransferError, NotLeaderError, OutcomeUnknownError, RaftError, ReadTimeoutError, StoppedError } from '../errors.js';
 import {
   MAX_CLIENT_ID_LENGTH,
   MAX_KEY_LENGTH,
@@ -278,6 +278,9 @@ export function toHttpError(error: unknown, addressOf?: (id: string) => string |
   if (error instanceof ReadTimeoutError) return [503, { error: 'no_leader', reason: error.message, retry: true }];
   if (error instanceof OutcomeUnknownError) return [504, { error: 'timeout', outcome: 'unknown', reason: error.message }];
   if (error instanceof StoppedError) return [503, { error: 'stopping', retry: true }];
+  // Membership (admin routes): the cluster's state is in the way, not this node. 409 rather than
+  // 503, which clients read as "this node cannot serve: ask another one".
+  if (error instanceof ConfigChangeInProgressError || error instanceof LeadershipTransferError) return [409, { error: error.code, reason: error.message, retry: true }];
   if (error instanceof RaftError) return [400, { error: error.code, reason: error.message }];
   return [500, { error: 'internal', reason: error instanceof Error ? error.message : String(error) }];
 }

@@ -197,7 +197,8 @@ const peersBody = z.object({ peers: z.array(z.string().min(1)).optional() }).str
 export function debugRoutes(options: {
   hub: NodeDebugHub;
   transport: Pick<HttpTransport, 'isolate' | 'rejoin' | 'isolated'>;
-  peers: readonly NodeId[];
+  /** The peers /admin/isolate and /admin/rejoin may name (the members change at run time). */
+  peers: () => readonly NodeId[];
   secret?: string;
   bodyLimit: number;
   /** Take a snapshot now (RaftNode.snapshot); without it, /admin/snapshot is 404. */
@@ -216,7 +217,8 @@ export function debugRoutes(options: {
       if ((url.pathname === '/admin/isolate' || url.pathname === '/admin/rejoin') && req.method === 'POST') {
         const parsed = peersBody.safeParse((await readJsonBody(req, options.bodyLimit)) ?? {});
         if (!parsed.success) throw new HttpError(400, { error: 'bad_request', reason: 'the body is {"peers": [node ids]}' });
-        const unknown = (parsed.data.peers ?? []).filter((p) => !options.peers.includes(p));
+        const known = options.peers();
+        const unknown = (parsed.data.peers ?? []).filter((p) => !known.includes(p));
         if (unknown.length > 0) throw new HttpError(400, { error: 'bad_request', reason: `unknown peers: ${unknown.join(', ')}` });
         if (url.pathname === '/admin/isolate') options.transport.isolate(parsed.data.peers ?? []);
         else options.transport.rejoin(parsed.data.peers);

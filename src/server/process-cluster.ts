@@ -35,8 +35,11 @@ export function selfCommand(): { command: string; args: string[] } {
 }
 
 export class ProcessCluster {
+  /** The nodes the cluster is bootstrapped with (--peers), n1 first. */
   readonly ids: readonly string[];
   private readonly children = new Map<string, ChildProcess>();
+  /** Servers started with --join (see join()): their port and the member they asked. */
+  private readonly joiners = new Map<string, { port: number; via: string }>();
 
   constructor(private readonly options: ProcessClusterOptions) {
     if (options.ports.length < options.size) throw new RangeError(`need ${options.size} ports, got ${options.ports.length}`);
@@ -44,9 +47,27 @@ export class ProcessCluster {
   }
 
   address(id: string): string {
+    const joiner = this.joiners.get(id);
+    if (joiner !== undefined) return `${this.options.host}:${joiner.port}`;
     const i = this.ids.indexOf(id);
     if (i < 0) throw new RangeError(`unknown node ${id}`);
     return `${this.options.host}:${this.options.ports[i]}`;
+  }
+
+  /** Every node this cluster has started: the bootstrap ones, then those that joined. */
+  get allIds(): string[] {
+    return [...this.ids, ...this.joiners.keys()];
+  }
+
+  /**
+   * Start a new, empty server `id` on `port` (`xstate-raft node --join <via>`): it learns the
+   * cluster from the member at `via` and waits to be added (POST /admin/members on the leader).
+   * From then on it is a node like the others here (address, dataDir, signal, restart).
+   */
+  join(id: string, port: number, via: string): void {
+    if (this.ids.includes(id) || this.joiners.has(id)) throw new RangeError(`${id} is already a node of this cluster`);
+    this.joiners.set(id, { port, via });
+    this.start(id);
   }
 
   get addresses(): Record<string, string> {
@@ -62,7 +83,7 @@ export class ProcessCluster {
   }
 
   get running(): string[] {
-    return this.ids.filter((id) => this.children.has(id));
+    return this.allIds.filter((id) => this.children.has(id));
   }
 
   startAll(): void {
@@ -73,6 +94,7 @@ export class ProcessCluster {
     if (this.children.has(id)) return;
     const self = this.options.command ?? selfCommand();
     const peers = this.ids.map((peer) => `${peer}=${this.address(peer)}`).join(',');
+    const joiner = this.joiners.get(id);
     const args = [
       ...self.args,
       'node',
@@ -80,8 +102,7 @@ export class ProcessCluster {
       id,
       '--listen',
       this.address(id),
-      '--peers',
-      peers,
+      ...(joiner !== undefined ? ['--join', joiner.via] : ['--peers', peers]),
       '--data',
       this.dataDir(id),
       ...(this.options.electionTimeout ? ['--election-timeout', this.options.electionTimeout] : []),
@@ -89,14 +110,14 @@ export class ProcessCluster {
       ...(this.options.snapshotThreshold !== undefined ? ['--snapshot-threshold', String(this.options.snapshotThreshold)] : []),
       ...(this.options.nodeArgs ?? []),
     ];
-    const child = spawn(self.command, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        XSTATE_RAFT_SECRET: this.options.secret ?? process.env.XSTATE_RAFT_SECRET ?? '',
-        XSTATE_RAFT_CLIENT_TOKEN: this.options.clientToken ?? process.env.XSTATE_RAFT_CLIENT_TOKEN ?? '',
-      },
-    });
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      XSTATE_RAFT_SECRET: this.options.secret ?? process.env.XSTATE_RAFT_SECRET ?? '',
+      XSTATE_RAFT_CLIENT_TOKEN: this.options.clientToken ?? process.env.XSTATE_RAFT_CLIENT_TOKEN ?? '',
+    };
+    // A joining server learns the members from the cluster; --peers (even from the environment) would be refused.
+    if (joiner !== undefined) delete env.XSTATE_RAFT_PEERS;
+    const child = spawn(self.command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     this.children.set(id, child);
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => this.options.onLine?.(id, line));
@@ -105,6 +126,16 @@ export class ProcessCluster {
       if (this.children.get(id) === child) this.children.delete(id);
       this.options.onExit?.(id, code, signal);
     });
+  }
+
+  /** Stop a server join() started (SIGTERM, SIGKILL after `graceMs`) and forget it: an addition that failed. Its data directory stays. */
+  async forget(id: string, graceMs = 5000): Promise<void> {
+    if (!this.joiners.has(id)) throw new RangeError(`${id} did not join through this cluster: only joined servers are forgotten`);
+    const child = this.children.get(id);
+    const timer = child !== undefined ? setTimeout(() => child.kill('SIGKILL'), graceMs) : undefined;
+    await this.signal(id, 'SIGTERM');
+    clearTimeout(timer);
+    this.joiners.delete(id);
   }
 
   /** Send a signal; SIGKILL and SIGTERM wait until the process is gone. */

@@ -66,8 +66,18 @@ export class StorageError extends RaftError {
 export interface SqliteStorageOptions {
   /** This node's id; the directory remembers it and refuses to be opened by another node. */
   nodeId: NodeId;
-  /** The cluster's id; the directory remembers it and refuses to be opened for another cluster. */
+  /**
+   * The cluster's id. A new directory stores it; an existing one must hold the same id
+   * (`storage_cluster_mismatch` otherwise) — unless `keepClusterId`.
+   */
   clusterId: string;
+  /**
+   * An existing directory keeps the cluster id it holds, whatever `clusterId` says (which then
+   * only names a new directory's). For a caller that derives the id rather than knowing it: the
+   * id is the bootstrapped cluster's, and a membership change never invalidates a directory.
+   * Default false.
+   */
+  keepClusterId?: boolean;
 }
 
 /** Chunk sets that are no snapshot's: 'staged' (written ahead, not yet recorded) or 'retired' (replaced, being deleted). */
@@ -132,6 +142,8 @@ export const RESTORE =
 
 /** What write() needs to know about the directory it opened. */
 export interface OpenedState {
+  /** The cluster id the directory holds (the one it was created with). */
+  clusterId: string;
   hardState: HardState;
   snapshotIndex: LogIndex;
   snapshotTerm: Term;
@@ -197,7 +209,20 @@ export function prepare(db: Database.Database, dir: string, file: string, option
   // Without entries after it, the log ends at the snapshot. (load() refuses entries that do not continue it.)
   const [lastIndex, lastTerm] = last ?? [snapshotIndex, snapshotTerm];
   const nextChunkSet = Math.max(isTerm(highestSet) ? highestSet : 0, isTerm(chunkSet) ? chunkSet : 0) + 1;
-  return { hardState, snapshotIndex, snapshotTerm, snapshotLength, chunkSet, chunkCount, nextChunkSet, lastIndex, lastTerm };
+  const clusterId = db.prepare("SELECT value FROM raft_meta WHERE key = 'cluster_id'").pluck().get() as string;
+  return { clusterId, hardState, snapshotIndex, snapshotTerm, snapshotLength, chunkSet, chunkCount, nextChunkSet, lastIndex, lastTerm };
+}
+
+/**
+ * The cluster id a data directory holds, or undefined when it holds no node's data yet (no
+ * raft.db, or one a crash left before its first transaction). Changes nothing; a directory
+ * another process has open is refused (storage_locked), anything else wrong is left to open().
+ */
+export function storedClusterId(db: Database.Database): string | undefined {
+  const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").pluck().all() as string[];
+  if (!tables.includes('raft_meta')) return undefined;
+  const id = db.prepare("SELECT value FROM raft_meta WHERE key = 'cluster_id'").pluck().get();
+  return typeof id === 'string' && id !== '' ? id : undefined;
 }
 
 function setDurability(db: Database.Database, dir: string, file: string): void {
@@ -243,7 +268,7 @@ function checkMetadata(db: Database.Database, dir: string, file: string, tables:
   const nodeId = meta.get('node_id');
   if (clusterId === undefined || clusterId === '') throw damaged('cluster_id is missing');
   if (nodeId === undefined || nodeId === '') throw damaged('node_id is missing');
-  if (clusterId !== options.clusterId) {
+  if (clusterId !== options.clusterId && !options.keepClusterId) {
     throw new StorageError(
       'storage_cluster_mismatch',
       `this data directory belongs to cluster ${JSON.stringify(clusterId)}, not ${JSON.stringify(options.clusterId)} (${dir}). ` +

@@ -39,6 +39,7 @@ import {
   invalidLog,
   isTerm,
   prepare,
+  storedClusterId,
   translate,
   type OpenedState,
   type SqliteStorageOptions,
@@ -132,7 +133,30 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
     }
   }
 
+  /**
+   * The cluster id of a node's data directory, or undefined when it holds no node's data yet (no
+   * raft.db, or one a crash left before its first transaction). Reads, changes nothing. A
+   * directory another node has open is refused (storage_locked); damage is left for open() to report.
+   */
+  static storedClusterId(dataDir: string): string | undefined {
+    const dir = resolve(dataDir);
+    const file = join(dir, SQLITE_FILE_NAME);
+    if (!existsSync(file)) return undefined;
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file, { fileMustExist: true, timeout: LOCK_WAIT_MS });
+      return storedClusterId(db);
+    } catch (error) {
+      const translated = translate(error, dir, file, `cannot read ${file}`);
+      if (translated.code === 'storage_locked') throw translated;
+      return undefined;
+    } finally {
+      db?.close();
+    }
+  }
+
   readonly nodeId: NodeId;
+  /** The cluster id the directory holds: `options.clusterId` for a new one, or the stored one (see keepClusterId). */
   readonly clusterId: string;
   private db: Database.Database | undefined;
   private failure: unknown;
@@ -176,7 +200,7 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
   ) {
     this.db = db;
     this.nodeId = options.nodeId;
-    this.clusterId = options.clusterId;
+    this.clusterId = opened.clusterId;
     ({ hardState: this.hardState, snapshotIndex: this.snapshotIndex, snapshotTerm: this.snapshotTerm, snapshotLength: this.snapshotLength } = opened);
     ({ lastIndex: this.lastIndex, lastTerm: this.lastTerm } = opened);
     ({ chunkSet: this.chunkSet, chunkCount: this.chunkCount, nextChunkSet: this.nextChunkSet } = opened);

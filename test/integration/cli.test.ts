@@ -1,7 +1,7 @@
 /**
  * The command line as a person uses it: --help everywhere, one-line errors with exit code 2 for
- * bad flags, `cluster` starting real nodes and stopping them all on Ctrl-C, and a node refusing a
- * data directory that belongs to another cluster.
+ * bad flags, `cluster` starting real nodes and stopping them all on Ctrl-C, and a data directory
+ * keeping its cluster id when --peers changes but refusing another --cluster-id or node id.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,7 +20,25 @@ afterEach(() => {
 
 describe('xstate-raft CLI', { timeout: 60_000 }, () => {
   it('prints --help for every command and exits 0', () => {
-    for (const command of [[], ['demo'], ['sim'], ['node'], ['cluster'], ['kv'], ['kv', 'get'], ['kv', 'put'], ['kv', 'cas'], ['kv', 'delete'], ['status']]) {
+    for (const command of [
+      [],
+      ['demo'],
+      ['sim'],
+      ['node'],
+      ['cluster'],
+      ['kv'],
+      ['kv', 'get'],
+      ['kv', 'put'],
+      ['kv', 'cas'],
+      ['kv', 'delete'],
+      ['status'],
+      ['member'],
+      ['member', 'list'],
+      ['member', 'add'],
+      ['member', 'promote'],
+      ['member', 'remove'],
+      ['transfer-leadership'],
+    ]) {
       const result = run(...command, '--help');
       expect(result.status, `${command.join(' ')} --help`).toBe(0);
       expect(result.stdout).toMatch(/Usage: xstate-raft/);
@@ -46,6 +64,13 @@ describe('xstate-raft CLI', { timeout: 60_000 }, () => {
       ['node', '--id', 'n1', '--listen', '127.0.0.1:1', '--peers', 'n1=127.0.0.1:1', '--data', '/tmp/x', '--election-timeout', '300-100'],
       ['kv', 'get'],
       ['status'],
+      ['node', '--listen', '127.0.0.1:1', '--data', '/tmp/x'],
+      ['node', '--id', 'n4', '--listen', '127.0.0.1:1', '--join', '127.0.0.1:2', '--peers', 'n1=127.0.0.1:2', '--data', '/tmp/x'],
+      ['node', '--listen', '127.0.0.1:1', '--join', '127.0.0.1:2', '--data', '/tmp/x'],
+      ['member', 'add', 'n4', '--peers', '127.0.0.1:1'],
+      ['member', 'add', 'n4', '--address', 'nowhere', '--peers', '127.0.0.1:1'],
+      ['member', 'remove', 'no such id', '--peers', '127.0.0.1:1'],
+      ['transfer-leadership', '--to', '', '--peers', '127.0.0.1:1'],
       ['frobnicate'],
     ];
     for (const args of cases) {
@@ -77,24 +102,36 @@ describe('xstate-raft CLI', { timeout: 60_000 }, () => {
     }
   });
 
-  it('refuses to start a node on a data directory of another cluster, and says so', async () => {
+  it('a data directory keeps its cluster id whatever --peers says now, and refuses another --cluster-id or node id, saying so', async () => {
     const data = mkdtempSync(join(tmpdir(), 'xstate-raft-cli-'));
     dirs.push(data);
     const [p1, p2] = (await freePorts(2)) as [number, number];
-    const first = spawn(process.execPath, ['--import', 'tsx', CLI, 'node', '--id', 'n1', '--listen', `127.0.0.1:${p1}`, '--peers', `n1=127.0.0.1:${p1}`, '--data', data], {
-      stdio: 'ignore',
+    const runFor = async (args: string[], check: (address: string) => Promise<void>) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'node', ...args, '--data', data], { stdio: 'ignore' });
+      try {
+        await check(`127.0.0.1:${args[args.indexOf('--listen') + 1]?.split(':')[1]}`);
+        const exited = new Promise((resolve) => child.on('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      } finally {
+        child.kill('SIGKILL');
+      }
+      await sleep(100);
+    };
+    let clusterId: unknown;
+    await runFor(['--id', 'n1', '--listen', `127.0.0.1:${p1}`, '--peers', `n1=127.0.0.1:${p1}`], async (address) => {
+      clusterId = (await httpRetry([address], 'GET', '/admin/members', undefined, 20_000)).body.clusterId;
     });
-    try {
-      await httpRetry([`127.0.0.1:${p1}`], 'GET', '/health', undefined, 20_000);
-      const exited = new Promise((resolve) => first.on('exit', resolve));
-      first.kill('SIGTERM');
-      await exited;
-    } finally {
-      first.kill('SIGKILL');
-    }
-    await sleep(100);
-    const other = run('node', '--id', 'n1', '--listen', `127.0.0.1:${p2}`, '--peers', `n1=127.0.0.1:${p2},n2=127.0.0.1:${p1}`, '--data', data);
+    expect(clusterId).toMatch(/^[0-9a-f]{16}$/);
+    // The membership grew since (n2 was added): the directory keeps the id it was created with.
+    await runFor(['--id', 'n1', '--listen', `127.0.0.1:${p2}`, '--peers', `n1=127.0.0.1:${p2},n2=127.0.0.1:${p1}`], async (address) => {
+      expect((await httpRetry([address], 'GET', '/admin/members', undefined, 20_000)).body.clusterId).toBe(clusterId);
+    });
+    const other = run('node', '--id', 'n1', '--listen', `127.0.0.1:${p2}`, '--peers', `n1=127.0.0.1:${p2}`, '--cluster-id', 'another-cluster', '--data', data);
     expect(other.status).toBe(1);
     expect(other.stderr).toMatch(/belongs to cluster/);
+    const otherNode = run('node', '--id', 'n2', '--listen', `127.0.0.1:${p2}`, '--peers', `n2=127.0.0.1:${p2}`, '--data', data);
+    expect(otherNode.status).toBe(1);
+    expect(otherNode.stderr).toMatch(/belongs to node "n1"/);
   });
 });

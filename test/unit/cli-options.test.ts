@@ -107,6 +107,23 @@ describe('node configuration, checked before anything starts', () => {
     expect('error' in unknown && unknown.error).toMatch(/--id n9 is not in --peers/);
   });
 
+  it('--join is for a new server: it needs --id, and neither goes with --peers nor is replaced by nothing', () => {
+    const joining = nodeOptions({ id: 'n4', listen: { host: '127.0.0.1', port: 7004 }, join: '127.0.0.1:7001' });
+    delete joining.peers;
+    expect(checkNodeConfig(joining)).toEqual({ id: 'n4' });
+    const both = checkNodeConfig({ ...joining, peers: { n1: '127.0.0.1:7001' } });
+    expect('error' in both && both.error).toMatch(/--join and --peers .* do not go together/);
+    const anonymous = checkNodeConfig({ ...joining, id: undefined } as NodeCommandOptions);
+    expect('error' in anonymous && anonymous.error).toMatch(/--join needs --id/);
+    const nowhere = checkNodeConfig({ ...joining, join: 'nowhere' });
+    expect('error' in nowhere && nowhere.error).toMatch(/--join nowhere: expected the host:port of a member/);
+    const { join: _join, ...neither } = joining;
+    const missing = checkNodeConfig(neither);
+    expect('error' in missing && missing.error).toMatch(/give --peers .* or --join/);
+    const badCluster = checkNodeConfig({ ...joining, clusterId: 'a cluster' });
+    expect('error' in badCluster && badCluster.error).toMatch(/--cluster-id a cluster/);
+  });
+
   it('the heartbeat must be at most a third of the shortest election timeout', () => {
     expect(timingError([150, 300], 50)).toBeUndefined();
     expect(timingError([150, 300], 51)).toMatch(/at most a third of the minimum \(50 ms here\)/);
