@@ -175,7 +175,10 @@ export class DashboardServer {
   private readonly configs: ConfigEntry[] = [];
   /** Terms of configuration entries from the answers to this dashboard's own changes (committed: final). */
   private readonly changeTerms = new Map<number, number>();
-  /** Every member of a committed configuration seen: one missing from the current configuration left it. */
+  /**
+   * Every member of a configuration any node answered with: one missing from the current
+   * configuration left it (a change seen only once it was superseded still counts).
+   */
   private readonly everMembers = new Set<string>();
   /** Members whose address no node gave (said once each). */
   private readonly unreachable = new Set<string>();
@@ -568,16 +571,17 @@ export class DashboardServer {
   private async pollMembers(): Promise<void> {
     const up = this.ids.filter((id) => this.isUp(id));
     const answers = (await Promise.all(up.map((id) => this.askMembers(id)))).filter((a): a is MembersAnswer => a !== undefined);
-    for (const a of answers) this.sawConfig({ index: a.index, voters: a.voters, learners: a.learners, ...optionalTerm(this.termAt(a.from, a.index)) });
+    for (const a of answers) {
+      this.sawConfig({ index: a.index, voters: a.voters, learners: a.learners, ...optionalTerm(this.termAt(a.from, a.index)) });
+      for (const id of [...a.voters, ...a.learners]) this.everMembers.add(id);
+    }
     // A configuration is in force once appended: the highest index is the newest (if it is later
     // truncated, the next round says so), and a committed one beats an uncommitted copy.
     let best: MembersAnswer | undefined;
     for (const a of answers) if (best === undefined || a.index > best.index || (a.index === best.index && a.committed && !best.committed)) best = a;
     if (best !== undefined && this.closed === false) {
       this.members = best;
-      const current = [...best.voters, ...best.learners];
-      if (best.committed) for (const id of current) this.everMembers.add(id);
-      for (const id of current) {
+      for (const id of [...best.voters, ...best.learners]) {
         if (this.addresses.has(id)) continue;
         const address = answers.map((a) => a.addresses?.[id]).find((a) => a !== undefined);
         if (address !== undefined) {

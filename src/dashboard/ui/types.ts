@@ -19,7 +19,7 @@ export interface ClusterEvent {
   members?: Members;
   /** Configuration entries of the log the server has seen, oldest first. */
   configs?: ConfigEntry[];
-  /** Nodes that were members of a committed configuration and are not members any more. */
+  /** Nodes that were members of a configuration the server saw and are not members any more. */
   removed?: string[];
 }
 
