@@ -13,7 +13,7 @@ import { ALL_FAULTS, randomRun, type MembershipCounts } from '../../src/sim/rand
 
 const seeds = Number(process.env.SIM_SEEDS ?? 200);
 const duration = Number(process.env.SIM_DURATION_MS ?? 5000);
-const membershipSeeds = Number(process.env.SIM_MEMBERSHIP_SEEDS ?? 10);
+const membershipSeeds = Number(process.env.SIM_MEMBERSHIP_SEEDS ?? 8);
 
 describe(`random runs: ${seeds} seeds`, () => {
   for (const nodes of [3, 5]) {
@@ -55,10 +55,17 @@ describe(`random runs with the membership nemesis: ${membershipSeeds} seeds`, ()
     expect(done.added + done.removed + done.promoted + done.transferred + done.replaced).toBeGreaterThanOrEqual(2 * membershipSeeds);
   }, 600_000);
 
-  // Seeds the membership nemesis once failed, replayed with the options they were found with.
-  // 181 (at 57bd5ed): a voter that had missed its own promotion refused every pre-vote, so no leader
-  // was elected after the heal (liveness); the rule is pinned by membership.test.ts's scenario of it.
-  for (const { seed, rule } of [{ seed: 181, rule: 'a voter that missed its own promotion grants pre-votes once its leader is gone (liveness)' }]) {
+  // Seeds the membership nemesis once failed, replayed with the options they were found with
+  // (30 s runs); each rule is pinned by a scenario of it in membership.test.ts.
+  // 181 (at 57bd5ed) and 503 (at 9e74478): a voter that had missed its own promotion refused every
+  // pre-vote, so no leader was elected after the heal. 89 (at 9e74478): a leader that removed
+  // itself lost office before the removal committed and never campaigned again, though the other
+  // voter needed its log.
+  for (const { seed, rule } of [
+    { seed: 181, rule: 'a voter that missed its own promotion grants pre-votes once its leader is gone (liveness)' },
+    { seed: 503, rule: 'a voter that missed its own promotion grants pre-votes once its leader is gone (liveness)' },
+    { seed: 89, rule: 'a server its own uncommitted configuration removes still campaigns while the committed one needs it (liveness)' },
+  ]) {
     it(`seed ${seed}: ${rule}`, async () => {
       const result = await randomRun({ seed, nodes: 5, duration: 30_000, faults: ALL_FAULTS, membership: true });
       expect(result.failure).toBeUndefined();
