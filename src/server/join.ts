@@ -31,9 +31,10 @@ export interface AskClusterOptions {
 }
 
 /**
- * GET /admin/members at `address`, retried until the member answers it (it may not be up yet, or
- * be between leaders: a member answers from its own view, leader or not). A refusal that asking
- * again will not change (wrong secret, not an xstate-raft node) throws JoinError.
+ * GET /admin/members at `address`, retried until a member answers it with a configuration (it
+ * may not be up yet; a member answers from its own view, leader or not; a server still waiting
+ * to be added has none). A refusal that asking again will not change (wrong secret, not an
+ * xstate-raft node) throws JoinError.
  */
 export async function askCluster(address: string, options: AskClusterOptions): Promise<MembersView> {
   if (!HOST_PORT.test(address)) throw new JoinError(`--join ${address}: expected the host:port of a member of the cluster`);
@@ -41,7 +42,15 @@ export async function askCluster(address: string, options: AskClusterOptions): P
   for (let attempt = 1; ; attempt++) {
     try {
       const { status, body } = await getJson(address, MEMBERS_PATH, options);
-      if (status === 200 && isMembersView(body)) return body;
+      // A server that is itself waiting to be added knows the cluster's id but nobody's address.
+      if (status === 200 && isMembersView(body) && body.voters.length > 0) return body;
+      if (status === 200 && isMembersView(body)) {
+        if (attempt === 1 || attempt % 20 === 0)
+          options.logger.warn({ address }, `${address} knows no configuration yet (it is waiting to be added itself): asking again; --join a member`);
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        pause = Math.min(pause * 2, 2000);
+        continue;
+      }
       if (status === 401) throw new JoinError(`${address} refused GET ${MEMBERS_PATH} (401): pass the cluster's --secret (or its --client-token)`);
       if (status !== 503)
         throw new JoinError(`${address} answered GET ${MEMBERS_PATH} with ${status} ${JSON.stringify(body).slice(0, 200)}: is it a member of an xstate-raft cluster?`);

@@ -6,10 +6,12 @@
  * HTTP transport it learned at run time, and what happens to the cluster id of a data directory.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { askCluster } from '../../src/server/join.js';
 import { defaultClusterId, startNodeServer, type NodeServer, type NodeServerOptions } from '../../src/server/node-server.js';
 import { SqliteStorage } from '../../src/storage/sqlite.js';
 import { freePorts, http, sleep } from './processes.js';
@@ -293,5 +295,39 @@ describe("a data directory's cluster id", { timeout: 60_000 }, () => {
     running.delete('n1');
     expect(SqliteStorage.storedClusterId(named)).toBe('prod-eu');
     await expect(start('n1', port, { peers: alone, clusterId: 'prod-us' }, named)).rejects.toMatchObject({ code: 'storage_cluster_mismatch' });
+  });
+});
+
+describe('what a joining server asks', { timeout: 30_000 }, () => {
+  it('asks again while the server it asks has no configuration (itself waiting to join) or is not up, and gives up at once on a 401', async () => {
+    const view = { clusterId: 'c1', voters: ['n1'], learners: [], addresses: { n1: '127.0.0.1:7001' }, index: 1, committed: true, leaderId: 'n1' };
+    let asked = 0;
+    let token: string | undefined;
+    const server = createServer((req, res) => {
+      asked++;
+      token = req.headers.authorization;
+      res.writeHead(asked === 1 ? 503 : 200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(asked <= 2 ? { ...view, voters: [], addresses: {}, leaderId: null } : view));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const logger = pino({ level: 'silent' });
+      expect(await askCluster(`127.0.0.1:${port}`, { token: 't0k', logger, retryMs: 10 })).toEqual(view);
+      expect(asked).toBe(3);
+      expect(token).toBe('Bearer t0k');
+      server.removeAllListeners('request');
+      server.on('request', (_req, res) => {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end('{"error":"unauthorized"}');
+      });
+      await expect(askCluster(`127.0.0.1:${port}`, { logger, retryMs: 10 })).rejects.toMatchObject({
+        code: 'join_failed',
+        message: expect.stringMatching(/pass the cluster's --secret/),
+      });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
