@@ -62,6 +62,8 @@ import {
   hardState,
   initialContext,
   isSelfVoter,
+  mayCampaign,
+  ownVote,
   votersCount,
   type EffectSink,
   type RaftContext,
@@ -296,6 +298,8 @@ const machine = setup({
     isPreVoteEnabled: ({ context }) => context.preVote,
     /** Only a voter of the configuration in force campaigns (a learner, a removed or a joining server never does). */
     isSelfVoter: ({ context }) => isSelfVoter(context),
+    /** A voter of its configuration, or of the one before while that is uncommitted (it may be needed to commit its own removal). */
+    mayCampaign: ({ context }) => mayCampaign(context),
     /** Check-quorum: a majority of the voters (the leader included, if it is one) answered since the last check. */
     hasActiveQuorum: ({ context }) =>
       !context.checkQuorum ||
@@ -413,14 +417,14 @@ const machine = setup({
     }),
     /** Pre-candidate: ask every voter whether it would vote for us in the next term; change nothing yet. */
     startPreVote: rule((ctx, _event, enqueue) => {
-      const next = { ...ctx, votes: [ctx.id], heardFromLeader: false };
+      const next = { ...ctx, votes: ownVote(ctx), heardFromLeader: false };
       enqueue.emit({ type: 'roleChanged', role: 'preCandidate', term: ctx.currentTerm });
       askForVotes(ctx, ctx.currentTerm + 1, true, enqueue);
       return next;
     }),
-    /** Candidate: increment currentTerm, vote for self, send RequestVote to every other voter. */
+    /** Candidate: increment currentTerm, vote for self (counted only if a voter), send RequestVote to every other voter. */
     startElection: rule((ctx, _event, enqueue) => {
-      const next = { ...ctx, currentTerm: ctx.currentTerm + 1, votedFor: ctx.id, votes: [ctx.id], leaderId: null, heardFromLeader: false };
+      const next = { ...ctx, currentTerm: ctx.currentTerm + 1, votedFor: ctx.id, votes: ownVote(ctx), leaderId: null, heardFromLeader: false };
       enqueue.emit({ type: 'persist', hardState: hardState(next), entries: [] });
       enqueue.emit({ type: 'roleChanged', role: 'candidate', term: next.currentTerm });
       if (ctx.leaderId !== null) enqueue.emit({ type: 'leaderChanged', leaderId: null, term: next.currentTerm });
@@ -806,10 +810,11 @@ const machine = setup({
       entry: ['announceFollower', 'armElectionTimer'],
       on: {
         'timeout.election': [
-          // A learner, or a server removed from (or not yet added to) the configuration, never campaigns.
+          // A learner, or a server removed from (or not yet added to) the configuration, never campaigns
+          // (a leader whose own removal is not yet committed still may: see mayCampaign).
           // Its timer still says whether a leader was heard within a timeout (for the pre-votes it
           // grants: a voter that has not yet learnt of its own promotion must not refuse them forever).
-          { guard: not('isSelfVoter'), actions: ['forgetLeaderContact', 'armElectionTimer'] },
+          { guard: not('mayCampaign'), actions: ['forgetLeaderContact', 'armElectionTimer'] },
           { guard: 'isPreVoteEnabled', target: 'preCandidate' },
           { target: 'candidate' },
         ],

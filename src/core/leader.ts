@@ -66,7 +66,9 @@ export function installSnapshotMessage(ctx: Ctx, offset: number, data: string, d
  */
 export function replicate(ctx: Ctx, sink: EffectSink, heartbeat: boolean, only?: NodeId): Ctx {
   let next = ctx;
-  for (const peer of only === undefined ? replicationTargetsNow(ctx) : [only]) {
+  const targets = replicationTargetsNow(ctx);
+  if (heartbeat) informRemoved(ctx, targets, sink);
+  for (const peer of only === undefined ? targets : targets.includes(only) ? [only] : []) {
     const progress = progressOf(next, peer);
     if (progress.nextIndex <= next.log.snapshotIndex && next.snapshot !== undefined) {
       const send = nextSnapshotChunk(progress, next.snapshot, Math.min(next.snapshotChunkBytes, next.maxBytesPerMessage), heartbeat);
@@ -142,7 +144,7 @@ export function heardFrom(ctx: Ctx, reply: { readonly from: NodeId; readonly seq
  * only grow): report it as an impossible input. Either way the reply then changes nothing.
  */
 export function isPlausibleReply(ctx: Ctx, reply: AppendEntriesResult, sink: EffectSink): boolean {
-  if (!replicationTargetsNow(ctx).includes(reply.from)) return false;
+  if (!isReplyFromTarget(ctx, reply.from)) return false;
   const index = reply.success ? reply.matchIndex : reply.rejectedIndex;
   if (index <= ctx.log.lastIndex && reply.seq <= ctx.readSeq) return true;
   sink.emit({
@@ -155,7 +157,7 @@ export function isPlausibleReply(ctx: Ctx, reply: AppendEntriesResult, sink: Eff
 
 /** Leader: is this InstallSnapshot reply one an honest voter could send (about a snapshot within our log, of a round we sent)? */
 export function isPlausibleSnapshotReply(ctx: Ctx, reply: InstallSnapshotResult, sink: EffectSink): boolean {
-  if (!replicationTargetsNow(ctx).includes(reply.from)) return false;
+  if (!isReplyFromTarget(ctx, reply.from)) return false;
   if (reply.lastIncludedIndex <= ctx.log.lastIndex && reply.seq <= ctx.readSeq) return true;
   sink.emit({
     type: 'invariantViolation',
@@ -213,11 +215,37 @@ export function reconfigure(before: Ctx, next: Ctx, configs: Ctx['configs'], sin
  * campaigns. They never count toward anything.
  */
 export function replicationTargetsNow(ctx: Ctx): readonly NodeId[] {
-  const { configs } = ctx;
-  if (configs.length < 2 || (configs[configs.length - 1] as Ctx['configs'][number]).index <= ctx.commitIndex) return ctx.replicas;
-  const previous = replicationTargets((configs[configs.length - 2] as Ctx['configs'][number]).config, ctx.id);
-  const removed = previous.filter((id) => !ctx.replicas.includes(id));
+  const latest = ctx.configs[ctx.configs.length - 1] as Ctx['configs'][number];
+  if (latest.index <= ctx.commitIndex) return ctx.replicas;
+  const removed = removedByLatest(ctx);
   return removed.length === 0 ? ctx.replicas : [...ctx.replicas, ...removed];
+}
+
+/** The servers the latest configuration entry removed (at most one, with single-server changes). */
+export function removedByLatest(ctx: Ctx): readonly NodeId[] {
+  const { configs } = ctx;
+  if (configs.length < 2) return [];
+  return replicationTargets((configs[configs.length - 2] as Ctx['configs'][number]).config, ctx.id).filter((id) => !ctx.replicas.includes(id));
+}
+
+/**
+ * Once its removal is committed, a removed server that holds the entry removing it is told so by
+ * an empty AppendEntries at its matchIndex on each heartbeat (until the next change): it commits
+ * the removal and, a voter of no configuration it may still need, never campaigns again. Nothing
+ * else is sent to it, and it counts for nothing.
+ */
+function informRemoved(ctx: Ctx, targets: readonly NodeId[], sink: EffectSink): void {
+  const latest = ctx.configs[ctx.configs.length - 1] as Ctx['configs'][number];
+  for (const id of removedByLatest(ctx)) {
+    const matchIndex = ctx.matchIndex[id] ?? 0;
+    if (targets.includes(id) || matchIndex < latest.index) continue;
+    sink.emit({ type: 'send', to: id, message: appendEntriesMessage(ctx, matchIndex + 1, matchIndex) });
+  }
+}
+
+/** A reply the leader takes: from a server it replicates to, or one it informs of its removal. */
+function isReplyFromTarget(ctx: Ctx, from: NodeId): boolean {
+  return replicationTargetsNow(ctx).includes(from) || removedByLatest(ctx).includes(from);
 }
 
 /**

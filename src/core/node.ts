@@ -218,6 +218,26 @@ export function isSelfVoter(ctx: Pick<Ctx, 'config' | 'id'>): boolean {
   return ctx.config.voters.includes(ctx.id);
 }
 
+/**
+ * May this node stand for election? If it is a voter of its configuration in force — or of the
+ * one before it while that one is not yet committed here (thesis §4.2.2): a leader that removes
+ * itself and loses office before the removal commits may hold the log the remaining voters need,
+ * and without it they could never elect anyone. It then counts only the new configuration's
+ * votes, its own not among them, and once its removal commits it steps down.
+ */
+export function mayCampaign(ctx: Pick<Ctx, 'config' | 'configs' | 'id' | 'commitIndex'>): boolean {
+  if (isSelfVoter(ctx)) return true;
+  const { configs } = ctx;
+  const last = configs[configs.length - 1];
+  const previous = configs[configs.length - 2];
+  return last !== undefined && previous !== undefined && last.index > ctx.commitIndex && previous.config.voters.includes(ctx.id);
+}
+
+/** The votes a new (pre-)candidate starts with: its own, if it is a voter of the configuration in force. */
+export function ownVote(ctx: Pick<Ctx, 'config' | 'id'>): readonly NodeId[] {
+  return isSelfVoter(ctx) ? [ctx.id] : [];
+}
+
 /** The context with `configs` as its configuration history, and what follows from the one in force. */
 export function withConfigs(ctx: Ctx, configs: ConfigHistory): Ctx {
   if (configs === ctx.configs) return ctx;

@@ -520,6 +520,11 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       case 'restore':
         this.applies.push(effect.snapshot);
         break;
+      case 'configChanged':
+        // Before this batch's messages leave: its first AppendEntries to a new member needs the address.
+        this.learnAddresses(effect.config);
+        this.announcements.push(effect);
+        break;
       default:
         this.announcements.push(effect);
     }
@@ -617,7 +622,6 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         this.emitter.emit('leader', { leaderId: effect.leaderId, term: effect.term });
         break;
       case 'configChanged':
-        this.learnAddresses(effect.config);
         this.emitter.emit('members', membership(effect.config, effect.index, this.actor.getSnapshot().context.commitIndex));
         break;
       case 'configChangeAccepted':
