@@ -744,8 +744,9 @@ export class DashboardServer {
       });
     }
     if (this.adding !== undefined) throw new HttpError(409, { error: 'busy', reason: `${this.adding} is being added` });
-    const via = this.leaderId() ?? this.members?.voters.find((id) => this.isUp(id));
-    if (via === undefined) throw new HttpError(503, { error: 'no_leader', reason: 'no member is up to join through' });
+    // The new server asks any member for the cluster (the leader, if there is one yet).
+    const via = this.leaderId() ?? this.ids.find((id) => this.isUp(id) && (this.members === undefined || this.members.voters.includes(id)));
+    if (via === undefined) throw new HttpError(503, { error: 'no_leader', reason: 'no member is up for a new server to join through', retry: true });
     const id = this.nextId();
     this.adding = id;
     try {

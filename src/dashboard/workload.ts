@@ -14,7 +14,8 @@ export class AgentWorkload implements DashboardWorkload {
   claims = 0;
 
   constructor(
-    private readonly addresses: readonly string[],
+    /** Where the nodes are, asked at every request (the members may change). */
+    private readonly addresses: () => readonly string[],
     private readonly log: (text: string) => void,
     private readonly agents: readonly string[] = ['agent-ada', 'agent-bob', 'agent-cy'],
     /** The nodes' client token, when they were started with one (--client-token). */
@@ -70,7 +71,8 @@ export class AgentWorkload implements DashboardWorkload {
   }
 
   private async request(method: string, path: string, body: unknown): Promise<{ status: number } | undefined> {
-    const address = this.addresses[Math.floor(Math.random() * this.addresses.length)] as string;
+    const addresses = this.addresses();
+    const address = addresses[Math.floor(Math.random() * addresses.length)] as string;
     try {
       const res = await fetch(`http://${address}${path}`, {
         method,
