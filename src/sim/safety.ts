@@ -14,8 +14,9 @@
  * Majorities are those of the configuration in force on the node concerned (thesis §4.1: a
  * configuration entry takes effect when appended), voters only — learners never count:
  *
- * - A leader is a voter of its configuration, and a majority of that configuration's voters
- *   durably voted for it in its term.
+ * - A leader is a voter of its configuration — or of the committed one, when its own latest,
+ *   uncommitted entry removes it (thesis §4.2.2: it may still be needed to commit its removal) —
+ *   and a majority of the voters of the configuration in force on it durably voted for it in its term.
  * - An entry a leader commits is held by a majority of the voters of its configuration (the one
  *   in force before or after the step: a step changes it by one server at most), counting what a
  *   node that is down holds on its disk.
@@ -25,7 +26,7 @@
  * by a fixed list of nodes.
  */
 import type { RaftEffect } from '../../machines/raft-node.js';
-import type { Configuration } from '../core/configuration.js';
+import { configAt, inForce, type ConfigHistory, type Configuration } from '../core/configuration.js';
 import type { LogEntry, LogIndex, NodeId, Term } from '../core/types.js';
 import type { RaftNode } from '../runtime/raft-node.js';
 import type { PersistedState } from '../storage/storage.js';
@@ -186,7 +187,7 @@ export class SafetyChecker {
 
       if (watch.becameLeader) {
         watch.becameLeader = false;
-        this.checkElectedByItsVoters(id, context.currentTerm, context.config);
+        this.checkElectedByItsVoters(id, context.currentTerm, context.configs, context.commitIndex);
         // Entries behind the leader's snapshot are committed ones (checked as they were applied).
         this.checkLeaderCompleteness(id, context.currentTerm, log.snapshotIndex, (i) => log.termAt(i));
         watch.leading = { term: context.currentTerm, lastIndex: log.lastIndex, lastTerm: log.lastTerm };
@@ -257,10 +258,19 @@ export class SafetyChecker {
     voters.add(voter);
   }
 
-  /** A leader is a voter of the configuration in force on it, elected by a majority of that configuration's voters. */
-  private checkElectedByItsVoters(id: NodeId, term: Term, config: Configuration): void {
-    if (!config.voters.includes(id)) {
-      this.fail('only a voter of its configuration is elected', `${id} leads term ${term}, but its configuration's voters are [${config.voters.join(', ')}]`);
+  /**
+   * A leader is a voter of the configuration in force on it, or — while that configuration's entry
+   * is not committed — of the committed one it replaces; and a majority of the voters in force
+   * elected it (its own vote counts only if it is one of them).
+   */
+  private checkElectedByItsVoters(id: NodeId, term: Term, configs: ConfigHistory, commitIndex: LogIndex): void {
+    const { config, index } = inForce(configs);
+    const committed = configAt(configs, commitIndex).config;
+    if (!config.voters.includes(id) && (index <= commitIndex || !committed.voters.includes(id))) {
+      this.fail(
+        'only a voter of its configuration is elected',
+        `${id} leads term ${term}, but the voters of its configuration are [${config.voters.join(', ')}] (of the committed one: [${committed.voters.join(', ')}])`,
+      );
       return;
     }
     const granted = this.votes.get(term)?.get(id) ?? new Set<NodeId>();
