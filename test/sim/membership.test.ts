@@ -273,11 +273,11 @@ describe('membership changes in the simulator', { timeout: 60_000 }, () => {
     expect(led.size).toBe(0);
   });
 
-  // Red until the machine is fixed (found by the membership nemesis: seed 181 of
-  // `sim --seeds 200 --nodes 5 --membership` at 57bd5ed, seed 503 of `--seeds 1000` at 9e74478): a follower that is not a voter in its own
-  // configuration re-arms its election timer without forgetting that it heard from a leader, so it
-  // refuses every pre-vote forever — here a learner that missed the entry promoting it, whose vote
-  // the other voters need.
+  // Found by the membership nemesis (seed 181 of `sim --seeds 200 --nodes 5 --membership` at
+  // 57bd5ed, seed 503 of `--seeds 1000` at 9e74478; red until 9db66e5): a follower that was not a
+  // voter in its own configuration re-armed its election timer without forgetting that it had
+  // heard from a leader, so it refused every pre-vote forever — here a learner that missed the
+  // entry promoting it, whose vote the other voters need.
   it('a server that is not a voter in its own configuration still grants pre-votes once no leader was heard for an election timeout (a learner that missed its promotion)', async () => {
     const sim = new Simulation({ nodes: 3, seed: 1120 });
     const leader = awaitLeader(sim);
@@ -300,12 +300,11 @@ describe('membership changes in the simulator', { timeout: 60_000 }, () => {
     ).toBe(true);
   });
 
-  // Red until the machine is fixed (found by the membership nemesis, seed 89 of
-  // `sim --seeds 1000 --nodes 5 --membership` at 9e74478): a leader that removed itself loses
-  // office (check-quorum) before its removal commits; it holds the longest log, which the other
-  // voter needs, but its own latest configuration leaves it out, so it never campaigns, and the
-  // other voter cannot win without its vote. Both voters of the committed configuration are up and
-  // connected, and no leader is ever elected.
+  // Found by the membership nemesis (seed 89 of `sim --seeds 1000 --nodes 5 --membership` at
+  // 9e74478; red until 953e164): a leader that removed itself loses office (check-quorum) before
+  // its removal commits; it holds the longest log, which the other voter needs, but its own latest
+  // configuration leaves it out, so it never campaigned, and the other voter could not win without
+  // its vote: both voters of the committed configuration up and connected, and no leader ever.
   it('a server that its own uncommitted configuration removes still campaigns while the committed configuration needs it (a leader that removed itself and lost office first)', () => {
     const sim = new Simulation({ nodes: 2, seed: 1121 });
     const leader = awaitLeader(sim);
