@@ -17,7 +17,7 @@ import type { RaftEffect, raftNodeMachine } from '../../machines/raft-node.js';
 import { SeededRandom } from '../core/random.js';
 import { configAt, isMember } from '../core/configuration.js';
 import type { LogIndex, NodeId, Term } from '../core/types.js';
-import { ConfigChangeInProgressError, InvalidRequestError, NotLeaderError, OutcomeUnknownError, StoppedError } from '../errors.js';
+import { ConfigChangeInProgressError, InvalidRequestError, LeadershipTransferError, NotLeaderError, OutcomeUnknownError, StoppedError } from '../errors.js';
 import { parseAtEdge, show } from '../edge.js';
 import { createRaftNode, type Membership, type NodeStatus, type RaftNode } from '../runtime/raft-node.js';
 import type { StateMachine } from '../state-machine.js';
@@ -415,7 +415,7 @@ export class Simulation {
    * Hand leadership to `to` through the current leader (thesis §3.10; waits for a leader if there is
    * none). Resolves once `to` leads (at once if it already does); rejects with the leader's
    * LeadershipTransferError (abandoned after an election timeout, or another voter won) or
-   * InvalidRequestError (`to` is not another voter), or OutcomeUnknownError after `timeout`. A
+   * InvalidRequestError (`to` is not another voter), or LeadershipTransferError after `timeout`. A
    * leader that refuses because a configuration change is in flight is asked again.
    * @throws InvalidRequestError for an id that is not a node of this simulation, or bad options.
    */
@@ -445,7 +445,9 @@ export class Simulation {
       }
       await this.sleep(MEMBERSHIP_RETRY_MS);
     }
-    throw new OutcomeUnknownError(`transferLeadership(${to}) did not complete within ${timeout} virtual ms${lastError instanceof Error ? ` (last: ${lastError.message})` : ''}`);
+    throw new LeadershipTransferError(
+      `transferLeadership(${to}) did not complete within ${timeout} virtual ms${lastError instanceof Error ? ` (last: ${lastError.message})` : ''}`,
+    );
   }
 
   /**
