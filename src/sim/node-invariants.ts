@@ -13,12 +13,21 @@
  *
  * The rules live beside this file, one group per concern: `invariants/votes.ts` (terms and votes),
  * `invariants/log.ts` (the log), `invariants/commit.ts` (commit and apply) and
- * `invariants/messages.ts` (what leaves the node), on the shared vocabulary of
+ * `invariants/messages.ts` (what leaves the node), `invariants/membership.ts` (configurations and
+ * who counts), on the shared vocabulary of
  * `invariants/step.ts`. This module re-exports them and holds the checker that runs them all.
  */
 import type { NodeId, Term } from '../core/types.js';
 import { AppliedIndexTracker, appliesOnceInIndexOrder, commitIndexNeverDecreases, leaderCommitsOnlyCurrentTermEntries } from './invariants/commit.js';
 import { firstIndexWritten, leaderNeverOverwritesItsEntries, logChangesArePersisted, logIsWellFormed, snapshotsOnlyMoveForward, truncateOnlyOnConflict } from './invariants/log.js';
+import {
+  configChangesWaitForCommit,
+  configInForceIsLastInLog,
+  countsOnlyVoters,
+  onlyVotersCampaign,
+  removedLeaderStepsDown,
+  transferFreezesTheLog,
+} from './invariants/membership.js';
 import { messagesCarryCurrentTerm, noReportedViolation, proposalsAcceptedOnlyByLeader, readsServedAtCommittedIndex } from './invariants/messages.js';
 import type { Effects, NodeView, Violation } from './invariants/step.js';
 import { atMostOneVotePerTerm, grantedVotesAreDurable, hardStateChangesArePersisted, termNeverDecreases } from './invariants/votes.js';
@@ -28,6 +37,14 @@ export { atMostOneVotePerTerm, grantedVotesAreDurable, hardStateChangesArePersis
 export { firstIndexWritten, leaderNeverOverwritesItsEntries, logChangesArePersisted, logIsWellFormed, snapshotsOnlyMoveForward, truncateOnlyOnConflict } from './invariants/log.js';
 export { appliedEntries, AppliedIndexTracker, appliesOnceInIndexOrder, commitIndexNeverDecreases, leaderCommitsOnlyCurrentTermEntries } from './invariants/commit.js';
 export { messagesCarryCurrentTerm, noReportedViolation, proposalsAcceptedOnlyByLeader, readsServedAtCommittedIndex } from './invariants/messages.js';
+export {
+  configChangesWaitForCommit,
+  configInForceIsLastInLog,
+  countsOnlyVoters,
+  onlyVotersCampaign,
+  removedLeaderStepsDown,
+  transferFreezesTheLog,
+} from './invariants/membership.js';
 
 // ---------------------------------------------------------------- the checker
 
@@ -76,6 +93,12 @@ export class NodeInvariantChecker {
       ...readsServedAtCommittedIndex(prev, next, effects),
       ...proposalsAcceptedOnlyByLeader(prev, next, effects),
       ...noReportedViolation(effects),
+      ...configChangesWaitForCommit(prev, next, effects),
+      ...countsOnlyVoters(prev, next),
+      ...configInForceIsLastInLog(prev, next, firstWritten),
+      ...onlyVotersCampaign(prev, next, effects),
+      ...removedLeaderStepsDown(prev, next),
+      ...transferFreezesTheLog(prev, next),
     ];
   }
 }

@@ -5,7 +5,7 @@
 import { getShortestPaths, getSimplePaths, type StatePath } from '@xstate/graph';
 import type { AnyStateMachine, EventObject, Snapshot } from 'xstate';
 import { raftNodeMachine, type RaftEvent, type RaftNodeMachine } from '../../machines/raft-node.js';
-import { baseTerm, modelEvents, outOfScope, serializeRaftState, type ModelScope, type RaftSnapshot } from './raft-model.js';
+import { modelEvents, outOfScope, serializeRaftState, type ModelScope, type RaftSnapshot } from './raft-model.js';
 
 export interface ModelPath {
   readonly scope: ModelScope;
@@ -34,11 +34,10 @@ interface Edge {
  * shortest or simple path can contain one) and cross edges (to a state that a shorter path reaches).
  */
 function traversal(scope: ModelScope) {
-  const base = baseTerm(scope);
   const serialized = new WeakMap<object, string>();
   const serialize = (snapshot: object): string => {
     let s = serialized.get(snapshot);
-    if (s === undefined) serialized.set(snapshot, (s = serializeRaftState(snapshot as RaftSnapshot, base)));
+    if (s === undefined) serialized.set(snapshot, (s = serializeRaftState(snapshot as RaftSnapshot, scope)));
     return s;
   };
   /** from → serialized event → edge. */
@@ -65,14 +64,13 @@ function traversal(scope: ModelScope) {
 }
 
 function toModelPath(scope: ModelScope, generator: ModelPath['generator'], path: StatePath<Snapshot<unknown>, EventObject>): ModelPath {
-  const base = baseTerm(scope);
   // steps[0] is the initial state under the 'xstate.init' event; each later step holds an event
   // and the state it leads to.
   return {
     scope,
     generator,
     events: path.steps.slice(1).map((step) => step.event as RaftEvent<unknown>),
-    states: path.steps.map((step) => serializeRaftState(step.state as RaftSnapshot, base)),
+    states: path.steps.map((step) => serializeRaftState(step.state as RaftSnapshot, scope)),
   };
 }
 

@@ -3,7 +3,8 @@
  * abstracted so the graph is finite, and where exploration stops.
  *
  * Every event is built from the node's own state, as a correct three-node cluster (n1 is the node
- * under test; n2 and n3 are its peers) could send it: terms are the node's term minus one, equal
+ * under test; n2 and n3 are its peers; the membership scopes add the learner n4, a newcomer n5 and
+ * a stranger n9) could send it: terms are the node's term minus one, equal
  * or plus one (a pre-vote asks about the term above its sender's); AppendEntries come from one
  * leader per term whose log agrees with every entry the node has committed and every entry it
  * holds of that leader's term — and from no one in a term the node itself led. A few inputs that
@@ -13,6 +14,7 @@
  */
 import type { SnapshotFrom } from 'xstate';
 import type { RaftContext, RaftEvent, RaftNodeInput, raftNodeMachine } from '../../machines/raft-node.js';
+import { configCommand, isConfigCommand, type ConfigChange, type Configuration } from '../../src/core/configuration.js';
 import { isMajority } from '../../src/core/quorum.js';
 import type { AppendEntries, AppendEntriesResult, LogEntry, LogIndex, NodeId, RequestVote, Role, Term } from '../../src/core/types.js';
 
@@ -46,6 +48,12 @@ export interface ModelScope {
   readonly detail: 'full' | 'core';
   /** Offer compaction (`snapshot.taken`), InstallSnapshot chunks and their answers, and AppendEntries reaching into the snapshot. */
   readonly snapshots?: boolean;
+  /**
+   * Offer membership changes and leadership transfer (see membershipEvents): configuration changes
+   * and transfers asked of every role, their timeout, TimeoutNow, answers from the learner n4 and
+   * from n3, and AppendEntries that carry a configuration entry about the node itself.
+   */
+  readonly membership?: boolean;
 }
 
 export function baseTerm(scope: ModelScope): Term {
@@ -66,11 +74,14 @@ export function roleOf(snapshot: RaftSnapshot): Role {
  * quorum with the leader, then just `quorum` (further answers change nothing the node does before
  * the next check starts the count afresh). Left out because they cannot change what the node does
  * next: the generator state and drawn delay (they only pick timer delays, and the model delivers
- * timeouts itself), commands (the model proposes one constant command), and what a role does not
+ * timeouts itself), commands (the model proposes one constant command; in the membership scopes
+ * which entries are configuration entries is kept, with the configuration in force; a leader's
+ * held change and transfer in progress always are), and what a role does not
  * use (votes outside (pre-)candidate, read rounds and answers outside leader — all reset when the
  * role is entered again; answers without check-quorum, which nothing reads).
  */
-export function serializeRaftState(snapshot: RaftSnapshot, base: Term): string {
+export function serializeRaftState(snapshot: RaftSnapshot, scope: ModelScope): string {
+  const base = baseTerm(scope);
   const c = snapshot.context;
   const role = roleOf(snapshot);
   const parts: unknown[] = [
@@ -85,17 +96,29 @@ export function serializeRaftState(snapshot: RaftSnapshot, base: Term): string {
     c.log.snapshotIndex === 0 ? 0 : c.log.snapshotTerm - base,
     c.incomingSnapshot === undefined ? null : [c.incomingSnapshot.leaderId, c.incomingSnapshot.index, c.incomingSnapshot.received],
   ];
+  // Which entries set a configuration, and the one in force: without membership events they change
+  // nothing the node does (every configuration entry names the bootstrap members), so only the
+  // membership scopes tell them apart.
+  if (scope.membership === true)
+    parts.push(
+      c.configs.map((record) => record.index),
+      [[...c.config.voters].sort(), [...c.config.learners].sort()],
+    );
   if (role !== 'leader') parts.push(c.heardFromLeader);
   if (role === 'candidate' || role === 'preCandidate') parts.push([...c.votes].sort());
   if (role === 'leader') {
-    if (c.checkQuorum) parts.push(isMajority(c.recentlyActive.length + 1, c.peers.length + 1) ? 'quorum' : [...c.recentlyActive].sort());
+    // As the leader's check counts: itself only if it is a voter.
+    const self = c.config.voters.includes(c.id) ? 1 : 0;
+    if (c.checkQuorum) parts.push(isMajority(c.recentlyActive.length + self, c.config.voters.length) ? 'quorum' : [...c.recentlyActive].sort());
     parts.push(
-      c.peers.map((peer) => {
+      c.replicas.map((peer) => {
         const r = c.replication[peer];
         return [c.nextIndex[peer], c.matchIndex[peer], r?.mode, r?.probeSent, r?.sending ?? 0, r?.offset ?? 0, c.ackedSeq[peer] ?? 0];
       }),
       c.readSeq,
       c.reads.map((read) => [read.index, read.seq, read.requestIds.length]),
+      c.heldConfigChange === undefined ? null : [c.heldConfigChange.change.type, c.heldConfigChange.change.id],
+      c.transfer === undefined ? null : [c.transfer.to, c.transfer.timeoutNowSent],
     );
   }
   return JSON.stringify(parts);
@@ -387,6 +410,90 @@ function snapshotEvents(c: Ctx, role: Role): RaftEvent[] {
   return offers.filter((e) => e.type !== 'rpc.appendEntriesResult' || e.rejectedIndex >= 1);
 }
 
+// ---------------------------------------------------------------- membership and transfer
+
+/** The learner of the membership scopes, and a server no configuration names. */
+export const LEARNER: NodeId = 'n4';
+const NEWCOMER: NodeId = 'n5';
+const STRANGER: NodeId = 'n9';
+
+function changeConfig(change: ConfigChange): RaftEvent {
+  return { type: 'client.changeConfig', change, requestId: `${change.type}:${change.id}` };
+}
+
+/**
+ * The configuration entry the leader of the node's cluster could send next about the node itself
+ * (one server at a time): remove it if it is a voter, promote it if it is a learner, and add it as
+ * a learner if it is not a member (a joining node knows no voters: those are n2 and n3).
+ */
+function nextConfigAboutSelf(c: Ctx): Configuration {
+  const { voters, learners } = c.config;
+  if (voters.includes(c.id)) return { voters: voters.filter((v) => v !== c.id), learners };
+  if (learners.includes(c.id)) return { voters: [...voters, c.id], learners: learners.filter((l) => l !== c.id) };
+  return { voters: voters.length > 0 ? voters : ['n2', 'n3'], learners: [...learners, c.id] };
+}
+
+/**
+ * Membership (single-server changes) and leadership transfer. A leader is asked every change that
+ * its guards tell apart — add a newcomer, promote the learner n4 (refused while the leader has not
+ * heard where n4's log stands), remove n3, remove itself, remove a stranger (invalid) — and to hand
+ * leadership to n2, to the most up-to-date voter, or to a stranger (refused); while a transfer is
+ * under way, its timeout. It hears from n3 and from the learner n4 (whose answers never count
+ * toward commit), sees TimeoutNow of a higher term, and is proposed a configuration entry by a
+ * client (refused: only Raft's rules append one). The other roles refuse both requests (one
+ * of each: they are self-loops) and take TimeoutNow from the leader of their term and of the next;
+ * a follower is sent a configuration entry about itself (nextConfigAboutSelf), which it must put
+ * in force at once — and undo if a later leader's entry replaces it; a (pre-)candidate gets the
+ * learner's grant, which must not count.
+ */
+function membershipEvents(c: Ctx, role: Role): RaftEvent[] {
+  const t = c.currentTerm;
+  const offers: RaftEvent[] = [];
+  const timeoutNow = (term: Term, leaderId: NodeId): RaftEvent => ({ type: 'rpc.timeoutNow', from: leaderId, term, leaderId });
+  offers.push(timeoutNow(t + 1, 'n2'));
+  if (role !== 'leader') {
+    offers.push(changeConfig({ type: 'addLearner', id: NEWCOMER }), { type: 'client.transferLeadership', to: 'n2', requestId: 't' });
+    const otherLeader = t >= 1 && !ledThisTerm(c, role);
+    if (otherLeader && (role === 'follower' || role === 'preCandidate')) offers.push(timeoutNow(t, leaderOf(c)));
+    const entry = (term: Term): LogEntry<unknown> => ({ term, index: c.log.lastIndex + 1, command: configCommand(nextConfigAboutSelf(c)) });
+    const carrying = (term: Term, leaderId: NodeId): AppendEntries<unknown> => ({
+      type: 'rpc.appendEntries',
+      from: leaderId,
+      term,
+      leaderId,
+      prevLogIndex: c.log.lastIndex,
+      prevLogTerm: c.log.lastTerm,
+      entries: [entry(term)],
+      leaderCommit: c.commitIndex,
+      seq: 0,
+    });
+    if (otherLeader) offers.push(carrying(t, leaderOf(c)));
+    offers.push(carrying(t + 1, 'n2'));
+    // The learner grants a (pre-)vote — it may have learnt of its own promotion first: not counted.
+    if (role === 'candidate') offers.push({ type: 'rpc.requestVoteResult', from: LEARNER, term: t, voteGranted: true });
+    if (role === 'preCandidate') offers.push({ type: 'rpc.requestVoteResult', from: LEARNER, term: t + 1, voteGranted: true, preVote: true });
+    return offers;
+  }
+  offers.push(
+    changeConfig({ type: 'addLearner', id: NEWCOMER }),
+    changeConfig({ type: 'promote', id: LEARNER }),
+    changeConfig({ type: 'removeServer', id: 'n3' }),
+    changeConfig({ type: 'removeServer', id: c.id }),
+    changeConfig({ type: 'removeServer', id: STRANGER }),
+    { type: 'client.transferLeadership', to: 'n2', requestId: 't' },
+    { type: 'client.transferLeadership', requestId: 't' },
+    { type: 'client.transferLeadership', to: STRANGER, requestId: 't' },
+    // A client that tries to change the membership behind the rules, by proposing a configuration entry.
+    { type: 'client.propose', commands: [configCommand({ voters: [c.id], learners: [] })], requestId: 'p' },
+  );
+  if (c.transfer !== undefined) offers.push({ type: 'timeout.transfer' });
+  const last = c.log.lastIndex;
+  for (const peer of ['n3', LEARNER]) {
+    if (c.replicas.includes(peer)) offers.push(appendEntriesResult(peer, t, { success: true, matchIndex: last, seq: c.readSeq }));
+  }
+  return offers;
+}
+
 /** Every event offered to a state. The graph tools keep only the types the state handles. */
 export function modelEvents(snapshot: RaftSnapshot, scope: ModelScope): RaftEvent[] {
   const c = snapshot.context;
@@ -399,6 +506,7 @@ export function modelEvents(snapshot: RaftSnapshot, scope: ModelScope): RaftEven
     ...appendEntriesRequests(c, role, scope),
     ...appendEntriesResults(c, role, scope),
     ...(scope.snapshots === true ? snapshotEvents(c, role) : []),
+    ...(scope.membership === true ? membershipEvents(c, role) : []),
     { type: 'client.propose', commands: [COMMAND], requestId: 'p' },
     { type: 'client.read', requestIds: ['r'] },
   ];
@@ -413,7 +521,7 @@ export function describeEvent(event: RaftEvent): string {
       return `${event.preVote === true ? 'pre-vote ' : ''}requestVoteResult from ${event.from} term ${event.term} ${event.voteGranted ? 'granted' : 'denied'}`;
     case 'rpc.appendEntries':
       return `appendEntries from ${event.leaderId} term ${event.term} prev ${event.prevLogIndex}@${event.prevLogTerm} entries [${event.entries
-        .map((e) => `${e.index}@${e.term}`)
+        .map((e) => `${e.index}@${e.term}${isConfigCommand(e.command) ? ` config {voters ${e.command.voters.join(',')}; learners ${e.command.learners.join(',')}}` : ''}`)
         .join(' ')}] leaderCommit ${event.leaderCommit}`;
     case 'rpc.appendEntriesResult':
       return `appendEntriesResult from ${event.from} term ${event.term} ${
@@ -429,6 +537,12 @@ export function describeEvent(event: RaftEvent): string {
       return `client.propose ${event.commands.length} command(s)`;
     case 'client.read':
       return `client.read ${event.requestIds.join(',')}`;
+    case 'client.changeConfig':
+      return `client.changeConfig ${event.change.type} ${event.change.id}`;
+    case 'client.transferLeadership':
+      return `client.transferLeadership to ${event.to ?? '(the most up-to-date voter)'}`;
+    case 'rpc.timeoutNow':
+      return `timeoutNow from ${event.leaderId} term ${event.term}`;
     default:
       return event.type;
   }

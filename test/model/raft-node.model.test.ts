@@ -2,8 +2,9 @@
  * Model-based tests of the node statechart (DESIGN.md, "Model-based tests").
  *
  * Paths come from `raftNodeMachine` itself: @xstate/graph walks the abstract model in
- * raft-model.ts (shortest paths to every abstract state of four scopes, every edge of a smaller
- * one, and every simple path of two smaller ones), in both configurations the node runs in: with
+ * raft-model.ts (shortest paths to every abstract state of several scopes — fresh, restarted,
+ * reads, followers, snapshots, membership and transfer, a joining node — every edge of smaller
+ * ones, and every simple path of two small ones), in both configurations the node runs in: with
  * pre-vote and check-quorum (the default) and without either. Each path is replayed on a real
  * actor; after every step the state must be the one the path predicts and no node invariant may be
  * broken. Coverage of the chart's states and transitions is measured from the replays and must be
@@ -11,10 +12,11 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { raftNodeMachine } from '../../machines/raft-node.js';
+import { withConfigHeader } from '../../src/core/configuration.js';
 import { formatViolations } from '../../src/sim/node-invariants.js';
 import { ChartCoverage } from './coverage.js';
 import { shortestPaths, simplePaths, withoutPrefixes, type ModelPath } from './paths.js';
-import { baseTerm, describeEvent, NODE, PEERS, roleOf, serializeRaftState, COMMAND, type ModelScope } from './raft-model.js';
+import { describeEvent, LEARNER, NODE, PEERS, roleOf, serializeRaftState, COMMAND, type ModelScope } from './raft-model.js';
 import { ReplayedNode } from './replay.js';
 import { COMMITTED_TRUNCATION, expectedReports, judgeStep, TWO_LEADERS } from './reports.js';
 
@@ -167,6 +169,49 @@ const SNAPSHOTS: ModelScope = {
 /** Every edge of the snapshot scope within one term and one entry after the snapshot: the cross edges (a higher term in a chunk or an answer, a chunk to a (pre-)candidate). */
 const SNAPSHOTS_EVERY_EDGE: ModelScope = { ...SNAPSHOTS, name: 'restarted from a snapshot, every edge', maxLogLength: 3, everyEdge: true };
 
+/**
+ * Membership and leadership transfer, default configuration: a node restarted from a snapshot (up
+ * to index 1, term 1) that carries the configuration n1, n2, n3 with the learner n4 — so as leader
+ * it writes a no-op, not the bootstrap configuration, and a change asked before that no-op commits
+ * is held back (the 2015 bug) and appended once it has. Changes in flight, invalid ones, promoting
+ * the learner, removing a voter and removing itself (handing over once that commits), transfers
+ * started, refused and abandoned; as a follower, configuration entries about itself (in force at
+ * once, undone when replaced), TimeoutNow (campaign at once, as a voter only).
+ */
+const MEMBERSHIP: ModelScope = {
+  name: 'membership and transfer',
+  input: {
+    ...cluster,
+    ...DEFAULT_CONFIG,
+    persisted: { currentTerm: 1, votedFor: null, log: [], snapshot: { index: 1, term: 1, data: withConfigHeader({ voters: PEERS, learners: [LEARNER] }, 'j:0') } },
+  },
+  maxTermOffset: 1,
+  maxLogLength: 3,
+  maxReadSeq: 0,
+  maxPendingReads: 0,
+  membership: true,
+  detail: 'core',
+};
+
+/**
+ * Every edge of the membership scope up to the no-op (index 2): the edges back to a state seen
+ * before — a transfer abandoned on its timeout, a change refused — that no shortest path takes.
+ */
+const MEMBERSHIP_EVERY_EDGE: ModelScope = { ...MEMBERSHIP, name: 'membership and transfer, every edge', maxLogLength: 2, everyEdge: true };
+
+/** A new, empty server (`join: true`): no configuration, so it never campaigns until an entry makes it a voter. */
+const JOINING: ModelScope = {
+  name: 'joining node',
+  input: { ...cluster, ...DEFAULT_CONFIG, join: true },
+  maxTermOffset: 1,
+  maxLogLength: 3,
+  maxReadSeq: 0,
+  maxPendingReads: 0,
+  stopAtLeader: true,
+  membership: true,
+  detail: 'core',
+};
+
 interface Failure {
   readonly path: ModelPath;
   /** Index of the failing event in path.events. */
@@ -189,13 +234,12 @@ const count = (key: string) => impossibleInputs.set(key, (impossibleInputs.get(k
 let replayed = 0;
 
 function replay(path: ModelPath): void {
-  const base = baseTerm(path.scope);
   const node = new ReplayedNode(path.scope.input, { onMicrostep: coverage.observe });
   let at = -1;
   try {
     const predicted = (i: number) => path.states[i] as string;
-    if (serializeRaftState(node.snapshot, base) !== predicted(0)) {
-      stateMismatches.push({ path, at: -1, message: `initial state ${serializeRaftState(node.snapshot, base)}, predicted ${predicted(0)}` });
+    if (serializeRaftState(node.snapshot, path.scope) !== predicted(0)) {
+      stateMismatches.push({ path, at: -1, message: `initial state ${serializeRaftState(node.snapshot, path.scope)}, predicted ${predicted(0)}` });
       return;
     }
     if (node.started.violations.length > 0) {
@@ -205,7 +249,7 @@ function replay(path: ModelPath): void {
     path.events.forEach((event, i) => {
       at = i;
       const step = node.send(event);
-      const actual = serializeRaftState(step.next, base);
+      const actual = serializeRaftState(step.next, path.scope);
       if (actual !== predicted(i + 1)) {
         stateMismatches.push({ path, at: i, message: `state ${actual}\npredicted ${predicted(i + 1)}` });
       }
@@ -243,13 +287,16 @@ describe('raftNodeMachine, model-based (paths generated by @xstate/graph, replay
       ...shortestPaths(EVERY_EDGE),
       ...shortestPaths(SNAPSHOTS),
       ...shortestPaths(SNAPSHOTS_EVERY_EDGE),
+      ...shortestPaths(MEMBERSHIP),
+      ...shortestPaths(MEMBERSHIP_EVERY_EDGE),
+      ...shortestPaths(JOINING),
       ...simplePaths(SIMPLE),
       ...simplePaths(SIMPLE_PRE_VOTE),
     ];
     for (const path of withoutPrefixes(generated)) replay(path);
     const r = coverage.report;
     console.log(`model coverage: states ${r.states[0]}/${r.states[1]}, transitions ${r.transitions[0]}/${r.transitions[1]}, paths ${replayed}`);
-  }, 120_000);
+  }, 300_000);
 
   it('replays generated paths (shortest paths with their self-loops, every edge of a small graph, simple paths)', () => {
     expect(replayed).toBeGreaterThan(1000);

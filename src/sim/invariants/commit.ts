@@ -1,10 +1,9 @@
 /**
  * Per-node rules on commit and apply: commitIndex never decreases, a leader commits only
- * current-term entries held by a majority, and entries are applied once, in index order, never
+ * current-term entries (held by a majority of the voters: see membership.ts), and entries are applied once, in index order, never
  * beyond commitIndex (within a step, and across steps and restarts with `AppliedIndexTracker`).
  * Re-exported by `../node-invariants.ts`.
  */
-import { isMajority } from '../../core/quorum.js';
 import type { LogEntry, LogIndex, Term } from '../../core/types.js';
 import { isLeader, violation, type Effects, type NodeView, type Violation } from './step.js';
 
@@ -13,22 +12,16 @@ export function commitIndexNeverDecreases(prev: NodeView, next: NodeView): Viola
 }
 
 /**
- * Leaders (Figure 2, §5.4.2): commitIndex moves to N only if log[N].term == currentTerm and a
- * majority — the leader counted once, by its own log — has matchIndex ≥ N.
+ * Leaders (Figure 2, §5.4.2): commitIndex moves to N only if log[N].term == currentTerm. That a
+ * majority of the voters holds N — the leader by its own log, and only if it is a voter — is
+ * `countsOnlyVoters` (membership.ts): the voters are those of the configuration in force.
  */
 export function leaderCommitsOnlyCurrentTermEntries(prev: NodeView, next: NodeView): Violation[] {
   if (!isLeader(next) || next.commitIndex <= prev.commitIndex) return [];
   const n = next.commitIndex;
-  const found: Violation[] = [];
   const term = next.log.termAt(n);
-  if (term !== next.currentTerm) {
-    found.push(violation('leaderCommitsOnlyCurrentTermEntries', `leader of term ${next.currentTerm} committed index ${n} of term ${term}`));
-  }
-  const holders = (next.log.lastIndex >= n ? 1 : 0) + next.peers.filter((peer) => (next.matchIndex[peer] ?? 0) >= n).length;
-  if (!isMajority(holders, next.peers.length + 1)) {
-    found.push(violation('leaderCommitsOnlyCurrentTermEntries', `leader committed index ${n} held by only ${holders} of ${next.peers.length + 1} voters`));
-  }
-  return found;
+  if (term === next.currentTerm) return [];
+  return [violation('leaderCommitsOnlyCurrentTermEntries', `leader of term ${next.currentTerm} committed index ${n} of term ${term}`)];
 }
 
 /** The entries of this step's apply effects, in emission order. */

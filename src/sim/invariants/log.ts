@@ -105,8 +105,11 @@ export function leaderNeverOverwritesItsEntries(prev: NodeView, next: NodeView, 
       return found;
     }
   }
+  // An entry appended in this step may be compacted in it too (a lone voter commits, applies and
+  // snapshots at once): its term is the one the step persisted.
+  const persisted = new Map(persists(effects).flatMap((p) => p.entries.map((e) => [e.index, e.term] as const)));
   for (let index = prev.log.lastIndex + 1; index <= next.log.lastIndex; index++) {
-    const term = next.log.termAt(index);
+    const term = index > next.log.snapshotIndex ? next.log.termAt(index) : persisted.get(index);
     if (term !== prev.currentTerm) {
       found.push(violation('leaderNeverOverwritesItsEntries', `leader of term ${prev.currentTerm} appended an entry of term ${term} at ${index}`));
     }

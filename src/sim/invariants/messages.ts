@@ -31,12 +31,20 @@ export function messagesCarryCurrentTerm(_prev: NodeView, next: NodeView, effect
   return found;
 }
 
+/**
+ * The node led throughout the step, or until its end: a leader that removed itself hands over in
+ * the very step that commits its removal, after serving what that commit made ready (§4.2.2).
+ */
+function ledDuringStep(prev: NodeView, next: NodeView): boolean {
+  return isLeader(next) || (isLeader(prev) && next.currentTerm === prev.currentTerm);
+}
+
 /** ReadIndex (thesis §6.4): only a leader that has committed an entry of its term answers reads, at a committed index. */
-export function readsServedAtCommittedIndex(_prev: NodeView, next: NodeView, effects: Effects): Violation[] {
+export function readsServedAtCommittedIndex(prev: NodeView, next: NodeView, effects: Effects): Violation[] {
   const found: Violation[] = [];
   for (const e of effects) {
     if (e.type !== 'readReady') continue;
-    if (!isLeader(next)) found.push(violation('readsServedAtCommittedIndex', `reads ${e.requestIds.join(',')} served by a node that is not leader`));
+    if (!ledDuringStep(prev, next)) found.push(violation('readsServedAtCommittedIndex', `reads ${e.requestIds.join(',')} served by a node that is not leader`));
     if (e.index > next.commitIndex) found.push(violation('readsServedAtCommittedIndex', `read index ${e.index} is beyond commitIndex ${next.commitIndex}`));
     if (next.log.termAt(next.commitIndex) !== next.currentTerm) {
       found.push(violation('readsServedAtCommittedIndex', `reads served before the leader committed an entry of term ${next.currentTerm}`));
@@ -45,13 +53,15 @@ export function readsServedAtCommittedIndex(_prev: NodeView, next: NodeView, eff
   return found;
 }
 
-export function proposalsAcceptedOnlyByLeader(_prev: NodeView, next: NodeView, effects: Effects): Violation[] {
+export function proposalsAcceptedOnlyByLeader(prev: NodeView, next: NodeView, effects: Effects): Violation[] {
   const found: Violation[] = [];
   for (const e of effects) {
     if (e.type !== 'proposalAccepted') continue;
-    if (!isLeader(next)) found.push(violation('proposalsAcceptedOnlyByLeader', 'a node that is not leader accepted a proposal'));
+    if (!ledDuringStep(prev, next)) found.push(violation('proposalsAcceptedOnlyByLeader', 'a node that is not leader accepted a proposal'));
     for (const entry of e.entries) {
-      if (entry.term !== next.currentTerm || !sameEntry(next.log.entry(entry.index), entry)) {
+      // An entry the step also compacted (a lone voter commits, applies and snapshots at once) is checked by its term alone.
+      const held = entry.index <= next.log.snapshotIndex ? entry : next.log.entry(entry.index);
+      if (entry.term !== next.currentTerm || !sameEntry(held, entry)) {
         found.push(violation('proposalsAcceptedOnlyByLeader', `accepted entry ${entry.index} of term ${entry.term} is not in the log of term ${next.currentTerm}`));
       }
     }

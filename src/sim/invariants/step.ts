@@ -17,7 +17,10 @@ export interface Violation {
  * machine's state value). Without a role, a node is taken to be leader iff `leaderId === id`,
  * which the machine keeps true exactly while it leads.
  */
-export type NodeView = Pick<RaftContext, 'id' | 'peers' | 'currentTerm' | 'votedFor' | 'log' | 'commitIndex' | 'lastApplied' | 'leaderId' | 'matchIndex'> &
+export type NodeView = Pick<
+  RaftContext,
+  'id' | 'peers' | 'replicas' | 'config' | 'configs' | 'votes' | 'transfer' | 'currentTerm' | 'votedFor' | 'log' | 'commitIndex' | 'lastApplied' | 'leaderId' | 'matchIndex'
+> &
   Partial<Pick<RaftContext, 'snapshot'>> & { readonly role?: Role };
 
 export type Effects = readonly RaftEffect<unknown>[];
@@ -32,7 +35,7 @@ export const RULES = {
   leaderNeverOverwritesItsEntries: 'a leader never overwrites or deletes its own entries',
   truncateOnlyOnConflict: 'entries are truncated only on a real conflict',
   commitIndexNeverDecreases: 'commitIndex never decreases',
-  leaderCommitsOnlyCurrentTermEntries: 'a leader commits only current-term entries held by a majority',
+  leaderCommitsOnlyCurrentTermEntries: 'a leader commits only entries of its current term',
   appliesOnceInIndexOrder: 'applied entries are applied once, in index order, never beyond commitIndex',
   logIsWellFormed: 'the log is 1-based and contiguous, with non-decreasing terms no greater than currentTerm',
   snapshotsOnlyMoveForward: 'the log starts right after the snapshot, a snapshot never replaces a newer one, and commitIndex ≥ snapshotIndex',
@@ -40,6 +43,12 @@ export const RULES = {
   readsServedAtCommittedIndex: 'a read is served only by a leader that has committed in its term, at a committed index',
   proposalsAcceptedOnlyByLeader: 'a proposal is accepted only by the leader, as entries of its term',
   noReportedViolation: 'the machine reported no invariant violation',
+  configChangesWaitForCommit: 'a leader appends a configuration entry only when every configuration entry before it is committed and it has committed an entry of its own term',
+  countsOnlyVoters: 'a node counts only voters of its current configuration',
+  configInForceIsLastInLog: 'the configuration in force is the last configuration entry in the log, else the base (the snapshot’s or the bootstrap list)',
+  onlyVotersCampaign: 'only a voter of its configuration (or of the one before it, while that one is uncommitted) campaigns',
+  removedLeaderStepsDown: 'a leader that is not a voter of its committed configuration steps down',
+  transferFreezesTheLog: 'a leader appends nothing while it transfers leadership',
 } as const;
 
 export function violation(rule: keyof typeof RULES, detail: string): Violation {
