@@ -125,7 +125,10 @@ function withMembers(config: Configuration, voters: readonly NodeId[], learners:
 }
 
 export function sameMembers(a: Configuration, b: Configuration): boolean {
-  const same = (x: readonly NodeId[], y: readonly NodeId[]) => x.length === y.length && x.every((id) => y.includes(id));
+  const same = (x: readonly NodeId[], y: readonly NodeId[]) => {
+    const set = new Set(x);
+    return set.size === new Set(y).size && y.every((id) => set.has(id));
+  };
   return same(a.voters, b.voters) && same(a.learners, b.learners);
 }
 
@@ -201,6 +204,7 @@ export function snapshotConfiguration(text: string): Configuration | undefined {
   try {
     const parsed = JSON.parse(text.slice(2, end)) as { voters?: unknown; learners?: unknown; addresses?: unknown };
     if (!isIdList(parsed.voters) || !isIdList(parsed.learners)) return undefined;
+    if (new Set([...parsed.voters, ...parsed.learners]).size !== parsed.voters.length + parsed.learners.length) return undefined;
     const addresses = isAddressMap(parsed.addresses) ? parsed.addresses : undefined;
     return { voters: parsed.voters, learners: parsed.learners, ...(addresses !== undefined ? { addresses } : {}) };
   } catch {
