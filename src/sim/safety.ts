@@ -75,7 +75,7 @@ export class SafetyChecker {
   private readonly committed = new Map<number, LogEntry>();
   private maxCommitted = 0;
   /** `${index}/${term}` → command and previous entry's term, the first time anyone held it. */
-  private readonly entriesSeen = new Map<string, { command: unknown; prevTerm: Term }>();
+  private readonly entriesSeen = new Map<string, { command: unknown; prevTerm: Term | undefined }>();
   /** term → candidate → the nodes that durably voted for it in that term (persisted votedFor). */
   private readonly votes = new Map<Term, Map<NodeId, Set<NodeId>>>();
   steps = 0;
@@ -182,7 +182,7 @@ export class SafetyChecker {
       watch.commitIndex = context.commitIndex;
       watch.config = context.config;
 
-      for (const entry of watch.persisted) this.checkLogMatching(id, entry, log.termAt(entry.index - 1) ?? -1, log.termAt(entry.index));
+      for (const entry of watch.persisted) this.checkLogMatching(id, entry, log.termAt(entry.index - 1), log.termAt(entry.index));
       watch.persisted = [];
 
       if (watch.becameLeader) {
@@ -222,7 +222,12 @@ export class SafetyChecker {
     }
   }
 
-  private checkLogMatching(id: NodeId, entry: LogEntry, prevTerm: Term, heldTerm: Term | undefined): void {
+  /**
+   * `prevTerm` is undefined when the entry before it is already behind the node's snapshot (a lone
+   * voter appends, commits, applies and compacts in one step): then only the command is compared,
+   * and the previous term is learnt from the next node that holds both.
+   */
+  private checkLogMatching(id: NodeId, entry: LogEntry, prevTerm: Term | undefined, heldTerm: Term | undefined): void {
     if (heldTerm !== entry.term) return; // overwritten later in the same step: nothing of it remains
     const key = `${entry.index}/${entry.term}`;
     const seen = this.entriesSeen.get(key);
@@ -230,9 +235,13 @@ export class SafetyChecker {
       this.entriesSeen.set(key, { command: entry.command, prevTerm });
       return;
     }
-    if (!sameCommand(seen.command, entry.command) || seen.prevTerm !== prevTerm) {
-      this.fail('log matching', `${id} holds ${describe(entry)} after term ${prevTerm}, another node holds it with ${JSON.stringify(seen.command)} after term ${seen.prevTerm}`);
+    if (!sameCommand(seen.command, entry.command) || (seen.prevTerm !== undefined && prevTerm !== undefined && seen.prevTerm !== prevTerm)) {
+      this.fail(
+        'log matching',
+        `${id} holds ${describe(entry)} after term ${prevTerm ?? '(compacted)'}, another node holds it with ${JSON.stringify(seen.command)} after term ${seen.prevTerm ?? '(compacted)'}`,
+      );
     }
+    seen.prevTerm ??= prevTerm;
   }
 
   private checkLeaderCompleteness(id: NodeId, term: Term, from: number, termAt: (index: number) => Term | undefined): void {
