@@ -302,8 +302,7 @@ const machine = setup({
     mayCampaign: ({ context }) => mayCampaign(context),
     /** Check-quorum: a majority of the voters (the leader included, if it is one) answered since the last check. */
     hasActiveQuorum: ({ context }) =>
-      !context.checkQuorum ||
-      isMajority(context.recentlyActive.filter((id) => context.peers.includes(id)).length + (isSelfVoter(context) ? 1 : 0), votersCount(context)),
+      !context.checkQuorum || isMajority(context.recentlyActive.filter((id) => context.peers.includes(id)).length + (isSelfVoter(context) ? 1 : 0), votersCount(context)),
     /** The leader has committed an entry of its own term (§5.4.2; a configuration change waits for it: the 2015 bug). */
     hasCommittedInTerm: ({ context }) => hasCommittedInTerm(context),
     /** A configuration entry is not yet committed, or a change is held back: never two changes in flight. */
@@ -518,9 +517,10 @@ const machine = setup({
       answerSnapshot(ctx, request, { offset: snapshot.data.length, installed: true }, enqueue);
       // The snapshot carries the configuration at its index; configuration entries in a kept suffix stay in force.
       const carried = snapshotConfiguration(snapshot.data) ?? configAt(ctx.configs, snapshot.index).config;
-      const configs = installed.discardedAfter || ctx.log.termAt(snapshot.index) !== snapshot.term
-        ? [{ index: snapshot.index, config: carried }]
-        : [{ index: snapshot.index, config: carried }, ...ctx.configs.filter((record) => record.index > snapshot.index)];
+      const configs =
+        installed.discardedAfter || ctx.log.termAt(snapshot.index) !== snapshot.term
+          ? [{ index: snapshot.index, config: carried }]
+          : [{ index: snapshot.index, config: carried }, ...ctx.configs.filter((record) => record.index > snapshot.index)];
       const next = { ...ctx, log: installed.log, snapshot, incomingSnapshot: undefined, commitIndex: Math.max(ctx.commitIndex, snapshot.index), lastApplied: snapshot.index };
       return reconfigure(ctx, next, configs, enqueue);
     }),
@@ -640,7 +640,13 @@ const machine = setup({
       if (requestIds.length > 0) enqueue.emit({ type: 'readRejected', requestIds, leaderId: null });
       const held = ctx.heldConfigChange;
       if (held !== undefined) {
-        enqueue.emit({ type: 'configChangeRejected', requestId: held.requestId, reason: 'not_leader', detail: 'the leader lost office before it could append the change', leaderId: null });
+        enqueue.emit({
+          type: 'configChangeRejected',
+          requestId: held.requestId,
+          reason: 'not_leader',
+          detail: 'the leader lost office before it could append the change',
+          leaderId: null,
+        });
       }
       return {
         ...ctx,
@@ -726,8 +732,8 @@ const machine = setup({
             : hasConfigChangeInFlight(ctx)
               ? 'a configuration change is in flight: transfer once it has committed'
               : to === undefined
-              ? 'there is no other voter to hand leadership to'
-              : `${to} is not another voter of this cluster`;
+                ? 'there is no other voter to hand leadership to'
+                : `${to} is not another voter of this cluster`;
       const outcome = ctx.leaderId !== ctx.id ? 'not_leader' : 'refused';
       enqueue.emit({ type: 'transferEnded', to: to ?? null, outcome, detail, leaderId: ctx.leaderId, ...(requestId !== undefined ? { requestId } : {}) });
       return ctx;
@@ -883,11 +889,7 @@ const machine = setup({
           { guard: and(['answersCurrentTermRequest', 'isAcceptance']), actions: 'recordReplication' },
           { guard: 'answersCurrentTermRequest', actions: 'backOffNextIndex' },
         ],
-        'client.propose': [
-          { guard: 'proposesRaftCommand', actions: 'rejectRaftCommand' },
-          { guard: 'isTransferring', actions: 'rejectProposal' },
-          { actions: 'appendProposal' },
-        ],
+        'client.propose': [{ guard: 'proposesRaftCommand', actions: 'rejectRaftCommand' }, { guard: 'isTransferring', actions: 'rejectProposal' }, { actions: 'appendProposal' }],
         'client.read': { actions: 'admitReads' },
         'client.changeConfig': [
           { guard: 'isTransferring', actions: 'rejectConfigChangeInProgress' },

@@ -108,12 +108,27 @@ export function changedConfiguration(config: Configuration, change: ConfigChange
           reason: `learner ${id} lags behind the leader (${learner?.caughtUp ? `${lag} entries behind` : 'the leader has not yet heard where its log stands'}; at most ${PROMOTE_MAX_LAG} allowed): retry once it has caught up`,
         };
       }
-      return { ok: true, config: withMembers(config, [...config.voters, id], config.learners.filter((l) => l !== id)) };
+      return {
+        ok: true,
+        config: withMembers(
+          config,
+          [...config.voters, id],
+          config.learners.filter((l) => l !== id),
+        ),
+      };
     }
     case 'removeServer': {
       if (!isMember(config, id)) return { ok: false, reason: `${id} is not a member of this cluster` };
       if (isVoter(config, id) && config.voters.length === 1) return { ok: false, reason: `${id} is the last voter: a cluster cannot remove its last voter` };
-      return { ok: true, config: withMembers(config, config.voters.filter((v) => v !== id), config.learners.filter((l) => l !== id), id) };
+      return {
+        ok: true,
+        config: withMembers(
+          config,
+          config.voters.filter((v) => v !== id),
+          config.learners.filter((l) => l !== id),
+          id,
+        ),
+      };
     }
   }
 }

@@ -22,14 +22,12 @@ export const configCommandSchema = z
   })
   .refine((c) => new Set([...c.voters, ...c.learners]).size === c.voters.length + c.learners.length, { message: 'a server is listed twice' });
 
-export const logEntrySchema = z
-  .object({ term: term.min(1), index: index.min(1), command: z.unknown() })
-  .superRefine((entry, ctx) => {
-    const { command } = entry;
-    if (typeof command !== 'object' || command === null || (command as { type?: unknown }).type !== 'raft.config') return;
-    const parsed = configCommandSchema.safeParse(command);
-    if (!parsed.success) ctx.addIssue({ code: 'custom', path: ['command'], message: `a configuration entry: ${parsed.error.issues[0]?.message ?? 'invalid'}` });
-  });
+export const logEntrySchema = z.object({ term: term.min(1), index: index.min(1), command: z.unknown() }).superRefine((entry, ctx) => {
+  const { command } = entry;
+  if (typeof command !== 'object' || command === null || (command as { type?: unknown }).type !== 'raft.config') return;
+  const parsed = configCommandSchema.safeParse(command);
+  if (!parsed.success) ctx.addIssue({ code: 'custom', path: ['command'], message: `a configuration entry: ${parsed.error.issues[0]?.message ?? 'invalid'}` });
+});
 
 export const requestVoteSchema = z
   .object({

@@ -84,7 +84,8 @@ export class MembershipRequests {
    */
   abandon(commitIndex: LogIndex): void {
     for (const [requestId, waiting] of this.changes) {
-      if (waiting.index !== undefined && waiting.index > commitIndex) this.settle(requestId, waiting, undefined, new OutcomeUnknownError('the leader lost office before the configuration change was committed'));
+      if (waiting.index !== undefined && waiting.index > commitIndex)
+        this.settle(requestId, waiting, undefined, new OutcomeUnknownError('the leader lost office before the configuration change was committed'));
     }
   }
 
@@ -113,7 +114,9 @@ export class MembershipRequests {
     if (waiting === undefined) return;
     this.transfers.delete(requestId as string);
     this.clock.clearTimeout(waiting.timer);
-    waiting.reject(outcome === 'not_leader' ? new NotLeaderError(leaderId ?? undefined) : outcome === 'refused' ? new InvalidRequestError(detail) : new LeadershipTransferError(detail));
+    waiting.reject(
+      outcome === 'not_leader' ? new NotLeaderError(leaderId ?? undefined) : outcome === 'refused' ? new InvalidRequestError(detail) : new LeadershipTransferError(detail),
+    );
   }
 
   /** A leader is known: the transfers to it are done; those to another voter failed (someone else won). */
@@ -129,7 +132,12 @@ export class MembershipRequests {
 
   stop(): void {
     for (const [requestId, waiting] of this.changes) {
-      this.settle(requestId, waiting, undefined, waiting.index !== undefined ? new OutcomeUnknownError('the node stopped after the configuration change entered its log') : new StoppedError());
+      this.settle(
+        requestId,
+        waiting,
+        undefined,
+        waiting.index !== undefined ? new OutcomeUnknownError('the node stopped after the configuration change entered its log') : new StoppedError(),
+      );
     }
     for (const [requestId, waiting] of this.transfers) {
       this.transfers.delete(requestId);

@@ -416,7 +416,8 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
 
   private changeConfig(change: ConfigChange): Promise<{ index: LogIndex; term: Term }> {
     if (this.stopped) return Promise.reject(new StoppedError());
-    if (typeof change.id !== 'string' || change.id.length === 0 || change.id.length > 256) return Promise.reject(new InvalidRequestError('a server id must be a string of 1 to 256 characters'));
+    if (typeof change.id !== 'string' || change.id.length === 0 || change.id.length > 256)
+      return Promise.reject(new InvalidRequestError('a server id must be a string of 1 to 256 characters'));
     return this.membership.change(change, (requestId) => {
       this.actor.send({ type: 'client.changeConfig', change, requestId });
       this.scheduleFlush();
@@ -875,7 +876,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
  */
 function clientCommand<C>(proposed: C): C {
   if (isRaftCommand(proposed)) {
-    throw new InvalidRequestError('commands of type raft.config and raft.noop are Raft\'s own: change the membership with addLearner, promote and removeServer');
+    throw new InvalidRequestError("commands of type raft.config and raft.noop are Raft's own: change the membership with addLearner, promote and removeServer");
   }
   return ownCopy(proposed);
 }
