@@ -63,7 +63,14 @@ export function configChangesWaitForCommit(prev: NodeView, next: NodeView, effec
       }
     }
     const lastCommittedBefore = Math.min(next.commitIndex, entry.index - 1);
-    if (next.log.termAt(lastCommittedBefore) !== term) {
+    // A lone voter may append, commit and compact in one step: the term may be behind the new snapshot.
+    const termThere =
+      next.log.termAt(lastCommittedBefore) ??
+      prev.log.termAt(lastCommittedBefore) ??
+      persists(effects)
+        .flatMap((p) => p.entries)
+        .find((e) => e.index === lastCommittedBefore)?.term;
+    if (termThere !== term) {
       found.push(
         violation(
           'configChangesWaitForCommit',
