@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { jsonValueError, type JsonValue } from '../core/json.js';
 import type { NodeId } from '../core/types.js';
 import { InvalidRequestError, NotLeaderError, OutcomeUnknownError, RaftError, ReadTimeoutError } from '../errors.js';
-import { systemClock, type Clock } from '../runtime/clock.js';
+import { systemClock, within, type Clock } from '../runtime/clock.js';
 import type { RaftNode } from '../runtime/raft-node.js';
 import {
   MAX_KEY_LENGTH,
@@ -167,20 +167,8 @@ export class KvClient {
 
   /** `attempt`, or a rejection once the deadline passes (an attempt may hang on a node that lost its leader). */
   private before<T>(deadline: number, attempt: Promise<T>, isWrite: boolean): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const late = () => (isWrite ? new OutcomeUnknownError('the node did not answer before the deadline') : new ReadTimeoutError(this.options.timeout ?? 5000));
-      const timer = this.clock.setTimeout(() => reject(late()), Math.max(0, deadline - this.clock.now()));
-      attempt.then(
-        (value) => {
-          this.clock.clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          this.clock.clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
+    const late = () => (isWrite ? new OutcomeUnknownError('the node did not answer before the deadline') : new ReadTimeoutError(this.options.timeout ?? 5000));
+    return within(this.clock, attempt, Math.max(0, deadline - this.clock.now()), late);
   }
 
   private sleep(ms: number): Promise<void> {

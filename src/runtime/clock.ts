@@ -18,3 +18,20 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   defer: (fn) => void setImmediate(fn),
 };
+
+/** `promise`, or a rejection with `late()` once `ms` pass on `clock` (a settlement after that is ignored). */
+export function within<T>(clock: Clock, promise: Promise<T>, ms: number, late: () => unknown): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimeout(() => reject(late()), ms);
+    promise.then(
+      (value) => {
+        clock.clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clock.clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}

@@ -27,6 +27,7 @@ import { MemoryNetwork, networkConditionsSchema, type NetworkConditions } from '
 import type { JsonValue } from '../core/json.js';
 import { decodeSnapshot, encodeSnapshot } from '../runtime/snapshot.js';
 import { VirtualClock } from './clock.js';
+import { within } from '../runtime/clock.js';
 import { SafetyChecker, SafetyViolation } from './safety.js';
 
 export interface SimulationOptions {
@@ -582,19 +583,7 @@ export class Simulation {
 
   /** `promise`, or AttemptTimedOut after `ms` virtual ms (the promise may still settle later: that is ignored). */
   private within<T>(promise: Promise<T>, ms: number): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => reject(new AttemptTimedOut(ms)), ms);
-      promise.then(
-        (value) => {
-          this.clock.clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          this.clock.clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
+    return within(this.clock, promise, ms, () => new AttemptTimedOut(ms));
   }
 
   private sleep(ms: number): Promise<void> {

@@ -7,12 +7,8 @@
  * configuration's voters; learners never count).
  */
 import { describe, expect, it } from 'vitest';
-import { enqueueActions } from 'xstate';
 import { raftNodeMachine } from '../../machines/raft-node.js';
 import { isConfigCommand } from '../../src/core/configuration.js';
-import { advanceLeaderCommit, progressOf, replicate, withProgress } from '../../src/core/leader.js';
-import type { EffectSink } from '../../src/core/node.js';
-import { progressAfterSuccess } from '../../src/core/replication.js';
 import { SeededRandom } from '../../src/core/random.js';
 import type { NodeId } from '../../src/core/types.js';
 import { InvalidRequestError } from '../../src/errors.js';
@@ -21,6 +17,7 @@ import { KvStateMachine } from '../../src/kv/state-machine.js';
 import { KvWorkload } from '../../src/sim/kv-workload.js';
 import { SafetyViolation } from '../../src/sim/safety.js';
 import { drain, Simulation, type SimulationOptions } from '../../src/sim/simulation.js';
+import { MUTANTS } from '../model/mutants.js';
 import { awaitLeader, one, others } from './harness.js';
 
 // ---------------------------------------------------------------- helpers
@@ -449,7 +446,7 @@ describe('membership changes in the simulator', { timeout: 60_000 }, () => {
       sim.run(1000);
       return (sim.status(leader)?.commitIndex ?? 0) >= index;
     };
-    await expect(run(countsLearnersTowardCommit)).rejects.toThrow(/commits only what a majority of its configuration's voters hold|counts only voters/);
+    await expect(run(MUTANTS['counts learners toward commit'])).rejects.toThrow(/commits only what a majority of its configuration's voters hold|counts only voters/);
     expect(await run()).toBe(false);
   });
 
@@ -475,22 +472,6 @@ describe('membership changes in the simulator', { timeout: 60_000 }, () => {
     awaitLeader(single);
     await expect(single.settle(single.removeServer('n1'), LONG)).rejects.toThrow(/last voter/);
   });
-});
-
-/**
- * A leader that takes its learners' replies for votes toward commit: the commit rule runs with the
- * learners among the voters (the rest of recordReplication as the real machine has it).
- */
-const countsLearnersTowardCommit = raftNodeMachine.provide({
-  actions: {
-    recordReplication: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'rpc.appendEntriesResult' || !context.replicas.includes(event.from)) return;
-      const sink: EffectSink = { emit: (effect) => enqueue.emit(effect), isCommittable: (entryTerm, currentTerm) => entryTerm === currentTerm };
-      const progressed = { ...context, ...withProgress(context, event.from, progressAfterSuccess(progressOf(context, event.from), event.matchIndex)) };
-      const committed = advanceLeaderCommit({ ...progressed, peers: context.replicas }, sink);
-      enqueue.assign(replicate({ ...committed, peers: context.peers }, sink, false, event.from));
-    }),
-  },
 });
 
 /**
