@@ -245,7 +245,7 @@ function informRemoved(ctx: Ctx, targets: readonly NodeId[], sink: EffectSink): 
 
 /** A reply the leader takes: from a server it replicates to, or one it informs of its removal. */
 function isReplyFromTarget(ctx: Ctx, from: NodeId): boolean {
-  return replicationTargetsNow(ctx).includes(from) || removedByLatest(ctx).includes(from);
+  return ctx.replicas.includes(from) || removedByLatest(ctx).includes(from);
 }
 
 /**
