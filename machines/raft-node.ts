@@ -734,7 +734,7 @@ const machine = setup({
               : to === undefined
                 ? 'there is no other voter to hand leadership to'
                 : `${to} is not another voter of this cluster`;
-      const outcome = ctx.leaderId !== ctx.id ? 'not_leader' : 'refused';
+      const outcome = ctx.leaderId !== ctx.id ? 'not_leader' : ctx.transfer !== undefined || hasConfigChangeInFlight(ctx) ? 'in_progress' : 'refused';
       enqueue.emit({ type: 'transferEnded', to: to ?? null, outcome, detail, leaderId: ctx.leaderId, ...(requestId !== undefined ? { requestId } : {}) });
       return ctx;
     }),

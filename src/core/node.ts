@@ -192,7 +192,7 @@ export type RaftEffect<C = unknown> =
   /** A leadership transfer to `to` began. */
   | { type: 'transferStarted'; requestId?: string; to: NodeId }
   /** Refused at once (not the leader; no such voter, or one already under way), or abandoned after an election timeout. */
-  | { type: 'transferEnded'; requestId?: string; to: NodeId | null; outcome: 'not_leader' | 'refused' | 'abandoned'; detail: string; leaderId: NodeId | null }
+  | { type: 'transferEnded'; requestId?: string; to: NodeId | null; outcome: 'not_leader' | 'in_progress' | 'refused' | 'abandoned'; detail: string; leaderId: NodeId | null }
   /** Something that Raft says cannot happen did; reported, never acted upon. */
   | { type: 'invariantViolation'; rule: string; detail: string };
 

@@ -109,13 +109,19 @@ export class MembershipRequests {
     if (waiting !== undefined) waiting.to = to;
   }
 
-  transferEnded(requestId: string | undefined, outcome: 'not_leader' | 'refused' | 'abandoned', detail: string, leaderId: NodeId | null): void {
+  transferEnded(requestId: string | undefined, outcome: 'not_leader' | 'in_progress' | 'refused' | 'abandoned', detail: string, leaderId: NodeId | null): void {
     const waiting = requestId !== undefined ? this.transfers.get(requestId) : undefined;
     if (waiting === undefined) return;
     this.transfers.delete(requestId as string);
     this.clock.clearTimeout(waiting.timer);
     waiting.reject(
-      outcome === 'not_leader' ? new NotLeaderError(leaderId ?? undefined) : outcome === 'refused' ? new InvalidRequestError(detail) : new LeadershipTransferError(detail),
+      outcome === 'not_leader'
+        ? new NotLeaderError(leaderId ?? undefined)
+        : outcome === 'in_progress'
+          ? new ConfigChangeInProgressError(detail)
+          : outcome === 'refused'
+            ? new InvalidRequestError(detail)
+            : new LeadershipTransferError(detail),
     );
   }
 

@@ -163,25 +163,37 @@ async function addMember(options: MembershipRoutesOptions, body: z.infer<typeof 
     if (body.address !== undefined && known !== undefined && known !== body.address) {
       throw new InvalidRequestError(`${body.id} is already a learner at ${known}, not ${body.address}: remove it first to move it`);
     }
-    return promoteWhenCaughtUp(options, body.id, gone);
+    return promoteOr504(options, body.id, gone, `${body.id} is a learner`);
   }
   if (body.address === undefined && !members.voters.includes(body.id) && !isLearner) {
     throw new HttpError(400, { error: 'bad_request', reason: `address is missing: the other nodes reach the new server ${body.id} at its "host:port"` });
   }
   const added = await node.addLearner(body.id, body.address !== undefined ? { address: body.address } : {});
   if (body.role === 'learner') return added;
+  return promoteOr504(options, body.id, gone, `${body.id} was added as a learner at index ${added.index}`, added);
+}
+
+/** Promote once caught up; a learner that does not catch up in time is a 504 that says it stays a learner. */
+async function promoteOr504(
+  options: MembershipRoutesOptions,
+  id: NodeId,
+  gone: () => boolean,
+  what: string,
+  learner?: { index: LogIndex; term: Term },
+): Promise<{ index: LogIndex; term: Term }> {
   try {
-    return await promoteWhenCaughtUp(options, body.id, gone);
+    return await promoteWhenCaughtUp(options, id, gone);
   } catch (error) {
     if (!(error instanceof CatchUpTimeout)) throw error;
     throw new HttpError(504, {
       error: 'catch_up_timeout',
-      reason: `${body.id} was added as a learner at index ${added.index} but ${error.message}; it stays a learner: promote it once it has caught up (xstate-raft member promote ${body.id})`,
-      learner: added,
+      reason: `${what} but ${error.message}; it stays a learner: promote it once it has caught up (xstate-raft member promote ${id})`,
+      ...(learner !== undefined ? { learner } : {}),
     });
   }
 }
 
+/** The learner did not catch up before the deadline (or the client left): answered as 504 catch_up_timeout. */
 class CatchUpTimeout extends Error {}
 
 /** Wait until the leader sees `id` caught up (the bound promote checks), then promote it. */
@@ -199,6 +211,12 @@ async function promoteWhenCaughtUp(options: MembershipRoutesOptions, id: NodeId,
         // Refused while still a learner: it fell behind again between the look and the change.
         if (!(error instanceof InvalidRequestError) || !node.members().learners.includes(id)) throw error;
       }
+    }
+    if (!node.members().learners.includes(id)) {
+      // Removed, or promoted by someone else, meanwhile: nothing left to wait for.
+      const { index } = node.members();
+      if (node.members().voters.includes(id)) return { index, term: node.actor.getSnapshot().context.log.termAt(index) ?? status.term };
+      throw new InvalidRequestError(`${id} is no longer a learner of this cluster (it was removed meanwhile)`);
     }
     if (gone()) throw new CatchUpTimeout('the client went away before it caught up');
     if (Date.now() > deadline) throw new CatchUpTimeout(`it did not catch up within ${timeout} ms`);

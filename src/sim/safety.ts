@@ -167,7 +167,9 @@ export class SafetyChecker {
       const log = context.log;
       const view = viewOf(node);
       // Before the per-node rules: what the voters' logs really hold is the stronger evidence.
-      if (view.role === 'leader' && context.commitIndex > watch.commitIndex) {
+      // Also in the step in which a leader commits its own removal and steps down (same term).
+      const ledThisStep = view.role === 'leader' || (watch.view?.role === 'leader' && watch.view.currentTerm === context.currentTerm);
+      if (ledThisStep && context.commitIndex > watch.commitIndex) {
         this.checkCommitQuorum(id, context.commitIndex, log.termAt(context.commitIndex) as Term, [watch.config, context.config], live, stored);
       }
       if (watch.view !== undefined && (watch.effects.length > 0 || view.log !== watch.view.log || view.role !== watch.view.role)) {

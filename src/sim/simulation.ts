@@ -435,11 +435,11 @@ export class Simulation {
       if (leaderId === to && leader !== undefined) return { leaderId: to, term: leader.status().term };
       if (leader !== undefined) {
         try {
-          return await this.within(leader.transferLeadership(to), MEMBERSHIP_ATTEMPT_MS);
+          return await this.within(leader.transferLeadership(to), Math.min(MEMBERSHIP_ATTEMPT_MS, Math.max(1, deadline - this.clock.now())));
         } catch (error) {
-          // "That node does not lead (any more)" and "not while a configuration change is in flight"
-          // are worth asking again; any other refusal, or a failed transfer, is the answer.
-          const transient = error instanceof InvalidRequestError && /configuration change is in flight/.test(error.message);
+          // "That node does not lead (any more)" and "not while a configuration change (or another
+          // transfer) is in flight" are worth asking again; any other refusal, or a failed transfer, is the answer.
+          const transient = error instanceof ConfigChangeInProgressError;
           if (!(error instanceof NotLeaderError || error instanceof StoppedError || error instanceof AttemptTimedOut || transient)) throw error;
           lastError = error;
         }
@@ -568,8 +568,9 @@ export class Simulation {
           const step = next(config);
           if (step === 'done') return { voters: [...config.voters], learners: [...config.learners], index: config.index };
           try {
-            await this.within(step(leader), MEMBERSHIP_ATTEMPT_MS);
-            continue; // committed: look again at once
+            await this.within(step(leader), Math.min(MEMBERSHIP_ATTEMPT_MS, Math.max(1, deadline - this.clock.now())));
+            await this.sleep(0); // committed: look again (after a turn, so a step that changed nothing cannot spin)
+            continue;
           } catch (error) {
             if (!isWorthRetrying(error)) throw error;
             lastError = error;

@@ -43,6 +43,19 @@ export const MUTANTS = {
       }),
     },
   }) as RaftNodeMachine,
+  /** A leader that removes itself still counts its own log toward commit (the rest of recordReplication as the real one). */
+  'counts itself while removing itself': raftNodeMachine.provide({
+    actions: {
+      recordReplication: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'rpc.appendEntriesResult' || !context.replicas.includes(event.from)) return;
+        const sink: EffectSink = { emit: (effect) => enqueue.emit(effect), isCommittable: (entryTerm, currentTerm) => entryTerm === currentTerm };
+        const progressed = { ...context, ...withProgress(context, event.from, progressAfterSuccess(progressOf(context, event.from), event.matchIndex)) };
+        const withSelf = { ...progressed.config, voters: [...new Set([...progressed.config.voters, context.id])] };
+        const committed = advanceLeaderCommit({ ...progressed, config: withSelf }, sink);
+        enqueue.assign(replicate({ ...committed, config: context.config }, sink, false, event.from));
+      }),
+    },
+  }) as RaftNodeMachine,
   /**
    * A follower that merges a leader's entries but does not undo the configuration entries it
    * truncates (the rest of acceptEntries as the real one: persist, answer, commit, apply).

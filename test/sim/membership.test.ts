@@ -15,6 +15,7 @@ import { InvalidRequestError } from '../../src/errors.js';
 import { KvClient, type KvCluster, type KvNode } from '../../src/kv/client.js';
 import { KvStateMachine } from '../../src/kv/state-machine.js';
 import { KvWorkload } from '../../src/sim/kv-workload.js';
+import { RULES } from '../../src/sim/node-invariants.js';
 import { SafetyViolation } from '../../src/sim/safety.js';
 import { drain, Simulation, type SimulationOptions } from '../../src/sim/simulation.js';
 import { MUTANTS } from '../model/mutants.js';
@@ -334,14 +335,12 @@ describe('membership changes in the simulator', { timeout: 60_000 }, () => {
   });
 
   it('the held-back scenario is red without the rule: a mutant leader that skips hasCommittedInTerm appends the change before its no-op commits', async () => {
-    const mutant = raftNodeMachine.provide({ guards: { hasCommittedInTerm: () => true } });
-    // Either the scenario sees the change in the log too early, or the per-node rule on
-    // configuration changes stops the run at that very step.
-    const outcome = await heldBackScenario(new Simulation({ nodes: 3, seed: 1105, machine: mutant })).then(
-      (found) => (found.appendedWhileUncommitted ? 'appended before its no-op committed' : 'held back'),
+    // The per-node rule on configuration changes stops the run at the very step of the append.
+    const outcome = await heldBackScenario(new Simulation({ nodes: 3, seed: 1105, machine: MUTANTS['appends a change before committing in its term'] })).then(
+      (found) => (found.appendedWhileUncommitted ? 'appended before its no-op committed, unreported' : 'held back'),
       (error: unknown) => (error instanceof SafetyViolation ? `violation: ${error.rule}` : String(error)),
     );
-    expect(outcome).toMatch(/appended before its no-op committed|violation: .*configuration (entry|change)/);
+    expect(outcome).toBe(`violation: ${RULES.configChangesWaitForCommit}`);
   });
 
   it('leadership moves under a KV load to the follower named, and the clients’ history stays linearizable', async () => {
@@ -385,7 +384,7 @@ describe('membership changes in the simulator', { timeout: 60_000 }, () => {
     one(sim, 'after', 3);
   });
 
-  it('a partitioned learner never counts toward commit: two of three voters commit without it', async () => {
+  it('a partitioned learner does not block commit: two of three voters commit without it', async () => {
     const sim = new Simulation({ nodes: 3, seed: 1108 });
     const leader = awaitLeader(sim);
     expect(await sim.settle(sim.addServer('n4', { learner: true }), LONG)).toMatchObject({ voters: ['n1', 'n2', 'n3'], learners: ['n4'] });
@@ -448,6 +447,26 @@ describe('membership changes in the simulator', { timeout: 60_000 }, () => {
     };
     await expect(run(MUTANTS['counts learners toward commit'])).rejects.toThrow(/commits only what a majority of its configuration's voters hold|counts only voters/);
     expect(await run()).toBe(false);
+  });
+
+  it('the safety checker catches a leader that counts its own log while it removes itself, in the very step it commits and steps down (mutant)', async () => {
+    const run = async (machine?: SimulationOptions['machine']) => {
+      const sim = new Simulation({ nodes: 3, seed: 1113, ...(machine ? { machine } : {}) });
+      const leader = awaitLeader(sim);
+      one(sim, 'all three', 3);
+      const [a, b] = others(sim, leader) as [NodeId, NodeId];
+      // b hears nothing: the removal {a, b} can commit only with b, unless the leader counts itself.
+      sim.network.block(leader, b);
+      sim
+        .node(leader)
+        ?.removeServer(leader)
+        .catch(() => undefined);
+      sim.run(1000);
+      return { leader, a, committed: sim.config(a).voters.length === 2 && (sim.status(a)?.commitIndex ?? 0) >= sim.status(a)!.lastLogIndex };
+    };
+    await expect(run(MUTANTS['counts itself while removing itself'])).rejects.toThrow(/commits only what a majority of its configuration's voters hold/);
+    const real = await run();
+    expect(real.committed, 'without b, the real leader cannot commit its own removal').toBe(false);
   });
 
   it('the controls refuse what they cannot do, naming it', async () => {
