@@ -18,6 +18,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runDashboard } from '../../src/cli/dashboard.js';
 import { DashboardServer, type DashboardOptions, type LogLine } from '../../src/dashboard/server.js';
 import { startNodeServer, type NodeServer } from '../../src/server/node-server.js';
+import { dashboardEvents } from './dashboard-events.js';
 
 const TOKEN = 'client-token-1';
 const SECRET = 'cluster-secret-1';
@@ -63,20 +64,10 @@ async function nodeEventsUntil(url: string, done: (event: NodeEvent) => boolean)
   const timer = setTimeout(() => controller.abort(), DEADLINE_MS);
   const seen: NodeEvent[] = [];
   try {
-    const res = await fetch(`${url}/api/events`, { signal: controller.signal });
-    const decoder = new TextDecoder();
-    let buffer = '';
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        if (!block.startsWith('event: node\n')) continue;
-        const event = JSON.parse(block.slice(block.indexOf('data: ') + 6)) as NodeEvent;
-        seen.push(event);
-        if (done(event)) return seen;
-      }
+    for await (const { event, data } of dashboardEvents(url, controller.signal)) {
+      if (event !== 'node') continue;
+      seen.push(data as NodeEvent);
+      if (done(data as NodeEvent)) return seen;
     }
     throw new Error('the dashboard closed its event stream');
   } catch (error) {

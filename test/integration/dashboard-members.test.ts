@@ -18,6 +18,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DashboardServer } from '../../src/dashboard/server.js';
 import { startNodeServer, type NodeServer } from '../../src/server/node-server.js';
 import { freePorts, http, sleep } from './processes.js';
+import { dashboardEvents } from './dashboard-events.js';
 
 const TOKEN = 'dashboard-members-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -70,21 +71,10 @@ class EventLog {
 
   private async read(url: string): Promise<void> {
     try {
-      const res = await fetch(`${url}/api/events`, { signal: this.controller.signal });
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (\w+)\n/.exec(block)?.[1];
-          const data = block.slice(block.indexOf('data: ') + 6);
-          if (event === 'cluster') this.clusters.push(JSON.parse(data) as ClusterEvent);
-          if (event === 'node') this.nodes.push(JSON.parse(data) as NodeEvent);
-          if (event === 'log') this.logs.push(JSON.parse(data) as { level: string; text: string });
-        }
+      for await (const { event, data } of dashboardEvents(url, this.controller.signal)) {
+        if (event === 'cluster') this.clusters.push(data as ClusterEvent);
+        if (event === 'node') this.nodes.push(data as NodeEvent);
+        if (event === 'log') this.logs.push(data as { level: string; text: string });
       }
     } catch {
       // closed by the test

@@ -17,6 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DashboardServer } from '../../src/dashboard/server.js';
 import { startNodeServer, type NodeServer } from '../../src/server/node-server.js';
 import { freePorts, http, sleep } from './processes.js';
+import { dashboardEvents } from './dashboard-events.js';
 
 const TOKEN = 'dashboard-snapshot-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -75,20 +76,9 @@ class EventLog {
 
   private async read(url: string): Promise<void> {
     try {
-      const res = await fetch(`${url}/api/events`, { signal: this.controller.signal });
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (\w+)\n/.exec(block)?.[1];
-          const data = block.slice(block.indexOf('data: ') + 6);
-          if (event === 'node') this.nodes.push(JSON.parse(data) as NodeEvent);
-          if (event === 'message') this.messages.push(JSON.parse(data) as MessageEvent);
-        }
+      for await (const { event, data } of dashboardEvents(url, this.controller.signal)) {
+        if (event === 'node') this.nodes.push(data as NodeEvent);
+        if (event === 'message') this.messages.push(data as MessageEvent);
       }
     } catch {
       // closed by the test
