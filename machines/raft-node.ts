@@ -515,12 +515,10 @@ const machine = setup({
       });
       enqueue.emit({ type: 'restore', snapshot });
       answerSnapshot(ctx, request, { offset: snapshot.data.length, installed: true }, enqueue);
-      // The snapshot carries the configuration at its index; configuration entries in a kept suffix stay in force.
-      const carried = snapshotConfiguration(snapshot.data) ?? configAt(ctx.configs, snapshot.index).config;
-      const configs =
-        installed.discardedAfter || ctx.log.termAt(snapshot.index) !== snapshot.term
-          ? [{ index: snapshot.index, config: carried }]
-          : [{ index: snapshot.index, config: carried }, ...ctx.configs.filter((record) => record.index > snapshot.index)];
+      // The snapshot carries the configuration at its index; configuration entries in a kept suffix
+      // stay in force (a discarded suffix takes its own with it).
+      const carried = { index: snapshot.index, config: snapshotConfiguration(snapshot.data) ?? configAt(ctx.configs, snapshot.index).config };
+      const configs = [carried, ...(installed.discardedAfter ? [] : ctx.configs.filter((record) => record.index > snapshot.index))];
       const next = { ...ctx, log: installed.log, snapshot, incomingSnapshot: undefined, commitIndex: Math.max(ctx.commitIndex, snapshot.index), lastApplied: snapshot.index };
       return reconfigure(ctx, next, configs, enqueue);
     }),

@@ -179,14 +179,12 @@ export function historyAfterAppend(history: ConfigHistory, entries: readonly Log
 /** After truncating the log from `index`: the configurations its removed entries set are undone. */
 export function historyAfterTruncation(history: ConfigHistory, index: LogIndex): ConfigHistory {
   if (inForce(history).index < index) return history;
-  const kept = history.filter((record, i) => i === 0 || record.index < index);
-  return kept;
+  return history.filter((record, i) => i === 0 || record.index < index);
 }
 
 /** After compacting the log up to `index` (a snapshot): the configuration at `index` becomes the base. */
 export function historyAfterCompaction(history: ConfigHistory, index: LogIndex): ConfigHistory {
-  const base = configAt(history, index);
-  return [{ index: Math.max(base.index, 0), config: base.config }, ...history.filter((record) => record.index > index)];
+  return [configAt(history, index), ...history.filter((record) => record.index > index)];
 }
 
 /** The configuration in force at `index`: set by the last configuration entry at or before it. */
