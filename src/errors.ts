@@ -93,3 +93,41 @@ export class LeadershipTransferError extends RaftError {
     super('transfer_failed', detail);
   }
 }
+
+/**
+ * Someone else holds the lease (HTTP 409 `lease_held`): `holder` until `expiresAt` (the cluster's
+ * replicated clock, ms), under fencing token `token`. Nothing changed; retry after `expiresAt`, or
+ * watch the lease for its release.
+ */
+export class LeaseHeldError extends RaftError {
+  constructor(
+    readonly lease: string,
+    readonly holder: string,
+    readonly expiresAt: number,
+    readonly token: number,
+  ) {
+    super('lease_held', `lease ${JSON.stringify(lease)} is held by ${JSON.stringify(holder)} (token ${token}) until ${expiresAt}; retry after that, or watch it for its release`);
+  }
+}
+
+/**
+ * The fencing token is not the current one (HTTP 409 `stale_token`): the lease or claim it names
+ * expired, was released or completed, or was granted again since. Nothing changed. Whoever
+ * carries it no longer owns what it names: stop acting on it, and acquire or claim again.
+ */
+export class StaleTokenError extends RaftError {
+  constructor(
+    readonly token: number,
+    detail: string,
+    readonly current?: { readonly holder: string; readonly token: number; readonly expiresAt: number },
+  ) {
+    super('stale_token', `fencing token ${token} is stale: ${detail}; stop acting on it and acquire or claim again`);
+  }
+}
+
+/** What the request names does not exist (HTTP 404 `not_found`): nothing changed. */
+export class NotFoundError extends RaftError {
+  constructor(detail: string) {
+    super('not_found', detail);
+  }
+}

@@ -20,4 +20,14 @@ export interface StateMachine<Command = unknown, Result = unknown, Query = unkno
   snapshot?(): JsonValue | Uint8Array;
   /** Replace the whole state by one `snapshot()` returned (on any node): after it, apply continues from the snapshot's index. */
   restore?(snapshot: JsonValue | Uint8Array): void;
+  /**
+   * Replicated time (src/coord/state-machine.ts is the example). On the leader only, as a client
+   * command enters the log, the runtime passes it here with its wall clock (ms since the epoch) and
+   * logs what this returns: the state machine reads time from the entries, never from a clock.
+   */
+  stamp?(command: Command, now: number): Command;
+  /** The earliest instant, on the stamps' clock, at which applied state is due to change by itself (an expiry); undefined when none is. */
+  nextDeadline?(): number | undefined;
+  /** The command the leader appends once nextDeadline() has passed, so that time passes in the log without client traffic. */
+  tick?(): Command;
 }

@@ -106,6 +106,19 @@ export class KvClient {
     return refuseBadKey(key) ?? refuseNonJson({ from, to }) ?? this.write<CasResult>({ type: 'cas', key, from, to });
   }
 
+  /**
+   * Any command of the cluster's state machine (a coordination command: src/coord/state-machine.ts),
+   * numbered for at-most-once like every write; resolves with the state machine's result.
+   */
+  command<T>(command: { readonly type: string }): Promise<T> {
+    return this.write<T>(command as KvCommand);
+  }
+
+  /** Any query of the cluster's state machine, as a linearizable read. */
+  query<T>(query: { readonly type: string }): Promise<T> {
+    return this.enqueue(() => this.call<T>((node) => node.read(query as KvQuery) as Promise<T>, false));
+  }
+
   private write<T>(command: KvCommand): Promise<T> {
     return this.enqueue(async () => {
       const numbered = { ...command, client: { id: this.session, seq: ++this.seq } } as KvCommand;

@@ -106,7 +106,7 @@ const key = z.string().min(1, 'key must not be empty').max(MAX_KEY_LENGTH, `key 
  * A JSON value, read once and turned into a deep-frozen copy of pure data: what is stored and
  * compared is exactly what was validated, whatever the caller's object does afterwards.
  */
-const jsonValue = z.unknown().transform((value, ctx): JsonValue => {
+export const jsonValue = z.unknown().transform((value, ctx): JsonValue => {
   const text = canonicalJson(value);
   if (text === undefined) {
     ctx.addIssue({
@@ -117,16 +117,16 @@ const jsonValue = z.unknown().transform((value, ctx): JsonValue => {
   }
   return deepFreeze(JSON.parse(text) as JsonValue);
 });
-const client = z.strictObject({
+export const clientSeqSchema = z.strictObject({
   id: z.string().min(1).max(MAX_CLIENT_ID_LENGTH),
   seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
 });
 
 /** Unknown fields are refused rather than dropped: a misspelt field is a bug to report, not to ignore. */
 export const kvCommandSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('put'), key, value: jsonValue, client: client.optional() }),
-  z.strictObject({ type: z.literal('delete'), key, client: client.optional() }),
-  z.strictObject({ type: z.literal('cas'), key, from: jsonValue, to: jsonValue, client: client.optional() }),
+  z.strictObject({ type: z.literal('put'), key, value: jsonValue, client: clientSeqSchema.optional() }),
+  z.strictObject({ type: z.literal('delete'), key, client: clientSeqSchema.optional() }),
+  z.strictObject({ type: z.literal('cas'), key, from: jsonValue, to: jsonValue, client: clientSeqSchema.optional() }),
 ]) satisfies z.ZodType<KvCommand, unknown>;
 
 const kvSnapshotSchema = z.strictObject({
@@ -251,7 +251,11 @@ export class KvStateMachine implements StateMachine<KvCommand, KvResult, KvQuery
     for (const [id, seq, result] of parsed.data.sessions) this.sessions.set(id, { seq, result: deepFreeze(result as JsonValue) as unknown as KvResult });
   }
 
-  private execute(cmd: KvCommand, index: LogIndex): KvResult {
+  /**
+   * Apply a command that `parseKvCommand` accepted, without the at-most-once bookkeeping (for a
+   * state machine that wraps this one and keeps its own sessions: src/coord/state-machine.ts).
+   */
+  execute(cmd: KvCommand, index: LogIndex): KvResult {
     switch (cmd.type) {
       // Values in a parsed command are already deep-frozen copies (see jsonValue).
       case 'put':
@@ -277,7 +281,7 @@ const CAS_OK: CasResult = Object.freeze({ ok: true });
 
 // ---------------------------------------------------------------- helpers
 
-function safeParse<T>(schema: z.ZodType<T>, input: unknown): { ok: true; data: T } | { ok: false; error: string } {
+export function safeParse<T>(schema: z.ZodType<T>, input: unknown): { ok: true; data: T } | { ok: false; error: string } {
   try {
     const result = schema.safeParse(input);
     if (result.success) return { ok: true, data: result.data };
@@ -294,7 +298,7 @@ function freeze<T>(value: T): T {
   return Object.freeze(value);
 }
 
-function deepFreeze(value: JsonValue): JsonValue {
+export function deepFreeze(value: JsonValue): JsonValue {
   if (typeof value === 'object' && value !== null) {
     for (const child of Object.values(value)) deepFreeze(child as JsonValue);
     Object.freeze(value);

@@ -8,6 +8,11 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
   /** Milliseconds since some fixed origin. */
   now(): number;
+  /**
+   * Wall-clock milliseconds since the Unix epoch, for the stamps of replicated time (see
+   * StateMachine.stamp); `now()` where absent. Comparable between processes as far as their clocks agree.
+   */
+  wallNow?(): number;
   /** Run `fn` once the current turn is done (end of a batch): setImmediate on the real loop. */
   defer(fn: () => void): void;
 }
@@ -16,6 +21,8 @@ export const systemClock: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
   now: () => performance.now(),
+  // Monotonic within the process (performance.now), on the epoch's scale (its time origin).
+  wallNow: () => performance.timeOrigin + performance.now(),
   defer: (fn) => void setImmediate(fn),
 };
 

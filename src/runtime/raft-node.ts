@@ -238,6 +238,9 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   private applies: (LogEntry<C> | Snapshot)[] = [];
   private announcements: RaftEffect<C>[] = [];
   private flushScheduled = false;
+  /** Replicated time (StateMachine.stamp): the timer for the next tick entry, and whether one is in the log unapplied. */
+  private tickTimer: { handle: unknown; at: number } | undefined;
+  private tickInFlight = false;
 
   // Requests waiting for the machine or for apply.
   private readonly requests: WaitingRequests<R, QR>;
@@ -330,10 +333,11 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     const command = clientCommand(proposed);
     const before = this.actor.getSnapshot();
     if (this.stopped || before.value !== 'leader') return { index: -1, term: before.context.currentTerm, isLeader: false };
-    this.actor.send({ type: 'client.propose', commands: [command] });
+    const [logged] = this.stamped([command]);
+    this.actor.send({ type: 'client.propose', commands: [logged] });
     const { context } = this.actor.getSnapshot();
     const last = context.log.entry(context.log.lastIndex);
-    if (last === undefined || last.command !== command) return { index: -1, term: context.currentTerm, isLeader: false };
+    if (last === undefined || last.command !== logged) return { index: -1, term: context.currentTerm, isLeader: false };
     return { index: last.index, term: last.term, isLeader: true };
   }
 
@@ -459,6 +463,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       if (this.stopped) return; // the storage failed meanwhile: fail() stopped the node
     }
     this.stopped = true;
+    this.cancelTick();
     this.actor.stop();
     this.options.transport.stop();
     // Queued requests get StoppedError; proposals already in the log, OutcomeUnknownError.
@@ -543,7 +548,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     if (this.stopped) return;
     // Requests gathered during this turn enter the machine as one event each: one batch.
     const proposals = this.requests.takeQueuedProposals();
-    if (proposals !== undefined) this.actor.send({ type: 'client.propose', ...proposals });
+    if (proposals !== undefined) this.actor.send({ type: 'client.propose', requestId: proposals.requestId, commands: this.stamped(proposals.commands) });
     const readIds = this.requests.takeQueuedReads();
     if (readIds !== undefined) this.actor.send({ type: 'client.read', requestIds: readIds });
 
@@ -594,6 +599,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     }
     this.requests.serveReadyReads(this.appliedIndex, (query) => this.options.stateMachine.query(query as Q));
     if (this.snapshotDue()) this.takeSnapshot();
+    this.scheduleTick();
     const entriesWritten = persist?.entries.length ?? 0;
     if (this.options.onBatch !== undefined && (entriesWritten > 0 || sends.length > 0 || applies.length > 0)) {
       try {
@@ -689,6 +695,51 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     }
     if (waiting !== undefined) this.requests.answerApplied(waiting, entry, result);
     this.emitter.emit('applied', { index: entry.index, term: entry.term, command: entry.command, result });
+  }
+
+  // ------------------------------------------------------------ replicated time
+
+  /** The commands as the leader logs them: stamped with its wall clock by a state machine that keeps replicated time. */
+  private stamped(commands: unknown[]): C[] {
+    const { stateMachine } = this.options;
+    if (typeof stateMachine.stamp !== 'function') return commands as C[];
+    const now = this.clock.wallNow?.() ?? this.clock.now();
+    return commands.map((command) => (stateMachine.stamp as (c: C, n: number) => C)(command as C, now));
+  }
+
+  /**
+   * On the leader of a state machine with deadlines: append its tick entry once the earliest is due,
+   * so leases and claims expire in the log without client traffic. One tick at a time; after it is
+   * applied (or fails) the next deadline is looked at again.
+   */
+  private scheduleTick(): void {
+    const { stateMachine } = this.options;
+    if (typeof stateMachine.nextDeadline !== 'function' || typeof stateMachine.tick !== 'function') return;
+    if (this.stopped || this.role !== 'leader' || this.tickInFlight) return this.cancelTick();
+    const due = stateMachine.nextDeadline();
+    if (due === undefined) return this.cancelTick();
+    if (this.tickTimer?.at === due) return;
+    this.cancelTick();
+    const wait = Math.max(0, due - (this.clock.wallNow?.() ?? this.clock.now()));
+    this.tickTimer = { at: due, handle: this.clock.setTimeout(() => this.proposeTick(), wait) };
+  }
+
+  private cancelTick(): void {
+    if (this.tickTimer === undefined) return;
+    this.clock.clearTimeout(this.tickTimer.handle);
+    this.tickTimer = undefined;
+  }
+
+  private proposeTick(): void {
+    this.tickTimer = undefined;
+    const tick = this.options.stateMachine.tick;
+    if (this.stopped || this.role !== 'leader' || tick === undefined) return;
+    this.tickInFlight = true;
+    const done = () => {
+      this.tickInFlight = false;
+      this.scheduleTick();
+    };
+    this.propose(tick.call(this.options.stateMachine)).then(done, done);
   }
 
   // ------------------------------------------------------------ snapshots

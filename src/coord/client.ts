@@ -1,0 +1,87 @@
+/**
+ * `CoordClient` over any way of reaching the cluster's state machine: in process (a KvClient over
+ * RaftNodes, see `coordClient`) or over HTTP (`connect`, src/client/connect.ts). Each call is one
+ * command or one linearizable read; a write is numbered (client id + sequence number) by the
+ * KvClient underneath, so a call retried after an unknown outcome is applied at most once — a
+ * claim retried on another node never claims a second task.
+ *
+ * The state machine's refusals become errors a caller can branch on: `lease_held` → LeaseHeldError,
+ * `stale_token` → StaleTokenError, `not_found` → NotFoundError, a refused command →
+ * InvalidRequestError.
+ */
+import type { JsonValue } from '../core/json.js';
+import { InvalidRequestError, LeaseHeldError, NotFoundError, StaleTokenError } from '../errors.js';
+import type { KvClient } from '../kv/client.js';
+import type { CoordCommand, CoordQuery, CoordResult } from './state-machine.js';
+import type { CoordClient, FencingToken, LeaseGrant, QueueView, TaskClaim, TaskState, TaskView, WatchMessage, WatchOptions } from './types.js';
+
+/** How a CoordClient reaches the cluster: commands, linearizable reads, and a watch. */
+export interface CoordTransport {
+  command(command: CoordCommand): Promise<CoordResult>;
+  query<T>(query: CoordQuery): Promise<T>;
+  watch(prefix: string, options?: WatchOptions): AsyncIterable<WatchMessage>;
+}
+
+/** A KvClient (one operation at a time) as the command and query half of a CoordTransport. */
+export function kvClientCommands(client: KvClient): Pick<CoordTransport, 'command' | 'query'> {
+  return { command: (command) => client.command<CoordResult>(command), query: (query) => client.query(query) };
+}
+
+export function coordClient(transport: CoordTransport): CoordClient {
+  const run = async <T>(command: CoordCommand): Promise<T> => {
+    const result = await transport.command(command);
+    return orThrow(result) as T;
+  };
+  return {
+    leases: {
+      acquire: async (name, { holder, ttlMs }) => (await run<{ lease: LeaseGrant }>({ type: 'lease.acquire', name, holder, ttlMs })).lease,
+      renew: async (name, token, options = {}) =>
+        (await run<{ lease: LeaseGrant }>({ type: 'lease.renew', name, token, ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}) })).lease,
+      release: async (name, token) => {
+        await run({ type: 'lease.release', name, token });
+      },
+      get: async (name) => (await transport.query<{ lease: LeaseGrant | null }>({ type: 'lease.get', name })).lease ?? undefined,
+      list: async () => [...(await transport.query<{ leases: readonly LeaseGrant[] }>({ type: 'lease.list' })).leases],
+    },
+    tasks: {
+      post: async (queue, task, options = {}) => {
+        const command = {
+          type: 'task.post',
+          queue,
+          task,
+          ...(options.id !== undefined ? { id: options.id } : {}),
+          ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
+        } as const;
+        const result = await run<{ id: string; duplicate: boolean; index: number }>(command);
+        return { id: result.id, index: result.index, duplicate: result.duplicate };
+      },
+      claim: async (queue, { worker, ttlMs }) => (await run<{ claim: TaskClaim | null }>({ type: 'task.claim', queue, worker, ttlMs })).claim ?? undefined,
+      heartbeat: async (id, token, options = {}) =>
+        run<{ expiresAt: number }>({ type: 'task.heartbeat', id, token, ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}) }).then(({ expiresAt }) => ({ expiresAt })),
+      complete: async (id, token, result) => {
+        await run({ type: 'task.complete', id, token, ...(result !== undefined ? { result } : {}) });
+      },
+      fail: async (id, token, reason, options = {}) =>
+        run<{ state: TaskState }>({ type: 'task.fail', id, token, reason, ...(options.retry !== undefined ? { retry: options.retry } : {}) }).then(({ state }) => ({ state })),
+      get: async (id) => (await transport.query<{ task: TaskView | null }>({ type: 'task.get', id })).task ?? undefined,
+      list: (queue, options = {}) => transport.query<QueueView>({ type: 'task.list', queue, ...(options.limit !== undefined ? { limit: options.limit } : {}) }),
+    },
+    watch: (prefix, options) => transport.watch(prefix, options),
+  };
+}
+
+/** The result of a command that succeeded, or the error its refusal means. */
+export function orThrow(result: CoordResult): CoordResult {
+  if (typeof result !== 'object' || result === null || result.ok !== false) return result;
+  const refusal = result as { reason: string } & Record<string, unknown>;
+  switch (refusal.reason) {
+    case 'lease_held':
+      throw new LeaseHeldError(refusal.name as string, refusal.holder as string, refusal.expiresAt as number, refusal.token as number);
+    case 'stale_token':
+      throw new StaleTokenError(refusal.token as FencingToken, refusal.detail as string, refusal.current as StaleTokenError['current']);
+    case 'not_found':
+      throw new NotFoundError((refusal.detail as string | undefined) ?? 'not found');
+    default:
+      throw new InvalidRequestError((refusal.detail as string | undefined) ?? (refusal.error as string | undefined) ?? JSON.stringify(result as JsonValue));
+  }
+}

@@ -1,0 +1,751 @@
+/**
+ * The coordination state machine: the KV store (src/kv/state-machine.ts) plus leases with fencing
+ * tokens, task queues whose claims expire, and a journal of every change for watchers. It is what
+ * every node of `xstate-raft node` runs.
+ *
+ * Commands (besides the KV's put / delete / cas, which may carry a `fence`):
+ *   { type: 'lease.acquire',  name, holder, ttlMs }       → { ok: true, lease } | LeaseHeld
+ *   { type: 'lease.renew',    name, token, ttlMs? }       → { ok: true, lease } | StaleToken
+ *   { type: 'lease.release',  name, token }               → { ok: true } | StaleToken
+ *   { type: 'task.post',      queue, task, id?, maxAttempts? } → { ok: true, id, index, duplicate } | { ok: false, reason: 'id_taken', queue }
+ *   { type: 'task.claim',     queue, worker, ttlMs }      → { ok: true, claim: TaskClaim | null }
+ *   { type: 'task.heartbeat', id, token, ttlMs? }         → { ok: true, expiresAt } | StaleToken | NotFound
+ *   { type: 'task.complete',  id, token, result? }        → { ok: true } | StaleToken | NotFound
+ *   { type: 'task.fail',      id, token, reason, retry? } → { ok: true, state } | StaleToken | NotFound
+ *   { type: 'coord.tick' }                                → { ok: true, tick: true }  (the leader's: time passes)
+ * Every command may carry `client: { id, seq }` (at most once, as in the KV) and `at`, the stamp.
+ *
+ * Time, decided in the log and nowhere else:
+ * - The leader's runtime stamps each command with its wall clock as it enters the log (`stamp`),
+ *   and appends a `coord.tick` once the earliest expiry is due (`nextDeadline`, `tick`).
+ * - Applying an entry first advances this state machine's `now` to the entry's stamp — never
+ *   backwards: a new leader whose clock is behind continues from the last stamp — then expires
+ *   every lease and claim whose `expiresAt` ≤ now, then executes the command at that instant. No
+ *   replica reads a clock while applying, so every replica expires the same things at the same entry.
+ * - A fencing token is the index of the entry that granted the lease or claim: it only grows.
+ *   An operation on behalf of a lease or claim carries its token and is refused (`stale_token`)
+ *   unless it is the current grant's: a paused agent that wakes after its claim expired can
+ *   neither complete, nor renew, nor write with it.
+ *
+ * Tasks: posted tasks are claimed oldest first. A claim that expires or fails with `retry` goes
+ * back to the queue at its place, unless it has had `maxAttempts` claims: then it is dead. A
+ * completed task stays (done, with its result and the token that completed it) so a repeated post
+ * of its id is recognised; at most one claim is live per task, and it is completed at most once.
+ *
+ * Watch: the journal keeps the changes of the last `journalLimit` entries that changed something
+ * (and never any older than the snapshot this replica restored): `changesFrom(index)` answers them,
+ * or says the history was compacted.
+ */
+import { compareStrings, type JsonValue } from '../core/json.js';
+import { isNoop, type LogEntry, type LogIndex } from '../core/types.js';
+import type { StateMachine } from '../state-machine.js';
+import {
+  clientSeqSchema,
+  deepFreeze,
+  jsonValue,
+  type KvCommand,
+  type KvQuery,
+  type KvQueryResult,
+  type KvResult,
+  KvStateMachine,
+  MAX_LIST_LIMIT,
+  parseKvCommand,
+  safeParse,
+} from '../kv/state-machine.js';
+import { z } from 'zod';
+import {
+  type Change,
+  type ChangeBatch,
+  DEFAULT_MAX_ATTEMPTS,
+  type Fence,
+  type FencingToken,
+  type LeaseGrant,
+  type LeaseHeld,
+  MAX_ATTEMPTS_LIMIT,
+  MAX_NAME_LENGTH,
+  MAX_TTL_MS,
+  MIN_TTL_MS,
+  type QueueView,
+  type StaleToken,
+  type TaskClaim,
+  type TaskState,
+  type TaskView,
+} from './types.js';
+import { DeadlineHeap } from './deadlines.js';
+
+// ---------------------------------------------------------------- commands
+
+const name = z.string().min(1, 'must not be empty').max(MAX_NAME_LENGTH, `is longer than ${MAX_NAME_LENGTH}`);
+const ttlMs = z.number().int().min(MIN_TTL_MS, `ttlMs is at least ${MIN_TTL_MS}`).max(MAX_TTL_MS, `ttlMs is at most ${MAX_TTL_MS} (a day)`);
+const token = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const stamp = z.number().finite().nonnegative().optional();
+const common = { client: clientSeqSchema.optional(), at: stamp };
+
+const coordSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('lease.acquire'), name, holder: name, ttlMs, ...common }),
+  z.strictObject({ type: z.literal('lease.renew'), name, token, ttlMs: ttlMs.optional(), ...common }),
+  z.strictObject({ type: z.literal('lease.release'), name, token, ...common }),
+  z.strictObject({
+    type: z.literal('task.post'),
+    queue: name,
+    task: jsonValue,
+    id: name.optional(),
+    maxAttempts: z.number().int().min(1).max(MAX_ATTEMPTS_LIMIT).optional(),
+    ...common,
+  }),
+  z.strictObject({ type: z.literal('task.claim'), queue: name, worker: name, ttlMs, ...common }),
+  z.strictObject({ type: z.literal('task.heartbeat'), id: name, token, ttlMs: ttlMs.optional(), ...common }),
+  z.strictObject({ type: z.literal('task.complete'), id: name, token, result: jsonValue.optional(), ...common }),
+  z.strictObject({
+    type: z.literal('task.fail'),
+    id: name,
+    token,
+    reason: z.string().max(4096),
+    retry: z.boolean().optional(),
+    ...common,
+  }),
+  z.strictObject({ type: z.literal('coord.tick'), ...common }),
+]);
+
+export type LeaseCommand =
+  | { readonly type: 'lease.acquire'; readonly name: string; readonly holder: string; readonly ttlMs: number }
+  | { readonly type: 'lease.renew'; readonly name: string; readonly token: FencingToken; readonly ttlMs?: number }
+  | { readonly type: 'lease.release'; readonly name: string; readonly token: FencingToken };
+export type TaskCommand =
+  | { readonly type: 'task.post'; readonly queue: string; readonly task: JsonValue; readonly id?: string; readonly maxAttempts?: number }
+  | { readonly type: 'task.claim'; readonly queue: string; readonly worker: string; readonly ttlMs: number }
+  | { readonly type: 'task.heartbeat'; readonly id: string; readonly token: FencingToken; readonly ttlMs?: number }
+  | { readonly type: 'task.complete'; readonly id: string; readonly token: FencingToken; readonly result?: JsonValue }
+  | { readonly type: 'task.fail'; readonly id: string; readonly token: FencingToken; readonly reason: string; readonly retry?: boolean };
+export type TickCommand = { readonly type: 'coord.tick' };
+/** A KV write, optionally made on behalf of a lease or a claim. */
+export type FencedKvCommand = KvCommand & { readonly fence?: Fence };
+/** What every command may carry besides its own fields: the client's sequence number, the leader's stamp. */
+type Carried = { readonly client?: { readonly id: string; readonly seq: number }; readonly at?: number };
+export type CoordCommand = (FencedKvCommand | LeaseCommand | TaskCommand | TickCommand) & Carried;
+
+export type NotFound = { readonly ok: false; readonly reason: 'not_found'; readonly detail: string };
+export type CoordResult =
+  | KvResult
+  | { readonly ok: true; readonly lease: LeaseGrant }
+  | { readonly ok: true; readonly id: string; readonly index: LogIndex; readonly duplicate: boolean }
+  | { readonly ok: true; readonly claim: TaskClaim | null }
+  | { readonly ok: true; readonly expiresAt: number }
+  | { readonly ok: true; readonly state: TaskState }
+  | { readonly ok: true; readonly tick: true }
+  | { readonly ok: true }
+  | LeaseHeld
+  | StaleToken
+  | NotFound
+  | { readonly ok: false; readonly reason: 'id_taken'; readonly id: string; readonly queue: string; readonly detail: string };
+
+const fenceSchema = z.union([z.strictObject({ lease: name, token }), z.strictObject({ task: name, token })]);
+
+// ---------------------------------------------------------------- queries
+
+export type CoordQuery =
+  | KvQuery
+  | { readonly type: 'lease.get'; readonly name: string }
+  | { readonly type: 'lease.list' }
+  | { readonly type: 'task.get'; readonly id: string }
+  | { readonly type: 'task.list'; readonly queue: string; readonly limit?: number }
+  | { readonly type: 'queue.list' }
+  | { readonly type: 'coord.time' };
+export type CoordQueryResult =
+  | KvQueryResult
+  | { readonly lease: LeaseGrant | null }
+  | { readonly leases: readonly LeaseGrant[] }
+  | { readonly task: TaskView | null }
+  | QueueView
+  | { readonly queues: readonly QueueView[] }
+  | { readonly now: number; readonly index: LogIndex };
+
+const coordQuerySchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('lease.get'), name }),
+  z.strictObject({ type: z.literal('lease.list') }),
+  z.strictObject({ type: z.literal('task.get'), id: name }),
+  z.strictObject({ type: z.literal('task.list'), queue: name, limit: z.number().int().min(1).max(MAX_LIST_LIMIT).optional() }),
+  z.strictObject({ type: z.literal('queue.list') }),
+  z.strictObject({ type: z.literal('coord.time') }),
+]);
+
+// ---------------------------------------------------------------- state
+
+interface Lease {
+  readonly holder: string;
+  readonly token: FencingToken;
+  readonly expiresAt: number;
+  readonly ttlMs: number;
+}
+
+interface Task {
+  readonly id: string;
+  readonly queue: string;
+  readonly task: JsonValue;
+  state: TaskState;
+  attempts: number;
+  readonly maxAttempts: number;
+  readonly postedAt: LogIndex;
+  claim?: { readonly worker: string; readonly token: FencingToken; readonly expiresAt: number; readonly ttlMs: number };
+  result?: JsonValue;
+  completedBy?: { readonly worker: string; readonly token: FencingToken };
+  reason?: string;
+}
+
+interface Session {
+  readonly seq: number;
+  readonly result: CoordResult;
+}
+
+/** Changes kept for watchers, in entries (each entry's changes are kept or dropped together). */
+export const DEFAULT_JOURNAL_LIMIT = 10_000;
+
+const snapshotSchema = z.strictObject({
+  version: z.literal(2),
+  now: z.number().finite().nonnegative(),
+  index: z.number().int().nonnegative(),
+  kv: z.unknown(),
+  sessions: z.array(z.tuple([z.string(), z.number().int().nonnegative(), z.unknown()])),
+  leases: z.array(z.tuple([z.string(), z.unknown()])),
+  tasks: z.array(z.unknown()),
+});
+
+export interface CoordStateMachineOptions {
+  /** Entries whose changes the journal keeps for watchers (default DEFAULT_JOURNAL_LIMIT). */
+  journalLimit?: number;
+}
+
+export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult, CoordQuery, CoordQueryResult> {
+  private readonly kv = new KvStateMachine();
+  private readonly leases = new Map<string, Lease>();
+  private readonly tasks = new Map<string, Task>();
+  /** Per queue, the ids of its queued tasks, oldest post first. */
+  private readonly queued = new Map<string, string[]>();
+  private readonly sessions = new Map<string, Session>();
+  private readonly deadlines = new DeadlineHeap();
+  /** The replicated clock: the latest stamp applied. */
+  private time = 0;
+  /** The last entry applied (or restored), whatever it changed. */
+  private lastIndex: LogIndex = 0;
+  private journal: ChangeBatch[] = [];
+  /** Changes at or below this index are not in the journal. */
+  private journalFloor: LogIndex = 0;
+  private readonly journalLimit: number;
+  /** Changes of the entry being applied. */
+  private pending: Change[] = [];
+  private readonly listeners = new Set<(batch: ChangeBatch) => void>();
+
+  constructor(options: CoordStateMachineOptions = {}) {
+    this.journalLimit = options.journalLimit ?? DEFAULT_JOURNAL_LIMIT;
+    if (!Number.isInteger(this.journalLimit) || this.journalLimit < 1) throw new RangeError('journalLimit is a whole number ≥ 1');
+  }
+
+  // ------------------------------------------------------------ the leader's clock
+
+  /** The command as the leader logs it: stamped with its clock. Called by the runtime on the leader only. */
+  stamp(command: CoordCommand, now: number): CoordCommand {
+    if (typeof command !== 'object' || command === null || !Number.isFinite(now)) return command;
+    return Object.freeze({ ...command, at: Math.max(0, now) });
+  }
+
+  /** The earliest instant at which a lease or claim expires, on the replicated clock (undefined: none). */
+  nextDeadline(): number | undefined {
+    return this.deadlines.peek((d) => this.isLive(d.kind, d.key, d.token, d.expiresAt));
+  }
+
+  /** What the leader appends when nextDeadline() is due and nothing else is written. */
+  tick(): CoordCommand {
+    return { type: 'coord.tick' };
+  }
+
+  /** The replicated clock: the latest stamp applied. */
+  get now(): number {
+    return this.time;
+  }
+
+  // ------------------------------------------------------------ apply
+
+  apply(command: unknown, entry: LogEntry<unknown>): CoordResult {
+    const index = typeof entry?.index === 'number' ? entry.index : this.lastIndex + 1;
+    this.lastIndex = Math.max(this.lastIndex, index);
+    this.pending = [];
+    try {
+      if (isNoop(command)) return NOOP_RESULT;
+      const at = (command as { at?: unknown } | null)?.at;
+      if (typeof at === 'number' && Number.isFinite(at) && at > this.time) this.time = at;
+      this.expireDue(index);
+      return this.applyAt(command, index);
+    } finally {
+      this.record(index);
+    }
+  }
+
+  private applyAt(command: unknown, index: LogIndex): CoordResult {
+    const type = (command as { type?: unknown } | null)?.type;
+    if (type === 'put' || type === 'delete' || type === 'cas') return this.applyKv(command as Record<string, unknown>, index);
+    const parsed = safeParse(coordSchema, command);
+    if (!parsed.ok) return invalid(parsed.error);
+    const cmd = parsed.data;
+    return this.once(cmd.client, () => this.execute(cmd as CoordCommand, index));
+  }
+
+  private applyKv(command: Record<string, unknown>, index: LogIndex): CoordResult {
+    const { at: _at, fence, ...rest } = command;
+    const parsedFence = fence === undefined ? undefined : safeParse(fenceSchema, fence);
+    if (parsedFence !== undefined && !parsedFence.ok) return invalid(`fence: ${parsedFence.error}`);
+    const parsed = parseKvCommand(rest);
+    if (!parsed.ok) return parsed;
+    const cmd = parsed.command;
+    return this.once(cmd.client, () => {
+      if (parsedFence?.ok) {
+        const stale = this.checkFence(parsedFence.data);
+        if (stale !== undefined) return stale;
+      }
+      const result = this.kv.execute(cmd, index);
+      this.kvChanged(cmd, result, index);
+      return result;
+    });
+  }
+
+  /** At most once per client sequence number, as the KV does (src/kv/state-machine.ts). */
+  private once(client: { id: string; seq: number } | undefined, run: () => CoordResult): CoordResult {
+    if (client === undefined) return run();
+    const session = this.sessions.get(client.id);
+    if (session !== undefined && client.seq === session.seq) return session.result;
+    if (session !== undefined && client.seq < session.seq) {
+      return freeze({
+        ok: false,
+        reason: 'stale',
+        lastSeq: session.seq,
+        error: `client ${JSON.stringify(client.id)} seq ${client.seq} is older than its last applied seq ${session.seq}; its result is no longer kept`,
+      });
+    }
+    const result = run();
+    this.sessions.set(client.id, { seq: client.seq, result });
+    return result;
+  }
+
+  private execute(cmd: CoordCommand, index: LogIndex): CoordResult {
+    switch (cmd.type) {
+      case 'lease.acquire':
+        return this.acquire(cmd.name, cmd.holder, cmd.ttlMs, index);
+      case 'lease.renew':
+        return this.renew(cmd.name, cmd.token, cmd.ttlMs, index);
+      case 'lease.release':
+        return this.release(cmd.name, cmd.token, index);
+      case 'task.post':
+        return this.post(cmd, index);
+      case 'task.claim':
+        return this.claim(cmd.queue, cmd.worker, cmd.ttlMs, index);
+      case 'task.heartbeat':
+        return this.heartbeat(cmd.id, cmd.token, cmd.ttlMs, index);
+      case 'task.complete':
+        return this.complete(cmd.id, cmd.token, cmd.result, index);
+      case 'task.fail':
+        return this.fail(cmd.id, cmd.token, cmd.reason, cmd.retry ?? true, index);
+      case 'coord.tick':
+        return TICK_RESULT;
+      default:
+        return invalid(`unknown command type ${JSON.stringify((cmd as { type: unknown }).type)}`);
+    }
+  }
+
+  // ------------------------------------------------------------ leases
+
+  private acquire(leaseName: string, holder: string, ttl: number, index: LogIndex): CoordResult {
+    const held = this.leases.get(leaseName);
+    if (held !== undefined && held.holder !== holder) {
+      return freeze({ ok: false, reason: 'lease_held', name: leaseName, holder: held.holder, token: held.token, expiresAt: held.expiresAt });
+    }
+    const lease: Lease = { holder, token: index, expiresAt: this.time + ttl, ttlMs: ttl };
+    this.leases.set(leaseName, lease);
+    this.deadlines.push({ kind: 'lease', key: leaseName, token: lease.token, expiresAt: lease.expiresAt });
+    const grant = leaseGrant(leaseName, lease);
+    this.change(index, 'lease', leaseName, 'acquired', grant);
+    return freeze({ ok: true, lease: grant });
+  }
+
+  private renew(leaseName: string, presented: FencingToken, ttl: number | undefined, index: LogIndex): CoordResult {
+    const held = this.leases.get(leaseName);
+    if (held === undefined || held.token !== presented) return this.staleLease(leaseName, presented, held);
+    const lease: Lease = { ...held, expiresAt: this.time + (ttl ?? held.ttlMs), ttlMs: ttl ?? held.ttlMs };
+    this.leases.set(leaseName, lease);
+    this.deadlines.push({ kind: 'lease', key: leaseName, token: lease.token, expiresAt: lease.expiresAt });
+    const grant = leaseGrant(leaseName, lease);
+    this.change(index, 'lease', leaseName, 'renewed', grant);
+    return freeze({ ok: true, lease: grant });
+  }
+
+  private release(leaseName: string, presented: FencingToken, index: LogIndex): CoordResult {
+    const held = this.leases.get(leaseName);
+    if (held === undefined || held.token !== presented) return this.staleLease(leaseName, presented, held);
+    this.leases.delete(leaseName);
+    this.change(index, 'lease', leaseName, 'released');
+    return OK;
+  }
+
+  private staleLease(leaseName: string, presented: FencingToken, held: Lease | undefined): StaleToken {
+    const detail =
+      held === undefined
+        ? `lease ${JSON.stringify(leaseName)} is not held (it expired or was released)`
+        : `lease ${JSON.stringify(leaseName)} was granted again since (to ${JSON.stringify(held.holder)}, token ${held.token})`;
+    return staleToken(presented, detail, held);
+  }
+
+  // ------------------------------------------------------------ tasks
+
+  private post(cmd: Extract<TaskCommand, { type: 'task.post' }>, index: LogIndex): CoordResult {
+    const id = cmd.id ?? `t${index}`;
+    const existing = this.tasks.get(id);
+    if (existing !== undefined) {
+      if (existing.queue === cmd.queue) return freeze({ ok: true, id, index: existing.postedAt, duplicate: true });
+      return freeze({
+        ok: false,
+        reason: 'id_taken',
+        id,
+        queue: existing.queue,
+        detail: `task id ${JSON.stringify(id)} is taken by a task of queue ${JSON.stringify(existing.queue)}; task ids are unique across queues`,
+      });
+    }
+    const task: Task = { id, queue: cmd.queue, task: cmd.task, state: 'queued', attempts: 0, maxAttempts: cmd.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, postedAt: index };
+    this.tasks.set(id, task);
+    this.enqueue(task);
+    this.taskChanged(index, task, 'posted');
+    return freeze({ ok: true, id, index, duplicate: false });
+  }
+
+  private claim(queue: string, worker: string, ttl: number, index: LogIndex): CoordResult {
+    const ids = this.queued.get(queue);
+    const id = ids?.shift();
+    if (ids !== undefined && ids.length === 0) this.queued.delete(queue);
+    const task = id === undefined ? undefined : this.tasks.get(id);
+    if (task === undefined) return NO_CLAIM;
+    task.state = 'claimed';
+    task.attempts += 1;
+    task.claim = { worker, token: index, expiresAt: this.time + ttl, ttlMs: ttl };
+    this.deadlines.push({ kind: 'task', key: task.id, token: index, expiresAt: task.claim.expiresAt });
+    this.taskChanged(index, task, 'claimed');
+    return freeze({
+      ok: true,
+      claim: freeze({ id: task.id, queue, task: task.task, worker, token: index, expiresAt: task.claim.expiresAt, attempt: task.attempts }),
+    });
+  }
+
+  private heartbeat(id: string, presented: FencingToken, ttl: number | undefined, index: LogIndex): CoordResult {
+    const task = this.claimedWith(id, presented);
+    if (!('claim' in task)) return task;
+    const claim = task.claim;
+    task.claim = { ...claim, expiresAt: this.time + (ttl ?? claim.ttlMs), ttlMs: ttl ?? claim.ttlMs };
+    this.deadlines.push({ kind: 'task', key: id, token: presented, expiresAt: task.claim.expiresAt });
+    this.taskChanged(index, task, 'heartbeat');
+    return freeze({ ok: true, expiresAt: task.claim.expiresAt });
+  }
+
+  private complete(id: string, presented: FencingToken, result: JsonValue | undefined, index: LogIndex): CoordResult {
+    const task = this.claimedWith(id, presented);
+    if (!('claim' in task)) return task;
+    task.state = 'done';
+    task.result = result ?? null;
+    task.completedBy = { worker: task.claim.worker, token: presented };
+    dropClaim(task);
+    this.taskChanged(index, task, 'completed');
+    return OK;
+  }
+
+  private fail(id: string, presented: FencingToken, reason: string, retry: boolean, index: LogIndex): CoordResult {
+    const task = this.claimedWith(id, presented);
+    if (!('claim' in task)) return task;
+    dropClaim(task);
+    task.reason = reason;
+    this.settleUnclaimed(task, retry, index, 'failed');
+    return freeze({ ok: true, state: task.state });
+  }
+
+  /** The task, if it is claimed now under `presented`; otherwise why not. */
+  private claimedWith(id: string, presented: FencingToken): (Task & { claim: NonNullable<Task['claim']> }) | StaleToken | NotFound {
+    const task = this.tasks.get(id);
+    if (task === undefined) return freeze({ ok: false, reason: 'not_found', detail: `no task ${JSON.stringify(id)}` });
+    if (task.claim !== undefined && task.claim.token === presented) return task as Task & { claim: NonNullable<Task['claim']> };
+    const current = task.claim === undefined ? undefined : { holder: task.claim.worker, token: task.claim.token, expiresAt: task.claim.expiresAt };
+    const detail =
+      task.state === 'claimed'
+        ? `task ${JSON.stringify(id)} was claimed again since (by ${JSON.stringify(task.claim?.worker)}, token ${task.claim?.token})`
+        : task.state === 'done'
+          ? `task ${JSON.stringify(id)} is already done (completed with token ${task.completedBy?.token})`
+          : task.state === 'dead'
+            ? `task ${JSON.stringify(id)} is dead-lettered (${task.reason ?? 'no attempts left'})`
+            : `task ${JSON.stringify(id)} is queued again: your claim expired or failed`;
+    return staleToken(presented, detail, current);
+  }
+
+  /** A task that lost its claim: back to its queue, or dead once it used its attempts or must not retry. */
+  private settleUnclaimed(task: Task, retry: boolean, index: LogIndex, op: 'failed' | 'requeued'): void {
+    if (retry && task.attempts < task.maxAttempts) {
+      task.state = 'queued';
+      this.enqueue(task);
+      this.taskChanged(index, task, op);
+      return;
+    }
+    task.state = 'dead';
+    if (retry) task.reason = `${task.reason}; no attempts left after ${task.attempts} claims`;
+    this.taskChanged(index, task, 'dead');
+  }
+
+  /** Into its queue at its place (oldest post first). */
+  private enqueue(task: Task): void {
+    let ids = this.queued.get(task.queue);
+    if (ids === undefined) {
+      ids = [];
+      this.queued.set(task.queue, ids);
+    }
+    let at = ids.length;
+    while (at > 0 && (this.tasks.get(ids[at - 1] as string)?.postedAt ?? 0) > task.postedAt) at--;
+    ids.splice(at, 0, task.id);
+  }
+
+  // ------------------------------------------------------------ time
+
+  /** Expire every lease and claim due at `now`, as part of the entry at `index`. */
+  private expireDue(index: LogIndex): void {
+    for (let due = this.deadlines.popDue(this.time); due !== undefined; due = this.deadlines.popDue(this.time)) {
+      if (!this.isLive(due.kind, due.key, due.token, due.expiresAt)) continue;
+      if (due.kind === 'lease') {
+        this.leases.delete(due.key);
+        this.change(index, 'lease', due.key, 'expired');
+      } else {
+        const task = this.tasks.get(due.key) as Task;
+        dropClaim(task);
+        task.reason = `claim ${due.token} expired`;
+        this.settleUnclaimed(task, true, index, 'requeued');
+      }
+    }
+  }
+
+  /** Whether a deadline still stands: the grant it was set for is current and not extended since. */
+  private isLive(kind: 'lease' | 'task', key: string, grant: FencingToken, expiresAt: number): boolean {
+    if (kind === 'lease') {
+      const lease = this.leases.get(key);
+      return lease !== undefined && lease.token === grant && lease.expiresAt === expiresAt;
+    }
+    const claim = this.tasks.get(key)?.claim;
+    return claim !== undefined && claim.token === grant && claim.expiresAt === expiresAt;
+  }
+
+  private checkFence(fence: Fence): StaleToken | undefined {
+    if ('lease' in fence) {
+      const held = this.leases.get(fence.lease);
+      return held !== undefined && held.token === fence.token ? undefined : this.staleLease(fence.lease, fence.token, held);
+    }
+    const task = this.claimedWith(fence.task, fence.token);
+    if ('claim' in task) return undefined;
+    return task.reason === 'stale_token' ? task : staleToken(fence.token, task.detail, undefined);
+  }
+
+  // ------------------------------------------------------------ journal
+
+  private kvChanged(cmd: KvCommand, result: KvResult, index: LogIndex): void {
+    if (cmd.type === 'put') this.change(index, 'kv', cmd.key, 'put', cmd.value);
+    else if (cmd.type === 'delete' && (result as { existed?: boolean }).existed) this.change(index, 'kv', cmd.key, 'delete');
+    else if (cmd.type === 'cas' && result.ok) this.change(index, 'kv', cmd.key, 'put', cmd.to);
+  }
+
+  private taskChanged(index: LogIndex, task: Task, op: string): void {
+    this.change(index, 'task', `${task.queue}/${task.id}`, op, taskView(task) as unknown as JsonValue);
+  }
+
+  private change(index: LogIndex, kind: Change['kind'], key: string, op: string, value?: LeaseGrant | JsonValue): void {
+    this.pending.push(freeze(value === undefined ? { index, kind, key, op } : { index, kind, key, op, value: value as JsonValue }));
+  }
+
+  private record(index: LogIndex): void {
+    if (this.pending.length === 0) return;
+    const batch: ChangeBatch = freeze({ index, changes: freeze(this.pending) });
+    this.pending = [];
+    this.journal.push(batch);
+    if (this.journal.length > this.journalLimit * 2) this.trimJournal();
+    for (const listener of this.listeners) listener(batch);
+  }
+
+  private trimJournal(): void {
+    const drop = this.journal.length - this.journalLimit;
+    if (drop <= 0) return;
+    this.journalFloor = (this.journal[drop - 1] as ChangeBatch).index;
+    this.journal = this.journal.slice(drop);
+  }
+
+  /**
+   * The changes of entries at `from` and after, oldest first — or `compacted` when some of them
+   * are no longer kept (this replica restored a snapshot past them, or the journal dropped them):
+   * the watcher must re-read the state and watch from `index`.
+   */
+  changesFrom(from: LogIndex): { ok: true; batches: readonly ChangeBatch[]; index: LogIndex } | { ok: false; reason: 'compacted'; index: LogIndex } {
+    this.trimJournal();
+    if (from <= this.journalFloor) return { ok: false, reason: 'compacted', index: this.lastIndex + 1 };
+    let lo = 0;
+    let hi = this.journal.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.journal[mid] as ChangeBatch).index < from) lo = mid + 1;
+      else hi = mid;
+    }
+    return { ok: true, batches: this.journal.slice(lo), index: this.lastIndex };
+  }
+
+  /** Called with each entry's changes as it is applied; returns the unsubscribe. */
+  onChanges(listener: (batch: ChangeBatch) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The last entry this state machine applied or restored. */
+  get appliedIndex(): LogIndex {
+    return this.lastIndex;
+  }
+
+  // ------------------------------------------------------------ queries
+
+  query(query: unknown): CoordQueryResult {
+    const type = (query as { type?: unknown } | null)?.type;
+    if (typeof type !== 'string' || !/^(lease|task|queue|coord)\./.test(type)) return this.kv.query(query);
+    const parsed = safeParse(coordQuerySchema, query);
+    if (!parsed.ok) return freeze({ ok: false, reason: 'invalid_query', error: parsed.error });
+    const q = parsed.data;
+    switch (q.type) {
+      case 'lease.get': {
+        const lease = this.leases.get(q.name);
+        return freeze({ lease: lease === undefined ? null : leaseGrant(q.name, lease) });
+      }
+      case 'lease.list':
+        return freeze({ leases: freeze([...this.leases.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([n, l]) => leaseGrant(n, l))) });
+      case 'task.get': {
+        const task = this.tasks.get(q.id);
+        return freeze({ task: task === undefined ? null : taskView(task) });
+      }
+      case 'task.list':
+        return this.queueView(q.queue, q.limit ?? MAX_LIST_LIMIT);
+      case 'queue.list': {
+        const names = [...new Set([...this.tasks.values()].map((t) => t.queue))].sort(compareStrings);
+        return freeze({ queues: freeze(names.map((n) => this.queueView(n, MAX_LIST_LIMIT))) });
+      }
+      case 'coord.time':
+        return freeze({ now: this.time, index: this.lastIndex });
+    }
+  }
+
+  private queueView(queue: string, limit: number): QueueView {
+    const counts: Record<TaskState, number> = { queued: 0, claimed: 0, done: 0, dead: 0 };
+    const tasks: TaskView[] = [];
+    for (const task of this.tasks.values()) {
+      if (task.queue !== queue) continue;
+      counts[task.state]++;
+      tasks.push(taskView(task));
+    }
+    tasks.sort((a, b) => a.postedAt - b.postedAt);
+    return freeze({ queue, counts: freeze(counts), tasks: freeze(tasks.slice(0, limit)) });
+  }
+
+  // ------------------------------------------------------------ snapshots
+
+  snapshot(): JsonValue {
+    const sessions = [...this.sessions.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([id, s]) => [id, s.seq, s.result as unknown as JsonValue]);
+    const leases = [...this.leases.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([n, l]) => [n, { ...l }]);
+    const tasks = [...this.tasks.values()].sort((a, b) => a.postedAt - b.postedAt).map((t) => stripUndefined({ ...t }));
+    return { version: 2, now: this.time, index: this.lastIndex, kv: this.kv.snapshot(), sessions, leases, tasks } as unknown as JsonValue;
+  }
+
+  restore(snapshot: JsonValue | Uint8Array): void {
+    // A version-1 snapshot is a KV store's (a data directory from before leases and tasks).
+    if ((snapshot as { version?: unknown } | null)?.version === 1) {
+      this.clear();
+      this.kv.restore(snapshot);
+      return;
+    }
+    const parsed = snapshotSchema.safeParse(snapshot);
+    if (!parsed.success) throw new RangeError(`not a coordination snapshot: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    const data = parsed.data;
+    this.clear();
+    this.kv.restore(data.kv as JsonValue);
+    this.time = data.now;
+    this.lastIndex = data.index;
+    this.journalFloor = data.index;
+    for (const [id, seq, result] of data.sessions) this.sessions.set(id, { seq, result: deepFreeze(result as JsonValue) as unknown as CoordResult });
+    for (const [n, lease] of data.leases) {
+      const l = lease as Lease;
+      this.leases.set(n, { holder: l.holder, token: l.token, expiresAt: l.expiresAt, ttlMs: l.ttlMs });
+      this.deadlines.push({ kind: 'lease', key: n, token: l.token, expiresAt: l.expiresAt });
+    }
+    for (const raw of data.tasks) {
+      const task = { ...(raw as Task) };
+      if (task.claim !== undefined) task.claim = { ...task.claim };
+      if (task.result !== undefined) task.result = deepFreeze(task.result);
+      deepFreeze(task.task);
+      this.tasks.set(task.id, task);
+      if (task.state === 'queued') this.enqueue(task);
+      if (task.claim !== undefined) this.deadlines.push({ kind: 'task', key: task.id, token: task.claim.token, expiresAt: task.claim.expiresAt });
+    }
+  }
+
+  private clear(): void {
+    this.leases.clear();
+    this.tasks.clear();
+    this.queued.clear();
+    this.sessions.clear();
+    this.deadlines.clear();
+    this.time = 0;
+    this.lastIndex = 0;
+    this.journal = [];
+    this.journalFloor = 0;
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+const NOOP_RESULT = Object.freeze({ ok: true, noop: true }) as CoordResult;
+const TICK_RESULT: CoordResult = Object.freeze({ ok: true, tick: true });
+const OK: CoordResult = Object.freeze({ ok: true });
+const NO_CLAIM: CoordResult = Object.freeze({ ok: true, claim: null });
+
+function invalid(error: string): CoordResult {
+  return freeze({ ok: false, reason: 'invalid_command', error });
+}
+
+function staleToken(presented: FencingToken, detail: string, current: { holder?: string; worker?: string; token: FencingToken; expiresAt: number } | undefined): StaleToken {
+  if (current === undefined) return freeze({ ok: false, reason: 'stale_token', token: presented, detail });
+  const holder = (current.holder ?? current.worker) as string;
+  return freeze({ ok: false, reason: 'stale_token', token: presented, detail, current: freeze({ holder, token: current.token, expiresAt: current.expiresAt }) });
+}
+
+function leaseGrant(leaseName: string, lease: Lease): LeaseGrant {
+  return freeze({ name: leaseName, holder: lease.holder, token: lease.token, expiresAt: lease.expiresAt, ttlMs: lease.ttlMs });
+}
+
+function taskView(task: Task): TaskView {
+  return freeze(
+    stripUndefined({
+      id: task.id,
+      queue: task.queue,
+      task: task.task,
+      state: task.state,
+      attempts: task.attempts,
+      maxAttempts: task.maxAttempts,
+      postedAt: task.postedAt,
+      claim: task.claim === undefined ? undefined : freeze({ worker: task.claim.worker, token: task.claim.token, expiresAt: task.claim.expiresAt }),
+      result: task.result,
+      completedBy: task.completedBy,
+      reason: task.reason,
+    }) as TaskView,
+  );
+}
+
+function dropClaim(task: Task): void {
+  delete task.claim;
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
+  return value;
+}
+
+function freeze<T>(value: T): T {
+  return Object.freeze(value);
+}
