@@ -43,6 +43,7 @@ import {
   clientSeqSchema,
   deepFreeze,
   jsonValue,
+  type GetResult,
   type KvCommand,
   type KvQuery,
   type KvQueryResult,
@@ -603,6 +604,23 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
   }
 
   // ------------------------------------------------------------ queries
+
+  /** The KV's own readers (src/kv/state-machine.ts). */
+  get(key: string): GetResult {
+    return this.kv.get(key);
+  }
+
+  keys(prefix = ''): readonly string[] {
+    return this.kv.keys(prefix);
+  }
+
+  dump(): Readonly<Record<string, JsonValue>> {
+    return this.kv.dump();
+  }
+
+  get size(): number {
+    return this.kv.size;
+  }
 
   query(query: unknown): CoordQueryResult {
     const type = (query as { type?: unknown } | null)?.type;
