@@ -100,6 +100,11 @@ export function buildProgram(): Command {
       new Option('--snapshot-threshold <n>', 'each node snapshots and compacts its log after this many applied entries').argParser(parseInteger(1, 1_000_000_000)).default(25),
     )
     .option('--membership', 'also add, remove, promote and replace servers and transfer leadership as the run goes (the membership nemesis)')
+    .addOption(
+      new Option('--agents <n>', 'agents working a task queue with claims, fenced writes and a coordinator lease, crashing and pausing past their TTLs').argParser(
+        parseInteger(1, 32),
+      ),
+    )
     .action(
       async (opts: {
         seed: number;
@@ -110,6 +115,7 @@ export function buildProgram(): Command {
         clients: number;
         snapshotThreshold: number;
         membership?: boolean;
+        agents?: number;
       }) => {
         // Progress only for a person at a terminal: a line per 10% on stderr, never in a pipe or a log.
         const progress = process.stderr.isTTY ? (line: string) => void process.stderr.write(`${line}\n`) : undefined;

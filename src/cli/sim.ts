@@ -10,6 +10,8 @@ export interface SimCommandOptions {
   snapshotThreshold?: number;
   /** The membership nemesis: servers added, removed, promoted, replaced, and leadership transferred as the run goes. */
   membership?: boolean;
+  /** Agents working a task queue (claims, fenced writes, a coordinator lease), crashing and pausing past their TTLs. */
+  agents?: number;
   /** Where a progress line goes, one per 10% of the seeds (the CLI passes stderr, on a terminal only). */
   progress?: (line: string) => void;
 }
@@ -26,6 +28,7 @@ export async function runSimCommand(options: SimCommandOptions, out: (line: stri
   const violations = { safety: 0, linearizability: 0, liveness: 0 };
   const ops = { reads: 0, writes: 0, cas: 0, unknown: 0 };
   const snapshots = { taken: 0, installed: 0 };
+  const agents = { claims: 0, completed: 0, expiries: 0, staleRefused: 0, crashes: 0, pauses: 0 };
   const changes: MembershipCounts = { added: 0, addedAsLearner: 0, removed: 0, removedLeader: 0, promoted: 0, transferred: 0, replaced: 0, failed: {} };
   for (let i = 0; i < options.seeds; i++) {
     const seed = options.seed + i;
@@ -37,7 +40,10 @@ export async function runSimCommand(options: SimCommandOptions, out: (line: stri
       ...(options.clients !== undefined ? { clients: options.clients } : {}),
       ...(options.snapshotThreshold !== undefined ? { snapshotThreshold: options.snapshotThreshold } : {}),
       ...(options.membership ? { membership: true } : {}),
+      ...(options.agents ? { agents: options.agents } : {}),
     });
+    if (result.agents !== undefined)
+      for (const key of Object.keys(agents) as (keyof typeof agents)[]) agents[key] += key === 'expiries' ? result.agents.history.expiries : result.agents[key];
     if (result.membership !== undefined) {
       for (const key of ['added', 'addedAsLearner', 'removed', 'removedLeader', 'promoted', 'transferred', 'replaced'] as const) changes[key] += result.membership[key];
       for (const [name, n] of Object.entries(result.membership.failed)) changes.failed[name] = (changes.failed[name] ?? 0) + n;
@@ -76,6 +82,9 @@ export async function runSimCommand(options: SimCommandOptions, out: (line: stri
       `operations checked: ${ops.reads} reads / ${ops.writes} writes / ${ops.cas} cas (${ops.unknown} of unknown outcome); ` +
       `snapshots: ${snapshots.taken} taken, ${snapshots.installed} installed; ` +
       (options.membership ? `${describeChanges(changes)}; ` : '') +
+      (options.agents
+        ? `agents: ${agents.claims} claims, ${agents.completed} completed once, ${agents.expiries} expired, ${agents.staleRefused} stale tokens refused, ${agents.crashes} crashes, ${agents.pauses} pauses; `
+        : '') +
       `${options.nodes} nodes, faults ${options.faults.join(',') || 'none'}; ` +
       `${(virtualMs / 1000).toFixed(0)} virtual s in ${(wallMs / 1000).toFixed(1)} wall s (${(virtualMs / wallMs).toFixed(1)} virtual s per wall s)`,
   );

@@ -10,10 +10,12 @@
  * InvalidRequestError.
  */
 import type { JsonValue } from '../core/json.js';
+import type { LogIndex } from '../core/types.js';
 import { InvalidRequestError, LeaseHeldError, NotFoundError, StaleTokenError } from '../errors.js';
 import type { KvClient } from '../kv/client.js';
 import type { CoordCommand, CoordQuery, CoordResult } from './state-machine.js';
-import type { CoordClient, FencingToken, LeaseGrant, QueueView, TaskClaim, TaskState, TaskView, WatchMessage, WatchOptions } from './types.js';
+import type { CasResult } from '../kv/state-machine.js';
+import type { CoordClient, Fence, FencingToken, LeaseGrant, QueueView, TaskClaim, TaskState, TaskView, WatchMessage, WatchOptions } from './types.js';
 
 /** How a CoordClient reaches the cluster: commands, linearizable reads, and a watch. */
 export interface CoordTransport {
@@ -27,12 +29,36 @@ export function kvClientCommands(client: KvClient): Pick<CoordTransport, 'comman
   return { command: (command) => client.command<CoordResult>(command), query: (query) => client.query(query) };
 }
 
-export function coordClient(transport: CoordTransport): CoordClient {
+/** KV writes that may be made on behalf of a lease or a claim: refused with StaleTokenError once its token is not current. */
+export interface FencedKvApi {
+  put(key: string, value: JsonValue, options?: { readonly fence?: Fence }): Promise<{ index: LogIndex }>;
+  delete(key: string, options?: { readonly fence?: Fence }): Promise<{ existed: boolean }>;
+  /** A failed precondition is an answer (`ok: false`), not an error. */
+  cas(key: string, from: JsonValue, to: JsonValue, options?: { readonly fence?: Fence }): Promise<CasResult>;
+}
+
+export function coordClient(transport: CoordTransport): CoordClient & { readonly kv: FencedKvApi } {
   const run = async <T>(command: CoordCommand): Promise<T> => {
     const result = await transport.command(command);
     return orThrow(result) as T;
   };
+  const fenced = (options: { readonly fence?: Fence } | undefined) => (options?.fence !== undefined ? { fence: options.fence } : {});
   return {
+    kv: {
+      put: async (key, value, options) => {
+        const { index } = await run<{ index: LogIndex }>({ type: 'put', key, value, ...fenced(options) });
+        return { index };
+      },
+      delete: async (key, options) => {
+        const { existed } = await run<{ existed: boolean }>({ type: 'delete', key, ...fenced(options) });
+        return { existed };
+      },
+      cas: async (key, from, to, options) => {
+        const result = await transport.command({ type: 'cas', key, from, to, ...fenced(options) });
+        if ((result as { reason?: unknown }).reason === 'precondition_failed' || (result as { reason?: unknown }).reason === 'not_found') return result as CasResult;
+        return orThrow(result) as CasResult;
+      },
+    },
     leases: {
       acquire: async (name, { holder, ttlMs }) => (await run<{ lease: LeaseGrant }>({ type: 'lease.acquire', name, holder, ttlMs })).lease,
       renew: async (name, token, options = {}) =>
@@ -57,7 +83,9 @@ export function coordClient(transport: CoordTransport): CoordClient {
       },
       claim: async (queue, { worker, ttlMs }) => (await run<{ claim: TaskClaim | null }>({ type: 'task.claim', queue, worker, ttlMs })).claim ?? undefined,
       heartbeat: async (id, token, options = {}) =>
-        run<{ expiresAt: number }>({ type: 'task.heartbeat', id, token, ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}) }).then(({ expiresAt }) => ({ expiresAt })),
+        run<{ expiresAt: number }>({ type: 'task.heartbeat', id, token, ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}) }).then(({ expiresAt }) => ({
+          expiresAt,
+        })),
       complete: async (id, token, result) => {
         await run({ type: 'task.complete', id, token, ...(result !== undefined ? { result } : {}) });
       },

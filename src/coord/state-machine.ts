@@ -303,7 +303,7 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
         if (stale !== undefined) return stale;
       }
       const result = this.kv.execute(cmd, index);
-      this.kvChanged(cmd, result, index);
+      this.kvChanged(cmd, result, index, parsedFence?.ok ? parsedFence.data : undefined);
       return result;
     });
   }
@@ -544,18 +544,20 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
 
   // ------------------------------------------------------------ journal
 
-  private kvChanged(cmd: KvCommand, result: KvResult, index: LogIndex): void {
-    if (cmd.type === 'put') this.change(index, 'kv', cmd.key, 'put', cmd.value);
-    else if (cmd.type === 'delete' && (result as { existed?: boolean }).existed) this.change(index, 'kv', cmd.key, 'delete');
-    else if (cmd.type === 'cas' && result.ok) this.change(index, 'kv', cmd.key, 'put', cmd.to);
+  private kvChanged(cmd: KvCommand, result: KvResult, index: LogIndex, fence: Fence | undefined): void {
+    if (cmd.type === 'put') this.change(index, 'kv', cmd.key, 'put', cmd.value, fence);
+    else if (cmd.type === 'delete' && (result as { existed?: boolean }).existed) this.change(index, 'kv', cmd.key, 'delete', undefined, fence);
+    else if (cmd.type === 'cas' && result.ok) this.change(index, 'kv', cmd.key, 'put', cmd.to, fence);
   }
 
   private taskChanged(index: LogIndex, task: Task, op: string): void {
     this.change(index, 'task', `${task.queue}/${task.id}`, op, taskView(task) as unknown as JsonValue);
   }
 
-  private change(index: LogIndex, kind: Change['kind'], key: string, op: string, value?: LeaseGrant | JsonValue): void {
-    this.pending.push(freeze(value === undefined ? { index, kind, key, op } : { index, kind, key, op, value: value as JsonValue }));
+  private change(index: LogIndex, kind: Change['kind'], key: string, op: string, value?: LeaseGrant | JsonValue, fence?: Fence): void {
+    this.pending.push(
+      freeze({ index, kind, key, op, ...(value !== undefined ? { value: value as JsonValue } : {}), ...(fence !== undefined ? { fence: freeze({ ...fence }) } : {}) }),
+    );
   }
 
   private record(index: LogIndex): void {

@@ -113,6 +113,8 @@ export interface Change {
   readonly key: string;
   readonly op: string;
   readonly value?: JsonValue;
+  /** A KV write made on behalf of a lease or a claim: the fence it carried (accepted: it was current). */
+  readonly fence?: Fence;
 }
 
 /** Every change one log entry made (an entry may expire leases and claims as well as do its own work). */

@@ -30,7 +30,11 @@ export function subscribeJournal(journal: Journal, prefix: string, options: Omit
   const from = options.from ?? journal.appliedIndex + 1;
   const history = journal.changesFrom(from);
   if (!history.ok) {
-    deliver({ type: 'compacted', index: history.index, detail: `the changes from index ${from} are no longer kept (compacted); re-read the state and watch from ${history.index}` });
+    deliver({
+      type: 'compacted',
+      index: history.index,
+      detail: `the changes from index ${from} are no longer kept (compacted); re-read the state and watch from ${history.index}`,
+    });
     return () => undefined;
   }
   let last = from - 1;

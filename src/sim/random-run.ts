@@ -19,7 +19,10 @@
 import type { raftNodeMachine } from '../../machines/raft-node.js';
 import { SeededRandom } from '../core/random.js';
 import type { NodeId } from '../core/types.js';
-import { KvStateMachine } from '../kv/state-machine.js';
+import { CoordStateMachine } from '../coord/state-machine.js';
+import type { StateMachine } from '../state-machine.js';
+import { AgentWorkload, type AgentCounts } from './agent-workload.js';
+import { CoordAudit } from './coord-audit.js';
 import { KvWorkload, type KvOperationCounts } from './kv-workload.js';
 import { SafetyViolation } from './safety.js';
 import { Simulation } from './simulation.js';
@@ -44,6 +47,14 @@ export interface RandomRunOptions {
   machine?: typeof raftNodeMachine;
   /** Also change the membership as the run goes (the membership nemesis). Default false. */
   membership?: boolean;
+  /**
+   * Agents working a task queue (src/sim/agent-workload.ts), with crashes and pauses of their own.
+   * Default 0. With agents the run also fails when a task is completed twice, a fenced write is
+   * accepted with a stale token, or a posted task is neither done nor dead-lettered at the end.
+   */
+  agents?: number;
+  /** Wrap each node's state machine (for mutation tests of the coordination rules). */
+  wrapStateMachine?: (machine: CoordStateMachine) => StateMachine;
 }
 
 /** What the membership nemesis did: changes that completed, and those that failed (by error name). */
@@ -80,6 +91,8 @@ export interface RandomRunResult {
   terms: number;
   /** With `membership`: what the membership nemesis did, and the configuration the run ended with. */
   membership?: MembershipCounts & { final: { voters: NodeId[]; learners: NodeId[] } };
+  /** With `agents`: what the agents did, and what the replicas' history shows (CoordAudit). */
+  agents?: AgentCounts & { history: CoordAudit['counts'] };
 }
 
 export const DEFAULT_SNAPSHOT_THRESHOLD = 25;
@@ -92,16 +105,22 @@ export function replayCommand(options: RandomRunOptions): string {
   const clients = options.clients !== undefined && options.clients !== 3 ? ` --clients ${options.clients}` : '';
   const threshold = options.snapshotThreshold !== undefined && options.snapshotThreshold !== DEFAULT_SNAPSHOT_THRESHOLD ? ` --snapshot-threshold ${options.snapshotThreshold}` : '';
   const membership = options.membership ? ' --membership' : '';
-  return `npx xstate-raft sim --seed ${options.seed} --nodes ${options.nodes} --duration ${options.duration}ms --faults ${faults}${clients}${threshold}${membership}`;
+  const agents = options.agents ? ` --agents ${options.agents}` : '';
+  return `npx xstate-raft sim --seed ${options.seed} --nodes ${options.nodes} --duration ${options.duration}ms --faults ${faults}${clients}${threshold}${membership}${agents}`;
 }
 
 export async function randomRun(options: RandomRunOptions): Promise<RandomRunResult> {
   const replay = replayCommand(options);
+  const audit = new CoordAudit();
   const sim = new Simulation({
     nodes: options.nodes,
     seed: options.seed,
     replay,
-    stateMachine: () => new KvStateMachine(),
+    stateMachine: () => {
+      const machine = new CoordStateMachine();
+      audit.attach(machine);
+      return options.wrapStateMachine?.(machine) ?? machine;
+    },
     snapshotThreshold: options.snapshotThreshold ?? DEFAULT_SNAPSHOT_THRESHOLD,
     ...(options.machine ? { machine: options.machine } : {}),
   });
@@ -111,11 +130,13 @@ export async function randomRun(options: RandomRunOptions): Promise<RandomRunRes
   const crashed = new Set<string>();
   // Its own generator: a run without it draws exactly what it drew before membership changes existed.
   const changes = options.membership ? new MembershipNemesis(sim, new SeededRandom(options.seed * 53 + 11), options.nodes) : undefined;
+  const agents = options.agents ? new AgentWorkload(sim, options.seed * 71 + 5, audit, { agents: options.agents }) : undefined;
 
   /** Run `ms` of virtual time, letting the clients (and the membership controls) react every 10 virtual ms. */
   const advance = (ms: number): Promise<void> => sim.advance(ms);
   const result = (failure?: RandomRunResult['failure']): RandomRunResult => {
     void workload.stop(); // clients issue nothing more (their last waits never fire: time stops here)
+    agents?.stop();
     sim.stop();
     const committed = Math.max(0, ...sim.ids.map((id) => sim.status(id)?.commitIndex ?? 0));
     return {
@@ -130,6 +151,7 @@ export async function randomRun(options: RandomRunOptions): Promise<RandomRunRes
       committed,
       terms: Math.max(0, ...sim.ids.map((id) => sim.status(id)?.term ?? 0)),
       ...(changes ? { membership: { ...changes.counts, final: finalConfig() } } : {}),
+      ...(agents ? { agents: { ...agents.counts(), history: { ...audit.counts } } } : {}),
     };
   };
   const finalConfig = () => {
@@ -148,6 +170,7 @@ export async function randomRun(options: RandomRunOptions): Promise<RandomRunRes
 
   try {
     workload.start();
+    agents?.start();
     for (let t = 0; t < options.duration; t += STEP) {
       if (nemesis.chance(0.05) && faults.size > 0) unleash(sim, nemesis, faults, crashed, changes !== undefined);
       changes?.maybeAct();
@@ -159,9 +182,10 @@ export async function randomRun(options: RandomRunOptions): Promise<RandomRunRes
     for (const id of crashed) sim.restart(id);
     sim.setNetwork({ drop: 0, duplicate: 0, delay: [1, 5], reorder: 0, longReorder: 0 });
     let clientsDone = false;
-    void Promise.all([workload.stop(), changes?.idle()]).then(() => (clientsDone = true));
+    void Promise.all([workload.stop(), changes?.idle(), agents?.finish()]).then(() => (clientsDone = true));
     for (let waited = 0; !clientsDone && waited < 30_000; waited += STEP) await advance(STEP);
-    if (!clientsDone) return result({ kind: 'liveness', rule: 'liveness', detail: 'the clients (or a membership change) did not finish within 30 s of the cluster healing' });
+    if (!clientsDone)
+      return result({ kind: 'liveness', rule: 'liveness', detail: 'the clients (or a membership change, or the agents) did not finish within 30 s of the cluster healing' });
     const settled = sim.runUntil(
       () => {
         const leader = sim.leader();
@@ -184,6 +208,8 @@ export async function randomRun(options: RandomRunOptions): Promise<RandomRunRes
     const leader = sim.leader() as string;
     const index = sim.status(leader)?.lastLogIndex ?? 0;
     if (index > 0) sim.nCommitted(index); // throws if two nodes disagree at the end
+    const coordination = (await agents?.check()) ?? audit.violation;
+    if (coordination !== undefined) return result({ kind: 'safety', rule: coordination.rule, detail: coordination.detail });
     const verdict = workload.check();
     if (!verdict.ok) {
       const detail = verdict.counterexample

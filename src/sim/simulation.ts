@@ -617,6 +617,9 @@ export class Simulation {
         return machine.apply(command, entry);
       },
       query: (q) => machine.query(q),
+      // Replicated time (StateMachine.stamp): the leader's hooks, passed through as they are.
+      ...(machine.stamp ? { stamp: (command: unknown, now: number) => machine.stamp!(command, now) } : {}),
+      ...(machine.nextDeadline && machine.tick ? { nextDeadline: () => machine.nextDeadline!(), tick: () => machine.tick!() } : {}),
       ...(machine.snapshot && machine.restore
         ? {
             snapshot: () => ({ state: encodeSnapshot(machine.snapshot!()), applied: [...applied] as JsonValue }),

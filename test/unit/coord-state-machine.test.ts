@@ -11,7 +11,13 @@ function replica(options: { journalLimit?: number } = {}) {
     index++;
     return sm.apply(at === undefined ? command : sm.stamp(command, at), { term: 1, index, command });
   };
-  return { sm, apply, get index() { return index; } };
+  return {
+    sm,
+    apply,
+    get index() {
+      return index;
+    },
+  };
 }
 
 describe('replicated time', () => {
@@ -52,7 +58,14 @@ describe('leases and fencing tokens', () => {
   it('grants to one holder at a time; the token is the granting index and only grows', () => {
     const { apply } = replica();
     expect(apply({ type: 'lease.acquire', name: 'l', holder: 'a', ttlMs: 1000 }, 0)).toMatchObject({ ok: true, lease: { holder: 'a', token: 1, expiresAt: 1000 } });
-    expect(apply({ type: 'lease.acquire', name: 'l', holder: 'b', ttlMs: 1000 }, 10)).toEqual({ ok: false, reason: 'lease_held', name: 'l', holder: 'a', token: 1, expiresAt: 1000 });
+    expect(apply({ type: 'lease.acquire', name: 'l', holder: 'b', ttlMs: 1000 }, 10)).toEqual({
+      ok: false,
+      reason: 'lease_held',
+      name: 'l',
+      holder: 'a',
+      token: 1,
+      expiresAt: 1000,
+    });
     // Its own holder acquiring again gets a new token, which fences out the earlier one.
     expect(apply({ type: 'lease.acquire', name: 'l', holder: 'a', ttlMs: 1000 }, 20)).toMatchObject({ ok: true, lease: { token: 3 } });
     expect(apply({ type: 'lease.renew', name: 'l', token: 1 }, 30)).toMatchObject({ ok: false, reason: 'stale_token', token: 1, current: { holder: 'a', token: 3 } });
@@ -169,7 +182,7 @@ describe('snapshots', () => {
 });
 
 describe('the journal', () => {
-  it('delivers each entry\'s changes once, from an index, filtered by prefix and kind', () => {
+  it("delivers each entry's changes once, from an index, filtered by prefix and kind", () => {
     const { sm, apply } = replica();
     apply({ type: 'put', key: 'jobs/1', value: 1 }, 0);
     apply({ type: 'put', key: 'other', value: 1 }, 0);
