@@ -18,6 +18,7 @@ import { runTour } from './tour.js';
 import { runNode, timingError, type NodeCommandOptions } from './node.js';
 import { parseAddress, parseAddresses, parseDuration, parseFaults, parseHostPort, parseInteger, parseNodeId, parsePeers, parseRange } from './parse.js';
 import { runSimCommand } from './sim.js';
+import { registerMcpCommand } from './mcp.js';
 import { DEFAULT_SNAPSHOT_THRESHOLD } from '../runtime/raft-node.js';
 import { DEFAULT_ELECTION_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL } from '../core/node.js';
 
@@ -222,6 +223,8 @@ export function buildProgram(): Command {
     .action(async (opts: ClientOpts) => {
       process.exitCode = await runStatus(target(opts), undefined, opts.json);
     });
+
+  registerMcpCommand(program, packageVersion);
 
   // Membership: the admin routes, which want the client token if the nodes have one, else the secret.
   type AdminOpts = { peers: string[]; timeout: number; json?: boolean; clientToken?: string; secret?: string };
