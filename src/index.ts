@@ -52,7 +52,33 @@ export { HttpTransport, HttpStatusError, signRequest, type HttpTransportOptions 
 export { SqliteStorage, StorageError, SQLITE_FORMAT_VERSION, type SqliteStorageOptions, type SqliteStorageStats } from './storage/sqlite.js';
 export { KvClient, type KvClientOptions, type KvCluster } from './kv/client.js';
 export { startNodeServer, defaultClusterId, type NodeServer, type NodeServerOptions } from './server/node-server.js';
-export { connect, normalizePeers, UnauthorizedError, type ClusterClient, type ConnectOptions, type NodeReport } from './client/connect.js';
+export {
+  connect,
+  normalizePeers,
+  UnauthorizedError,
+  type ClusterClient,
+  type ConnectOptions,
+  type NodeReport,
+  type KvApi,
+  type WriteOptions,
+} from './client/connect.js';
+
+// Coordination for agent teams: leases with fencing tokens, task queues, a watch of every change.
+export {
+  CoordStateMachine,
+  DEFAULT_JOURNAL_LIMIT,
+  type CoordStateMachineOptions,
+  type CoordCommand,
+  type CoordResult,
+  type CoordQuery,
+  type CoordQueryResult,
+  type FencedKvCommand,
+  type LeaseCommand,
+  type TaskCommand,
+} from './coord/state-machine.js';
+export { coordClient, kvClientCommands, orThrow, type CoordTransport } from './coord/client.js';
+export { subscribeJournal, watchJournal, type Journal } from './coord/watch.js';
+export * from './coord/types.js';
 
 // Inspection: the Stately inspector, and an in-memory capture of the same (sanitized) events.
 export {

@@ -22,12 +22,24 @@
  *   the write may or may not have applied);
  * - 400: InvalidRequestError, 401: UnauthorizedError — neither is retried (but once an earlier try
  *   may have applied the write, the call ends in OutcomeUnknownError: it may have).
+ *
+ * Coordination (src/coord): `leases` and `tasks` are coordClient (src/coord/client.ts) over the
+ * same lanes — each call one numbered command or one linearizable read on the /v1 routes, a 409
+ * answered as the state machine's refusal, so it throws LeaseHeldError / StaleTokenError. A KV
+ * write may carry `{ fence }` (X-Fence-* headers): StaleTokenError once its token is not current.
+ * `watch(prefix)` reads GET /v1/watch (Server-Sent Events) from one node; when the connection
+ * drops it asks the next node from the last index seen + 1 (Last-Event-ID), so no batch is missed
+ * or repeated; it ends after yielding `compacted`, or when `signal` aborts.
  */
+import { coordClient, orThrow } from '../coord/client.js';
+import type { CoordCommand, CoordQuery, CoordResult, FencedKvCommand } from '../coord/state-machine.js';
+import type { ChangeBatch, CoordClient, Fence, LeaseApi, TaskApi, WatchMessage, WatchOptions } from '../coord/types.js';
 import type { JsonValue } from '../core/json.js';
+import type { LogIndex } from '../core/types.js';
 import { InvalidRequestError, NotLeaderError, OutcomeUnknownError, RaftError, ReadTimeoutError } from '../errors.js';
 import { KvClient, type KvCluster, type KvNode } from '../kv/client.js';
 import { NOT_CONNECTED } from '../runtime/forwarding.js';
-import type { CasResult, DeleteResult, GetResult, KvCommand, KvQuery, KvResult, ListResult, PutResult } from '../kv/state-machine.js';
+import type { CasResult, DeleteResult, GetResult, KvResult, ListResult, PutResult } from '../kv/state-machine.js';
 import type { NodeStatus } from '../runtime/raft-node.js';
 
 /** The node refused the request's credentials (HTTP 401): pass the cluster's client token as `token`. */
@@ -63,14 +75,36 @@ export type NodeReport = ({ ok: true; address: string; ready?: boolean } & NodeS
 
 const MAX_CLIENT_ID = 64;
 
-export interface ClusterClient {
+/** A KV write made on behalf of a lease or a claim: refused with StaleTokenError once its token is not current. */
+export interface WriteOptions {
+  readonly fence?: Fence;
+}
+
+/** The replicated key-value store. */
+export interface KvApi {
   get(key: string): Promise<GetResult>;
-  put(key: string, value: JsonValue): Promise<PutResult>;
-  delete(key: string): Promise<DeleteResult>;
-  /** Set `key` to `to` only if it holds `from` now: `{ ok: false, reason: 'precondition_failed', value }` otherwise. */
-  cas(key: string, from: JsonValue, to: JsonValue): Promise<CasResult>;
+  /** @throws StaleTokenError when `fence` is given and its token is not current (nothing written). */
+  put(key: string, value: JsonValue, options?: WriteOptions): Promise<PutResult>;
+  /** @throws StaleTokenError when `fence` is given and its token is not current (nothing deleted). */
+  delete(key: string, options?: WriteOptions): Promise<DeleteResult>;
+  /** Set `key` to `to` only if it holds `from` now: `{ ok: false, reason: 'precondition_failed', value }` otherwise. @throws StaleTokenError (fenced) */
+  cas(key: string, from: JsonValue, to: JsonValue, options?: WriteOptions): Promise<CasResult>;
   /** Every key starting with `prefix` (default: all), with its value, in key order — a linearizable read per page. */
   list(prefix?: string): Promise<{ key: string; value: JsonValue }[]>;
+}
+
+/** The KV's calls (also as `kv`), the coordination API (`leases`, `tasks`, `watch`), and the nodes' status. */
+export interface ClusterClient extends KvApi, CoordClient {
+  readonly kv: KvApi;
+  readonly leases: LeaseApi;
+  readonly tasks: TaskApi;
+  /**
+   * Every change whose key starts with `prefix` (a KV key, a lease name, `<queue>/<task id>`), one
+   * batch per log entry in index order, from `options.from` (default: from now on). It survives
+   * the loss of the node it reads from (it resumes on another from the last index seen + 1),
+   * yields `compacted` and ends when the history it needs is gone, and ends when `signal` aborts.
+   */
+  watch(prefix: string, options?: WatchOptions): AsyncIterable<WatchMessage>;
   /** Every node's /status, in the order of `peers` (a node that does not answer is `{ address, error }`). */
   status(): Promise<NodeReport[]>;
 }
@@ -112,11 +146,18 @@ export function connect(options: ConnectOptions): ClusterClient {
       release(client);
     }
   };
-  return {
+  /** A KV write with a fence: a command of the coordination state machine; stale_token → StaleTokenError. */
+  const fenced = <T>(command: FencedKvCommand): Promise<T> =>
+    lane(async (c) => {
+      const result = await c.command<CoordResult>(command);
+      if ((result as { reason?: unknown }).reason === 'stale_token') orThrow(result);
+      return result as T;
+    });
+  const kv: KvApi = {
     get: (key) => lane((c) => c.get(key)),
-    put: (key, value) => lane((c) => c.put(key, value)),
-    delete: (key) => lane((c) => c.delete(key)),
-    cas: (key, from, to) => lane((c) => c.cas(key, from, to)),
+    put: (key, value, write = {}) => (write.fence === undefined ? lane((c) => c.put(key, value)) : fenced({ type: 'put', key, value, fence: write.fence })),
+    delete: (key, write = {}) => (write.fence === undefined ? lane((c) => c.delete(key)) : fenced({ type: 'delete', key, fence: write.fence })),
+    cas: (key, from, to, write = {}) => (write.fence === undefined ? lane((c) => c.cas(key, from, to)) : fenced({ type: 'cas', key, from, to, fence: write.fence })),
     list: (prefix = '') =>
       lane(async (c) => {
         const entries: { key: string; value: JsonValue }[] = [];
@@ -129,6 +170,18 @@ export function connect(options: ConnectOptions): ClusterClient {
           after = last.key;
         }
       }),
+  };
+  const coord = coordClient({
+    command: (command) => lane((c) => c.command<CoordResult>(command)),
+    query: <T>(query: CoordQuery) => lane((c) => c.query<T>(query)),
+    watch: (prefix, watchOptions) => nodes.watch(prefix, watchOptions ?? {}, timeout),
+  });
+  return {
+    ...kv,
+    kv,
+    leases: coord.leases,
+    tasks: coord.tasks,
+    watch: coord.watch,
     status: () => Promise.all(nodes.ids.map((id) => nodes.status(id))),
   };
 }
@@ -195,8 +248,8 @@ class HttpNodes implements KvCluster {
     const url = this.urls.get(id) ?? this.learned.get(id);
     if (url === undefined) return undefined;
     return {
-      propose: async (command) => ({ index: 0, term: 0, result: await this.write(url, command as KvCommand) }),
-      read: async (query) => (await this.query(url, query as KvQuery)) as never,
+      propose: async (command) => ({ index: 0, term: 0, result: (await this.write(url, command as CoordCommand)) as KvResult }),
+      read: async (query) => (await this.query(url, query as CoordQuery)) as never,
     };
   }
 
@@ -215,37 +268,103 @@ class HttpNodes implements KvCluster {
     }
   }
 
-  private async write(url: string, command: KvCommand): Promise<KvResult> {
-    const key = `/kv/${encodeURIComponent(command.key)}`;
-    const headers: Record<string, string> = command.client ? { 'x-client-id': command.client.id, 'x-request-seq': String(command.client.seq) } : {};
+  private async write(url: string, command: CoordCommand): Promise<CoordResult> {
+    const fence = 'fence' in command ? command.fence : undefined;
+    const headers: Record<string, string> = {
+      ...(command.client ? { 'x-client-id': command.client.id, 'x-request-seq': String(command.client.seq) } : {}),
+      ...(fence === undefined ? {} : 'lease' in fence ? { 'x-fence-lease': fence.lease } : { 'x-fence-task': fence.task }),
+      ...(fence === undefined ? {} : { 'x-fence-token': String(fence.token) }),
+    };
     const send = (method: string, path: string, body?: unknown) =>
       this.request(url, method, path, body, headers).catch((error: unknown) => {
         // Refused: the request never left, so nothing happened. Anything else: it may have arrived.
         throw neverSent(error) ? new NotLeaderError(undefined) : new OutcomeUnknownError(`${url}: ${(error as Error).message}`);
       });
+    /** A 409 or 404 of the coordination routes is the state machine's refusal: its result, for orThrow. */
+    const refusal = (answer: Answer, reasons: readonly string[]): CoordResult | undefined => {
+      const reason = answer.body.error;
+      if ((answer.status !== 409 && answer.status !== 404) || typeof reason !== 'string' || !reasons.includes(reason)) return undefined;
+      const { error: _error, ...rest } = answer.body;
+      return { ok: false, reason, ...rest } as unknown as CoordResult;
+    };
+    const ok = (answer: Answer, field?: string): Record<string, unknown> => {
+      const { body } = this.refuse(answer, true, url);
+      if (field !== undefined && !(field in body)) throw notTheNode(url, true);
+      return body;
+    };
     switch (command.type) {
       case 'put': {
-        const { body } = this.refuse(await send('PUT', key, { value: command.value }), true, url);
-        if (typeof body.index !== 'number') throw notTheNode(url, true);
-        return { ok: true, index: body.index };
+        const answer = await send('PUT', kvPath(command.key), { value: command.value });
+        const refused = refusal(answer, ['stale_token']);
+        if (refused !== undefined) return refused;
+        const { index } = ok(answer, 'index');
+        if (typeof index !== 'number') throw notTheNode(url, true);
+        return { ok: true, index };
       }
       case 'delete': {
-        const { body } = this.refuse(await send('DELETE', key), true, url);
-        if (typeof body.existed !== 'boolean') throw notTheNode(url, true);
-        return { ok: true, existed: body.existed };
+        const answer = await send('DELETE', kvPath(command.key));
+        const refused = refusal(answer, ['stale_token']);
+        if (refused !== undefined) return refused;
+        const { existed } = ok(answer, 'existed');
+        if (typeof existed !== 'boolean') throw notTheNode(url, true);
+        return { ok: true, existed };
       }
       case 'cas': {
-        const answer = await send('POST', `${key}/cas`, { from: command.from, to: command.to });
+        const answer = await send('POST', `${kvPath(command.key)}/cas`, { from: command.from, to: command.to });
         if (answer.status === 409 && answer.body.error === 'precondition_failed' && 'value' in answer.body)
           return { ok: false, reason: 'precondition_failed', value: answer.body.value as JsonValue };
         if (answer.status === 404 && answer.body.error === 'not_found') return { ok: false, reason: 'not_found' };
-        if (this.refuse(answer, true, url).body.ok !== true) throw notTheNode(url, true);
+        const refused = refusal(answer, ['stale_token']);
+        if (refused !== undefined) return refused;
+        if (ok(answer).ok !== true) throw notTheNode(url, true);
         return { ok: true };
       }
+      case 'lease.acquire':
+      case 'lease.renew':
+      case 'lease.release': {
+        const path = `/v1/leases/${encodeURIComponent(command.name)}`;
+        const answer =
+          command.type === 'lease.acquire'
+            ? await send('PUT', path, { holder: command.holder, ttlMs: command.ttlMs })
+            : command.type === 'lease.renew'
+              ? await send('POST', path, { token: command.token, ...(command.ttlMs !== undefined ? { ttlMs: command.ttlMs } : {}) })
+              : await send('DELETE', path, { token: command.token });
+        const refused = refusal(answer, ['lease_held', 'stale_token']);
+        if (refused !== undefined) return refused;
+        if (command.type === 'lease.release') return (ok(answer), { ok: true });
+        return { ok: true, lease: ok(answer, 'lease').lease } as CoordResult;
+      }
+      case 'task.post': {
+        const { type: _type, queue, client: _client, at: _at, ...body } = command;
+        const answer = await send('POST', `/v1/queues/${encodeURIComponent(queue)}`, body);
+        const refused = refusal(answer, ['id_taken']);
+        if (refused !== undefined) return refused;
+        const { id, index, duplicate } = ok(answer, 'id');
+        return { ok: true, id: id as string, index: index as LogIndex, duplicate: duplicate === true };
+      }
+      case 'task.claim': {
+        const answer = await send('POST', `/v1/queues/${encodeURIComponent(command.queue)}/claim`, { worker: command.worker, ttlMs: command.ttlMs });
+        if (answer.status === 204) return { ok: true, claim: null };
+        return { ok: true, claim: ok(answer, 'claim').claim } as CoordResult;
+      }
+      case 'task.heartbeat':
+      case 'task.complete':
+      case 'task.fail': {
+        const { type, id, client: _client, at: _at, ...body } = command;
+        const answer = await send('POST', `/v1/tasks/${encodeURIComponent(id)}/${type.slice('task.'.length)}`, body);
+        const refused = refusal(answer, ['stale_token', 'not_found']);
+        if (refused !== undefined) return refused;
+        const answered = ok(answer);
+        if (type === 'task.heartbeat') return { ok: true, expiresAt: answered.expiresAt as number };
+        if (type === 'task.fail') return { ok: true, state: answered.state } as CoordResult;
+        return { ok: true };
+      }
+      default:
+        throw new InvalidRequestError(`connect: the HTTP API has no ${command.type} command`);
     }
   }
 
-  private async query(url: string, query: KvQuery): Promise<GetResult | ListResult> {
+  private async query(url: string, query: CoordQuery): Promise<unknown> {
     const ask = (path: string) =>
       this.request(url, 'GET', path, undefined, {}).catch((error: unknown) => {
         throw neverSent(error) ? new NotLeaderError(undefined) : new ReadTimeoutError(this.attemptTimeout, `${url}: ${(error as Error).message}`);
@@ -267,7 +386,114 @@ class HttpNodes implements KvCluster {
       if (!Array.isArray(body.entries)) throw notTheNode(url, false);
       return { entries: body.entries as ListResult['entries'], more: body.more === true };
     }
+    /** A 2xx answer's body holding `field`, or null for a 404 not_found. */
+    const read = async (path: string, field: string): Promise<Record<string, unknown> | null> => {
+      const answer = await ask(path);
+      if (answer.status === 404 && answer.body.error === 'not_found') return null;
+      const { body } = this.refuse(answer, false, url);
+      if (!(field in body)) throw notTheNode(url, false);
+      return body;
+    };
+    switch (query.type) {
+      case 'lease.get':
+        return { lease: (await read(`/v1/leases/${encodeURIComponent(query.name)}`, 'lease'))?.lease ?? null };
+      case 'lease.list':
+        return { leases: (await read('/v1/leases', 'leases'))?.leases ?? [] };
+      case 'task.get':
+        return { task: (await read(`/v1/tasks/${encodeURIComponent(query.id)}`, 'task'))?.task ?? null };
+      case 'task.list':
+        return read(`/v1/queues/${encodeURIComponent(query.queue)}${query.limit !== undefined ? `?limit=${query.limit}` : ''}`, 'tasks');
+      case 'queue.list':
+        return { queues: (await read('/v1/queues', 'queues'))?.queues ?? [] };
+    }
     throw new InvalidRequestError(`connect: the HTTP API has no ${query.type} query`);
+  }
+
+  /**
+   * GET /v1/watch on one node, then (the connection dropped or went quiet) on the next, each time
+   * from the last index seen + 1 (Last-Event-ID; the server also sends it in keep-alives, so a
+   * filtered watch resumes past entries it was not sent). A batch at or below the last one
+   * yielded is never yielded again. Gives up when no node has answered for `timeout` ms.
+   */
+  async *watch(prefix: string, options: WatchOptions, timeout: number): AsyncGenerator<WatchMessage> {
+    const { from, kinds, signal } = options;
+    if (from !== undefined && !(Number.isSafeInteger(from) && from >= 1)) throw new InvalidRequestError('watch: from is a log index, a whole number ≥ 1');
+    if (typeof prefix !== 'string') throw new InvalidRequestError('watch: prefix is a string');
+    /** Where to resume: every batch up to here was yielded (or filtered out by the node). */
+    let last: LogIndex | undefined = from === undefined ? undefined : from - 1;
+    let yielded: LogIndex = last ?? 0;
+    let failingSince: number | undefined;
+    let lastError = 'no node answered';
+    const aborted = () => signal?.aborted === true;
+    for (let attempt = 0; !aborted(); attempt++) {
+      const url = this.urls.get(this.ids[attempt % this.ids.length] as string) as string;
+      const controller = new AbortController();
+      const abort = () => controller.abort();
+      signal?.addEventListener('abort', abort, { once: true });
+      // Until the node answers: the attempt timeout; after that, silence longer than a few keep-alives.
+      let quiet = setTimeout(abort, this.attemptTimeout);
+      const heard = () => {
+        clearTimeout(quiet);
+        quiet = setTimeout(abort, WATCH_SILENCE_MS);
+      };
+      let connected = false;
+      try {
+        const params = new URLSearchParams({ prefix, ...(kinds !== undefined && kinds.length > 0 ? { kinds: kinds.join(',') } : {}) });
+        const res = await fetch(`${url}/v1/watch?${params}`, {
+          headers: {
+            accept: 'text/event-stream',
+            ...(last !== undefined ? { 'last-event-id': String(last) } : {}),
+            ...(this.token !== undefined ? { authorization: `Bearer ${this.token}` } : {}),
+          },
+          signal: controller.signal,
+        });
+        if (res.status !== 200 || res.body === null) {
+          const text = await res.text().catch(() => '');
+          let body: Record<string, unknown> = {};
+          try {
+            body = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            // not the node's JSON
+          }
+          const reason = typeof body.reason === 'string' ? body.reason : typeof body.error === 'string' ? body.error : `HTTP ${res.status}`;
+          if (res.status === 401) throw new UnauthorizedError(`${reason} (pass the cluster's client token: connect({ peers, token }))`);
+          if (res.status === 400) throw new InvalidRequestError(reason);
+          throw new Error(`HTTP ${res.status}: ${reason}`);
+        }
+        connected = true;
+        failingSince = undefined;
+        heard();
+        for await (const event of serverSentEvents(res.body, heard)) {
+          if (event.id !== undefined && /^\d{1,15}$/.test(event.id)) last = Math.max(last ?? 0, Number(event.id));
+          if (event.event === 'changes') {
+            const batch = JSON.parse(event.data) as ChangeBatch;
+            last = Math.max(last ?? 0, batch.index);
+            if (batch.index <= yielded) continue;
+            yielded = batch.index;
+            yield { type: 'changes', index: batch.index, changes: batch.changes };
+          } else if (event.event === 'compacted') {
+            const told = JSON.parse(event.data) as { index: LogIndex; detail: string };
+            yield { type: 'compacted', index: told.index, detail: told.detail };
+            return;
+          }
+        }
+        lastError = `${url}: the node ended the watch`;
+      } catch (error) {
+        if (error instanceof UnauthorizedError || error instanceof InvalidRequestError) throw error;
+        if (aborted()) return;
+        lastError = `${url}: ${(error as Error).message}`;
+      } finally {
+        clearTimeout(quiet);
+        controller.abort();
+        signal?.removeEventListener('abort', abort);
+      }
+      if (!connected) {
+        failingSince ??= Date.now();
+        if (Date.now() - failingSince > timeout) throw new RaftError('watch_unavailable', `watch: no node answered GET /v1/watch for ${timeout} ms (${lastError})`);
+        // Once round all the nodes: pause before the next round.
+        if ((attempt + 1) % this.ids.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   }
 
   /** The answer if it is a 2xx; otherwise the error it means. */
@@ -310,6 +536,45 @@ class HttpNodes implements KvCluster {
       parsed = { error: 'not_json', reason: text.slice(0, 200) };
     }
     return { status: res.status, body: (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown> };
+  }
+}
+
+/** A watch connection silent this long (the node sends a keep-alive every 15 s) is taken for dead. */
+const WATCH_SILENCE_MS = 45_000;
+
+function kvPath(key: string): string {
+  return `/kv/${encodeURIComponent(key)}`;
+}
+
+/** The Server-Sent Events of a response body: `id`, `event` and `data` of each dispatched block (comments skipped). */
+async function* serverSentEvents(body: ReadableStream<Uint8Array>, heard: () => void): AsyncGenerator<{ id?: string; event: string; data: string }> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let id: string | undefined;
+  let event = '';
+  let data: string[] = [];
+  for await (const chunk of body) {
+    heard();
+    buffer += decoder.decode(chunk, { stream: true });
+    for (let nl = buffer.search(/\r\n|\r|\n/); nl >= 0; nl = buffer.search(/\r\n|\r|\n/)) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + (buffer.startsWith('\r\n', nl) ? 2 : 1));
+      if (line === '') {
+        // A block: an id alone moves the position (the node's resume point) without an event.
+        if (data.length > 0 || id !== undefined) yield { ...(id !== undefined ? { id } : {}), event: event || 'message', data: data.join('\n') };
+        id = undefined;
+        event = '';
+        data = [];
+        continue;
+      }
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (field === 'id') id = value;
+      else if (field === 'event') event = value;
+      else if (field === 'data') data.push(value);
+    }
   }
 }
 

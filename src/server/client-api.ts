@@ -16,6 +16,11 @@
  * {"error": "no_leader"} (nothing happened; safe to retry). A write whose outcome is unknown when
  * it times out → 504 {"error": "timeout", "outcome": "unknown"}. Writes may carry X-Client-Id and
  * X-Request-Seq so that a retried write is applied once. Bad input → 400 / 413, and changes nothing.
+ *
+ * A write made on behalf of a lease or a task claim (src/coord) carries its fence:
+ * `X-Fence-Lease: <name>` or `X-Fence-Task: <id>`, with `X-Fence-Token: <n>`. It is applied only
+ * while that token is the current grant's; otherwise → 409 {"error": "stale_token", "token",
+ * "detail", "current"?} and nothing is written.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -33,6 +38,8 @@ import {
   type KvResult,
 } from '../kv/state-machine.js';
 import type { RaftNode } from '../runtime/raft-node.js';
+import type { FencedKvCommand } from '../coord/state-machine.js';
+import { type Fence, MAX_NAME_LENGTH, type StaleToken } from '../coord/types.js';
 import { HttpError, readJsonBody } from './body.js';
 import type { LeaderContact } from './leader-contact.js';
 import type { NodeMetrics } from './metrics.js';
@@ -127,8 +134,10 @@ export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res
           key,
           from: body.from as JsonValue,
           to: body.to as JsonValue,
+          ...fenceOf(req),
           ...clientOf(req),
         })) as KvResult;
+        if (isStale(result)) return (send(409, staleBody(result)), true);
         if (result.ok) return (send(200, { ok: true }), true);
         if ('reason' in result && result.reason === 'precondition_failed') return (send(409, { error: 'precondition_failed', value: result.value }), true);
         if ('reason' in result && result.reason === 'not_found') return (send(404, { error: 'not_found' }), true);
@@ -146,14 +155,22 @@ export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res
         case 'PUT': {
           route = 'put';
           const body = parse(putBody, await readJsonBody(req, options.bodyLimit));
-          const result = await propose(node, metrics, options.maxCommandBytes, { type: 'put', key, value: body.value as JsonValue, ...clientOf(req) });
+          const result = await propose(node, metrics, options.maxCommandBytes, {
+            type: 'put',
+            key,
+            value: body.value as JsonValue,
+            ...fenceOf(req),
+            ...clientOf(req),
+          });
+          if (isStale(result)) return (send(409, staleBody(result)), true);
           if (!result.ok) throw commandRefused(result);
           send(200, { index: 'index' in result ? result.index : undefined });
           return true;
         }
         case 'DELETE': {
           route = 'delete';
-          const result = await propose(node, metrics, options.maxCommandBytes, { type: 'delete', key, ...clientOf(req) });
+          const result = await propose(node, metrics, options.maxCommandBytes, { type: 'delete', key, ...fenceOf(req), ...clientOf(req) });
+          if (isStale(result)) return (send(409, staleBody(result)), true);
           if (!result.ok) throw commandRefused(result);
           send(200, { existed: 'existed' in result ? result.existed : undefined });
           return true;
@@ -172,14 +189,14 @@ export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res
   };
 }
 
-async function propose(node: KvRaftNode, metrics: NodeMetrics, maxCommandBytes: number, command: KvCommand): Promise<KvResult> {
+async function propose(node: KvRaftNode, metrics: NodeMetrics, maxCommandBytes: number, command: FencedKvCommand): Promise<KvResult> {
   const size = Buffer.byteLength(JSON.stringify(command));
   if (size > maxCommandBytes) {
     // It could never be replicated: every follower would refuse the message that carries it.
     throw new HttpError(413, { error: 'payload_too_large', reason: `the command is ${size} bytes; at most ${maxCommandBytes} can be replicated` });
   }
   try {
-    const { result } = await node.propose(command);
+    const { result } = await node.propose(command as KvCommand);
     metrics.proposals.inc({ outcome: 'committed' });
     return result;
   } catch (error) {
@@ -230,8 +247,40 @@ function decodeKey(raw: string): string {
   return key;
 }
 
+/**
+ * X-Fence-Lease or X-Fence-Task, with X-Fence-Token: the fence of a KV write made on behalf of a
+ * lease or a claim (CoordStateMachine refuses it with stale_token once the token is not current).
+ */
+export function fenceOf(req: IncomingMessage): { fence?: Fence } {
+  const lease = req.headers['x-fence-lease'];
+  const task = req.headers['x-fence-task'];
+  const token = req.headers['x-fence-token'];
+  if (lease === undefined && task === undefined && token === undefined) return {};
+  const usage = 'a fenced write carries X-Fence-Lease: <name> or X-Fence-Task: <id>, and X-Fence-Token: <n> (the token of the grant)';
+  if ((lease === undefined) === (task === undefined)) throw new HttpError(400, { error: 'bad_request', reason: `${usage}; give exactly one of the two names` });
+  if (typeof token !== 'string' || !/^[1-9]\d{0,15}$/.test(token) || !Number.isSafeInteger(Number(token))) {
+    throw new HttpError(400, { error: 'bad_request', reason: `${usage}; X-Fence-Token is a whole number ≥ 1` });
+  }
+  const named = (lease ?? task) as string | string[];
+  if (typeof named !== 'string' || named.length === 0 || named.length > MAX_NAME_LENGTH) {
+    throw new HttpError(400, { error: 'bad_request', reason: `${usage}; the name is 1 to ${MAX_NAME_LENGTH} characters` });
+  }
+  return { fence: lease !== undefined ? { lease: named, token: Number(token) } : { task: named, token: Number(token) } };
+}
+
+/** A fenced write refused: its token is not the current grant's. */
+function isStale(result: unknown): result is StaleToken {
+  return (result as { reason?: unknown } | null)?.reason === 'stale_token';
+}
+
+/** The 409 body of a stale fencing token (the refusal without its `ok` and `reason`). */
+export function staleBody(refusal: StaleToken): Record<string, unknown> {
+  const { ok: _ok, reason: _reason, ...rest } = refusal;
+  return { error: 'stale_token', ...rest };
+}
+
 /** X-Client-Id + X-Request-Seq: the state machine applies a (client, seq) once and repeats its answer. */
-function clientOf(req: IncomingMessage): { client?: { id: string; seq: number } } {
+export function clientOf(req: IncomingMessage): { client?: { id: string; seq: number } } {
   const id = req.headers['x-client-id'];
   const seq = req.headers['x-request-seq'];
   if (id === undefined && seq === undefined) return {};
@@ -244,7 +293,7 @@ function clientOf(req: IncomingMessage): { client?: { id: string; seq: number } 
   return { client: { id, seq: Number(seq) } };
 }
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body);
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -258,7 +307,7 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return result.data;
 }
 
-function methodNotAllowed(allow: string, reason?: string): HttpError {
+export function methodNotAllowed(allow: string, reason?: string): HttpError {
   return new HttpError(405, { error: 'method_not_allowed', allow: allow.split(', '), ...(reason ? { reason } : {}) }, { allow });
 }
 

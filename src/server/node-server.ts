@@ -1,6 +1,7 @@
 /**
  * One durable node as a server: SQLite storage in a data directory, the HTTP transport to its
- * peers, the replicated KV store, and the client API on the same port. This is what
+ * peers, the replicated state machine (the KV store plus leases, task queues and a change journal:
+ * CoordStateMachine), and the client API (/kv, /v1) on the same port. This is what
  * `xstate-raft node` runs; tests and the demo start it in-process or as a child process.
  *
  * Two ways to start:
@@ -20,7 +21,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { NodeId } from '../core/types.js';
-import { KvStateMachine } from '../kv/state-machine.js';
+import { CoordStateMachine } from '../coord/state-machine.js';
 import { systemClock } from '../runtime/clock.js';
 import { DEFAULT_ELECTION_TIMEOUT } from '../core/node.js';
 import { createRaftNode, type RaftNodeOptions } from '../runtime/raft-node.js';
@@ -29,6 +30,7 @@ import { HttpTransport } from '../transport/http.js';
 import { membershipRoutes, type MembersView } from './admin-members.js';
 import { refusal } from './auth.js';
 import { clientApi, type KvRaftNode } from './client-api.js';
+import { coordApi, type CoordApi, type CoordRaftNode } from './coord-api.js';
 import { debugRoutes, NodeDebugHub } from './debug.js';
 import { askCluster, JoinError } from './join.js';
 import { LeaderContact } from './leader-contact.js';
@@ -74,6 +76,13 @@ export interface NodeServerOptions {
   onFatal?: (reason: string, error: unknown) => void;
   /** Passed to the node's actor (Stately inspector). */
   inspect?: RaftNodeOptions['inspect'];
+  /**
+   * Log entries whose changes the node keeps for GET /v1/watch (CoordStateMachine's journalLimit;
+   * default 10 000). A watch from further back is answered `compacted`.
+   */
+  watchHistory?: number;
+  /** Between keep-alive comments on GET /v1/watch, ms (default 15 000). */
+  watchKeepAliveMs?: number;
 }
 
 export interface NodeServer {
@@ -186,6 +195,8 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   });
   let node: KvRaftNode;
   let debugHub: NodeDebugHub | undefined;
+  let coord: CoordApi | undefined;
+  const stateMachine = new CoordStateMachine(options.watchHistory !== undefined ? { journalLimit: options.watchHistory } : {});
   try {
     const bound = await transport.listen();
     logger.info({ host: bound.host, port: bound.port }, 'listening');
@@ -197,7 +208,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       ...(options.peers !== undefined ? { peers: Object.keys(options.peers), addresses: options.peers } : { peers: [], join: true }),
       transport,
       storage,
-      stateMachine: new KvStateMachine(),
+      stateMachine,
       clock: systemClock,
       ...(options.electionTimeout ? { electionTimeout: options.electionTimeout } : {}),
       ...(options.heartbeatInterval ? { heartbeatInterval: options.heartbeatInterval } : {}),
@@ -227,6 +238,16 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       leaderContact,
       statusFigures: () => nodeMetrics.snapshotFigures(),
     });
+    const coordRoutes = coordApi({
+      node: node as unknown as CoordRaftNode,
+      stateMachine,
+      metrics,
+      bodyLimit,
+      maxCommandBytes: Math.floor(bodyLimit / 2) - 1024,
+      addressOf: (peer) => transport.addressOf(peer),
+      ...(options.watchKeepAliveMs !== undefined ? { keepAliveMs: options.watchKeepAliveMs } : {}),
+    });
+    coord = coordRoutes;
     const members = membershipRoutes({
       node,
       clusterId: storage.clusterId,
@@ -259,7 +280,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
         res.end(JSON.stringify({ error: 'method_not_allowed', allow: [allow] }));
         return true;
       }
-      return (await members(req, res, url)) || (await debug(req, res, url)) || client(req, res, url);
+      return (await members(req, res, url)) || (await debug(req, res, url)) || (await coordRoutes.handle(req, res, url)) || client(req, res, url);
     };
     debugHub = hub;
     node.on('failed', ({ reason, error }) => {
@@ -267,6 +288,10 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       options.onFatal?.(reason, error);
     });
     node.on('snapshot', () => hub?.refresh());
+    // A snapshot from the leader replaces the state at once: a watch behind it may have missed changes.
+    node.on('snapshot', ({ index, source }) => {
+      if (source === 'installed') coordRoutes.snapshotInstalled(index);
+    });
     node.on('snapshot', ({ index, term, bytes, ms, source }) => logger.info({ index, term, bytes, ms: Math.round(ms) }, `snapshot ${source} at index ${index}`));
     node.on('role', ({ role, term }) => logger.info({ role, term }, `role ${role} in term ${term}`));
     node.on('leader', ({ leaderId, term }) => logger.info({ leaderId, term }, leaderId ? `leader is ${leaderId} in term ${term}` : `no leader in term ${term}`));
@@ -283,7 +308,10 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   }
 
   let stopping: Promise<void> | undefined;
-  const closeHub = () => debugHub?.close();
+  const closeHub = () => {
+    debugHub?.close();
+    coord?.close();
+  };
   return {
     node,
     clusterId: storage.clusterId,
