@@ -118,7 +118,8 @@ export class LeaseHeldError extends RaftError {
 export class StaleTokenError extends RaftError {
   constructor(
     readonly token: number,
-    detail: string,
+    /** What happened to the grant, in a sentence (the message adds what to do). */
+    readonly detail: string,
     readonly current?: { readonly holder: string; readonly token: number; readonly expiresAt: number },
   ) {
     super('stale_token', `fencing token ${token} is stale: ${detail}; stop acting on it and acquire or claim again`);
