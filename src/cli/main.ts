@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { runKv, runStatus, type ClientTarget } from './client.js';
+import { registerCoordCommands } from './coord.js';
 import { runMember, type AdminTarget, type MemberCommand } from './member.js';
 import { runCluster, type ClusterCommandOptions } from './cluster.js';
 import { CHART_FORMATS, runChart, type ChartFormat } from './chart.js';
@@ -212,6 +213,7 @@ export function buildProgram(): Command {
       process.exitCode = await runKv('list', prefix ?? '', [], target(opts), opts.json);
     },
   );
+  registerCoordCommands(program, (command) => command.addOption(peersOption()).addOption(timeoutOption()).addOption(clientTokenOption()));
 
   program
     .command('status')
