@@ -11,7 +11,7 @@
  */
 import type { JsonValue } from '../core/json.js';
 import type { LogIndex } from '../core/types.js';
-import { InvalidRequestError, LeaseHeldError, NotFoundError, StaleTokenError } from '../errors.js';
+import { InvalidRequestError, LeaseHeldError, NotFoundError, RaftError, StaleTokenError } from '../errors.js';
 import type { KvClient } from '../kv/client.js';
 import type { CoordCommand, CoordQuery, CoordResult } from './state-machine.js';
 import type { CasResult } from '../kv/state-machine.js';
@@ -100,7 +100,8 @@ export function coordClient(transport: CoordTransport): CoordClient & { readonly
 
 /** The result of a command that succeeded, or the error its refusal means. */
 export function orThrow(result: CoordResult): CoordResult {
-  if (typeof result !== 'object' || result === null || result.ok !== false) return result;
+  if (typeof result !== 'object' || result === null) throw new RaftError('internal', `the cluster answered ${JSON.stringify(result)}, not the result of a coordination command`);
+  if (result.ok !== false) return result;
   const refusal = result as { reason: string } & Record<string, unknown>;
   switch (refusal.reason) {
     case 'lease_held':

@@ -76,6 +76,9 @@ import { DeadlineHeap } from './deadlines.js';
 
 // ---------------------------------------------------------------- commands
 
+/** The ids a post without one gets (`t<index>`): refused as a client's own id, so the two never meet. */
+const AUTOMATIC_ID = /^t\d+$/;
+
 const name = z.string().min(1, 'must not be empty').max(MAX_NAME_LENGTH, `is longer than ${MAX_NAME_LENGTH}`);
 const ttlMs = z.number().int().min(MIN_TTL_MS, `ttlMs is at least ${MIN_TTL_MS}`).max(MAX_TTL_MS, `ttlMs is at most ${MAX_TTL_MS} (a day)`);
 const token = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -90,7 +93,7 @@ const coordSchema = z.discriminatedUnion('type', [
     type: z.literal('task.post'),
     queue: name,
     task: jsonValue,
-    id: name.optional(),
+    id: name.refine((id) => !AUTOMATIC_ID.test(id), 'ids of the form t<number> are the ones the cluster gives; choose another').optional(),
     maxAttempts: z.number().int().min(1).max(MAX_ATTEMPTS_LIMIT).optional(),
     ...common,
   }),
@@ -191,33 +194,69 @@ interface Task {
   result?: JsonValue;
   completedBy?: { readonly worker: string; readonly token: FencingToken };
   reason?: string;
+  /** When it became done or dead (replicated time): it is forgotten taskRetentionMs later. */
+  finishedAt?: number;
 }
 
 interface Session {
   readonly seq: number;
   readonly result: CoordResult;
+  /** The replicated time of its last command: sessions idle for sessionRetentionMs are forgotten. */
+  readonly at: number;
 }
+
+/** How long an idle client session (its last seq and result, for at-most-once retries) is kept. */
+export const DEFAULT_SESSION_RETENTION_MS = 60 * 60 * 1000;
+/** How long a done or dead task is kept (and its id recognised by a repeated post). */
+export const DEFAULT_TASK_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** Forgetting happens at the first entry of each minute of replicated time. */
+const SWEEP_EVERY_MS = 60_000;
 
 /** Changes kept for watchers, in entries (each entry's changes are kept or dropped together). */
 export const DEFAULT_JOURNAL_LIMIT = 10_000;
 
-const snapshotSchema = z.strictObject({
-  version: z.literal(2),
-  now: z.number().finite().nonnegative(),
-  index: z.number().int().nonnegative(),
-  kv: z.unknown(),
-  sessions: z.array(z.tuple([z.string(), z.number().int().nonnegative(), z.unknown()])),
-  leases: z.array(z.tuple([z.string(), z.unknown()])),
-  tasks: z.array(z.unknown()),
-});
+const instant = z.number().finite().nonnegative();
+const grantSchema = z.strictObject({ worker: name, token, expiresAt: instant, ttlMs });
+const taskSchema = z
+  .strictObject({
+    id: name,
+    queue: name,
+    task: jsonValue,
+    state: z.enum(['queued', 'claimed', 'done', 'dead']),
+    attempts: z.number().int().nonnegative(),
+    maxAttempts: z.number().int().min(1).max(MAX_ATTEMPTS_LIMIT),
+    postedAt: z.number().int().positive(),
+    claim: grantSchema.optional(),
+    result: jsonValue.optional(),
+    completedBy: z.strictObject({ worker: name, token }).optional(),
+    reason: z.string().optional(),
+    finishedAt: instant.optional(),
+  })
+  .refine((t) => (t.state === 'claimed') === (t.claim !== undefined), 'a task has a claim exactly while it is claimed');
+const snapshotSchema = z
+  .strictObject({
+    version: z.literal(2),
+    now: instant,
+    index: z.number().int().nonnegative(),
+    kv: z.unknown(),
+    sessions: z.array(z.tuple([z.string(), z.number().int().nonnegative(), z.unknown(), instant])),
+    leases: z.array(z.tuple([name, z.strictObject({ holder: name, token, expiresAt: instant, ttlMs })])),
+    tasks: z.array(taskSchema),
+  })
+  .refine((s) => new Set(s.tasks.map((t) => t.id)).size === s.tasks.length, 'task ids are unique')
+  .refine((s) => new Set(s.leases.map(([n]) => n)).size === s.leases.length, 'lease names are unique');
 
 export interface CoordStateMachineOptions {
   /** Entries whose changes the journal keeps for watchers (default DEFAULT_JOURNAL_LIMIT). */
   journalLimit?: number;
+  /** Idle client sessions are forgotten after this long (default DEFAULT_SESSION_RETENTION_MS). Every replica must use the same. */
+  sessionRetentionMs?: number;
+  /** Done and dead tasks are forgotten after this long (default DEFAULT_TASK_RETENTION_MS). Every replica must use the same. */
+  taskRetentionMs?: number;
 }
 
 export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult, CoordQuery, CoordQueryResult> {
-  private readonly kv = new KvStateMachine();
+  private kv = new KvStateMachine();
   private readonly leases = new Map<string, Lease>();
   private readonly tasks = new Map<string, Task>();
   /** Per queue, the ids of its queued tasks, oldest post first. */
@@ -235,18 +274,32 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
   /** Changes of the entry being applied. */
   private pending: Change[] = [];
   private readonly listeners = new Set<(batch: ChangeBatch) => void>();
+  private readonly restoreListeners = new Set<(index: LogIndex) => void>();
+
+  private readonly sessionRetentionMs: number;
+  private readonly taskRetentionMs: number;
 
   constructor(options: CoordStateMachineOptions = {}) {
     this.journalLimit = options.journalLimit ?? DEFAULT_JOURNAL_LIMIT;
+    this.sessionRetentionMs = options.sessionRetentionMs ?? DEFAULT_SESSION_RETENTION_MS;
+    this.taskRetentionMs = options.taskRetentionMs ?? DEFAULT_TASK_RETENTION_MS;
     if (!Number.isInteger(this.journalLimit) || this.journalLimit < 1) throw new RangeError('journalLimit is a whole number ≥ 1');
+    for (const [what, ms] of [
+      ['sessionRetentionMs', this.sessionRetentionMs],
+      ['taskRetentionMs', this.taskRetentionMs],
+    ] as const) {
+      if (!Number.isInteger(ms) || ms < SWEEP_EVERY_MS) throw new RangeError(`${what} is a whole number of ms ≥ ${SWEEP_EVERY_MS}`);
+    }
   }
 
   // ------------------------------------------------------------ the leader's clock
 
   /** The command as the leader logs it: stamped with its clock. Called by the runtime on the leader only. */
   stamp(command: CoordCommand, now: number): CoordCommand {
-    if (typeof command !== 'object' || command === null || !Number.isFinite(now)) return command;
-    return Object.freeze({ ...command, at: Math.max(0, now) });
+    if (typeof command !== 'object' || command === null) return command;
+    // Whatever `at` the client sent is replaced: only the leader's clock makes time.
+    const { at: _sent, ...rest } = command as CoordCommand & { at?: unknown };
+    return Object.freeze(Number.isFinite(now) ? { ...rest, at: Math.max(0, now) } : rest) as CoordCommand;
   }
 
   /** The earliest instant at which a lease or claim expires, on the replicated clock (undefined: none). */
@@ -269,11 +322,14 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
   apply(command: unknown, entry: LogEntry<unknown>): CoordResult {
     const index = typeof entry?.index === 'number' ? entry.index : this.lastIndex + 1;
     this.lastIndex = Math.max(this.lastIndex, index);
+    if (this.journalFloor === Number.MAX_SAFE_INTEGER) this.journalFloor = index - 1;
     this.pending = [];
     try {
       if (isNoop(command)) return NOOP_RESULT;
       const at = (command as { at?: unknown } | null)?.at;
+      const before = this.time;
       if (typeof at === 'number' && Number.isFinite(at) && at > this.time) this.time = at;
+      if (Math.floor(this.time / SWEEP_EVERY_MS) > Math.floor(before / SWEEP_EVERY_MS)) this.forgetOld();
       this.expireDue(index);
       return this.applyAt(command, index);
     } finally {
@@ -322,7 +378,7 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
       });
     }
     const result = run();
-    this.sessions.set(client.id, { seq: client.seq, result });
+    this.sessions.set(client.id, { seq: client.seq, result, at: this.time });
     return result;
   }
 
@@ -446,6 +502,7 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
     const task = this.claimedWith(id, presented);
     if (!('claim' in task)) return task;
     task.state = 'done';
+    task.finishedAt = this.time;
     task.result = result ?? null;
     task.completedBy = { worker: task.claim.worker, token: presented };
     dropClaim(task);
@@ -488,6 +545,7 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
       return;
     }
     task.state = 'dead';
+    task.finishedAt = this.time;
     if (retry) task.reason = `${task.reason}; no attempts left after ${task.attempts} claims`;
     this.taskChanged(index, task, 'dead');
   }
@@ -505,6 +563,18 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
   }
 
   // ------------------------------------------------------------ time
+
+  /**
+   * Forget idle sessions and long-finished tasks. Decided by replicated time and state alone (both
+   * in the snapshot), at the first entry of each minute: every replica forgets the same things at
+   * the same entry.
+   */
+  private forgetOld(): void {
+    for (const [id, session] of this.sessions) if (session.at < this.time - this.sessionRetentionMs) this.sessions.delete(id);
+    for (const [id, task] of this.tasks) {
+      if (task.finishedAt !== undefined && task.finishedAt < this.time - this.taskRetentionMs) this.tasks.delete(id);
+    }
+  }
 
   /** Expire every lease and claim due at `now`, as part of the entry at `index`. */
   private expireDue(index: LogIndex): void {
@@ -566,7 +636,13 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
     this.pending = [];
     this.journal.push(batch);
     if (this.journal.length > this.journalLimit * 2) this.trimJournal();
-    for (const listener of this.listeners) listener(batch);
+    for (const listener of this.listeners) {
+      try {
+        listener(batch);
+      } catch {
+        // A watcher's failure is the watcher's: the entry is applied on every replica alike.
+      }
+    }
   }
 
   private trimJournal(): void {
@@ -592,6 +668,15 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
       else hi = mid;
     }
     return { ok: true, batches: this.journal.slice(lo), index: this.lastIndex };
+  }
+
+  /**
+   * Called when a snapshot replaces the whole state (this replica restored one): a watcher must
+   * treat what it saw as compacted. Returns the unsubscribe.
+   */
+  onRestore(listener: (index: LogIndex) => void): () => void {
+    this.restoreListeners.add(listener);
+    return () => this.restoreListeners.delete(listener);
   }
 
   /** Called with each entry's changes as it is applied; returns the unsubscribe. */
@@ -667,45 +752,84 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
   // ------------------------------------------------------------ snapshots
 
   snapshot(): JsonValue {
-    const sessions = [...this.sessions.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([id, s]) => [id, s.seq, s.result as unknown as JsonValue]);
+    const sessions = [...this.sessions.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([id, x]) => [id, x.seq, x.result as unknown as JsonValue, x.at]);
     const leases = [...this.leases.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([n, l]) => [n, { ...l }]);
-    const tasks = [...this.tasks.values()].sort((a, b) => a.postedAt - b.postedAt).map((t) => stripUndefined({ ...t }));
+    // Fields in one order whatever the task went through, so equal states give equal snapshots.
+    const tasks = [...this.tasks.values()]
+      .sort((a, b) => a.postedAt - b.postedAt)
+      .map((t) =>
+        stripUndefined({
+          id: t.id,
+          queue: t.queue,
+          task: t.task,
+          state: t.state,
+          attempts: t.attempts,
+          maxAttempts: t.maxAttempts,
+          postedAt: t.postedAt,
+          claim: t.claim && { worker: t.claim.worker, token: t.claim.token, expiresAt: t.claim.expiresAt, ttlMs: t.claim.ttlMs },
+          result: t.result,
+          completedBy: t.completedBy && { worker: t.completedBy.worker, token: t.completedBy.token },
+          reason: t.reason,
+          finishedAt: t.finishedAt,
+        }),
+      );
     return { version: 2, now: this.time, index: this.lastIndex, kv: this.kv.snapshot(), sessions, leases, tasks } as unknown as JsonValue;
   }
 
+  /**
+   * Replace the whole state by a snapshot's. Everything is checked before anything is replaced: a
+   * snapshot that is not one of ours throws and leaves the state as it was. A version-1 snapshot is
+   * a KV store's (a data directory from before leases and tasks): its data and sessions are kept.
+   */
   restore(snapshot: JsonValue | Uint8Array): void {
-    // A version-1 snapshot is a KV store's (a data directory from before leases and tasks).
+    const kv = new KvStateMachine();
     if ((snapshot as { version?: unknown } | null)?.version === 1) {
-      this.clear();
-      this.kv.restore(snapshot);
+      kv.restore(snapshot);
+      const legacy = (snapshot as { sessions: [string, number, unknown][] }).sessions;
+      this.clear(kv);
+      // Their last use is unknown: they are kept until the first forgetting (at most a minute of replicated time).
+      for (const [id, seq, result] of legacy) this.sessions.set(id, { seq, result: deepFreeze(result as JsonValue) as unknown as CoordResult, at: 0 });
+      this.journalFloor = Number.MAX_SAFE_INTEGER; // no history is known until the next entry
+      this.announceRestore();
       return;
     }
     const parsed = snapshotSchema.safeParse(snapshot);
-    if (!parsed.success) throw new RangeError(`not a coordination snapshot: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new RangeError(`not a coordination snapshot: ${issue?.path.join('.') ?? ''} ${issue?.message ?? 'invalid'}`);
+    }
     const data = parsed.data;
-    this.clear();
-    this.kv.restore(data.kv as JsonValue);
+    kv.restore(data.kv as JsonValue);
+    this.clear(kv);
     this.time = data.now;
     this.lastIndex = data.index;
     this.journalFloor = data.index;
-    for (const [id, seq, result] of data.sessions) this.sessions.set(id, { seq, result: deepFreeze(result as JsonValue) as unknown as CoordResult });
-    for (const [n, lease] of data.leases) {
-      const l = lease as Lease;
+    for (const [id, seq, result, at] of data.sessions) this.sessions.set(id, { seq, result: deepFreeze(result as JsonValue) as unknown as CoordResult, at });
+    for (const [n, l] of data.leases) {
       this.leases.set(n, { holder: l.holder, token: l.token, expiresAt: l.expiresAt, ttlMs: l.ttlMs });
       this.deadlines.push({ kind: 'lease', key: n, token: l.token, expiresAt: l.expiresAt });
     }
-    for (const raw of data.tasks) {
-      const task = { ...(raw as Task) };
-      if (task.claim !== undefined) task.claim = { ...task.claim };
-      if (task.result !== undefined) task.result = deepFreeze(task.result);
-      deepFreeze(task.task);
+    for (const t of data.tasks) {
+      const task = stripUndefined({ ...t }) as Task;
       this.tasks.set(task.id, task);
       if (task.state === 'queued') this.enqueue(task);
       if (task.claim !== undefined) this.deadlines.push({ kind: 'task', key: task.id, token: task.claim.token, expiresAt: task.claim.expiresAt });
     }
+    this.announceRestore();
   }
 
-  private clear(): void {
+  private announceRestore(): void {
+    for (const listener of this.restoreListeners) {
+      try {
+        listener(this.lastIndex);
+      } catch {
+        // the watcher's
+      }
+    }
+  }
+
+  private clear(kv: KvStateMachine): void {
+    this.kv = kv;
     this.leases.clear();
     this.tasks.clear();
     this.queued.clear();

@@ -11,6 +11,8 @@ import type { ChangeBatch, WatchKind, WatchMessage, WatchOptions } from './types
 export interface Journal {
   changesFrom(from: LogIndex): { ok: true; batches: readonly ChangeBatch[]; index: LogIndex } | { ok: false; reason: 'compacted'; index: LogIndex };
   onChanges(listener: (batch: ChangeBatch) => void): () => void;
+  /** A snapshot replaced the whole state: what a watcher saw since no longer follows on. */
+  onRestore?(listener: (index: LogIndex) => void): () => void;
   readonly appliedIndex: LogIndex;
 }
 
@@ -45,7 +47,22 @@ export function subscribeJournal(journal: Journal, prefix: string, options: Omit
     if (kept !== undefined) deliver({ type: 'changes', ...kept });
   };
   for (const batch of history.batches) pass(batch);
-  return journal.onChanges(pass);
+  let ended = false;
+  const stopChanges = journal.onChanges((batch) => {
+    if (!ended) pass(batch);
+  });
+  // A snapshot installed under the watcher skips entries it never saw as changes: compacted.
+  const stopRestores = journal.onRestore?.((index) => {
+    if (ended) return;
+    ended = true;
+    stopChanges();
+    deliver({ type: 'compacted', index: index + 1, detail: `this replica installed a snapshot at index ${index}; re-read the state and watch from ${index + 1}` });
+  });
+  return () => {
+    ended = true;
+    stopChanges();
+    stopRestores?.();
+  };
 }
 
 /** The same as an async iterable, ending when `signal` aborts (or after `compacted`). */

@@ -240,7 +240,8 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   private flushScheduled = false;
   /** Replicated time (StateMachine.stamp): the timer for the next tick entry, and whether one is in the log unapplied. */
   private tickTimer: { handle: unknown; at: number } | undefined;
-  private tickInFlight = false;
+  /** The tick entry appended and not yet applied (one at a time). */
+  private tickInFlight: { index: LogIndex; term: Term } | undefined;
 
   // Requests waiting for the machine or for apply.
   private readonly requests: WaitingRequests<R, QR>;
@@ -703,7 +704,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   private stamped(commands: unknown[]): C[] {
     const { stateMachine } = this.options;
     if (typeof stateMachine.stamp !== 'function') return commands as C[];
-    const now = this.clock.wallNow?.() ?? this.clock.now();
+    const now = this.wallNow();
     return commands.map((command) => (stateMachine.stamp as (c: C, n: number) => C)(command as C, now));
   }
 
@@ -715,13 +716,18 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   private scheduleTick(): void {
     const { stateMachine } = this.options;
     if (typeof stateMachine.nextDeadline !== 'function' || typeof stateMachine.tick !== 'function') return;
-    if (this.stopped || this.role !== 'leader' || this.tickInFlight) return this.cancelTick();
+    // A tick in the log is in flight until applied, or until its term is over (then it may never be).
+    if (this.tickInFlight !== undefined && (this.appliedIndex >= this.tickInFlight.index || this.term !== this.tickInFlight.term)) this.tickInFlight = undefined;
+    if (this.stopped || this.role !== 'leader' || this.tickInFlight !== undefined) return this.cancelTick();
     const due = stateMachine.nextDeadline();
     if (due === undefined) return this.cancelTick();
     if (this.tickTimer?.at === due) return;
     this.cancelTick();
-    const wait = Math.max(0, due - (this.clock.wallNow?.() ?? this.clock.now()));
-    this.tickTimer = { at: due, handle: this.clock.setTimeout(() => this.proposeTick(), wait) };
+    this.tickTimer = { at: due, handle: this.clock.setTimeout(() => this.proposeTick(due), tickWait(due, this.wallNow())) };
+  }
+
+  private wallNow(): number {
+    return this.clock.wallNow?.() ?? this.clock.now();
   }
 
   private cancelTick(): void {
@@ -730,16 +736,20 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.tickTimer = undefined;
   }
 
-  private proposeTick(): void {
+  private proposeTick(due: number): void {
     this.tickTimer = undefined;
     const tick = this.options.stateMachine.tick;
     if (this.stopped || this.role !== 'leader' || tick === undefined) return;
-    this.tickInFlight = true;
-    const done = () => {
-      this.tickInFlight = false;
-      this.scheduleTick();
-    };
-    this.propose(tick.call(this.options.stateMachine)).then(done, done);
+    // Early (a timer capped at its longest, or a clock behind the stamps): a tick now would stamp
+    // below `due` and expire nothing. Wait again instead.
+    if (this.wallNow() < due) {
+      this.tickTimer = { at: due, handle: this.clock.setTimeout(() => this.proposeTick(due), tickWait(due, this.wallNow())) };
+      return;
+    }
+    // Appended at once (not queued for the batch): its index says when it has been applied.
+    const appended = this.submit(tick.call(this.options.stateMachine) as C);
+    if (appended.isLeader) this.tickInFlight = { index: appended.index, term: appended.term };
+    this.scheduleFlush();
   }
 
   // ------------------------------------------------------------ snapshots
@@ -925,6 +935,18 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
  * The log's copy of a client's command (see ownCopy); Raft's own commands are refused.
  * @throws InvalidRequestError
  */
+/**
+ * Longest wait for a tick before looking at the wall clock again: a clock that is stepped forward
+ * (or was far behind the stamps) is noticed within this, and no wait comes near the longest a Node
+ * timer takes (2^31 − 1 ms; a longer one fires at once, which would flood the log with ticks).
+ */
+const TICK_RECHECK_MS = 1000;
+
+/** How long to wait for `due` on the wall clock: at least 1 ms, at most TICK_RECHECK_MS. */
+function tickWait(due: number, now: number): number {
+  return Math.min(TICK_RECHECK_MS, Math.max(1, due - now));
+}
+
 function clientCommand<C>(proposed: C): C {
   if (isRaftCommand(proposed)) {
     throw new InvalidRequestError("commands of type raft.config and raft.noop are Raft's own: change the membership with addLearner, promote and removeServer");

@@ -190,6 +190,11 @@ export class AgentWorkload {
       if (roll < 0.2) {
         this.counts_.pauses++;
         await this.sleep(this.random.int(ttl + 50, 3 * ttl)); // paused past the TTL; carries on regardless
+        try {
+          await coord.tasks.heartbeat(claim.id, claim.token);
+        } catch (error) {
+          if (error instanceof StaleTokenError) this.counts_.staleRefused++;
+        }
       } else {
         // Work in steps shorter than a third of the TTL, heartbeating between them.
         for (let step = this.random.int(0, 3); step > 0; step--) {

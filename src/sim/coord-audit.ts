@@ -109,8 +109,10 @@ export class CoordAudit {
   }
 
   private task(change: Change): void {
-    const id = change.key.slice(change.key.indexOf('/') + 1);
-    const view = change.value as { state: TaskModel['state']; claim?: { token: FencingToken } } | undefined;
+    // The key is `<queue>/<id>`, and either may hold '/': the id is the task's own.
+    const view = change.value as { id: string; state: TaskModel['state']; claim?: { token: FencingToken } } | undefined;
+    if (view === undefined) return this.fail('task', `task change ${change.key} at ${change.index} without the task`);
+    const id = view.id;
     const task = this.tasks.get(id);
     if (change.op === 'posted') {
       if (task !== undefined) return this.fail('task', `task ${id} posted twice (at ${change.index})`);
@@ -126,7 +128,8 @@ export class CoordAudit {
         this.counts.claims++;
         return;
       case 'heartbeat':
-        if (task.state !== 'claimed') return this.fail('task', `task ${id} heartbeat at ${change.index} while ${task.state}`);
+        if (task.state !== 'claimed' || view.claim?.token !== task.token)
+          return this.fail('task', `task ${id} heartbeat at ${change.index} while ${task.state} (token ${task.token}, heartbeat for ${view.claim?.token})`);
         return;
       case 'completed':
         task.completions++;
@@ -145,6 +148,8 @@ export class CoordAudit {
         task.token = undefined;
         return;
       case 'dead':
+        // Dead-lettered when a claim ended (failed without retry, expired or failed after its last attempt).
+        if (task.state !== 'claimed' && task.state !== 'queued') return this.fail('task', `task ${id} dead at ${change.index} while ${task.state}`);
         task.state = 'dead';
         task.token = undefined;
         return;

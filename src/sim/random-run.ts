@@ -109,20 +109,34 @@ export function replayCommand(options: RandomRunOptions): string {
   return `npx xstate-raft sim --seed ${options.seed} --nodes ${options.nodes} --duration ${options.duration}ms --faults ${faults}${clients}${threshold}${membership}${agents}`;
 }
 
+/** A node's wall-clock skew in a seed, −60 to +60 ms. */
+function clockSkew(seed: number, id: NodeId): number {
+  let h = seed * 2654435761;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
+  return (Math.abs(h) % 121) - 60;
+}
+
 export async function randomRun(options: RandomRunOptions): Promise<RandomRunResult> {
   const replay = replayCommand(options);
   const audit = new CoordAudit();
+  /** Each node's state machine now (a restart makes a new one). */
+  const machines = new Map<NodeId, CoordStateMachine>();
   const sim = new Simulation({
     nodes: options.nodes,
     seed: options.seed,
     replay,
-    stateMachine: () => {
+    stateMachine: (id) => {
       const machine = new CoordStateMachine();
+      machines.set(id, machine);
       audit.attach(machine);
       return options.wrapStateMachine?.(machine) ?? machine;
     },
     snapshotThreshold: options.snapshotThreshold ?? DEFAULT_SNAPSHOT_THRESHOLD,
     ...(options.machine ? { machine: options.machine } : {}),
+    // With agents, every node's wall clock is off by its own few tens of ms (drawn from the seed,
+    // not from the run's generator): leaders stamp entries with clocks that disagree, and time in
+    // the log must still never run backwards.
+    ...(options.agents ? { wallClock: (id: NodeId, now: number) => now + clockSkew(options.seed, id) } : {}),
   });
   const nemesis = new SeededRandom(options.seed * 31 + 7);
   const workload = new KvWorkload(sim, options.seed * 131 + 3, { clients: options.clients ?? 3, ...(options.membership ? { followMembers: true } : {}) });
@@ -208,6 +222,20 @@ export async function randomRun(options: RandomRunOptions): Promise<RandomRunRes
     const leader = sim.leader() as string;
     const index = sim.status(leader)?.lastLogIndex ?? 0;
     if (index > 0) sim.nCommitted(index); // throws if two nodes disagree at the end
+    // Every replica that converged holds the same state, byte for byte: leases, tasks, sessions, time, the KV.
+    const converged = mustConverge(leader) ?? [];
+    const states = converged.map((id) => [id, (machines.get(id)?.snapshot() ?? {}) as Record<string, unknown>] as const);
+    const [first, firstState] = states[0] ?? ['', {}];
+    for (const [id, state] of states) {
+      const field = Object.keys(firstState).find((key) => JSON.stringify(state[key]) !== JSON.stringify(firstState[key]));
+      if (field === undefined) continue;
+      const show = (value: unknown) => JSON.stringify(value).slice(0, 400);
+      return result({
+        kind: 'safety',
+        rule: 'replicas-agree',
+        detail: `${id} and ${first} applied the same log to different states: ${field} is ${show(state[field])} on ${id}, ${show(firstState[field])} on ${first}`,
+      });
+    }
     const coordination = (await agents?.check()) ?? audit.violation;
     if (coordination !== undefined) return result({ kind: 'safety', rule: coordination.rule, detail: coordination.detail });
     const verdict = workload.check();

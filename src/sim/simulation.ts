@@ -27,7 +27,7 @@ import { MemoryNetwork, networkConditionsSchema, type NetworkConditions } from '
 import type { JsonValue } from '../core/json.js';
 import { decodeSnapshot, encodeSnapshot } from '../runtime/snapshot.js';
 import { VirtualClock } from './clock.js';
-import { within } from '../runtime/clock.js';
+import { type Clock, within } from '../runtime/clock.js';
 import { SafetyChecker, SafetyViolation } from './safety.js';
 
 export interface SimulationOptions {
@@ -48,6 +48,11 @@ export interface SimulationOptions {
    * applied since its last snapshot. Default: never (only `sim.snapshot(id)`).
    */
   snapshotThreshold?: number;
+  /**
+   * Each node's wall clock (`Clock.wallNow`, what a leader stamps entries with for replicated time),
+   * given the virtual time: skewed, jumping, behind or ahead. Default: the virtual time itself.
+   */
+  wallClock?: (id: NodeId, now: number) => number;
 }
 
 /** Who votes and who only learns, in a configuration. */
@@ -113,11 +118,12 @@ const simulationOptionsSchema = z
       replay: z.string().optional(),
       machine: z.custom<typeof raftNodeMachine>((m) => typeof m === 'object' && m !== null, { error: 'machine is a state machine' }).optional(),
       snapshotThreshold: positiveMs.optional(),
+      wallClock: z.custom<(id: NodeId, now: number) => number>((f) => typeof f === 'function', { error: 'wallClock is a function of the node id and the virtual time' }).optional(),
     },
     {
       error: (issue) =>
         issue.code === 'unrecognized_keys'
-          ? `unknown option ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; the options are nodes, seed, electionTimeout, heartbeatInterval, network, stateMachine, replay, machine, snapshotThreshold`
+          ? `unknown option ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; the options are nodes, seed, electionTimeout, heartbeatInterval, network, stateMachine, replay, machine, snapshotThreshold, wallClock`
           : 'the options are an object like { nodes: 3, seed: 1 }',
     },
   )
@@ -603,6 +609,20 @@ export class Simulation {
   /** What a node's storage holds (its disk), for the checker to look at a node that is down. */
   private readonly stored = (id: NodeId): PersistedState | undefined => this.nodes.get(id)?.storage.load();
 
+  /** The virtual clock, with this node's own wall clock when the options give one. */
+  private nodeClock(id: NodeId): Clock {
+    const wallClock = this.options.wallClock;
+    if (wallClock === undefined) return this.clock;
+    const clock = this.clock;
+    return {
+      setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+      clearTimeout: (handle) => clock.clearTimeout(handle),
+      now: () => clock.now(),
+      defer: (fn) => clock.defer(fn),
+      wallNow: () => wallClock(id, clock.now()),
+    };
+  }
+
   private boot(id: NodeId): void {
     const sim = this.entry(id);
     sim.incarnation++;
@@ -641,7 +661,7 @@ export class Simulation {
       transport: this.network.transport(id),
       storage: sim.storage,
       stateMachine: recording,
-      clock: this.clock,
+      clock: this.nodeClock(id),
       random: this.random.int(0, 2 ** 31),
       electionTimeout: this.options.electionTimeout ?? [300, 600],
       heartbeatInterval: this.options.heartbeatInterval ?? 100,

@@ -20,11 +20,12 @@ async function drive<T>(sim: Simulation, promise: Promise<T>): Promise<T> {
   return promise;
 }
 
-function setup(seed: number) {
+function setup(seed: number, wallClock?: (id: string, now: number) => number) {
   const machines = new Map<string, CoordStateMachine>();
   const sim = new Simulation({
     nodes: 3,
     seed,
+    ...(wallClock ? { wallClock } : {}),
     stateMachine: (id) => {
       const machine = new CoordStateMachine();
       machines.set(id, machine);
@@ -71,6 +72,22 @@ describe('replicated time in a cluster', () => {
     // The first holder, back from its pause, can neither renew nor write under its old token.
     await expect(drive(sim, client.leases.renew('coordinator', first.token))).rejects.toMatchObject({ code: 'stale_token' });
     await expect(drive(sim, client.kv.put('plan', 'mine', { fence: { lease: 'coordinator', token: first.token } }))).rejects.toMatchObject({ code: 'stale_token' });
+    sim.stop();
+  }, 60_000);
+
+  it('a leader whose clock jumps far back neither expires early nor floods the log with ticks; time goes on once its clock catches up', async () => {
+    let offset = 0;
+    const { sim, client } = setup(7, (_id, now) => now + offset);
+    await drive(sim, client.leases.acquire('coordinator', { holder: 'agent-1', ttlMs: 1000 }));
+    const leader = sim.leader() as string;
+    offset = -30 * 24 * 60 * 60 * 1000; // 30 days behind the stamps already in the log
+    const before = sim.status(leader)?.lastLogIndex ?? 0;
+    sim.run(3000);
+    expect((sim.status(leader)?.lastLogIndex ?? 0) - before).toBeLessThanOrEqual(1);
+    expect(await drive(sim, client.leases.get('coordinator'))).toMatchObject({ holder: 'agent-1' });
+    offset = 0;
+    sim.run(3000);
+    expect(await drive(sim, client.leases.get('coordinator'))).toBeUndefined();
     sim.stop();
   }, 60_000);
 });

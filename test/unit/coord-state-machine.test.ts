@@ -213,3 +213,80 @@ describe('the journal', () => {
     expect(recent.map((m) => m.type === 'changes' && m.index)).toEqual([9, 10]);
   });
 });
+
+describe('second reading', () => {
+  it("keeps the automatic ids (t<index>) out of clients' reach, so a post is never taken for another", () => {
+    const { apply } = replica();
+    expect(apply({ type: 'task.post', queue: 'q', task: 1, id: 't3' }, 0)).toMatchObject({ ok: false, reason: 'invalid_command' });
+    expect(apply({ type: 'task.post', queue: 'q', task: 1, id: 't3x' }, 0)).toMatchObject({ ok: true, id: 't3x' });
+  });
+
+  it("replaces a client's own `at` with the leader's stamp", () => {
+    const { sm } = replica();
+    const forged = { type: 'coord.tick', at: 1e15 } as CoordCommand;
+    expect(sm.stamp(forged, 10)).toEqual({ type: 'coord.tick', at: 10 });
+    expect(sm.stamp(forged, Number.NaN)).toEqual({ type: 'coord.tick' });
+  });
+
+  it('forgets idle sessions and long-finished tasks at the same entry on every replica', () => {
+    const options = { sessionRetentionMs: 60_000, taskRetentionMs: 120_000 };
+    const a = replica(options);
+    a.apply({ type: 'put', key: 'k', value: 1, client: { id: 'c', seq: 1 } }, 1000);
+    a.apply({ type: 'task.post', queue: 'q', task: 1 }, 1000);
+    a.apply({ type: 'task.claim', queue: 'q', worker: 'w', ttlMs: 100_000 }, 1000);
+    a.apply({ type: 'task.complete', id: 't2', token: 3 }, 1000);
+    const b = new CoordStateMachine(options);
+    b.restore(JSON.parse(JSON.stringify(a.sm.snapshot())));
+    const at = (time: number) => ({ term: 1, index: 5 + time / 1000, command: a.sm.stamp({ type: 'coord.tick' }, time) });
+    for (const time of [61_000, 62_000, 125_000]) {
+      const entry = at(time);
+      a.sm.apply(entry.command, entry);
+      b.apply(entry.command, entry);
+      expect(b.snapshot()).toEqual(a.sm.snapshot());
+    }
+    // The session went at the first minute after it had been idle for a minute; the task after two.
+    const state = a.sm.snapshot() as { sessions: unknown[]; tasks: unknown[] };
+    expect(state.sessions).toEqual([]);
+    expect(state.tasks).toEqual([]);
+  });
+
+  it('refuses a snapshot that lists a task twice or a claimed task without its claim, and keeps its state', () => {
+    const { sm, apply } = replica();
+    apply({ type: 'put', key: 'k', value: 1 }, 0);
+    const good = sm.snapshot() as Record<string, unknown>;
+    const task = { id: 'x', queue: 'q', task: 1, state: 'queued', attempts: 0, maxAttempts: 5, postedAt: 1 };
+    expect(() => sm.restore({ ...good, tasks: [task, task] } as never)).toThrow(/unique/);
+    expect(() => sm.restore({ ...good, tasks: [{ ...task, state: 'claimed' }] } as never)).toThrow(/claim/);
+    expect(sm.get('k')).toEqual({ found: true, value: 1 });
+  });
+
+  it("restores a version-1 snapshot's sessions (a retry after the upgrade is still applied once) and says compacted for history it lacks", () => {
+    const sm = new CoordStateMachine();
+    sm.restore({ version: 1, data: [['k', 'A']], sessions: [['c#7', 3, { ok: true, index: 40 }]] });
+    expect(sm.apply({ type: 'put', key: 'k', value: 'stale', client: { id: 'c#7', seq: 3 } }, { term: 1, index: 43, command: null })).toEqual({ ok: true, index: 40 });
+    expect(sm.get('k')).toEqual({ found: true, value: 'A' });
+    expect(sm.changesFrom(10)).toMatchObject({ ok: false, reason: 'compacted' });
+    expect(sm.changesFrom(43)).toMatchObject({ ok: true });
+  });
+
+  it('tells a watcher compacted when a snapshot is installed under it', () => {
+    const { sm, apply } = replica();
+    const seen: WatchMessage[] = [];
+    subscribeJournal(sm, '', { from: 1 }, (m) => seen.push(m));
+    apply({ type: 'put', key: 'a', value: 1 }, 0);
+    const other = replica();
+    for (let i = 0; i < 5; i++) other.apply({ type: 'put', key: `b${i}`, value: i }, 0);
+    sm.restore(other.sm.snapshot());
+    apply({ type: 'put', key: 'c', value: 1 }, 0);
+    expect(seen.map((m) => m.type)).toEqual(['changes', 'compacted']);
+    expect(seen[1]).toMatchObject({ index: 6 });
+  });
+
+  it('applies an entry alike whatever a change listener does', () => {
+    const { sm, apply } = replica();
+    sm.onChanges(() => {
+      throw new Error('a broken watcher');
+    });
+    expect(apply({ type: 'lease.acquire', name: 'l', holder: 'h', ttlMs: 1000 }, 0)).toMatchObject({ ok: true });
+  });
+});
