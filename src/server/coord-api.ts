@@ -146,10 +146,14 @@ export function coordApi(options: CoordApiOptions): CoordApi {
     }
   };
 
-  /** The task, if it exists and belongs to `queue` (or to any queue when `queue` is undefined); 404 otherwise. */
-  const taskOf = async (queue: string | undefined, id: string): Promise<TaskView> => {
-    // A task never moves to another queue and is never removed: what this replica knows is final.
-    const local = (stateMachine.query({ type: 'task.get', id }) as { task: TaskView | null }).task;
+  /**
+   * The task, if it exists and belongs to `queue` (any queue when `queue` is undefined); 404
+   * otherwise. `linearizable`: read through ReadIndex (a GET). Otherwise (the check before a
+   * heartbeat, complete or fail) this replica's view is enough when it knows the task: a task never
+   * moves to another queue and is never removed, so only its absence needs asking the leader.
+   */
+  const taskOf = async (queue: string | undefined, id: string, linearizable: boolean): Promise<TaskView> => {
+    const local = linearizable ? null : (stateMachine.query({ type: 'task.get', id }) as { task: TaskView | null }).task;
     const task = local ?? (await read<{ task: TaskView | null }>({ type: 'task.get', id })).task;
     if (task === null || (queue !== undefined && task.queue !== queue)) {
       throw new HttpError(404, {
@@ -240,7 +244,7 @@ export function coordApi(options: CoordApiOptions): CoordApi {
     noParams(url, []);
     if (segments.length === 1) {
       if (req.method !== 'GET') throw methodNotAllowed('GET', `a task is read with GET ${where}; change it with POST ${where}/heartbeat, /complete or /fail`);
-      return [200, { task: await taskOf(queue, id) }];
+      return [200, { task: await taskOf(queue, id, true) }];
     }
     const action = segments[1] as TaskAction;
     if (!TASK_ACTIONS.includes(action)) throw new HttpError(404, { error: 'not_found', detail: `no such route: ${url.pathname} (the actions are ${TASK_ACTIONS.join(', ')})` });
@@ -257,7 +261,7 @@ export function coordApi(options: CoordApiOptions): CoordApi {
       const body = parse(failBody, raw);
       command = { type: 'task.fail', id, token: body.token, reason: body.reason, ...optional('retry', body.retry) };
     }
-    await taskOf(queue, id);
+    await taskOf(queue, id, false);
     const result = await propose({ ...command, ...clientOf(req) });
     if (result.ok) {
       if ('expiresAt' in result) return [200, { expiresAt: result.expiresAt }];

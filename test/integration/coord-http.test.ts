@@ -225,6 +225,17 @@ describe('coordination over HTTP', { timeout: 60_000 }, () => {
     expect(((await call(follower, 'POST', '/v1/queues/q/claim', { worker: 'w', ttlMs: 30_000 })).body.claim as TaskClaim).id).toBe('a');
   });
 
+  it("a task read through a follower right after the leader completed it is done (GET is linearizable, not the follower's view)", async () => {
+    const { follower, leader } = await startCluster();
+    for (let i = 0; i < 10; i++) {
+      await call(leader, 'POST', '/v1/queues/lin', { task: i, id: `l${i}` });
+      const claim = (await call(leader, 'POST', '/v1/queues/lin/claim', { worker: 'w', ttlMs: 30_000 })).body.claim as TaskClaim;
+      expect((await call(leader, 'POST', `/v1/queues/lin/l${i}/complete`, { token: claim.token })).status).toBe(200);
+      expect(((await call(follower, 'GET', `/v1/tasks/l${i}`)).body.task as { state: string }).state).toBe('done');
+      expect(((await call(follower, 'GET', `/v1/queues/lin/l${i}`)).body.task as { state: string }).state).toBe('done');
+    }
+  });
+
   it('a fenced KV write is applied while its token is current and refused with 409 stale_token after, the key unchanged', async () => {
     const { follower } = await startCluster();
     const lease = (await call(follower, 'PUT', '/v1/leases/config', { holder: 'a', ttlMs: 30_000 })).body.lease as { token: number };
