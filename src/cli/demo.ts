@@ -1,6 +1,7 @@
 /**
  * `xstate-raft demo` (what `npm start` runs): a real cluster of durable node processes on
- * 127.0.0.1, agents claiming tasks through it, and the live dashboard. Ctrl-C stops everything.
+ * 127.0.0.1, a team of agents (src/dashboard/workload.ts: agent machines taking tasks from a
+ * queue through the coordination API) working through it, and the live dashboard. Ctrl-C stops everything.
  * The dashboard's "add node" starts one more process here (`node --join`, on a free port) before
  * it asks the leader to add it.
  *
@@ -48,12 +49,11 @@ export async function runDemo(opts: DemoOptions, out: (line: string) => void = c
   const clientToken = process.env.XSTATE_RAFT_CLIENT_TOKEN || undefined;
   // The agents go to the voters of the day (the members change from the dashboard).
   const workload = opts.workload
-    ? new AgentWorkload(
-        () => dashboard.memberAddresses(),
-        (text) => dashboard.log(text),
-        undefined,
-        clientToken,
-      )
+    ? new AgentWorkload({
+        addresses: () => dashboard.memberAddresses(),
+        log: (text, level) => dashboard.log(text, level),
+        ...(clientToken ? { token: clientToken } : {}),
+      })
     : undefined;
   const dashboard: DashboardServer = new DashboardServer({
     nodes: cluster.addresses,
@@ -77,7 +77,7 @@ export async function runDemo(opts: DemoOptions, out: (line: string) => void = c
       },
       forget: (id) => cluster.forget(id),
     },
-    ...(workload ? { workload } : {}),
+    ...(workload ? { workload, agents: workload } : {}),
   });
   try {
     await dashboard.listen();
@@ -94,7 +94,11 @@ export async function runDemo(opts: DemoOptions, out: (line: string) => void = c
   for (const id of cluster.ids) out(`  ${id}  http://${cluster.address(id)}   (data: ${cluster.dataDir(id)})`);
   out('');
   out(`  Try: curl -X PUT http://${cluster.address('n1')}/kv/hello -d '{"value":"world"}'`);
-  out(workload ? '  Agents are claiming tasks through the cluster (pause them on the dashboard).' : '  No workload (--no-workload).');
+  out(
+    workload
+      ? '  Agents agent-ada, agent-bob and agent-cy take tasks from queue "tasks" through the cluster (pause, kill or restart them on the dashboard).'
+      : '  No workload (--no-workload).',
+  );
   if (opts.inspect) out('  Inspection is on: see the Stately inspector lines from each node above/below.');
   out('  Press Ctrl-C to stop.');
 
@@ -104,9 +108,9 @@ export async function runDemo(opts: DemoOptions, out: (line: string) => void = c
       if (stopping) return;
       stopping = true;
       out('Stopping…');
-      workload?.stop();
-      void dashboard
-        .close()
+      // The agents first, while the cluster still answers their goodbyes (lease released, claims handed back).
+      void Promise.resolve(workload?.stop())
+        .then(() => dashboard.close())
         .then(() => cluster.stopAll())
         .then(() => {
           out(`Stopped. The cluster's data is in ${dataDir} (run the demo again to continue from it).`);

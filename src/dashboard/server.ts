@@ -12,6 +12,19 @@
  *   POST /api/members/add           (the demo) start a node with --join, add it as a learner, promote it
  *   POST /api/split {"groups": [[ids], [ids]]}  ·  POST /api/heal
  *   POST /api/propose {"key", "value"}  ·  POST /api/workload/pause|resume
+ *   GET  /api/coord                  {leases, queues, now}: the coordination state (below)
+ *   GET  /api/agents                 [{name, state, value, alive, claim?, lease?, completed, failed, lost}]
+ *   POST /api/agents/:name/kill|restart   (the demo's agents) crash one, or start it again
+ *
+ * GET /api/coord reads GET /v1/leases and GET /v1/queues from a node (those that stream first,
+ * then the rest: a node that is down or has no leader is passed over), parses them, and answers
+ * them with `now`, the dashboard's clock when it answered, so that the page can say how long a
+ * lease or a claim has left (`expiresAt` is the leader's wall clock: on one machine, the same).
+ * A queue's tasks are cut to those not done and the last DONE_SHOWN done ones (its counts are
+ * whole); the nodes list at most the 1000 oldest tasks of a queue.
+ *
+ * The mutating routes are POST, as the others; like them they ask for no credential of the page
+ * (the dashboard listens on 127.0.0.1 by default).
  *
  * A node's `node` events come from its debug stream, with the snapshot's index, term and, once it
  * is on disk, size (`snapshotBytes`: see NodeDebugHub.state in src/server/debug.ts).
@@ -60,6 +73,43 @@ export interface DashboardWorkload {
   resume(): void;
 }
 
+/** One agent of the demo's team as GET /api/agents answers it (see src/dashboard/workload.ts). */
+export interface AgentView {
+  name: string;
+  /**
+   * The worker region of the agent machine (machines/agent.ts): idle, claiming, working,
+   * completing, failing, resting — or, with no actor running, killed, paused or stopped.
+   */
+  state: string;
+  /** The machine's whole state value, one dotted path per region ("running.lease.unused, running.worker.busy.working"). */
+  value: string;
+  /** An actor runs for it. */
+  alive: boolean;
+  /** The claim it works on or is recording (`attempt`: 1 for the task's first claim, …). */
+  claim?: { id: string; token: number; attempt: number };
+  /** With a coordinator lease: seeking it or holding it (and the token). */
+  lease?: { name: string; state: string; token?: number };
+  /** Tasks this actor completed, failed, and claims it lost. */
+  completed: number;
+  failed: number;
+  lost: number;
+}
+
+/**
+ * A control's outcome: the agent after it (after a kill, with the claim it held and left to
+ * expire), or why not — a value the route turns into 404 or 409.
+ */
+export type AgentAnswer = { ok: true; agent: AgentView } | { ok: false; reason: 'unknown_agent' | 'not_running' | 'running' };
+
+/** A team of agents the dashboard shows and controls (the demo's AgentWorkload). */
+export interface DashboardAgents {
+  list(): AgentView[];
+  /** Crash it: its claim and lease are left to expire. */
+  kill(name: string): AgentAnswer;
+  /** Start a new actor for a killed agent. */
+  restart(name: string): AgentAnswer;
+}
+
 export interface DashboardOptions {
   /** Node id → "host:port". */
   nodes: Record<string, string>;
@@ -73,6 +123,8 @@ export interface DashboardOptions {
   /** Present when the dashboard owns the node processes (the demo). */
   control?: DashboardControl;
   workload?: DashboardWorkload;
+  /** The demo's agents: GET /api/agents, POST /api/agents/:name/kill|restart. */
+  agents?: DashboardAgents;
   /** Folder of the built page; default: dist/dashboard of this package. */
   assetsDir?: string;
   /** Every line of the cluster log as the page gets it (the CLI prints the errors). */
@@ -121,6 +173,35 @@ interface ConfigEntry {
 
 /** What a membership change answers once committed. */
 const changeAnswer = z.object({ index: z.number().int(), term: z.number().int() });
+
+/** Done tasks GET /api/coord keeps per queue (the newest): the page shows counts, claims and dead letters. */
+const DONE_SHOWN = 10;
+/** How long a node has to answer a read of /v1/leases or /v1/queues before the next is asked. */
+const COORD_READ_MS = 3000;
+
+// The nodes' coordination answers (src/server/coord-api.ts), parsed once, here.
+const leaseAnswer = z.object({ name: z.string(), holder: z.string(), token: z.number().int(), expiresAt: z.number(), ttlMs: z.number() });
+const taskAnswer = z.object({
+  id: z.string(),
+  queue: z.string(),
+  task: z.json(),
+  state: z.enum(['queued', 'claimed', 'done', 'dead']),
+  attempts: z.number().int(),
+  maxAttempts: z.number().int(),
+  postedAt: z.number().int(),
+  claim: z.object({ worker: z.string(), token: z.number().int(), expiresAt: z.number() }).optional(),
+  result: z.json().optional(),
+  completedBy: z.object({ worker: z.string(), token: z.number().int() }).optional(),
+  reason: z.string().optional(),
+});
+const queueAnswer = z.object({
+  queue: z.string(),
+  counts: z.object({ queued: z.number().int(), claimed: z.number().int(), done: z.number().int(), dead: z.number().int() }),
+  tasks: z.array(taskAnswer),
+});
+const leasesAnswer = z.object({ leases: z.array(leaseAnswer) });
+const queuesAnswer = z.object({ queues: z.array(queueAnswer) });
+export type CoordView = { leases: z.infer<typeof leaseAnswer>[]; queues: z.infer<typeof queueAnswer>[]; now: number };
 
 /** How soon to look again at a node that is down (it may be restarting) … */
 const DOWN_RETRY_MS = 300;
@@ -379,6 +460,8 @@ export class DashboardServer {
           restart: !!this.options.control,
           workload: !!this.options.workload,
           addNode: this.options.control?.startJoining !== undefined,
+          coord: true,
+          agents: this.options.agents !== undefined,
         },
         workload: this.options.workload?.state ?? 'off',
         ...(members
@@ -421,6 +504,8 @@ export class DashboardServer {
     try {
       if (req.method === 'GET' && url.pathname === '/api/events') return this.stream(res);
       if (req.method === 'GET' && url.pathname === '/api/chart.svg') return send(res, 200, this.chartSvg, 'image/svg+xml');
+      if (req.method === 'GET' && url.pathname === '/api/coord') return send(res, 200, JSON.stringify(await this.coordView()), 'application/json');
+      if (req.method === 'GET' && url.pathname === '/api/agents') return send(res, 200, JSON.stringify(this.options.agents?.list() ?? []), 'application/json');
       if (req.method === 'GET' && !url.pathname.startsWith('/api/')) return this.asset(res, url.pathname);
       if (req.method !== 'POST') throw new HttpError(405, { error: 'method_not_allowed' });
       const result = await this.control(url.pathname, req);
@@ -456,6 +541,11 @@ export class DashboardServer {
         this.log(`${id} rejoined`);
       }
       return { ok: true };
+    }
+    const agent = /^\/api\/agents\/([^/]+)\/(kill|restart)$/.exec(path);
+    if (agent) {
+      const [, name, action] = agent as unknown as [string, string, 'kill' | 'restart'];
+      return this.agentControl(decodePathSegment(name), action);
     }
     switch (path) {
       case '/api/split': {
@@ -502,6 +592,49 @@ export class DashboardServer {
       default:
         throw new HttpError(404, { error: 'not_found' });
     }
+  }
+
+  // ------------------------------------------------------------ coordination and agents
+
+  private agentControl(name: string, action: 'kill' | 'restart'): AgentView {
+    const agents = this.options.agents;
+    if (agents === undefined) throw new HttpError(404, { error: 'not_found', reason: `no agent ${name}: this dashboard runs no agents` });
+    const answer = action === 'kill' ? agents.kill(name) : agents.restart(name);
+    if (answer.ok) return answer.agent;
+    if (answer.reason === 'unknown_agent') throw new HttpError(404, { error: 'not_found', reason: `no agent ${name}` });
+    throw new HttpError(409, { error: answer.reason, reason: answer.reason === 'running' ? `${name} is running: kill it first` : `${name} is not running` });
+  }
+
+  /** GET /v1/leases and /v1/queues from one node: those that stream first, then the rest (see the header). */
+  private async coordView(): Promise<CoordView> {
+    const order = [...this.ids.filter((id) => this.isUp(id)), ...this.ids.filter((id) => !this.isUp(id))];
+    let last = 'no node is known';
+    for (const id of order) {
+      try {
+        const leases = leasesAnswer.parse(await this.read(id, '/v1/leases'));
+        const queues = queuesAnswer.parse(await this.read(id, '/v1/queues'));
+        return { leases: leases.leases, queues: queues.queues.map(trimDone), now: Date.now() };
+      } catch (error) {
+        if (error instanceof HttpError) throw error;
+        last = `${id}: ${error instanceof z.ZodError ? `an answer that is not the coordination API's (${error.issues[0]?.message ?? 'invalid'})` : (error as Error).message}`;
+      }
+    }
+    throw new HttpError(503, { error: 'unavailable', reason: `no node answered the coordination reads (last: ${last})`, retry: true });
+  }
+
+  /** A GET of a node's JSON; 401 is the dashboard's credential refused, 404 a node older than the route. */
+  private async read(id: string, path: string): Promise<unknown> {
+    const res = await fetch(`http://${this.addresses.get(id)}${path}`, {
+      headers: this.authorization,
+      signal: AbortSignal.any([AbortSignal.timeout(COORD_READ_MS), this.closing.signal]),
+    });
+    if (res.status === 401) throw this.refusedError(id, await nodeReason(res));
+    if (res.status === 404) {
+      await res.arrayBuffer();
+      throw new HttpError(502, { error: 'not_available', reason: `${id} has no ${path} route (a node older than the coordination API?)` });
+    }
+    if (!res.ok) throw new Error(`HTTP ${res.status} ${await nodeReason(res)}`);
+    return res.json();
   }
 
   private async admin(id: string, action: 'isolate' | 'rejoin', peers?: string[]): Promise<void> {
@@ -808,6 +941,21 @@ export class DashboardServer {
     }
     const ext = name.slice(name.lastIndexOf('.'));
     send(res, 200, readFileSync(file), CONTENT_TYPES[ext] ?? 'application/octet-stream');
+  }
+}
+
+/** A queue with its tasks cut to those not done and the newest DONE_SHOWN done ones (its counts stay whole). */
+function trimDone(queue: z.infer<typeof queueAnswer>): z.infer<typeof queueAnswer> {
+  const done = queue.tasks.filter((t) => t.state === 'done').slice(-DONE_SHOWN);
+  return { ...queue, tasks: queue.tasks.filter((t) => t.state !== 'done' || done.includes(t)) };
+}
+
+/** A percent-encoded path segment, or a name no agent has when it is not well-formed. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return '';
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * The control endpoints. A control only asks; what it did arrives over the event stream, so
- * nothing here changes the picture. Failures are reported in the log panel.
+ * The control endpoints. A control only asks; what it did arrives over the event stream (or, for
+ * the coordination state and the agents, the next poll), so nothing here changes the picture.
+ * Failures are reported in the log panel.
  */
 export interface ApiResult {
   ok: boolean;
@@ -30,6 +31,19 @@ export async function post(path: string, body?: unknown): Promise<ApiResult> {
   }
 }
 
+/** A GET of the server's JSON (the polled views); a failure is an ApiResult for describeError. */
+export async function get(path: string): Promise<{ ok: true; body: unknown } | { ok: false; result: ApiResult }> {
+  try {
+    const res = await fetch(path, { cache: 'no-store' });
+    const body: unknown = await res.json().catch(() => ({}));
+    if (res.ok) return { ok: true, body };
+    const data = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+    return { ok: false, result: { ok: false, status: res.status, data } };
+  } catch (error) {
+    return { ok: false, result: { ok: false, status: 0, data: { error: 'network', reason: error instanceof Error ? error.message : String(error) } } };
+  }
+}
+
 /** "kill n2: not found (no such node)" from an error answer. */
 export function describeError(what: string, result: ApiResult): string {
   const error = typeof result.data['error'] === 'string' ? result.data['error'] : `HTTP ${result.status}`;
@@ -47,4 +61,7 @@ export const api = {
   propose: 'api/propose',
   addNode: 'api/members/add',
   workload: (action: 'pause' | 'resume') => `api/workload/${action}`,
+  coord: 'api/coord',
+  agents: 'api/agents',
+  agent: (name: string, action: 'kill' | 'restart') => `api/agents/${encodeURIComponent(name)}/${action}`,
 };

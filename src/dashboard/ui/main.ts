@@ -1,20 +1,24 @@
 /**
  * The cluster dashboard page: a picture of a live Raft cluster drawn only from the server's
  * Server-Sent Events. Events update DashboardState and mark what changed; one render per
- * animation frame redraws only that. Messages go straight to the ring's animation.
+ * animation frame redraws only that. Messages go straight to the ring's animation. The
+ * coordination state and the agents are polled (GET /api/coord, /api/agents) once a second, when
+ * the server says it has them.
  */
-import { api, describeError, post } from './api.js';
+import { AgentsPanel, type AgentAction } from './agents.js';
+import { api, describeError, get, post } from './api.js';
 import { NodeCards, type NodeAction } from './cards.js';
 import { Chart } from './chart.js';
 import { ClusterControls } from './controls.js';
 import { attr, byId, text } from './dom.js';
+import { CoordPanel } from './coord.js';
 import { connectEvents, type EventType } from './events.js';
 import { LogPanel } from './log-panel.js';
 import { Ring } from './ring.js';
 import { SnapshotTransfers } from './snapshot.js';
 import { DashboardState } from './state.js';
 import { Timeline } from './timeline.js';
-import type { ClusterEvent, LeaderEvent, LogEvent, NodeEvent, RpcEvent } from './types.js';
+import type { AgentView, ClusterEvent, CoordView, LeaderEvent, LogEvent, NodeEvent, RpcEvent } from './types.js';
 
 /** What the browser test reads (times are performance.now(): ms since navigation start). */
 interface DashboardProbe {
@@ -65,6 +69,16 @@ const nodeAction = async (id: string, action: NodeAction, button: HTMLButtonElem
   schedule();
 };
 
+const agentAction = async (name: string, action: AgentAction, button: HTMLButtonElement) => {
+  button.classList.add('pending');
+  button.disabled = true;
+  const result = await post(api.agent(name, action));
+  button.classList.remove('pending');
+  if (!result.ok) report('error', describeError(`${action} ${name}`, result));
+  // What it did shows at the next read, asked for now.
+  await poll();
+};
+
 const cards = new NodeCards(byId('cards'), (id, action, button) => void nodeAction(id, action, button), select);
 const ring = new Ring(byId('ring'), select);
 const transfers = new SnapshotTransfers();
@@ -96,6 +110,8 @@ window.__dashboard = probe;
 const chart = new Chart(byId('chart'), byId('chart-tools'));
 const timeline = new Timeline(byId('timeline'));
 const logPanel = new LogPanel(byId('log'));
+const coordPanel = new CoordPanel(byId('coord-panel'), byId('coord'));
+const agentsPanel = new AgentsPanel(byId('agents-panel'), byId('agents'), (name, action, button) => void agentAction(name, action, button));
 const controls = new ClusterControls(byId('controls'), state, report, () => {
   state.dirty.add('cluster');
   schedule();
@@ -118,6 +134,11 @@ function flush(): void {
     renderAlert();
   }
   if (dirty.has('cluster')) controls.render();
+  if (dirty.has('cluster') || dirty.has('coord') || dirty.has('agents')) coordPanel.render(state);
+  else if (dirty.has('clock')) coordPanel.tick(state);
+  if (dirty.has('cluster') || dirty.has('agents')) agentsPanel.render(state);
+  if (dirty.has('cluster') || dirty.has('coord') || dirty.has('agents'))
+    byId('coord-columns').hidden = state.cluster?.controls.coord !== true && state.cluster?.controls.agents !== true;
   if (dirty.has('timeline')) timeline.render(state);
   if (dirty.has('log')) logPanel.render(state);
   if (dirty.has('connection')) renderConnection();
@@ -211,6 +232,37 @@ function handle(type: EventType, data: unknown): void {
   }
   schedule();
 }
+
+// ---- the coordination state and the agents: read once a second (and right after a control)
+const POLL_MS = 1000;
+const CLOCK_MS = 250;
+
+async function poll(): Promise<void> {
+  const controls = state.cluster?.controls;
+  const [coord, agents] = await Promise.all([controls?.coord === true ? get(api.coord) : undefined, controls?.agents === true ? get(api.agents) : undefined]);
+  if (coord !== undefined) {
+    if (coord.ok && isCoordView(coord.body)) state.setCoord(coord.body, null, Date.now());
+    else state.setCoord(null, coord.ok ? 'an answer the page does not understand' : describeError('GET /api/coord', coord.result), Date.now());
+  }
+  if (agents !== undefined) {
+    if (agents.ok && Array.isArray(agents.body)) state.setAgents(agents.body as AgentView[], null);
+    else state.setAgents(null, agents.ok ? 'an answer the page does not understand' : describeError('GET /api/agents', agents.result));
+  }
+  schedule();
+}
+
+function isCoordView(body: unknown): body is CoordView {
+  const b = body as Partial<CoordView> | null;
+  return b !== null && typeof b === 'object' && Array.isArray(b.leases) && Array.isArray(b.queues) && typeof b.now === 'number';
+}
+
+const pollLoop = () => void poll().finally(() => setTimeout(pollLoop, POLL_MS));
+pollLoop();
+setInterval(() => {
+  if (state.coord === null) return;
+  state.dirty.add('clock');
+  schedule();
+}, CLOCK_MS);
 
 connectEvents(api.events, {
   event: handle,

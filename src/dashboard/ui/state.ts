@@ -3,9 +3,10 @@
  * button hoped would happen). Each change marks the panels that must redraw; main.ts redraws
  * them once per animation frame, so a burst of events costs one render.
  */
-import type { ClusterEvent, ConfigEntry, LeaderEvent, LogEvent, Membership, NodeDown, NodeEvent, NodeUp } from './types.js';
+import type { AgentView, ClusterEvent, ConfigEntry, CoordView, LeaderEvent, LogEvent, Membership, NodeDown, NodeEvent, NodeUp } from './types.js';
 
-export type Panel = 'cluster' | 'nodes' | 'timeline' | 'log' | 'connection' | 'selection';
+/** `clock`: only the time left on leases and claims (it ticks between polls). */
+export type Panel = 'cluster' | 'nodes' | 'timeline' | 'log' | 'connection' | 'selection' | 'coord' | 'agents' | 'clock';
 
 const MAX_TIMELINE = 40;
 const MAX_LOG = 300;
@@ -22,6 +23,12 @@ export class DashboardState {
   readonly dirty = new Set<Panel>();
   /** Node ids whose card must redraw. */
   readonly dirtyNodes = new Set<string>();
+  /** The last coordination state read (GET /api/coord), and when, on this page's clock. */
+  coord: { view: CoordView; readAt: number } | null = null;
+  /** Why the last read of it failed, while it does. */
+  coordError: string | null = null;
+  agents: AgentView[] | null = null;
+  agentsError: string | null = null;
 
   /** Ids in the server's order; nodes seen in `node` events but not listed yet come last. */
   ids(): string[] {
@@ -96,6 +103,23 @@ export class DashboardState {
       for (const old of this.log.splice(0, this.log.length - MAX_LOG)) this.logKeys.delete(`${old.time} ${old.text}`);
     }
     this.dirty.add('log');
+  }
+
+  setCoord(view: CoordView | null, error: string | null, readAt: number): void {
+    if (view !== null) this.coord = { view, readAt };
+    this.coordError = error;
+    this.dirty.add('coord');
+  }
+
+  setAgents(agents: AgentView[] | null, error: string | null): void {
+    if (agents !== null) this.agents = agents;
+    this.agentsError = error;
+    this.dirty.add('agents');
+  }
+
+  /** The cluster's clock now, as far as the last read tells (the server's `now` plus the time since). */
+  coordNow(pageNow: number): number | undefined {
+    return this.coord === null ? undefined : this.coord.view.now + (pageNow - this.coord.readAt);
   }
 
   setConnected(connected: boolean): void {

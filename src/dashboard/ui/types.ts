@@ -8,8 +8,12 @@ export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 export interface ClusterEvent {
   /** Every node the server follows: the members, and nodes that left the configuration or wait to join it. */
   nodes: string[];
-  /** `addNode`: the server can start a new node process (the demo); absent from older servers. */
-  controls: { kill: boolean; restart: boolean; workload: boolean; addNode?: boolean };
+  /**
+   * `addNode`: the server can start a new node process (the demo); `coord`: it answers GET
+   * /api/coord; `agents`: it runs agents (GET /api/agents, their kill and restart). Absent from
+   * older servers.
+   */
+  controls: { kill: boolean; restart: boolean; workload: boolean; addNode?: boolean; coord?: boolean; agents?: boolean };
   workload: 'running' | 'paused' | 'off';
   /**
    * The configuration in force on the most advanced node that answered GET /admin/members (a
@@ -122,4 +126,59 @@ export interface LogEvent {
   level: 'info' | 'warn' | 'error';
   text: string;
   time: number;
+}
+
+// ---- GET /api/coord and GET /api/agents (polled; src/dashboard/server.ts)
+
+export interface LeaseView {
+  name: string;
+  holder: string;
+  token: number;
+  /** On the cluster's clock (the leader's wall clock), ms. */
+  expiresAt: number;
+  ttlMs: number;
+}
+
+export type TaskState = 'queued' | 'claimed' | 'done' | 'dead';
+
+export interface TaskView {
+  id: string;
+  queue: string;
+  task: unknown;
+  state: TaskState;
+  attempts: number;
+  maxAttempts: number;
+  postedAt: number;
+  claim?: { worker: string; token: number; expiresAt: number };
+  result?: unknown;
+  completedBy?: { worker: string; token: number };
+  reason?: string;
+}
+
+export interface QueueView {
+  queue: string;
+  counts: Record<TaskState, number>;
+  /** Those not done, and the last few done. */
+  tasks: TaskView[];
+}
+
+export interface CoordView {
+  leases: LeaseView[];
+  queues: QueueView[];
+  /** The dashboard server's clock when it answered: time left = expiresAt − now. */
+  now: number;
+}
+
+export interface AgentView {
+  name: string;
+  /** idle, claiming, working, completing, failing, resting; killed, paused or stopped without an actor. */
+  state: string;
+  /** The agent machine's whole state value, one dotted path per region. */
+  value: string;
+  alive: boolean;
+  claim?: { id: string; token: number; attempt: number };
+  lease?: { name: string; state: string; token?: number };
+  completed: number;
+  failed: number;
+  lost: number;
 }
