@@ -79,6 +79,31 @@ export {
 export { coordClient, kvClientCommands, orThrow, type CoordTransport } from './coord/client.js';
 export { subscribeJournal, watchJournal, type Journal } from './coord/watch.js';
 export * from './coord/types.js';
+// …and what an agent uses on top: background renewals with an abort signal, and XState actor logic.
+export {
+  withLease,
+  processTasks,
+  ClaimLostError,
+  LeaseLostError,
+  type WithLeaseOptions,
+  type HeldLease,
+  type ProcessTasksOptions,
+  type TaskHandler,
+  type Timers,
+} from './coord/helpers.js';
+export {
+  leaseActor,
+  claimTaskActor,
+  watchActor,
+  type LeaseActorInput,
+  type LeaseActorEvent,
+  type ClaimTaskActorInput,
+  type ClaimTaskActorEvent,
+  type ClaimTaskCommand,
+  type WatchActorInput,
+  type WatchActorEvent,
+} from './coord/actors.js';
+export { agentMachine, type AgentInput, type AgentContext, type AgentEvent, type AgentWorkInput } from '../machines/agent.js';
 
 // Inspection: the Stately inspector, and an in-memory capture of the same (sanitized) events.
 export {

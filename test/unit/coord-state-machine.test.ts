@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { CoordStateMachine, type CoordCommand, type CoordResult } from '../../src/coord/state-machine.js';
+import { type CoordCommand, type CoordResult, CoordStateMachine, type CoordStateMachineOptions } from '../../src/coord/state-machine.js';
 import { subscribeJournal } from '../../src/coord/watch.js';
 import type { WatchMessage } from '../../src/coord/types.js';
 
 /** A log applied by hand: each command at the next index, stamped at `at` (the leader's clock). */
-function replica(options: { journalLimit?: number } = {}) {
+function replica(options: CoordStateMachineOptions = {}) {
   const sm = new CoordStateMachine(options);
   let index = 0;
   const apply = (command: CoordCommand, at?: number): CoordResult => {
