@@ -7,7 +7,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Command, CommanderError } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
+import { buildProgram } from '../../src/cli/main.js';
 import { freePorts, http, httpRetry, sleep } from './processes.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
@@ -20,28 +22,40 @@ afterEach(() => {
 
 describe('xstate-raft CLI', { timeout: 60_000 }, () => {
   it('prints --help for every command and exits 0', () => {
-    for (const command of [
-      [],
-      ['demo'],
-      ['sim'],
-      ['node'],
-      ['cluster'],
-      ['kv'],
-      ['kv', 'get'],
-      ['kv', 'put'],
-      ['kv', 'cas'],
-      ['kv', 'delete'],
-      ['status'],
-      ['member'],
-      ['member', 'list'],
-      ['member', 'add'],
-      ['member', 'promote'],
-      ['member', 'remove'],
-      ['transfer-leadership'],
-    ]) {
-      const result = run(...command, '--help');
-      expect(result.status, `${command.join(' ')} --help`).toBe(0);
-      expect(result.stdout).toMatch(/Usage: xstate-raft/);
+    // The binary itself once; then every command and subcommand the program has, in process
+    // (a spawn each would take a second on a loaded machine, and there are dozens).
+    const result = run('--help');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/Usage: xstate-raft/);
+    const program = buildProgram();
+    const paths: string[][] = [];
+    const walk = (command: Command, path: string[]) => {
+      paths.push(path);
+      for (const sub of command.commands) walk(sub, [...path, sub.name()]);
+    };
+    walk(program, []);
+    for (const command of ['demo', 'sim', 'node', 'cluster', 'kv', 'status', 'member', 'transfer-leadership', 'lease', 'task', 'watch', 'mcp']) {
+      expect(
+        paths.some((p) => p[0] === command),
+        `${command} is a command`,
+      ).toBe(true);
+    }
+    for (const path of paths) {
+      let out = '';
+      const fresh = buildProgram();
+      const quiet = (command: Command) => {
+        command.exitOverride().configureOutput({ writeOut: (text) => (out += text), writeErr: (text) => (out += text) });
+        for (const sub of command.commands) quiet(sub);
+      };
+      quiet(fresh);
+      let code: string | undefined;
+      try {
+        fresh.parse([...path, '--help'], { from: 'user' });
+      } catch (error) {
+        code = (error as CommanderError).code;
+      }
+      expect(code, `${path.join(' ')} --help`).toBe('commander.helpDisplayed');
+      expect(out, `${path.join(' ')} --help`).toMatch(/Usage: xstate-raft/);
     }
   });
 
