@@ -33,7 +33,20 @@
  * The machine does no I/O and reads no clock; the only delay is the named `backoff`, driven by
  * the actor's clock. The actors it invokes do the I/O, on their own timers.
  */
-import { assign, fromPromise, sendTo, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import {
+  assign,
+  type EventObject,
+  fromPromise,
+  type MetaObject,
+  type NonReducibleUnknown,
+  type ParameterizedObject,
+  type PromiseActorLogic,
+  sendTo,
+  setup,
+  type StateMachine,
+  type ActorRefFrom,
+  type SnapshotFrom,
+} from 'xstate';
 import { claimTaskActor, leaseActor, type ClaimTaskActorEvent, type LeaseActorEvent } from '../src/coord/actors.js';
 import type { Timers } from '../src/coord/keep-alive.js';
 import type { CoordClient, FencingToken, TaskClaim } from '../src/coord/types.js';
@@ -93,7 +106,7 @@ function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export const agentMachine = setup({
+const machine = setup({
   types: {
     context: {} as AgentContext,
     input: {} as AgentInput,
@@ -238,6 +251,41 @@ export const agentMachine = setup({
   },
 });
 
-export type AgentMachine = typeof agentMachine;
+/**
+ * The machine's type, spelled out as machines/raft-node.ts's is: its 14 type arguments are the ones
+ * every xstate from 5.20 on accepts (inferred, the declaration file would name StateMachine with the
+ * arity of the xstate this package was built with, and an older 5.x would refuse it). The actors
+ * are kept, so that `provide({ actors: { work: fromPromise(…) } })` types the work's input.
+ */
+export type AgentMachine = StateMachine<
+  AgentContext,
+  AgentEvent,
+  {},
+  | { src: 'claimTask'; logic: typeof claimTaskActor; id: string | undefined }
+  | { src: 'coordinatorLease'; logic: typeof leaseActor; id: string | undefined }
+  | { src: 'work'; logic: PromiseActorLogic<JsonValue, AgentWorkInput>; id: string | undefined },
+  ParameterizedObject,
+  ParameterizedObject,
+  'backoff',
+  AgentStateValue,
+  string,
+  AgentInput,
+  NonReducibleUnknown,
+  EventObject,
+  MetaObject,
+  { id: 'agent'; states: { readonly running: {}; readonly stopped: {} } }
+>;
+
+export const agentMachine: AgentMachine = machine;
+
+/** Where an agent is: stopped, or its lease region and its worker region. */
+export type AgentStateValue =
+  | 'stopped'
+  | {
+      running: {
+        lease: 'unused' | { active: 'seeking' | 'held' };
+        worker: 'idle' | 'resting' | { busy: 'claiming' | 'working' | 'completing' | 'failing' };
+      };
+    };
 export type AgentActor = ActorRefFrom<AgentMachine>;
 export type AgentSnapshot = SnapshotFrom<AgentMachine>;

@@ -76,7 +76,7 @@ export {
   type LeaseCommand,
   type TaskCommand,
 } from './coord/state-machine.js';
-export { coordClient, kvClientCommands, orThrow, type CoordTransport } from './coord/client.js';
+export { coordClient, kvClientCommands, localCoordClient, orThrow, type CoordTransport, type FencedKvApi, type LocalCoordClientOptions } from './coord/client.js';
 export { subscribeJournal, watchJournal, type Journal } from './coord/watch.js';
 export * from './coord/types.js';
 // …and what an agent uses on top: background renewals with an abort signal, and XState actor logic.

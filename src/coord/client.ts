@@ -12,7 +12,10 @@
 import type { JsonValue } from '../core/json.js';
 import type { LogIndex } from '../core/types.js';
 import { InvalidRequestError, LeaseHeldError, NotFoundError, RaftError, StaleTokenError } from '../errors.js';
-import type { KvClient } from '../kv/client.js';
+import { KvClient, type KvCluster, type KvNode } from '../kv/client.js';
+import type { Clock } from '../runtime/clock.js';
+import type { RaftNode } from '../runtime/raft-node.js';
+import { type Journal, watchJournal } from './watch.js';
 import type { CoordCommand, CoordQuery, CoordResult } from './state-machine.js';
 import type { CasResult } from '../kv/state-machine.js';
 import type { CoordClient, Fence, FencingToken, LeaseGrant, QueueView, TaskClaim, TaskState, TaskView, WatchMessage, WatchOptions } from './types.js';
@@ -113,4 +116,33 @@ export function orThrow(result: CoordResult): CoordResult {
     default:
       throw new InvalidRequestError((refusal.detail as string | undefined) ?? (refusal.error as string | undefined) ?? JSON.stringify(result as JsonValue));
   }
+}
+
+export interface LocalCoordClientOptions {
+  /** Names this client's session in the dedup table (a random suffix is added). Default `local`. */
+  readonly clientId?: string;
+  /** The state machine whose journal `watch` reads (any node's: each has every committed change). Without it, `watch` throws. */
+  readonly journal?: Journal;
+  readonly clock?: Clock;
+  /** Give up on a call after this many ms (default 5000). */
+  readonly timeout?: number;
+}
+
+/**
+ * A CoordClient of in-process nodes (createRaftNode with a CoordStateMachine): it finds the leader,
+ * retries across elections, and numbers its writes, like KvClient — one call at a time per client
+ * (make one per agent for concurrency).
+ */
+export function localCoordClient(nodes: readonly Pick<RaftNode, 'id' | 'propose' | 'read'>[], options: LocalCoordClientOptions = {}): CoordClient & { readonly kv: FencedKvApi } {
+  const byId = new Map(nodes.map((node) => [node.id, node as unknown as KvNode]));
+  const cluster: KvCluster = { ids: [...byId.keys()], node: (id) => byId.get(id) };
+  const kv = new KvClient(cluster, { clientId: options.clientId ?? 'local', ...(options.clock ? { clock: options.clock } : {}), timeout: options.timeout ?? 5000 });
+  const { journal } = options;
+  return coordClient({
+    ...kvClientCommands(kv),
+    watch: (prefix, watchOptions) => {
+      if (journal === undefined) throw new InvalidRequestError("localCoordClient: pass { journal } (a node's CoordStateMachine) to watch");
+      return watchJournal(journal, prefix, watchOptions);
+    },
+  });
 }

@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KvStateMachine, type KvCommand } from '../../src/kv/state-machine.js';
+import { type CoordCommand, CoordStateMachine } from '../../src/coord/state-machine.js';
 import { decodeSnapshot } from '../../src/runtime/snapshot.js';
 import { defaultClusterId } from '../../src/server/node-server.js';
 import { ProcessCluster } from '../../src/server/process-cluster.js';
@@ -220,10 +220,10 @@ describe(`snapshots on a 3-process SQLite cluster (${WRITES} writes, --snapshot-
       expect(snapshotIndex, id).toBeGreaterThan(0);
       if (first !== null) expect(first, `${id}: the log starts right after the snapshot`).toBe(snapshotIndex + 1);
 
-      const storage = SqliteStorage.open<KvCommand>(c.dataDir(id), { nodeId: id, clusterId });
+      const storage = SqliteStorage.open<CoordCommand>(c.dataDir(id), { nodeId: id, clusterId });
       const { snapshot, entries } = storage.load();
       storage.close();
-      const kv = new KvStateMachine();
+      const kv = new CoordStateMachine(); // what every node runs
       kv.restore(decodeSnapshot((snapshot as { data: string }).data));
       for (const entry of entries) kv.apply(entry.command, entry);
       for (let i = 0; i < WRITES; i++) if (kv.get(`k${i}`).found !== true) expect(kv.get(`k${i}`), `k${i} on ${id}'s disk`).toEqual({ found: true, value: i });
