@@ -9,7 +9,7 @@
  *   { type: 'lease.release',  name, token }               → { ok: true } | StaleToken
  *   { type: 'task.post',      queue, task, id?, maxAttempts? } → { ok: true, id, index, duplicate } | { ok: false, reason: 'id_taken', queue }
  *   { type: 'task.claim',     queue, worker, ttlMs }      → { ok: true, claim: TaskClaim | null }
- *   { type: 'task.heartbeat', id, token, ttlMs? }         → { ok: true, expiresAt } | StaleToken | NotFound
+ *   { type: 'task.heartbeat', id, token, ttlMs?, queue? } → { ok: true, expiresAt } | StaleToken | NotFound  (queue: must be the task's)
  *   { type: 'task.complete',  id, token, result? }        → { ok: true } | StaleToken | NotFound
  *   { type: 'task.fail',      id, token, reason, retry? } → { ok: true, state } | StaleToken | NotFound
  *   { type: 'coord.tick' }                                → { ok: true, tick: true }  (the leader's: time passes)
@@ -98,11 +98,12 @@ const coordSchema = z.discriminatedUnion('type', [
     ...common,
   }),
   z.strictObject({ type: z.literal('task.claim'), queue: name, worker: name, ttlMs, ...common }),
-  z.strictObject({ type: z.literal('task.heartbeat'), id: name, token, ttlMs: ttlMs.optional(), ...common }),
-  z.strictObject({ type: z.literal('task.complete'), id: name, token, result: jsonValue.optional(), ...common }),
+  z.strictObject({ type: z.literal('task.heartbeat'), id: name, token, ttlMs: ttlMs.optional(), queue: name.optional(), ...common }),
+  z.strictObject({ type: z.literal('task.complete'), id: name, token, result: jsonValue.optional(), queue: name.optional(), ...common }),
   z.strictObject({
     type: z.literal('task.fail'),
     id: name,
+    queue: name.optional(),
     token,
     reason: z.string().max(4096),
     retry: z.boolean().optional(),
@@ -118,9 +119,9 @@ export type LeaseCommand =
 export type TaskCommand =
   | { readonly type: 'task.post'; readonly queue: string; readonly task: JsonValue; readonly id?: string; readonly maxAttempts?: number }
   | { readonly type: 'task.claim'; readonly queue: string; readonly worker: string; readonly ttlMs: number }
-  | { readonly type: 'task.heartbeat'; readonly id: string; readonly token: FencingToken; readonly ttlMs?: number }
-  | { readonly type: 'task.complete'; readonly id: string; readonly token: FencingToken; readonly result?: JsonValue }
-  | { readonly type: 'task.fail'; readonly id: string; readonly token: FencingToken; readonly reason: string; readonly retry?: boolean };
+  | { readonly type: 'task.heartbeat'; readonly id: string; readonly token: FencingToken; readonly ttlMs?: number; readonly queue?: string }
+  | { readonly type: 'task.complete'; readonly id: string; readonly token: FencingToken; readonly result?: JsonValue; readonly queue?: string }
+  | { readonly type: 'task.fail'; readonly id: string; readonly token: FencingToken; readonly reason: string; readonly retry?: boolean; readonly queue?: string };
 export type TickCommand = { readonly type: 'coord.tick' };
 /** A KV write, optionally made on behalf of a lease or a claim. */
 export type FencedKvCommand = KvCommand & { readonly fence?: Fence };
@@ -383,6 +384,11 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
   }
 
   private execute(cmd: CoordCommand, index: LogIndex): CoordResult {
+    // A task named with its queue (the HTTP routes /v1/queues/:queue/:id/…) must be in that queue.
+    if ((cmd.type === 'task.heartbeat' || cmd.type === 'task.complete' || cmd.type === 'task.fail') && cmd.queue !== undefined) {
+      const task = this.tasks.get(cmd.id);
+      if (task !== undefined && task.queue !== cmd.queue) return freeze({ ok: false, reason: 'not_found', detail: `task ${JSON.stringify(cmd.id)} is not in queue ${JSON.stringify(cmd.queue)}` });
+    }
     switch (cmd.type) {
       case 'lease.acquire':
         return this.acquire(cmd.name, cmd.holder, cmd.ttlMs, index);

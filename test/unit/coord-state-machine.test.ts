@@ -290,3 +290,13 @@ describe('second reading', () => {
     expect(apply({ type: 'lease.acquire', name: 'l', holder: 'h', ttlMs: 1000 }, 0)).toMatchObject({ ok: true });
   });
 });
+
+describe('a task named with its queue', () => {
+  it('is not found in another queue, whatever the token', () => {
+    const { apply } = replica();
+    apply({ type: 'task.post', queue: 'a', task: 1, id: 'x' }, 0);
+    apply({ type: 'task.claim', queue: 'a', worker: 'w', ttlMs: 1000 }, 0);
+    expect(apply({ type: 'task.complete', id: 'x', token: 2, queue: 'b' }, 0)).toMatchObject({ ok: false, reason: 'not_found' });
+    expect(apply({ type: 'task.complete', id: 'x', token: 2, queue: 'a' }, 0)).toEqual({ ok: true });
+  });
+});
