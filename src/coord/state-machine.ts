@@ -215,6 +215,8 @@ const SWEEP_EVERY_MS = 60_000;
 
 /** Changes kept for watchers, in entries (each entry's changes are kept or dropped together). */
 export const DEFAULT_JOURNAL_LIMIT = 10_000;
+/** …and at most about this many bytes of them (their JSON), whichever limit comes first. */
+export const DEFAULT_JOURNAL_MAX_BYTES = 64 * 1024 * 1024;
 
 const instant = z.number().finite().nonnegative();
 const grantSchema = z.strictObject({ worker: name, token, expiresAt: instant, ttlMs });
@@ -250,6 +252,8 @@ const snapshotSchema = z
 export interface CoordStateMachineOptions {
   /** Entries whose changes the journal keeps for watchers (default DEFAULT_JOURNAL_LIMIT). */
   journalLimit?: number;
+  /** Bytes (of their JSON) of changes the journal keeps at most (default DEFAULT_JOURNAL_MAX_BYTES): values written often and large do not pile up. */
+  journalMaxBytes?: number;
   /** Idle client sessions are forgotten after this long (default DEFAULT_SESSION_RETENTION_MS). Every replica must use the same. */
   sessionRetentionMs?: number;
   /** Done and dead tasks are forgotten after this long (default DEFAULT_TASK_RETENTION_MS). Every replica must use the same. */
@@ -272,6 +276,10 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
   /** Changes at or below this index are not in the journal. */
   private journalFloor: LogIndex = 0;
   private readonly journalLimit: number;
+  private readonly journalMaxBytes: number;
+  /** The size of each journal entry (its changes' JSON), and their sum. */
+  private journalSizes: number[] = [];
+  private journalBytes = 0;
   /** Changes of the entry being applied. */
   private pending: Change[] = [];
   private readonly listeners = new Set<(batch: ChangeBatch) => void>();
@@ -282,6 +290,8 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
 
   constructor(options: CoordStateMachineOptions = {}) {
     this.journalLimit = options.journalLimit ?? DEFAULT_JOURNAL_LIMIT;
+    this.journalMaxBytes = options.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES;
+    if (!Number.isInteger(this.journalMaxBytes) || this.journalMaxBytes < 1) throw new RangeError('journalMaxBytes is a whole number ≥ 1');
     this.sessionRetentionMs = options.sessionRetentionMs ?? DEFAULT_SESSION_RETENTION_MS;
     this.taskRetentionMs = options.taskRetentionMs ?? DEFAULT_TASK_RETENTION_MS;
     if (!Number.isInteger(this.journalLimit) || this.journalLimit < 1) throw new RangeError('journalLimit is a whole number ≥ 1');
@@ -387,7 +397,8 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
     // A task named with its queue (the HTTP routes /v1/queues/:queue/:id/…) must be in that queue.
     if ((cmd.type === 'task.heartbeat' || cmd.type === 'task.complete' || cmd.type === 'task.fail') && cmd.queue !== undefined) {
       const task = this.tasks.get(cmd.id);
-      if (task !== undefined && task.queue !== cmd.queue) return freeze({ ok: false, reason: 'not_found', detail: `task ${JSON.stringify(cmd.id)} is not in queue ${JSON.stringify(cmd.queue)}` });
+      if (task !== undefined && task.queue !== cmd.queue)
+        return freeze({ ok: false, reason: 'not_found', detail: `task ${JSON.stringify(cmd.id)} is not in queue ${JSON.stringify(cmd.queue)}` });
     }
     switch (cmd.type) {
       case 'lease.acquire':
@@ -640,8 +651,11 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
     if (this.pending.length === 0) return;
     const batch: ChangeBatch = freeze({ index, changes: freeze(this.pending) });
     this.pending = [];
+    const size = JSON.stringify(batch.changes).length;
     this.journal.push(batch);
-    if (this.journal.length > this.journalLimit * 2) this.trimJournal();
+    this.journalSizes.push(size);
+    this.journalBytes += size;
+    if (this.journal.length > this.journalLimit * 2 || this.journalBytes > this.journalMaxBytes) this.trimJournal();
     for (const listener of this.listeners) {
       try {
         listener(batch);
@@ -651,11 +665,17 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
     }
   }
 
+  /** Down to journalLimit entries and journalMaxBytes, dropping the oldest (the newest entry always stays). */
   private trimJournal(): void {
-    const drop = this.journal.length - this.journalLimit;
+    let drop = Math.max(0, this.journal.length - this.journalLimit);
+    let bytes = this.journalBytes;
+    for (let i = 0; i < drop; i++) bytes -= this.journalSizes[i] as number;
+    while (bytes > this.journalMaxBytes && drop < this.journal.length - 1) bytes -= this.journalSizes[drop++] as number;
     if (drop <= 0) return;
     this.journalFloor = (this.journal[drop - 1] as ChangeBatch).index;
     this.journal = this.journal.slice(drop);
+    this.journalSizes = this.journalSizes.slice(drop);
+    this.journalBytes = bytes;
   }
 
   /**
@@ -844,6 +864,8 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
     this.time = 0;
     this.lastIndex = 0;
     this.journal = [];
+    this.journalSizes = [];
+    this.journalBytes = 0;
     this.journalFloor = 0;
   }
 }

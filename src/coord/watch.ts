@@ -53,7 +53,8 @@ export function subscribeJournal(journal: Journal, prefix: string, options: Omit
   });
   // A snapshot installed under the watcher skips entries it never saw as changes: compacted.
   const stopRestores = journal.onRestore?.((index) => {
-    if (ended) return;
+    // Compacted only for a watcher behind the snapshot: one at or past it misses nothing.
+    if (ended || last >= index) return;
     ended = true;
     stopChanges();
     deliver({ type: 'compacted', index: index + 1, detail: `this replica installed a snapshot at index ${index}; re-read the state and watch from ${index + 1}` });

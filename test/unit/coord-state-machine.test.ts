@@ -300,3 +300,25 @@ describe('a task named with its queue', () => {
     expect(apply({ type: 'task.complete', id: 'x', token: 2, queue: 'a' }, 0)).toEqual({ ok: true });
   });
 });
+
+describe('the journal, bounded', () => {
+  it('keeps at most journalMaxBytes of changes: a large value written often does not pile up', () => {
+    const { sm, apply } = replica({ journalMaxBytes: 50_000 });
+    const big = 'x'.repeat(10_000);
+    for (let i = 0; i < 20; i++) apply({ type: 'put', key: 'plan', value: big }, 0);
+    const kept = sm.changesFrom(18);
+    expect(kept.ok && kept.batches.map((b) => b.index)).toEqual([18, 19, 20]);
+    expect(sm.changesFrom(10)).toMatchObject({ ok: false, reason: 'compacted' });
+  });
+
+  it('leaves a watcher already past an installed snapshot alone', () => {
+    const { sm, apply } = replica();
+    for (let i = 0; i < 8; i++) apply({ type: 'put', key: `k${i}`, value: i }, 0);
+    const seen: WatchMessage[] = [];
+    subscribeJournal(sm, '', { from: 8 }, (m) => seen.push(m));
+    const other = replica();
+    for (let i = 0; i < 5; i++) other.apply({ type: 'put', key: `k${i}`, value: i }, 0);
+    sm.restore(other.sm.snapshot()); // a snapshot at 5, behind what the watcher saw (8)
+    expect(seen.map((m) => m.type)).toEqual(['changes']);
+  });
+});
