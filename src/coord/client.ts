@@ -17,7 +17,7 @@ import type { Clock } from '../runtime/clock.js';
 import type { RaftNode } from '../runtime/raft-node.js';
 import { type Journal, watchJournal } from './watch.js';
 import type { CoordCommand, CoordQuery, CoordResult } from './state-machine.js';
-import type { CasResult } from '../kv/state-machine.js';
+import type { CasResult, GetResult, ListResult } from '../kv/state-machine.js';
 import type { CoordClient, Fence, FencingToken, LeaseGrant, QueueView, TaskClaim, TaskState, TaskView, WatchMessage, WatchOptions } from './types.js';
 
 /** How a CoordClient reaches the cluster: commands, linearizable reads, and a watch. */
@@ -34,6 +34,10 @@ export function kvClientCommands(client: KvClient): Pick<CoordTransport, 'comman
 
 /** KV writes that may be made on behalf of a lease or a claim: refused with StaleTokenError once its token is not current. */
 export interface FencedKvApi {
+  /** A linearizable read. */
+  get(key: string): Promise<GetResult>;
+  /** Every key starting with `prefix` (default: all), with its value, in key order: a linearizable read per page. */
+  list(prefix?: string): Promise<{ key: string; value: JsonValue }[]>;
   put(key: string, value: JsonValue, options?: { readonly fence?: Fence }): Promise<{ index: LogIndex }>;
   delete(key: string, options?: { readonly fence?: Fence }): Promise<{ existed: boolean }>;
   /** A failed precondition is an answer (`ok: false`), not an error. */
@@ -48,6 +52,17 @@ export function coordClient(transport: CoordTransport): CoordClient & { readonly
   const fenced = (options: { readonly fence?: Fence } | undefined) => (options?.fence !== undefined ? { fence: options.fence } : {});
   return {
     kv: {
+      get: (key) => transport.query<GetResult>({ type: 'get', key }),
+      list: async (prefix = '') => {
+        const entries: { key: string; value: JsonValue }[] = [];
+        for (let after: string | undefined; ; ) {
+          const page = await transport.query<ListResult>({ type: 'list', prefix, ...(after !== undefined ? { after } : {}) });
+          entries.push(...page.entries);
+          const last = page.entries[page.entries.length - 1];
+          if (!page.more || last === undefined) return entries;
+          after = last.key;
+        }
+      },
       put: async (key, value, options) => {
         const { index } = await run<{ index: LogIndex }>({ type: 'put', key, value, ...fenced(options) });
         return { index };
