@@ -31,6 +31,8 @@
  * drops it asks the next node from the last index seen + 1 (Last-Event-ID), so no batch is missed
  * or repeated; it ends after yielding `compacted`, or when `signal` aborts.
  */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { coordClient, orThrow } from '../coord/client.js';
 import type { CoordCommand, CoordQuery, CoordResult, FencedKvCommand } from '../coord/state-machine.js';
 import type { ChangeBatch, CoordClient, Fence, LeaseApi, TaskApi, WatchMessage, WatchOptions } from '../coord/types.js';
@@ -115,7 +117,10 @@ export function connect(options: ConnectOptions): ClusterClient {
   const token = options.token;
   if (token !== undefined && !/^[\x21-\x7e]+$/.test(token)) throw new InvalidRequestError('connect: token must be 1 or more visible ASCII characters (no spaces, no line breaks)');
   const clientId = options.clientId ?? 'connect';
-  if (clientId.length === 0 || clientId.length > MAX_CLIENT_ID) throw new InvalidRequestError(`connect: clientId is 1 to ${MAX_CLIENT_ID} characters`);
+  // It travels in the X-Client-Id header: printable ASCII, and no space at its start (HTTP trims it).
+  if (clientId.length === 0 || clientId.length > MAX_CLIENT_ID || !/^[\x21-\x7e][\x20-\x7e]*$/.test(clientId)) {
+    throw new InvalidRequestError(`connect: clientId is 1 to ${MAX_CLIENT_ID} printable ASCII characters, not starting with a space`);
+  }
   const maxInFlight = options.maxInFlight ?? 32;
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new InvalidRequestError('connect: maxInFlight is a whole number ≥ 1');
   const timeout = options.timeout ?? 10_000;
@@ -272,12 +277,14 @@ class HttpNodes implements KvCluster {
     const fence = 'fence' in command ? command.fence : undefined;
     const headers: Record<string, string> = {
       ...(command.client ? { 'x-client-id': command.client.id, 'x-request-seq': String(command.client.seq) } : {}),
-      ...(fence === undefined ? {} : 'lease' in fence ? { 'x-fence-lease': fence.lease } : { 'x-fence-task': fence.task }),
+      // Percent-encoded like a path segment: a header holds only Latin-1 and loses spaces at its ends.
+      ...(fence === undefined ? {} : 'lease' in fence ? { 'x-fence-lease': encodeURIComponent(fence.lease) } : { 'x-fence-task': encodeURIComponent(fence.task) }),
       ...(fence === undefined ? {} : { 'x-fence-token': String(fence.token) }),
     };
     const send = (method: string, path: string, body?: unknown) =>
       this.request(url, method, path, body, headers).catch((error: unknown) => {
         // Refused: the request never left, so nothing happened. Anything else: it may have arrived.
+        if (error instanceof InvalidRequestError) throw error;
         throw neverSent(error) ? new NotLeaderError(undefined) : new OutcomeUnknownError(`${url}: ${(error as Error).message}`);
       });
     /** A 409 or 404 of the coordination routes is the state machine's refusal: its result, for orThrow. */
@@ -367,6 +374,7 @@ class HttpNodes implements KvCluster {
   private async query(url: string, query: CoordQuery): Promise<unknown> {
     const ask = (path: string) =>
       this.request(url, 'GET', path, undefined, {}).catch((error: unknown) => {
+        if (error instanceof InvalidRequestError) throw error;
         throw neverSent(error) ? new NotLeaderError(undefined) : new ReadTimeoutError(this.attemptTimeout, `${url}: ${(error as Error).message}`);
       });
     if (query.type === 'get') {
@@ -424,8 +432,11 @@ class HttpNodes implements KvCluster {
     let yielded: LogIndex = last ?? 0;
     let failingSince: number | undefined;
     let lastError = 'no node answered';
+    // After an attempt that moved nothing on, wait before the next: 200 ms, doubling to 2 s.
+    let pause: number = WATCH_PAUSE_MS[0];
     const aborted = () => signal?.aborted === true;
     for (let attempt = 0; !aborted(); attempt++) {
+      const before = last;
       const url = this.urls.get(this.ids[attempt % this.ids.length] as string) as string;
       const controller = new AbortController();
       const abort = () => controller.abort();
@@ -464,10 +475,12 @@ class HttpNodes implements KvCluster {
         failingSince = undefined;
         heard();
         for await (const event of serverSentEvents(res.body, heard)) {
-          if (event.id !== undefined && /^\d{1,15}$/.test(event.id)) last = Math.max(last ?? 0, Number(event.id));
+          // The position moves only once the event is understood: a batch whose JSON did not parse
+          // (cut short) is asked for again on the next connection.
+          const id = event.id !== undefined && /^\d{1,15}$/.test(event.id) ? Number(event.id) : undefined;
           if (event.event === 'changes') {
             const batch = JSON.parse(event.data) as ChangeBatch;
-            last = Math.max(last ?? 0, batch.index);
+            last = Math.max(last ?? 0, id ?? 0, batch.index);
             if (batch.index <= yielded) continue;
             yielded = batch.index;
             yield { type: 'changes', index: batch.index, changes: batch.changes };
@@ -475,7 +488,7 @@ class HttpNodes implements KvCluster {
             const told = JSON.parse(event.data) as { index: LogIndex; detail: string };
             yield { type: 'compacted', index: told.index, detail: told.detail };
             return;
-          }
+          } else if (id !== undefined) last = Math.max(last ?? 0, id);
         }
         lastError = `${url}: the node ended the watch`;
       } catch (error) {
@@ -490,8 +503,12 @@ class HttpNodes implements KvCluster {
       if (!connected) {
         failingSince ??= Date.now();
         if (Date.now() - failingSince > timeout) throw new RaftError('watch_unavailable', `watch: no node answered GET /v1/watch for ${timeout} ms (${lastError})`);
-        // Once round all the nodes: pause before the next round.
-        if ((attempt + 1) % this.ids.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      if (last !== before) pause = WATCH_PAUSE_MS[0];
+      else {
+        // Nothing delivered (a node down, or one that ends the watch at once): do not spin.
+        await sleep(pause, signal);
+        pause = Math.min(pause * 2, WATCH_PAUSE_MS[1]);
       }
     }
   }
@@ -521,26 +538,82 @@ class HttpNodes implements KvCluster {
     throw new RaftError(typeof body.error === 'string' ? body.error : 'http_error', `HTTP ${status}: ${reason}`);
   }
 
+  /** One HTTP request. InvalidRequestError when it cannot even be sent (a header fetch refuses): nothing left. */
   private async request(url: string, method: string, path: string, body: unknown, headers: Record<string, string>): Promise<Answer> {
-    const res = await fetch(`${url}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', ...headers, ...(this.token !== undefined ? { authorization: `Bearer ${this.token}` } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(this.attemptTimeout),
-    });
-    const text = await res.text();
+    const all = { 'content-type': 'application/json', ...headers, ...(this.token !== undefined ? { authorization: `Bearer ${this.token}` } : {}) };
+    try {
+      new Headers(all);
+    } catch (error) {
+      throw new InvalidRequestError(`connect: cannot send ${method} ${path}: ${(error as Error).message}`);
+    }
+    const payload = body !== undefined ? JSON.stringify(body) : undefined;
+    let status: number;
+    let text: string;
+    if (hasDotSegment(path)) {
+      // fetch (WHATWG URL) would resolve a segment `.` or `..` (even %2E%2E) away: a task or key
+      // named so is reached only with the path sent as it is.
+      ({ status, text } = await rawRequest(url, method, path, all, payload, this.attemptTimeout));
+    } else {
+      const res = await fetch(`${url}${path}`, { method, headers: all, ...(payload !== undefined ? { body: payload } : {}), signal: AbortSignal.timeout(this.attemptTimeout) });
+      status = res.status;
+      text = await res.text();
+    }
     let parsed: unknown = {};
     try {
       parsed = text === '' ? {} : JSON.parse(text);
     } catch {
       parsed = { error: 'not_json', reason: text.slice(0, 200) };
     }
-    return { status: res.status, body: (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown> };
+    return { status, body: (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown> };
   }
+}
+
+/** Whether a path (before `?`) has a segment that URL would resolve: `.` or `..`, also percent-encoded. */
+function hasDotSegment(path: string): boolean {
+  const query = path.indexOf('?');
+  return (query < 0 ? path : path.slice(0, query)).split('/').some((segment) => /^(\.|%2e){1,2}$/i.test(segment));
+}
+
+/** A request with its path sent as given (node:http, not fetch); a connection error keeps its code as `cause`, as fetch's does. */
+function rawRequest(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  timeoutMs: number,
+): Promise<{ status: number; text: string }> {
+  const target = new URL(base);
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send({ host: target.hostname.replace(/^\[(.*)\]$/, '$1'), port: target.port, method, path, headers, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (error) => reject(new Error(error.message, { cause: error })));
+    });
+    req.on('error', (error) => reject(new Error(error.message, { cause: error })));
+    req.end(body);
+  });
 }
 
 /** A watch connection silent this long (the node sends a keep-alive every 15 s) is taken for dead. */
 const WATCH_SILENCE_MS = 45_000;
+/** The first and the longest pause between watch attempts that delivered nothing. */
+const WATCH_PAUSE_MS = [200, 2000] as const;
+
+/** Wait `ms`, or less if `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 function kvPath(key: string): string {
   return `/kv/${encodeURIComponent(key)}`;

@@ -36,3 +36,34 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
     throw new HttpError(400, { error: 'bad_request', reason: `the body is not JSON: ${(error as Error).message}` });
   }
 }
+
+/**
+ * Why a request is refused as one a web page made (403 cross_site), or undefined. A node serves no
+ * web page, so a browser has no business writing to it; without a client token, a page could
+ * still send a "simple" request (a text/plain POST needs no preflight) and queue a task or write a
+ * key. Browsers mark what a page sends with `Origin` (every non-GET fetch and form post) and
+ * `Sec-Fetch-Site`; curl, Node's fetch, our CLI and connect() send neither. GET and HEAD change
+ * nothing (and a page cannot read their answers without CORS headers, which a node never sends).
+ */
+export function crossSiteRefusal(req: IncomingMessage): string | undefined {
+  if (req.method === 'GET' || req.method === 'HEAD') return undefined;
+  if (req.headers.origin !== undefined) {
+    return `a ${req.method} with an Origin header (${JSON.stringify(req.headers.origin)}) comes from a web page; nodes take writes only from clients that send no Origin (curl, the CLI, connect())`;
+  }
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site')
+    return `a ${req.method} with Sec-Fetch-Site: ${site} comes from a web page; nodes take writes only from clients that send no such header`;
+  return undefined;
+}
+
+/**
+ * The request's path as sent (before `?`), not URL's pathname: WHATWG URL resolves dot segments,
+ * also percent-encoded ones (`%2E%2E`), so a name `.` or `..` could never be reached. An
+ * absolute-form target (`http://host/path`, from a proxy) falls back to `url.pathname`.
+ */
+export function rawPath(req: IncomingMessage, url: URL): string {
+  const target = req.url ?? '/';
+  if (!target.startsWith('/')) return url.pathname;
+  const query = target.indexOf('?');
+  return query < 0 ? target : target.slice(0, query);
+}

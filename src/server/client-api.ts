@@ -20,7 +20,16 @@
  * A write made on behalf of a lease or a task claim (src/coord) carries its fence:
  * `X-Fence-Lease: <name>` or `X-Fence-Task: <id>`, with `X-Fence-Token: <n>`. It is applied only
  * while that token is the current grant's; otherwise → 409 {"error": "stale_token", "token",
- * "detail", "current"?} and nothing is written.
+ * "detail", "current"?} and nothing is written. The fence's name is percent-encoded, like a path
+ * segment (a header holds only Latin-1, and HTTP trims spaces at its ends).
+ *
+ * Cross-site writes: a request other than GET/HEAD that carries `Origin`, or `Sec-Fetch-Site:
+ * cross-site | same-site`, is refused with 403 {"error": "cross_site"} before any route (client,
+ * /v1, /admin, /debug; node-server.ts, crossSiteRefusal in body.ts). A node serves no web page, and
+ * without a client token a page could otherwise queue a task or write a key with a "simple"
+ * text/plain POST that needs no preflight. Any content-type is accepted (curl -d sends a form's).
+ *
+ * Paths are read as sent (rawPath), so that a key or name `.` or `..` (`/kv/%2E%2E`) is reachable.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -40,7 +49,7 @@ import {
 import type { RaftNode } from '../runtime/raft-node.js';
 import type { FencedKvCommand } from '../coord/state-machine.js';
 import { type Fence, MAX_NAME_LENGTH, type StaleToken } from '../coord/types.js';
-import { HttpError, readJsonBody } from './body.js';
+import { HttpError, rawPath, readJsonBody } from './body.js';
 import type { LeaderContact } from './leader-contact.js';
 import type { NodeMetrics } from './metrics.js';
 
@@ -122,8 +131,9 @@ export function clientApi(options: ClientApiOptions): (req: IncomingMessage, res
         send(200, await list(node, metrics, url.searchParams));
         return true;
       }
-      if (!url.pathname.startsWith('/kv/')) return false;
-      const rest = url.pathname.slice('/kv/'.length);
+      const path = rawPath(req, url);
+      if (!path.startsWith('/kv/')) return false;
+      const rest = path.slice('/kv/'.length);
       if (req.method === 'POST') {
         route = 'cas';
         if (!rest.endsWith('/cas')) throw methodNotAllowed('GET, PUT, DELETE', 'POST is only for compare-and-set: POST /kv/:key/cas');
@@ -261,9 +271,16 @@ export function fenceOf(req: IncomingMessage): { fence?: Fence } {
   if (typeof token !== 'string' || !/^[1-9]\d{0,15}$/.test(token) || !Number.isSafeInteger(Number(token))) {
     throw new HttpError(400, { error: 'bad_request', reason: `${usage}; X-Fence-Token is a whole number ≥ 1` });
   }
-  const named = (lease ?? task) as string | string[];
-  if (typeof named !== 'string' || named.length === 0 || named.length > MAX_NAME_LENGTH) {
-    throw new HttpError(400, { error: 'bad_request', reason: `${usage}; the name is 1 to ${MAX_NAME_LENGTH} characters` });
+  const header = (lease ?? task) as string | string[];
+  let named: string | undefined;
+  try {
+    // Percent-encoded like a path segment: a header value is Latin-1 only, and trimmed at its ends.
+    named = typeof header === 'string' ? decodeURIComponent(header) : undefined;
+  } catch {
+    throw new HttpError(400, { error: 'bad_request', reason: `${usage}; the name is percent-encoded (encodeURIComponent), and this is not valid percent-encoding` });
+  }
+  if (named === undefined || named.length === 0 || named.length > MAX_NAME_LENGTH) {
+    throw new HttpError(400, { error: 'bad_request', reason: `${usage}; the name is 1 to ${MAX_NAME_LENGTH} characters, percent-encoded` });
   }
   return { fence: lease !== undefined ? { lease: named, token: Number(token) } : { task: named, token: Number(token) } };
 }

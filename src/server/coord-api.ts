@@ -33,6 +33,14 @@
  * for is gone (compacted), one `event: compacted` with `data: {"index", "detail"}` and the stream
  * ends: re-read, then watch from `index`. A keep-alive comment every 15 s also carries `id:` of the
  * last entry the node applied, so that a filtered watch resumes past entries it was not sent.
+ * An id never goes back: the keep-alive's is the highest index this watcher was given (a replay of
+ * history included). A node that has had no live leader (LeaderContact) for longer than
+ * `leaderlessMs` ends its watches: cut off, it applies nothing, and its keep-alives would hide that
+ * from the client, which is to go to another node. A watcher too far behind (8 MiB unsent) has its
+ * connection dropped (destroyed, not ended) and resumes elsewhere with Last-Event-ID.
+ *
+ * Paths are read as sent (rawPath: URL would resolve a task id `..`, even as %2E%2E), and writes
+ * from a web page are refused before any route (403 cross_site: see client-api.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -44,8 +52,9 @@ import { subscribeJournal } from '../coord/watch.js';
 import { RaftError } from '../errors.js';
 import { MAX_LIST_LIMIT } from '../kv/state-machine.js';
 import type { RaftNode } from '../runtime/raft-node.js';
-import { HttpError, readJsonBody } from './body.js';
+import { HttpError, rawPath, readJsonBody } from './body.js';
 import { clientOf, methodNotAllowed, parse, staleBody, toHttpError } from './client-api.js';
+import type { LeaderContact } from './leader-contact.js';
 import type { NodeMetrics } from './metrics.js';
 
 export type CoordRaftNode = RaftNode<CoordCommand, CoordResult, CoordQuery, CoordQueryResult>;
@@ -63,6 +72,10 @@ export interface CoordApiOptions {
   keepAliveMs?: number;
   /** A watcher that has this many bytes unsent is dropped (it resumes with Last-Event-ID). Default 8 MiB. */
   maxBufferedBytes?: number;
+  /** Whether the leader this node names is alive: without one for `leaderlessMs`, every watch ends. */
+  leaderContact?: Pick<LeaderContact, 'view'>;
+  /** How long a node without a live leader keeps serving watches, ms (default 5000; the node server gives its longest election timeout). */
+  leaderlessMs?: number;
 }
 
 export interface CoordApi {
@@ -78,6 +91,7 @@ export interface CoordApi {
 }
 
 export const DEFAULT_KEEP_ALIVE_MS = 15_000;
+export const DEFAULT_LEADERLESS_MS = 5000;
 
 // ---------------------------------------------------------------- bodies
 
@@ -111,6 +125,28 @@ type TaskAction = (typeof TASK_ACTIONS)[number];
 export function coordApi(options: CoordApiOptions): CoordApi {
   const { node, metrics, stateMachine } = options;
   const watchers = new Set<Watcher>();
+
+  // A node cut off from the leader applies nothing: end its watches once that has lasted, so that
+  // clients watch through a node that still follows the log.
+  const leaderlessMs = options.leaderlessMs ?? DEFAULT_LEADERLESS_MS;
+  let leaderlessSince: number | undefined;
+  const leaderCheck =
+    options.leaderContact === undefined
+      ? undefined
+      : setInterval(
+          () => {
+            if (options.leaderContact?.view(node.status()).leaderId !== null) {
+              leaderlessSince = undefined;
+              return;
+            }
+            leaderlessSince ??= Date.now();
+            const since = Date.now() - leaderlessSince;
+            if (since <= leaderlessMs) return;
+            for (const watcher of watchers) watcher.end(`: this node has had no live leader for ${since} ms; watch through another node\n\n`);
+          },
+          Math.min(1000, Math.max(50, Math.floor(leaderlessMs / 4))),
+        );
+  leaderCheck?.unref();
 
   const propose = async (command: CoordCommand): Promise<CoordResult> => {
     const size = Buffer.byteLength(JSON.stringify(command));
@@ -272,7 +308,7 @@ export function coordApi(options: CoordApiOptions): CoordApi {
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
-    const path = url.pathname;
+    const path = rawPath(req, url);
     if (path !== '/v1' && !path.startsWith('/v1/')) return false;
     const started = performance.now();
     let route = 'v1';
@@ -340,24 +376,33 @@ export function coordApi(options: CoordApiOptions): CoordApi {
     // No message yet, but the position: a client that reconnects before the first batch resumes here.
     res.write(`: watching ${JSON.stringify(prefix)} from ${start}\nid: ${start - 1}\n\n`);
     let ended = false;
-    // The last entry applied here whose changes this watcher was given (sent, or filtered out).
+    // The last entry applied here whose changes this watcher was given (sent, or filtered out);
+    // every id sent is at most this, so the keep-alive's never goes back.
     let seen = start - 1;
     let keepAlive: ReturnType<typeof setInterval> | undefined;
     let unsubscribe: (() => void) | undefined;
     let stopSeeing: (() => void) | undefined;
-    const end = () => {
-      if (ended) return;
+    const stop = () => {
       ended = true;
       clearInterval(keepAlive);
       unsubscribe?.();
       stopSeeing?.();
+    };
+    const end = (last?: string) => {
+      if (ended) return;
+      if (last !== undefined) res.write(last);
+      stop();
       res.end();
     };
     const write = (text: string) => {
       if (ended) return;
       res.write(text);
-      // Too slow a reader: drop it rather than buffer without end. It resumes by Last-Event-ID.
-      if (res.writableLength > (options.maxBufferedBytes ?? 8 * 1024 * 1024)) end();
+      // Too slow a reader: drop it rather than buffer without end — destroyed, since end() would
+      // wait for the whole backlog to drain. It resumes by Last-Event-ID.
+      if (res.writableLength > (options.maxBufferedBytes ?? 8 * 1024 * 1024)) {
+        stop();
+        res.destroy();
+      }
     };
     const deliver = (message: WatchMessage) => {
       if (message.type === 'compacted') {
@@ -365,6 +410,7 @@ export function coordApi(options: CoordApiOptions): CoordApi {
         end();
         return;
       }
+      seen = Math.max(seen, message.index);
       write(`id: ${message.index}\nevent: changes\ndata: ${JSON.stringify({ index: message.index, changes: message.changes })}\n\n`);
     };
     stopSeeing = stateMachine.onChanges((batch) => {
@@ -372,7 +418,12 @@ export function coordApi(options: CoordApiOptions): CoordApi {
     });
     const unsubscribed = subscribeJournal(stateMachine, prefix, { from: start, ...(kinds !== undefined ? { kinds } : {}) }, deliver);
     if (ended) unsubscribed();
-    else unsubscribe = unsubscribed;
+    else {
+      unsubscribe = unsubscribed;
+      // The history was replayed synchronously: every entry applied so far was given to this
+      // watcher (sent, or filtered out), also those before it subscribed to new ones.
+      seen = Math.max(seen, stateMachine.appliedIndex);
+    }
     // Each entry's changes are delivered as it applies, so by now every batch up to `seen` was
     // given to this watcher: resuming after it misses nothing, also of a filtered watch.
     if (!ended) keepAlive = setInterval(() => write(`: keep-alive\nid: ${seen}\n\n`), options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS);
@@ -395,6 +446,7 @@ export function coordApi(options: CoordApiOptions): CoordApi {
       for (const watcher of watchers) watcher.snapshotInstalled(index);
     },
     close: () => {
+      clearInterval(leaderCheck);
       for (const watcher of watchers) watcher.end();
       watchers.clear();
     },
@@ -402,7 +454,8 @@ export function coordApi(options: CoordApiOptions): CoordApi {
 }
 
 interface Watcher {
-  end(): void;
+  /** End the stream, after `last` (a comment saying why) if given. */
+  end(last?: string): void;
   snapshotInstalled(index: LogIndex): void;
 }
 

@@ -29,6 +29,7 @@ import { SqliteStorage, StorageError } from '../storage/sqlite.js';
 import { HttpTransport } from '../transport/http.js';
 import { membershipRoutes, type MembersView } from './admin-members.js';
 import { refusal } from './auth.js';
+import { crossSiteRefusal } from './body.js';
 import { clientApi, type KvRaftNode } from './client-api.js';
 import { coordApi, type CoordApi, type CoordRaftNode } from './coord-api.js';
 import { debugRoutes, NodeDebugHub } from './debug.js';
@@ -246,6 +247,9 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       maxCommandBytes: Math.floor(bodyLimit / 2) - 1024,
       addressOf: (peer) => transport.addressOf(peer),
       ...(options.watchKeepAliveMs !== undefined ? { keepAliveMs: options.watchKeepAliveMs } : {}),
+      leaderContact,
+      // No live leader for longer than an election timeout: more than a normal election takes.
+      leaderlessMs: leaderContact.windowMs,
     });
     coord = coordRoutes;
     const members = membershipRoutes({
@@ -268,6 +272,13 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       snapshot: () => node.snapshot(),
     });
     api = async (req, res, url) => {
+      // Before anything else, for every route (client, coordination, admin, debug): see crossSiteRefusal.
+      const crossSite = crossSiteRefusal(req);
+      if (crossSite !== undefined) {
+        res.writeHead(403, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'cross_site', reason: crossSite }));
+        return true;
+      }
       const refused = refusal(req, url, options.clientToken);
       if (refused !== undefined) {
         res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });

@@ -6,13 +6,14 @@
  * stopped in afterEach, also when it fails.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
 import type { TaskClaim, WatchMessage } from '../../src/coord/types.js';
-import { LeaseHeldError, NotFoundError, StaleTokenError } from '../../src/errors.js';
+import { InvalidRequestError, LeaseHeldError, NotFoundError, StaleTokenError } from '../../src/errors.js';
 import { type NodeServer, type NodeServerOptions, startNodeServer } from '../../src/server/node-server.js';
 import { freePorts } from '../../src/server/ports.js';
 
@@ -461,4 +462,106 @@ async function until(condition: () => boolean, ms = 20_000): Promise<void> {
     if (Date.now() > deadline) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+describe('the coordination HTTP layer refuses what it cannot serve correctly', { timeout: 60_000 }, () => {
+  it('a write that carries Origin or Sec-Fetch-Site: cross-site (a web page) is 403 cross_site and changes nothing; the same write without them is applied', async () => {
+    const { follower, leader } = await startCluster();
+    // A "simple" request a page can send without a preflight: text/plain, no credentials of ours needed.
+    const page = { 'content-type': 'text/plain;charset=UTF-8', origin: 'https://evil.example' };
+    const queued = await call(follower, 'POST', '/v1/queues/tasks', { task: { run: 'rm -rf' } }, page);
+    expect(queued).toMatchObject({ status: 403, body: { error: 'cross_site' } });
+    expect(queued.body.reason).toMatch(/Origin/);
+    expect((await call(follower, 'PUT', '/kv/owned', { value: 1 }, { 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    expect((await call(follower, 'POST', '/v1/queues/tasks/claim', { worker: 'w', ttlMs: 10_000 }, { 'sec-fetch-site': 'same-site' })).status).toBe(403);
+    expect((await call(leader, 'POST', '/admin/snapshot', {}, page)).status).toBe(403);
+    expect((await call(leader, 'GET', '/v1/queues/tasks')).body.counts).toMatchObject({ queued: 0 });
+    expect((await call(leader, 'GET', '/kv/owned')).status).toBe(404);
+    // A read from a page is not refused (it cannot read the answer anyway: no CORS headers).
+    expect((await call(follower, 'GET', '/v1/queues', undefined, page)).status).toBe(200);
+    // Plain clients (curl, the CLI, connect()) send neither header; any content-type is fine.
+    expect((await call(follower, 'POST', '/v1/queues/tasks', { task: 1 }, { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(200);
+    expect((await call(follower, 'PUT', '/kv/owned', { value: 1 }, { 'sec-fetch-site': 'none' })).status).toBe(200);
+  });
+
+  it("a keep-alive's id never goes back: after a replay of history from Last-Event-ID: 0 it names the last entry given, also of a watch that filtered everything", async () => {
+    const { leader } = await startCluster({ watchKeepAliveMs: 200 });
+    for (let i = 0; i < 3; i++) await call(leader, 'PUT', `/kv/app/${i}`, { value: i });
+    const last = (await call(leader, 'PUT', '/kv/app/last', { value: 'x' })).body.index as number;
+    const keepAlives = (events: SseEvent[]) => events.filter((e) => e.comment === 'keep-alive');
+    const replayed = await watchRaw(leader, 'prefix=app', { 'last-event-id': '0' }, (events) => keepAlives(events).length >= 1);
+    const ids = replayed.events.filter((e) => e.id !== undefined).map((e) => Number(e.id));
+    expect(batches(replayed.events).at(-1)?.index).toBe(last);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(Number(keepAlives(replayed.events)[0]?.id)).toBeGreaterThanOrEqual(last);
+    const filtered = await watchRaw(leader, 'prefix=nothing-here', { 'last-event-id': '0' }, (events) => keepAlives(events).length >= 1);
+    expect(batches(filtered.events)).toEqual([]);
+    expect(Number(keepAlives(filtered.events)[0]?.id)).toBeGreaterThanOrEqual(last);
+  });
+
+  it('a fence names any lease (percent-encoded in X-Fence-Lease): "日本 " with its trailing space, through connect() and raw', async () => {
+    const { peers, follower } = await startCluster();
+    const client = connect({ peers, token: TOKEN, timeout: 10_000 });
+    const grant = await client.leases.acquire('日本 ', { holder: 'a', ttlMs: 30_000 });
+    await client.put('jp/result', 'v1', { fence: { lease: '日本 ', token: grant.token } });
+    expect(await client.get('jp/result')).toEqual({ found: true, value: 'v1' });
+    const raw = { 'x-fence-lease': encodeURIComponent('日本 '), 'x-fence-token': String(grant.token) };
+    expect((await call(follower, 'PUT', '/kv/jp/result', { value: 'v2' }, raw)).status).toBe(200);
+    // The name without its space is another lease, which nobody holds.
+    const trimmed = { ...raw, 'x-fence-lease': encodeURIComponent('日本') };
+    expect((await call(follower, 'PUT', '/kv/jp/result', { value: 'v3' }, trimmed)).body).toMatchObject({ error: 'stale_token' });
+    expect((await call(follower, 'PUT', '/kv/jp/result', { value: 'v3' }, { ...raw, 'x-fence-lease': '%E6' })).status).toBe(400);
+    await client.leases.release('日本 ', grant.token);
+    await expect(client.put('jp/result', 'late', { fence: { lease: '日本 ', token: grant.token } })).rejects.toBeInstanceOf(StaleTokenError);
+    expect(await client.get('jp/result')).toEqual({ found: true, value: 'v2' });
+    expect(() => connect({ peers, clientId: 'agent-日本' })).toThrow(InvalidRequestError);
+    expect(() => connect({ peers, clientId: ' agent' })).toThrow(InvalidRequestError);
+  });
+
+  it('a task or key named `..` or `.` is reached (the path is read as sent, not resolved): post, claim, complete and read through connect()', async () => {
+    const { peers, follower } = await startCluster();
+    const client = connect({ peers, token: TOKEN, timeout: 10_000 });
+    await client.tasks.post('dots', { n: 1 }, { id: '..' });
+    const claim = (await client.tasks.claim('dots', { worker: 'w', ttlMs: 30_000 })) as TaskClaim;
+    expect(claim.id).toBe('..');
+    await client.tasks.heartbeat('..', claim.token);
+    await client.tasks.complete('..', claim.token, 'done');
+    expect(await client.tasks.get('..')).toMatchObject({ state: 'done', result: 'done' });
+    await client.put('.', 'dot');
+    expect(await client.get('.')).toEqual({ found: true, value: 'dot' });
+    // curl --path-as-is /v1/tasks/%2E%2E is the task "..", not /v1.
+    const raw = await rawGet(follower, '/v1/tasks/%2E%2E');
+    expect(raw.status).toBe(200);
+    expect(JSON.parse(raw.text).task).toMatchObject({ id: '..', state: 'done' });
+  });
+
+  it('a node cut off from the leader ends its watches (its keep-alives would hide that it applies nothing)', async () => {
+    const { follower } = await startCluster({ watchKeepAliveMs: 100 });
+    const cutOff = [...servers.values()].find((s) => s.address === follower) as NodeServer;
+    const started = Date.now();
+    const watching = watchRaw(follower, 'prefix=', {}, () => false);
+    await new Promise((r) => setTimeout(r, 300));
+    cutOff.transport.isolate([...servers.values()].filter((s) => s !== cutOff).map((s) => s.node.id));
+    const { ended, events } = await watching;
+    expect(ended).toBe(true);
+    expect(events.some((e) => e.comment?.includes('no live leader'))).toBe(true);
+    // The election timeout is 150-300 ms: without contact for 300 ms, then 300 ms more.
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
+/** A GET with its path sent as it is (fetch would resolve dot segments). */
+function rawGet(address: string, path: string): Promise<{ status: number; text: string }> {
+  const [host, port] = address.split(':');
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host, port: Number(port), path, headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => {
+        text += chunk.toString('utf8');
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
