@@ -183,14 +183,13 @@ export function coordApi(options: CoordApiOptions): CoordApi {
   };
 
   /**
-   * The task, if it exists and belongs to `queue` (any queue when `queue` is undefined); 404
-   * otherwise. `linearizable`: read through ReadIndex (a GET). Otherwise (the check before a
-   * heartbeat, complete or fail) this replica's view is enough when it knows the task: a task never
-   * moves to another queue and is never removed, so only its absence needs asking the leader.
+   * The task, read through ReadIndex, if it exists and belongs to `queue` (any queue when `queue` is
+   * undefined); 404 otherwise. (A write names its queue in the command instead, checked in the log:
+   * a done or dead task is forgotten after taskRetentionMs, and its id may then be posted again to
+   * another queue, so no earlier read could vouch for it.)
    */
-  const taskOf = async (queue: string | undefined, id: string, linearizable: boolean): Promise<TaskView> => {
-    const local = linearizable ? null : (stateMachine.query({ type: 'task.get', id }) as { task: TaskView | null }).task;
-    const task = local ?? (await read<{ task: TaskView | null }>({ type: 'task.get', id })).task;
+  const taskOf = async (queue: string | undefined, id: string): Promise<TaskView> => {
+    const { task } = await read<{ task: TaskView | null }>({ type: 'task.get', id });
     if (task === null || (queue !== undefined && task.queue !== queue)) {
       throw new HttpError(404, {
         error: 'not_found',
@@ -280,24 +279,26 @@ export function coordApi(options: CoordApiOptions): CoordApi {
     noParams(url, []);
     if (segments.length === 1) {
       if (req.method !== 'GET') throw methodNotAllowed('GET', `a task is read with GET ${where}; change it with POST ${where}/heartbeat, /complete or /fail`);
-      return [200, { task: await taskOf(queue, id, true) }];
+      return [200, { task: await taskOf(queue, id) }];
     }
     const action = segments[1] as TaskAction;
     if (!TASK_ACTIONS.includes(action)) throw new HttpError(404, { error: 'not_found', detail: `no such route: ${url.pathname} (the actions are ${TASK_ACTIONS.join(', ')})` });
     if (req.method !== 'POST') throw methodNotAllowed('POST');
     const raw = await readJsonBody(req, options.bodyLimit);
+    // The queue of the URL goes in the command: the state machine refuses a task of another queue
+    // as not_found, in the log, where no replica's earlier view can be out of date.
+    const inQueue = optional('queue', queue);
     let command: CoordCommand;
     if (action === 'heartbeat') {
       const body = parse(heartbeatBody, raw);
-      command = { type: 'task.heartbeat', id, token: body.token, ...optional('ttlMs', body.ttlMs) };
+      command = { type: 'task.heartbeat', id, token: body.token, ...optional('ttlMs', body.ttlMs), ...inQueue };
     } else if (action === 'complete') {
       const body = parse(completeBody, raw);
-      command = { type: 'task.complete', id, token: body.token, ...optional('result', body.result as JsonValue | undefined) };
+      command = { type: 'task.complete', id, token: body.token, ...optional('result', body.result as JsonValue | undefined), ...inQueue };
     } else {
       const body = parse(failBody, raw);
-      command = { type: 'task.fail', id, token: body.token, reason: body.reason, ...optional('retry', body.retry) };
+      command = { type: 'task.fail', id, token: body.token, reason: body.reason, ...optional('retry', body.retry), ...inQueue };
     }
-    await taskOf(queue, id, false);
     const result = await propose({ ...command, ...clientOf(req) });
     if (result.ok) {
       if ('expiresAt' in result) return [200, { expiresAt: result.expiresAt }];

@@ -188,7 +188,12 @@ describe('coordination over HTTP', { timeout: 60_000 }, () => {
     expect(beat.status).toBe(200);
     expect(beat.body.expiresAt).toBeGreaterThanOrEqual(claim.expiresAt);
     expect((await call(follower, 'POST', '/v1/queues/builds/b1/heartbeat', { token: claim.token + 7 })).body).toMatchObject({ error: 'stale_token' });
-    expect(await call(follower, 'POST', '/v1/queues/tests/b1/complete', { token: claim.token })).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    // Refused in the log (the command names its queue), not by a read of the replica before it.
+    expect(await call(follower, 'POST', '/v1/queues/tests/b1/complete', { token: claim.token })).toMatchObject({
+      status: 404,
+      body: { error: 'not_found', detail: 'task "b1" is not in queue "tests"' },
+    });
+    expect((await call(follower, 'GET', '/v1/queues/builds/b1')).body.task).toMatchObject({ state: 'claimed' });
     expect((await call(follower, 'POST', '/v1/queues/builds/nope/complete', { token: claim.token })).status).toBe(404);
     expect(await call(follower, 'POST', '/v1/queues/builds/b1/complete', { token: claim.token, result: { ok: 1 } })).toEqual({ status: 200, body: {} });
     const again = await call(follower, 'POST', '/v1/queues/builds/b1/complete', { token: claim.token });
