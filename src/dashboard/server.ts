@@ -23,8 +23,13 @@
  * A queue's tasks are cut to those not done and the last DONE_SHOWN done ones (its counts are
  * whole); the nodes list at most the 1000 oldest tasks of a queue.
  *
- * The mutating routes are POST, as the others; like them they ask for no credential of the page
- * (the dashboard listens on 127.0.0.1 by default).
+ * The mutating routes are POST. They ask the page for no credential, yet the dashboard adds the
+ * cluster's to what it sends the nodes, so only the dashboard's own page may reach them
+ * (src/dashboard/guard.ts): every request must name in `Host` an address the server listens on
+ * (421 otherwise: a DNS-rebound name), and a request that is not GET or HEAD must not come from
+ * another site (`Sec-Fetch-Site`, `Origin`: 403 cross_site) and must be `application/json` (415),
+ * which another origin cannot send without a CORS preflight that is never granted. (So a reverse
+ * proxy that renames the dashboard has to keep Host and Origin as the dashboard knows them.)
  *
  * A node's `node` events come from its debug stream, with the snapshot's index, term and, once it
  * is on disk, size (`snapshotBytes`: see NodeDebugHub.state in src/server/debug.ts).
@@ -53,6 +58,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { chartModel, toSvg } from '../chart/statechart.js';
 import { HttpError, readJsonBody } from '../server/body.js';
+import { type BoundAddress, refusal } from './guard.js';
 
 export interface DashboardControl {
   kill(id: string): Promise<void>;
@@ -501,6 +507,12 @@ export class DashboardServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://dashboard');
+    // Another page's request, or one under a rebound name, stops here (src/dashboard/guard.ts).
+    const refused = refusal(req.method, req.headers, this.bound as BoundAddress);
+    if (refused !== undefined) {
+      req.resume();
+      return send(res, refused.status, JSON.stringify(refused.body), 'application/json');
+    }
     try {
       if (req.method === 'GET' && url.pathname === '/api/events') return this.stream(res);
       if (req.method === 'GET' && url.pathname === '/api/chart.svg') return send(res, 200, this.chartSvg, 'image/svg+xml');

@@ -8,9 +8,12 @@
  * that completed it; killing an agent is a crash — its claim is not handed back but expires, and
  * another agent completes the task under a larger token; killing the coordinator leaves its lease
  * held until it expires, and restarted it takes the lease under a larger token; GET /api/coord
- * answers the leases and queues; unknown agents and routes are refused.
+ * answers the leases and queues; unknown agents and routes are refused; another web page can
+ * neither kill an agent (Origin, Sec-Fetch-Site, a body that is not JSON) nor read the views under
+ * a rebound name (Host).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -58,9 +61,33 @@ async function until<T>(what: string, read: () => Promise<T>, match: (value: T) 
   throw new Error(`${what}: not within ${DEADLINE_MS} ms; last: ${JSON.stringify(last, null, 1)?.slice(0, 2000)}`);
 }
 
+/** The page's own request: a control is sent as JSON, as src/dashboard/ui/api.ts sends it. */
 async function call(url: string, method: string, path: string): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(`${url}${path}`, { method, signal: AbortSignal.timeout(30_000) });
+  const headers: Record<string, string> = method === 'GET' ? {} : { 'content-type': 'application/json' };
+  const res = await fetch(`${url}${path}`, { method, headers, signal: AbortSignal.timeout(30_000) });
   return { status: res.status, body: await res.json().catch(() => undefined) };
+}
+
+/** A request with exactly these headers (fetch would not let a test choose Host), as another page's browser sends it. */
+function raw(url: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { method, headers, timeout: 30_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = text;
+        }
+        resolve({ status: res.statusCode ?? 0, body: parsed });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 describe("the demo's agents and the dashboard's coordination views", { timeout: 180_000 }, () => {
@@ -197,6 +224,45 @@ describe("the demo's agents and the dashboard's coordination views", { timeout: 
     expect((await call(dashboard.url, 'POST', '/api/agents/agent-cy/kill')).status).toBe(200);
     expect(await call(dashboard.url, 'POST', '/api/agents/agent-cy/kill')).toMatchObject({ status: 409, body: { error: 'not_running' } });
     expect((await call(dashboard.url, 'POST', '/api/agents/agent-cy/restart')).status).toBe(200);
+  });
+
+  it('another web page cannot drive the controls (CSRF) nor read the views under a rebound name (DNS rebinding)', async () => {
+    await until('agent-bob alive', agents, (list) => list.find((a) => a.name === 'agent-bob')?.alive === true);
+    const own = new URL(dashboard.url).host;
+    const kill = '/api/agents/agent-bob/kill';
+    const json = { host: own, 'content-type': 'application/json' };
+    // A page of another origin: fetch(…, {method: 'POST', mode: 'no-cors'}) names its origin.
+    expect(await raw(dashboard.url, 'POST', kill, { ...json, origin: 'https://evil.example' })).toMatchObject({ status: 403, body: { error: 'cross_site' } });
+    expect(await raw(dashboard.url, 'POST', kill, { ...json, origin: 'null' })).toMatchObject({ status: 403, body: { error: 'cross_site' } });
+    expect(await raw(dashboard.url, 'POST', kill, { ...json, 'sec-fetch-site': 'cross-site' })).toMatchObject({ status: 403, body: { error: 'cross_site' } });
+    expect(await raw(dashboard.url, 'POST', kill, { ...json, 'sec-fetch-site': 'same-site' })).toMatchObject({ status: 403, body: { error: 'cross_site' } });
+    // What a form or a no-cors fetch can send without a preflight: text/plain (or no type at all).
+    const propose = JSON.stringify({ key: 'csrf', value: 1 });
+    expect(await raw(dashboard.url, 'POST', '/api/propose', { host: own, 'content-type': 'text/plain' }, propose)).toMatchObject({
+      status: 415,
+      body: { error: 'unsupported_media_type' },
+    });
+    expect(await raw(dashboard.url, 'POST', kill, { host: own })).toMatchObject({ status: 415 });
+    expect((await client.get('csrf')).found).toBe(false);
+    // DNS rebinding: evil.example resolved to 127.0.0.1 reaches the port, but names itself in Host.
+    const port = new URL(dashboard.url).port;
+    for (const path of ['/api/agents', '/api/coord', '/api/events', '/']) {
+      expect(await raw(dashboard.url, 'GET', path, { host: `evil.example:${port}` })).toMatchObject({ status: 421, body: { error: 'misdirected_request' } });
+    }
+    expect(await raw(dashboard.url, 'POST', kill, { ...json, host: `evil.example:${port}`, origin: `http://evil.example:${port}` })).toMatchObject({ status: 421 });
+    expect((await agents()).find((a) => a.name === 'agent-bob')).toMatchObject({ alive: true });
+    // The page's own requests: Origin and Sec-Fetch-Site as a browser sends them, under each loopback name.
+    expect(await raw(dashboard.url, 'GET', '/api/agents', { host: `localhost:${port}`, 'sec-fetch-site': 'same-origin' })).toMatchObject({ status: 200 });
+    expect(await raw(dashboard.url, 'GET', '/api/agents', { host: `[::1]:${port}` })).toMatchObject({ status: 200 });
+    expect(await raw(dashboard.url, 'POST', kill, { ...json, origin: `http://${own}`, 'sec-fetch-site': 'same-origin' })).toMatchObject({ status: 200 });
+    expect((await agents()).find((a) => a.name === 'agent-bob')).toMatchObject({ alive: false });
+    expect(
+      await raw(dashboard.url, 'POST', '/api/agents/agent-bob/restart', {
+        host: `localhost:${port}`,
+        origin: `http://localhost:${port}`,
+        'content-type': 'application/json; charset=utf-8',
+      }),
+    ).toMatchObject({ status: 200 });
   });
 
   it('without agents, GET /api/agents is empty and a kill 404; with no node answering, GET /api/coord is 503', async () => {

@@ -93,7 +93,7 @@ async function startServer(id: string, port: number, how: { peers: Record<string
 }
 
 async function post(url: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${url}${path}`, { method: 'POST', signal: AbortSignal.timeout(90_000) });
+  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(90_000) });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 

@@ -127,7 +127,7 @@ describe("the dashboard's picture of snapshots", { timeout: 90_000 }, () => {
     expect(fresh.snapshotBytes).toBeUndefined();
 
     // Cut one follower off; the leader and the other follower compact while it misses the writes.
-    expect((await fetch(`${dashboard.url}/api/nodes/${follower}/isolate`, { method: 'POST' })).status).toBe(200);
+    expect((await fetch(`${dashboard.url}/api/nodes/${follower}/isolate`, { method: 'POST', headers: { 'content-type': 'application/json' } })).status).toBe(200);
     const address = (servers[leader] as NodeServer).address;
     for (let i = 0; i < 2 * THRESHOLD + 5; i++) expect((await http(address, 'PUT', `/kv/key${i}`, { value: `value ${i}` }, auth)).status).toBe(200);
     const taken = await http(address, 'POST', '/admin/snapshot', undefined, auth);
@@ -150,7 +150,7 @@ describe("the dashboard's picture of snapshots", { timeout: 90_000 }, () => {
 
     // Back in touch, the follower needs entries the leader compacted: it gets the snapshot.
     const sent = events.messages.length;
-    expect((await fetch(`${dashboard.url}/api/nodes/${follower}/rejoin`, { method: 'POST' })).status).toBe(200);
+    expect((await fetch(`${dashboard.url}/api/nodes/${follower}/rejoin`, { method: 'POST', headers: { 'content-type': 'application/json' } })).status).toBe(200);
     const chunk = await events.until<MessageEvent>('messages', (m) => m.type === 'rpc.installSnapshot' && m.from === leader && m.to === follower, 'InstallSnapshot', sent);
     // One chunk holds this small snapshot: the whole of it, from offset 0, the last.
     expect(chunk).toMatchObject({ term: expect.any(Number), snapshot: { index, term, offset: 0, done: true } });

@@ -15,7 +15,9 @@ export async function post(path: string, body?: unknown): Promise<ApiResult> {
   try {
     const res = await fetch(path, {
       method: 'POST',
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      // Always JSON, even with no body: the server refuses any other control (415), since a page
+      // of another origin can send JSON only after a CORS preflight, which it never grants.
+      headers: { 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     let data: Record<string, unknown> = {};
