@@ -23,21 +23,7 @@ import { join } from 'node:path';
 import { connect } from '../../src/client/connect.js';
 import { freePorts } from '../../src/server/ports.js';
 import { ProcessCluster } from '../../src/server/process-cluster.js';
-
-function flag(name: string): boolean {
-  return process.argv.includes(`--${name}`);
-}
-
-function wholeNumber(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const n = Number(process.argv[i + 1]);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`--${name} must be a whole number ≥ 1, not ${JSON.stringify(process.argv[i + 1])}`);
-    process.exit(2);
-  }
-  return n;
-}
+import { flag, wholeNumber } from './args.js';
 
 const QUICK = flag('quick');
 const TASKS = wholeNumber('tasks', QUICK ? 500 : 5000);

@@ -31,23 +31,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcessCluster } from '../../src/server/process-cluster.js';
 import { freePorts } from '../../src/server/ports.js';
+import { flag, wholeNumber } from './args.js';
 
 // ---------------------------------------------------------------- arguments
-
-function flag(name: string): boolean {
-  return process.argv.includes(`--${name}`);
-}
-
-function wholeNumber(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const n = Number(process.argv[i + 1]);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`--${name} must be a whole number ≥ 1, not ${JSON.stringify(process.argv[i + 1])}`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const QUICK = flag('quick');
 const ENTRIES = wholeNumber('entries', QUICK ? 3000 : 100_000);

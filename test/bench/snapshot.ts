@@ -47,28 +47,9 @@ import { startNodeServer, type NodeServer } from '../../src/server/node-server.j
 import { freePorts } from '../../src/server/ports.js';
 import { SqliteStorage } from '../../src/storage/sqlite.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
+import { flag, option, wholeNumber } from './args.js';
 
 // ---------------------------------------------------------------- arguments
-
-function flag(name: string): boolean {
-  return process.argv.includes(`--${name}`);
-}
-
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-function wholeNumber(name: string, fallback: number): number {
-  const text = option(name);
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`--${name} must be a whole number ≥ 1, not ${JSON.stringify(text)}`);
-    process.exit(2);
-  }
-  return n;
-}
 
 // ---------------------------------------------------------------- small helpers
 

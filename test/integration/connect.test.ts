@@ -1,49 +1,19 @@
-/**
- * connect({ peers }): the HTTP client of a running cluster, against three in-process node servers
- * (SQLite in temp dirs, HTTP on 127.0.0.1, ports chosen at run time) with a client token. Every
- * server a test starts is stopped in afterEach, also when it fails.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, normalizePeers, UnauthorizedError } from '../../src/client/connect.js';
 import { InvalidRequestError, NotLeaderError, type RaftError } from '../../src/errors.js';
-import { startNodeServer, type NodeServer } from '../../src/server/node-server.js';
 import { freePorts } from '../../src/server/ports.js';
+import { NodeServers } from './node-servers.js';
 
 const TOKEN = 'connect-test-token';
-const servers = new Map<string, NodeServer>();
-const dirs: string[] = [];
+const cluster = new NodeServers();
+const servers = cluster.servers;
 
-afterEach(async () => {
-  await Promise.all([...servers.values()].map((s) => s.stop()));
-  servers.clear();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => cluster.stopAll());
 
-async function startCluster(): Promise<Record<string, string>> {
-  const ports = await freePorts(3);
-  const peers = Object.fromEntries(ports.map((port, i) => [`n${i + 1}`, `127.0.0.1:${port}`]));
-  const root = mkdtempSync(join(tmpdir(), 'xstate-raft-connect-'));
-  dirs.push(root);
-  for (const [i, id] of Object.keys(peers).entries()) {
-    servers.set(
-      id,
-      await startNodeServer({
-        id,
-        listen: { host: '127.0.0.1', port: ports[i] as number },
-        peers,
-        dataDir: join(root, id),
-        clientToken: TOKEN,
-        logger: pino({ level: 'silent' }),
-      }),
-    );
-  }
-  return peers;
+function startCluster(): Promise<Record<string, string>> {
+  return cluster.start(TOKEN, 'xstate-raft-connect-');
 }
 
 describe('connect', () => {

@@ -1,66 +1,25 @@
-/**
- * The coordination routes (/v1/leases, /v1/queues, /v1/tasks, /v1/watch) and the fence of a KV
- * write, against three in-process node servers (SQLite in temp dirs, HTTP on 127.0.0.1, ports
- * chosen at run time, a client token); and connect()'s leases, tasks and watch over them. Writes
- * are sent to a follower, so every one is also a test of forwarding. Every server a test starts is
- * stopped in afterEach, also when it fails.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/connect.js';
 import type { TaskClaim, WatchMessage } from '../../src/coord/types.js';
 import { InvalidRequestError, LeaseHeldError, NotFoundError, StaleTokenError } from '../../src/errors.js';
-import { type NodeServer, type NodeServerOptions, startNodeServer } from '../../src/server/node-server.js';
-import { freePorts } from '../../src/server/ports.js';
+import type { NodeServer, NodeServerOptions } from '../../src/server/node-server.js';
+import { NodeServers } from './node-servers.js';
 
 const TOKEN = 'coord-test-token';
-const servers = new Map<string, NodeServer>();
-const dirs: string[] = [];
+const cluster = new NodeServers();
+const servers = cluster.servers;
 
-afterEach(async () => {
-  await Promise.all([...servers.values()].map((s) => s.stop()));
-  servers.clear();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => cluster.stopAll());
 
 type Extra = Pick<NodeServerOptions, 'watchHistory' | 'watchKeepAliveMs' | 'bodyLimit'>;
 
 /** Three nodes; resolves once one of them leads. Returns the addresses, and a follower's and the leader's. */
 async function startCluster(extra: Extra = {}): Promise<{ peers: Record<string, string>; follower: string; leader: string }> {
-  const ports = await freePorts(3);
-  const peers = Object.fromEntries(ports.map((port, i) => [`n${i + 1}`, `127.0.0.1:${port}`]));
-  const root = mkdtempSync(join(tmpdir(), 'xstate-raft-coord-'));
-  dirs.push(root);
-  for (const [i, id] of Object.keys(peers).entries()) {
-    servers.set(
-      id,
-      await startNodeServer({
-        id,
-        listen: { host: '127.0.0.1', port: ports[i] as number },
-        peers,
-        dataDir: join(root, id),
-        clientToken: TOKEN,
-        electionTimeout: [150, 300],
-        heartbeatInterval: 50,
-        logger: pino({ level: 'silent' }),
-        ...extra,
-      }),
-    );
-  }
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const leader = [...servers.values()].find((s) => s.node.status().role === 'leader');
-    if (leader !== undefined && [...servers.values()].every((s) => s.node.status().leaderId === leader.node.id)) {
-      const follower = [...servers.values()].find((s) => s !== leader) as NodeServer;
-      return { peers, follower: follower.address, leader: leader.address };
-    }
-    if (Date.now() > deadline) throw new Error('no leader within 15 s');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const peers = await cluster.start(TOKEN, 'xstate-raft-coord-', { electionTimeout: [150, 300], heartbeatInterval: 50, ...extra });
+  const leader = await cluster.agreedLeader();
+  const follower = [...servers.values()].find((s) => s !== leader) as NodeServer;
+  return { peers, follower: follower.address, leader: leader.address };
 }
 
 interface Reply {
