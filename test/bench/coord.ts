@@ -95,6 +95,23 @@ async function main(): Promise<void> {
         `(${Math.round(claimed / seconds)} claim+complete pairs/s); one claim: p50 ${ms(percentile(claimLatency, 50))}, p99 ${ms(percentile(claimLatency, 99))}`,
     );
 
+    // The baseline, same client, same cluster, same run: plain KV puts by as many writers, for as
+    // many operations as the claimers made (a claim and a complete each).
+    let puts = 0;
+    const putStarted = performance.now();
+    await Promise.all(
+      Array.from({ length: CLAIMERS }, async (_, c) => {
+        while (puts < 2 * claimed) {
+          puts++;
+          await client.put(`bench/p${c}`, puts);
+        }
+      }),
+    );
+    const putSeconds = (performance.now() - putStarted) / 1000;
+    console.log(
+      `baseline: ${puts} KV puts by ${CLAIMERS} writers in ${putSeconds.toFixed(2)} s — ${Math.round(puts / putSeconds)} puts/s; ` +
+        `claim+complete is ${((2 * claimed) / seconds / (puts / putSeconds)).toFixed(2)}× the put rate in operations`,
+    );
     // 2. Watch latency.
     const abort = new AbortController();
     const sent = new Map<number, number>();
