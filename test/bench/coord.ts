@@ -8,7 +8,9 @@
  * 1. Claims/s: N tasks (default 5000) posted first (not timed), then C claimers (default 32), each
  *    in a loop claim → complete, until the queue is empty: "claims/s" is claims granted per second,
  *    and "claim+complete" the pairs per second (the same count: every claim is completed). Also
- *    the p50/p99 of one claim call.
+ *    the p50/p99 of one claim call. Baseline, in the same run: as many plain KV puts (two per
+ *    claimed task) by C writers through the same client; the ratio is claim+complete operations
+ *    per second over puts per second.
  * 2. Watch latency: a watcher on `bench/` (GET /v1/watch, Server-Sent Events, from the node the
  *    client reaches first) and a writer doing S sequential puts (default 1000) of `bench/k`: the
  *    latency of a change is from the put's call to the watcher receiving that change (both in this
