@@ -264,6 +264,8 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
   private kv = new KvStateMachine();
   private readonly leases = new Map<string, Lease>();
   private readonly tasks = new Map<string, Task>();
+  /** Per queue, the ids of all its tasks (what `task.list` reads, without a pass over every queue's). */
+  private readonly byQueue = new Map<string, Set<string>>();
   /** Per queue, the ids of its queued tasks, oldest post first. */
   private readonly queued = new Map<string, string[]>();
   private readonly sessions = new Map<string, Session>();
@@ -482,7 +484,7 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
       });
     }
     const task: Task = { id, queue: cmd.queue, task: cmd.task, state: 'queued', attempts: 0, maxAttempts: cmd.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, postedAt: index };
-    this.tasks.set(id, task);
+    this.remember(task);
     this.enqueue(task);
     this.taskChanged(index, task, 'posted');
     return freeze({ ok: true, id, index, duplicate: false });
@@ -567,6 +569,23 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
     this.taskChanged(index, task, 'dead');
   }
 
+  private remember(task: Task): void {
+    this.tasks.set(task.id, task);
+    let ids = this.byQueue.get(task.queue);
+    if (ids === undefined) {
+      ids = new Set();
+      this.byQueue.set(task.queue, ids);
+    }
+    ids.add(task.id);
+  }
+
+  private forget(task: Task): void {
+    this.tasks.delete(task.id);
+    const ids = this.byQueue.get(task.queue);
+    ids?.delete(task.id);
+    if (ids?.size === 0) this.byQueue.delete(task.queue);
+  }
+
   /** Into its queue at its place (oldest post first). */
   private enqueue(task: Task): void {
     let ids = this.queued.get(task.queue);
@@ -588,8 +607,8 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
    */
   private forgetOld(): void {
     for (const [id, session] of this.sessions) if (session.at < this.time - this.sessionRetentionMs) this.sessions.delete(id);
-    for (const [id, task] of this.tasks) {
-      if (task.finishedAt !== undefined && task.finishedAt < this.time - this.taskRetentionMs) this.tasks.delete(id);
+    for (const task of this.tasks.values()) {
+      if (task.finishedAt !== undefined && task.finishedAt < this.time - this.taskRetentionMs) this.forget(task);
     }
   }
 
@@ -755,7 +774,7 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
       case 'task.list':
         return this.queueView(q.queue, q.limit ?? MAX_LIST_LIMIT);
       case 'queue.list': {
-        const names = [...new Set([...this.tasks.values()].map((t) => t.queue))].sort(compareStrings);
+        const names = [...this.byQueue.keys()].sort(compareStrings);
         return freeze({ queues: freeze(names.map((n) => this.queueView(n, MAX_LIST_LIMIT))) });
       }
       case 'coord.time':
@@ -766,8 +785,8 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
   private queueView(queue: string, limit: number): QueueView {
     const counts: Record<TaskState, number> = { queued: 0, claimed: 0, done: 0, dead: 0 };
     const tasks: TaskView[] = [];
-    for (const task of this.tasks.values()) {
-      if (task.queue !== queue) continue;
+    for (const id of this.byQueue.get(queue) ?? []) {
+      const task = this.tasks.get(id) as Task;
       counts[task.state]++;
       tasks.push(taskView(task));
     }
@@ -837,7 +856,7 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
     }
     for (const t of data.tasks) {
       const task = stripUndefined({ ...t }) as Task;
-      this.tasks.set(task.id, task);
+      this.remember(task);
       if (task.state === 'queued') this.enqueue(task);
       if (task.claim !== undefined) this.deadlines.push({ kind: 'task', key: task.id, token: task.claim.token, expiresAt: task.claim.expiresAt });
     }
@@ -858,6 +877,7 @@ export class CoordStateMachine implements StateMachine<CoordCommand, CoordResult
     this.kv = kv;
     this.leases.clear();
     this.tasks.clear();
+    this.byQueue.clear();
     this.queued.clear();
     this.sessions.clear();
     this.deadlines.clear();
