@@ -49,6 +49,8 @@ export function coordClient(transport: CoordTransport): CoordClient & { readonly
     const result = await transport.command(command);
     return orThrow(result) as T;
   };
+  /** Queues the last claim found empty (see tasks.claim). */
+  const emptyQueues = new Set<string>();
   const fenced = (options: { readonly fence?: Fence } | undefined) => (options?.fence !== undefined ? { fence: options.fence } : {});
   return {
     kv: {
@@ -99,7 +101,19 @@ export function coordClient(transport: CoordTransport): CoordClient & { readonly
         const result = await run<{ id: string; duplicate: boolean; index: number }>(command);
         return { id: result.id, index: result.index, duplicate: result.duplicate };
       },
-      claim: async (queue, { worker, ttlMs }) => (await run<{ claim: TaskClaim | null }>({ type: 'task.claim', queue, worker, ttlMs })).claim ?? undefined,
+      claim: async (queue, { worker, ttlMs }) => {
+        // A claim is a log entry. After finding `queue` empty, look (a linearizable read: one
+        // heartbeat round, no disk write) before claiming again, so a worker polling an idle queue
+        // does not fill the log; a busy queue is claimed straight away.
+        if (emptyQueues.has(queue)) {
+          const view = await transport.query<QueueView>({ type: 'task.list', queue, limit: 1 });
+          if (view.counts.queued === 0) return undefined;
+        }
+        const claim = (await run<{ claim: TaskClaim | null }>({ type: 'task.claim', queue, worker, ttlMs })).claim ?? undefined;
+        if (claim === undefined) emptyQueues.add(queue);
+        else emptyQueues.delete(queue);
+        return claim;
+      },
       heartbeat: async (id, token, options = {}) =>
         run<{ expiresAt: number }>({ type: 'task.heartbeat', id, token, ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}) }).then(({ expiresAt }) => ({
           expiresAt,
