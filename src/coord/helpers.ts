@@ -6,8 +6,9 @@
  * lease or a claim counts as lost).
  */
 import type { JsonValue } from '../core/json.js';
-import { ClaimLostError, Deadline, globalTimers, isClaimGone, isStale, keepAlive, LeaseLostError, pause, type Timers } from './keep-alive.js';
-import type { CoordClient, FencingToken, TaskClaim, TaskState } from './types.js';
+import { InvalidRequestError } from '../errors.js';
+import { ClaimLostError, Deadline, globalTimers, hasCode, isClaimGone, isStale, keepAlive, LeaseLostError, pause, type Timers } from './keep-alive.js';
+import { type CoordClient, type FencingToken, MAX_REASON_LENGTH, type TaskClaim, type TaskState } from './types.js';
 
 export { ClaimLostError, globalTimers, LeaseLostError, type Timers } from './keep-alive.js';
 
@@ -120,7 +121,8 @@ export async function processTasks(client: CoordClient, queue: string, options: 
   const pollMs = options.pollMs ?? 1000;
   const heartbeatEveryMs = options.heartbeatEveryMs ?? ttlMs / 3;
   const retryMs = options.retryMs ?? heartbeatEveryMs / 4;
-  const concurrency = Math.max(1, options.concurrency ?? 1);
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidRequestError(`processTasks: concurrency is a whole number ≥ 1, not ${concurrency}`);
   const report = (error: unknown) => onError?.(error);
 
   const handle = async (claim: TaskClaim, deadline: Deadline) => {
@@ -150,7 +152,10 @@ export async function processTasks(client: CoordClient, queue: string, options: 
         outcome = { ok: false, reason: reasonOf(error) };
       }
       // The heartbeats go on until the outcome is recorded: a slow complete must not lose the claim.
-      if (!lost) await settleClaim(client, claim, outcome, { timers, retryMs, isLost: () => lost, onError: report });
+      if (!lost) {
+        const recorded = await settleClaim(client, claim, outcome, { timers, retryMs, isLost: () => lost, onError: report });
+        if (!recorded.settled && recorded.cause !== undefined) report(recorded.cause);
+      }
     } finally {
       keeper.stop();
       signal?.removeEventListener('abort', stopWithCaller);
@@ -203,6 +208,8 @@ export async function settleClaim(
   outcome: ClaimOutcome,
   options: { readonly timers: Timers; readonly retryMs: number; readonly isLost: () => boolean; readonly onError?: (error: unknown) => void },
 ): Promise<{ settled: true; state: TaskState } | { settled: false; cause: unknown }> {
+  // The cluster refuses a longer reason; a refusal that no retry can change must not loop.
+  if (!outcome.ok) outcome = { ...outcome, reason: outcome.reason.slice(0, MAX_REASON_LENGTH) };
   for (;;) {
     try {
       if (!outcome.ok) return { settled: true, state: (await client.tasks.fail(claim.id, claim.token, outcome.reason, { retry: outcome.retry ?? true })).state };
@@ -212,6 +219,15 @@ export async function settleClaim(
       if (isClaimGone(error)) {
         if (outcome.ok && (await completedUnder(client, claim))) return { settled: true, state: 'done' };
         return { settled: false, cause: error };
+      }
+      if (hasCode(error, 'invalid_request') || hasCode(error, 'invalid_command')) {
+        // Refused as it is (a result the cluster cannot store, too large, too deep): sending it
+        // again changes nothing. A result becomes a failure (back to the queue while attempts
+        // remain); a refused failure is given up, and the claim left to expire.
+        if (!outcome.ok) return { settled: false, cause: error };
+        options.onError?.(error);
+        outcome = { ok: false, reason: `the result was refused: ${(error as Error).message}`.slice(0, MAX_REASON_LENGTH), retry: true };
+        continue;
       }
       options.onError?.(error);
     }

@@ -23,6 +23,8 @@ export const MAX_TTL_MS = 24 * 60 * 60 * 1000;
 export const MAX_NAME_LENGTH = 256;
 /** Attempts a task gets before it is dead-lettered, unless `post` says otherwise. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
+/** Longest reason a failed task records (longer ones are cut by the helpers, refused by the cluster). */
+export const MAX_REASON_LENGTH = 4096;
 export const MAX_ATTEMPTS_LIMIT = 1000;
 
 // ---------------------------------------------------------------- leases

@@ -378,7 +378,7 @@ class Messages {
 const NEXT_STEP: Readonly<Record<string, string>> = {
   not_leader: 'The cluster has no leader right now (an election, or too few nodes up); nothing was done. Retry in a few seconds; cluster_status shows the nodes.',
   leader_timeout: 'No leader was elected in time; nothing is known to have changed. Retry in a few seconds; cluster_status shows the nodes.',
-  read_timeout: 'The read did not complete in time; nothing changed. Retry; cluster_status shows whether the nodes are up.',
+  timeout: 'The read did not complete in time; nothing changed. Retry; cluster_status shows whether the nodes are up.',
   invalid_request: 'The cluster refused the arguments; nothing changed. Fix them and call again.',
   unauthorized: "The MCP server's --token is missing or wrong: whoever configured it must fix that; retrying will not help.",
   not_supported: 'This cannot work with this server; retrying will not help.',
