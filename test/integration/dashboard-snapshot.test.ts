@@ -130,6 +130,9 @@ describe("the dashboard's picture of snapshots", { timeout: 90_000 }, () => {
     expect((await fetch(`${dashboard.url}/api/nodes/${follower}/isolate`, { method: 'POST', headers: { 'content-type': 'application/json' } })).status).toBe(200);
     const address = (servers[leader] as NodeServer).address;
     for (let i = 0; i < 2 * THRESHOLD + 5; i++) expect((await http(address, 'PUT', `/kv/key${i}`, { value: `value ${i}` }, auth)).status).toBe(200);
+    // From here on the leader may send the snapshot it takes (already while the follower is cut
+    // off, when it probes it; the transport retries that chunk once it is back).
+    const sent = events.messages.length;
     const taken = await http(address, 'POST', '/admin/snapshot', undefined, auth);
     expect(taken.status).toBe(200);
     const { index, term } = taken.body as { index: number; term: number };
@@ -149,9 +152,13 @@ describe("the dashboard's picture of snapshots", { timeout: 90_000 }, () => {
     expect(compacted.log?.terms).toHaveLength((compacted.lastLogIndex ?? 0) - index);
 
     // Back in touch, the follower needs entries the leader compacted: it gets the snapshot.
-    const sent = events.messages.length;
     expect((await fetch(`${dashboard.url}/api/nodes/${follower}/rejoin`, { method: 'POST', headers: { 'content-type': 'application/json' } })).status).toBe(200);
-    const chunk = await events.until<MessageEvent>('messages', (m) => m.type === 'rpc.installSnapshot' && m.from === leader && m.to === follower, 'InstallSnapshot', sent);
+    const chunk = await events.until<MessageEvent>(
+      'messages',
+      (m) => m.type === 'rpc.installSnapshot' && m.from === leader && m.to === follower && m.snapshot?.index === index,
+      'InstallSnapshot',
+      sent,
+    );
     // One chunk holds this small snapshot: the whole of it, from offset 0, the last.
     expect(chunk).toMatchObject({ term: expect.any(Number), snapshot: { index, term, offset: 0, done: true } });
     expect(chunk.snapshot?.bytes).toBeGreaterThan(0);
