@@ -17,7 +17,7 @@ import { fromCallback, type EventObject } from 'xstate';
 import type { JsonValue } from '../core/json.js';
 import { settleClaim } from './helpers.js';
 import type { LogIndex } from '../core/types.js';
-import { ClaimLostError, Deadline, globalTimers, isClaimGone, isStale, keepAlive, LeaseLostError, pause, type Timers } from './keep-alive.js';
+import { ClaimLostError, Deadline, globalTimers, isStale, keepAlive, keepClaim, LeaseLostError, pause, type Timers } from './keep-alive.js';
 import type { Change, CoordClient, FencingToken, TaskClaim, TaskState, WatchKind } from './types.js';
 
 // ---------------------------------------------------------------- leaseActor
@@ -154,14 +154,12 @@ export const claimTaskActor = fromCallback<ClaimTaskCommand, ClaimTaskActorInput
       }
       if (claim !== undefined) {
         const got = claim;
-        const keeper = keepAlive({
+        const keeper = keepClaim(client, got, {
           timers,
           ttlMs,
           everyMs: heartbeatEveryMs,
           retryMs,
           deadline,
-          extend: () => client.tasks.heartbeat(got.id, got.token),
-          isLoss: isClaimGone,
           onLost: (cause) => lose(got, cause),
         });
         open = { claim: got, keeper, settling: false };

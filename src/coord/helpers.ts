@@ -7,7 +7,7 @@
  */
 import type { JsonValue } from '../core/json.js';
 import { InvalidRequestError } from '../errors.js';
-import { ClaimLostError, Deadline, globalTimers, hasCode, isClaimGone, isStale, keepAlive, LeaseLostError, pause, type Timers } from './keep-alive.js';
+import { ClaimLostError, Deadline, globalTimers, hasCode, isClaimGone, isStale, keepAlive, keepClaim, LeaseLostError, pause, type Timers } from './keep-alive.js';
 import { type CoordClient, type FencingToken, MAX_REASON_LENGTH, type TaskClaim, type TaskState } from './types.js';
 
 export { ClaimLostError, globalTimers, LeaseLostError, type Timers } from './keep-alive.js';
@@ -130,14 +130,12 @@ export async function processTasks(client: CoordClient, queue: string, options: 
     const stopWithCaller = () => controller.abort(signal?.reason);
     signal?.addEventListener('abort', stopWithCaller, { once: true });
     let lost = false;
-    const keeper = keepAlive({
+    const keeper = keepClaim(client, claim, {
       timers,
       ttlMs,
       everyMs: heartbeatEveryMs,
       retryMs,
       deadline,
-      extend: () => client.tasks.heartbeat(claim.id, claim.token),
-      isLoss: isClaimGone,
       onLost: (cause) => {
         lost = true;
         controller.abort(new ClaimLostError(claim.id, claim.token, cause));

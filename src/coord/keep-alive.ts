@@ -12,7 +12,7 @@
  * that errs on the safe side, by the request's latency, as the contract asks (types.ts).
  */
 import { RaftError } from '../errors.js';
-import type { FencingToken } from './types.js';
+import type { CoordClient, FencingToken, TaskClaim } from './types.js';
 
 /** The two timer functions the agent-side code uses: the global ones by default, a virtual clock in tests. */
 export interface Timers {
@@ -118,6 +118,11 @@ export interface KeepAliveOptions {
   readonly onLost: (cause: unknown) => void;
   /** Extensions that failed and will be retried. */
   readonly onError?: (error: unknown) => void;
+}
+
+/** Heartbeats a claim on a timer until stopped or lost (a heartbeat refused, or none in time). */
+export function keepClaim(client: CoordClient, claim: TaskClaim, options: Omit<KeepAliveOptions, 'extend' | 'isLoss'>): { stop(): void } {
+  return keepAlive({ ...options, extend: () => client.tasks.heartbeat(claim.id, claim.token), isLoss: isClaimGone });
 }
 
 /** Extends on a timer until stopped or lost; at most one extension is in flight. */

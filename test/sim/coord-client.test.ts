@@ -9,17 +9,7 @@ import { processTasks } from '../../src/coord/helpers.js';
 import { CoordStateMachine } from '../../src/coord/state-machine.js';
 import { KvClient, type KvCluster, type KvNode } from '../../src/kv/client.js';
 import { Simulation } from '../../src/sim/simulation.js';
-
-async function drive<T>(sim: Simulation, promise: Promise<T>): Promise<T> {
-  let done = false;
-  void promise.finally(() => (done = true)).catch(() => undefined);
-  for (let i = 0; i < 4000 && !done; i++) {
-    sim.run(5);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  if (!done) throw new Error('did not settle within 20 s of virtual time');
-  return promise;
-}
+import { drive } from './harness.js';
 
 describe('the coordination client', () => {
   it('polls an empty queue without writing the log, and claims as soon as a task is posted', async () => {

@@ -9,16 +9,7 @@ import { coordClient, kvClientCommands } from '../../src/coord/client.js';
 import { CoordStateMachine } from '../../src/coord/state-machine.js';
 import { KvClient, type KvCluster, type KvNode } from '../../src/kv/client.js';
 import { Simulation } from '../../src/sim/simulation.js';
-
-async function drive<T>(sim: Simulation, promise: Promise<T>): Promise<T> {
-  let done = false;
-  void promise.finally(() => (done = true)).catch(() => undefined);
-  for (let i = 0; i < 4000 && !done; i++) {
-    sim.run(5);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  return promise;
-}
+import { drive } from './harness.js';
 
 function setup(seed: number, wallClock?: (id: string, now: number) => number) {
   const machines = new Map<string, CoordStateMachine>();

@@ -125,3 +125,19 @@ export function figure8Scenario(sim: Simulation): void {
   sim.restart(s1);
   one(sim, 'after', 5);
 }
+
+/**
+ * Await `promise` while the simulation runs, 5 virtual ms at a time with a turn of the event loop
+ * between (so the clients' continuations run); throws when it has not settled within `limitMs` of
+ * virtual time (default 20 s), instead of waiting for ever.
+ */
+export async function drive<T>(sim: Simulation, promise: Promise<T>, limitMs = 20_000): Promise<T> {
+  let done = false;
+  void promise.finally(() => (done = true)).catch(() => undefined);
+  for (let waited = 0; waited < limitMs && !done; waited += 5) {
+    sim.run(5);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  if (!done) throw new Error(`did not settle within ${limitMs} ms of virtual time`);
+  return promise;
+}
