@@ -149,11 +149,22 @@ export function parseRpcMessage(input: unknown): ParseResult {
   const type = typeof input === 'object' && input !== null ? (input as { type?: unknown }).type : undefined;
   // Own keys only: a type such as "toString" or "__proto__" must not find an Object.prototype member.
   const schema = typeof type === 'string' && Object.hasOwn(schemas, type) ? schemas[type as keyof typeof schemas] : undefined;
-  if (schema === undefined) return { ok: false, error: `unknown message type ${JSON.stringify(type)}` };
+  if (schema === undefined) return { ok: false, error: `unknown message type ${describeType(type)}` };
   const result = schema.safeParse(input);
   if (!result.success) {
     const issue = result.error.issues[0];
     return { ok: false, error: `${type}: ${issue?.path.join('.') || 'message'}: ${issue?.message ?? 'invalid'}` };
   }
   return { ok: true, message: result.data as RpcMessage };
+}
+
+/**
+ * How an unknown `type` is named in the refusal. Not JSON.stringify of any value: a BigInt or a
+ * cyclic object would make it throw (found by test/unit/fuzz-wire.test.ts), and a large object
+ * would make the refusal as large. A long string is cut.
+ */
+function describeType(type: unknown): string {
+  if (typeof type === 'string') return JSON.stringify(type.length > 64 ? `${type.slice(0, 64)}…` : type);
+  if (typeof type === 'number' || typeof type === 'boolean' || type === null || type === undefined) return String(type);
+  return Array.isArray(type) ? '(an array)' : `(a value of type ${typeof type})`;
 }

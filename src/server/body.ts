@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { MAX_JSON_DEPTH } from '../core/json.js';
 
 export class HttpError extends Error {
   constructor(
@@ -11,7 +12,13 @@ export class HttpError extends Error {
   }
 }
 
-/** Read a JSON body of at most `limit` bytes; 413 past the limit (reading stops early), 400 if it is not JSON. */
+/**
+ * Read a JSON body of at most `limit` bytes; 413 past the limit (reading stops early), 400 if it is
+ * not JSON or nests arrays and objects deeper than a command may (MAX_JSON_DEPTH). Checked here,
+ * before any schema: the ones that take any JSON value (z.json(): a KV value, a task, a result)
+ * recurse once per level and overflowed the stack at a depth between 1 000 and 2 000 — a body of a
+ * few kilobytes was a 500 (found by test/integration/fuzz-http.test.ts).
+ */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) {
@@ -30,11 +37,42 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.length === 0) return undefined;
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (error) {
     throw new HttpError(400, { error: 'bad_request', reason: `the body is not JSON: ${(error as Error).message}` });
   }
+  if (nestingDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new HttpError(400, { error: 'bad_request', reason: `the body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels` });
+  }
+  return value;
+}
+
+/**
+ * How deep valid JSON text nests arrays and objects (brackets inside strings do not count); stops
+ * counting once past `limit`. A scan of the text, not of the parsed value: no recursion.
+ */
+export function nestingDepth(text: string, limit = Number.POSITIVE_INFINITY): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      // A backslash escapes the next character (an escaped quote does not end the string).
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > deepest) {
+        deepest = depth;
+        if (deepest > limit) return deepest;
+      }
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
 }
 
 /**
