@@ -344,7 +344,8 @@ export function coordApi(options: CoordApiOptions): CoordApi {
         throw new HttpError(404, { error: 'not_found', detail: `no such route: ${path} (see /v1/leases, /v1/queues, /v1/tasks/<id>, /v1/watch)` });
       }
       send(answer[0], answer[1]);
-    } catch (error) {
+    } catch (thrown) {
+      const error = thrown instanceof UnexpectedAnswer ? thrown.toHttp(req) : thrown;
       const [status, body] = toHttpError(error, options.addressOf);
       if (!res.headersSent) {
         if (error instanceof HttpError && error.headers) for (const [header, value] of Object.entries(error.headers)) res.setHeader(header, value);
@@ -485,7 +486,27 @@ function refusalAnswer(result: CoordResult): [number, unknown] {
     case 'not_found':
       return [404, { error: 'not_found', detail: refusal.detail }];
     default:
-      throw new HttpError(500, { error: 'internal', reason: `unexpected answer of the state machine: ${JSON.stringify(result)}` });
+      throw new UnexpectedAnswer(result);
+  }
+}
+
+/**
+ * The state machine answered as for another command. With X-Client-Id this is the answer it kept
+ * for that (client, seq): the seq was reused for a different request (a client must increase it
+ * for each new one), and the replayed answer is not this route's — 409, not 500 (found by
+ * test/integration/fuzz-http.test.ts). Without one it is a bug here: 500.
+ */
+class UnexpectedAnswer extends Error {
+  constructor(readonly result: CoordResult) {
+    super(`unexpected answer of the state machine: ${JSON.stringify(result)}`);
+  }
+
+  toHttp(req: IncomingMessage): HttpError {
+    if (req.headers['x-client-id'] === undefined) return new HttpError(500, { error: 'internal', reason: this.message });
+    return new HttpError(409, {
+      error: 'request_seq_reused',
+      reason: `X-Client-Id ${JSON.stringify(req.headers['x-client-id'])} with X-Request-Seq ${JSON.stringify(req.headers['x-request-seq'])} was already used for another request, whose answer is kept for retries; use a higher X-Request-Seq for a new request`,
+    });
   }
 }
 

@@ -660,6 +660,20 @@ describe('fuzzed HTTP requests to three node servers', { timeout: TIMEOUT }, () 
     await servers.agreedLeader(30_000);
   });
 
+  // Found by this file (FUZZ_RUNS=10000): a (client, seq) reused for another command got the first
+  // command's kept answer, which POST /v1/queues/:queue did not expect — a 500.
+  it('answers a queue post whose X-Client-Id and X-Request-Seq were used for another request with 409 request_seq_reused', async () => {
+    const leader = await servers.agreedLeader(30_000);
+    const headers = { ...auth, 'x-client-id': 'reuser', 'x-request-seq': '1' };
+    const acquired = await send(leader.address, { route: 'regression', method: 'PUT', path: '/v1/leases/reused', headers, body: '{"holder": "w1", "ttlMs": 60000}' });
+    expect(acquired.status, acquired.body).toBe(200);
+    const posted = await send(leader.address, { route: 'regression', method: 'POST', path: '/v1/queues/reused', headers, body: '{"task": 0}' });
+    expect(posted.status, posted.body).toBe(409);
+    expect(JSON.parse(posted.body)).toMatchObject({ error: 'request_seq_reused' });
+    const claimed = await send(leader.address, { route: 'regression', method: 'POST', path: '/v1/queues/reused/claim', headers, body: '{"worker": "w1", "ttlMs": 60000}' });
+    expect(claimed.status, claimed.body).toBe(409);
+  });
+
   // Found by this file: a body nested ~1 500 deep overflowed the stack in z.json() and was a 500.
   it('refuses a body nested deeper than a command may be (MAX_JSON_DEPTH) with 400 before any schema', async () => {
     const leader = await servers.agreedLeader(30_000);
