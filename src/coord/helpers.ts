@@ -54,6 +54,12 @@ export async function withLease<T>(client: CoordClient, name: string, options: W
     throw error;
   }
   const { token } = grant;
+  if (signal?.aborted) {
+    // The caller gave up while the lease was being acquired: hand it back rather than start fn.
+    deadline.cancel();
+    await client.leases.release(name, token).catch(() => undefined);
+    throw signal.reason;
+  }
   const controller = new AbortController();
   const abortWithCaller = () => controller.abort(signal?.reason);
   signal?.addEventListener('abort', abortWithCaller, { once: true });
@@ -68,7 +74,6 @@ export async function withLease<T>(client: CoordClient, name: string, options: W
     onLost: (cause) => controller.abort(new LeaseLostError(name, token, cause)),
     ...(onError ? { onError } : {}),
   });
-  if (signal?.aborted) abortWithCaller();
   let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
     outcome = { ok: true, value: await fn({ token, signal: controller.signal }) };

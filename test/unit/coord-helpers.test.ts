@@ -100,6 +100,25 @@ describe('withLease', () => {
   });
 });
 
+describe('withLease, the caller giving up', () => {
+  it('does not start fn when the caller aborted while the lease was being acquired, and hands the lease back', async () => {
+    const { clock, client } = setup();
+    const caller = new AbortController();
+    const acquire = client.leases.acquire.bind(client.leases);
+    client.leases.acquire = async (...args) => {
+      const grant = await acquire(...args);
+      caller.abort(new Error('the agent is shutting down'));
+      return grant;
+    };
+    let called = false;
+    await expect(withLease(client, 'migrate', { holder: 'a', ttlMs: 300, timers: clock, signal: caller.signal }, async () => (called = true))).rejects.toThrow(
+      'the agent is shutting down',
+    );
+    expect(called).toBe(false);
+    expect(await client.leases.get('migrate')).toBeUndefined();
+  });
+});
+
 describe('processTasks', () => {
   it('completes every task exactly once, with its handler result, under concurrency, even when the work outlasts the TTL', async () => {
     const { clock, client } = setup();
