@@ -12,6 +12,14 @@ export interface ProcessClusterOptions {
   host: string;
   /** Port of every node, by position (n1 first). */
   ports: readonly number[];
+  /** Address of every node, by position, where it differs from `host` (a node per network namespace: test/jepsen). */
+  hosts?: readonly string[];
+  /**
+   * A command that runs the node, per node: e.g. `['ip', 'netns', 'exec', ns]`, before the node's
+   * own command line. It must exec the node (not fork it), so that a signal sent to the child
+   * (kill -9, SIGSTOP) reaches the node itself.
+   */
+  wrap?: (id: string) => readonly string[];
   dataDir: string;
   secret?: string;
   /** The client API's bearer token for every node (XSTATE_RAFT_CLIENT_TOKEN). */
@@ -51,7 +59,7 @@ export class ProcessCluster {
     if (joiner !== undefined) return `${this.options.host}:${joiner.port}`;
     const i = this.ids.indexOf(id);
     if (i < 0) throw new RangeError(`unknown node ${id}`);
-    return `${this.options.host}:${this.options.ports[i]}`;
+    return `${this.options.hosts?.[i] ?? this.options.host}:${this.options.ports[i]}`;
   }
 
   /** Every node this cluster has started: the bootstrap ones, then those that joined. */
@@ -117,7 +125,8 @@ export class ProcessCluster {
     };
     // A joining server learns the members from the cluster; --peers (even from the environment) would be refused.
     if (joiner !== undefined) delete env.XSTATE_RAFT_PEERS;
-    const child = spawn(self.command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const [command, ...prefix] = [...(this.options.wrap?.(id) ?? []), self.command];
+    const child = spawn(command as string, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     this.children.set(id, child);
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => this.options.onLine?.(id, line));
