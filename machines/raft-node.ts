@@ -94,6 +94,7 @@ export { initialContext, type RaftContext, type RaftEffect, type RaftEvent, type
 const ELECTION_TIMER = 'raft.election';
 const HEARTBEAT_TIMER = 'raft.heartbeat';
 const TRANSFER_TIMER = 'raft.transfer';
+const LEADER_CONTACT_TIMER = 'raft.leaderContact';
 
 // ---------------------------------------------------------------- small helpers over context
 
@@ -388,6 +389,16 @@ const machine = setup({
       enqueue.raise({ type: 'timeout.election' }, { id: ELECTION_TIMER, delay });
     }),
     cancelElectionTimer: effects(({ enqueue }) => enqueue.cancel(ELECTION_TIMER)),
+    /**
+     * The leader's lease at a follower (etcd's "in lease"): a full election timeout — the shortest
+     * one, not this node's randomized draw — after the leader was last heard from, the follower no
+     * longer counts it as alive and grants pre-votes, whether or not its own timer has fired. So a
+     * failover follows the earliest survivor's timer, as it would without pre-vote.
+     */
+    armLeaderContactTimer: effects(({ context, enqueue }) => {
+      enqueue.cancel(LEADER_CONTACT_TIMER);
+      enqueue.raise({ type: 'timeout.leaderContact' }, { id: LEADER_CONTACT_TIMER, delay: context.electionTimeout[0] });
+    }),
     /** A leader keeps its election timer only for check-quorum. */
     armCheckQuorumTimer: effects(({ context, enqueue }) => {
       enqueue.cancel(ELECTION_TIMER);
@@ -755,7 +766,7 @@ const machine = setup({
       enqueue.raise({ type: 'timeout.transfer' }, { id: TRANSFER_TIMER, delay: context.electionTimeout[1] });
     }),
     cancelTransferTimer: effects(({ enqueue }) => enqueue.cancel(TRANSFER_TIMER)),
-    /** An election timeout passed: no leader was heard from within it (as far as pre-votes go). */
+    /** An election timeout passed without a word from the leader: it no longer stands in the way of pre-votes. */
     forgetLeaderContact: assign<Ctx, Ev, undefined, Ev, never>({ heardFromLeader: false }),
     /** Check-quorum passed: start counting answers afresh. */
     startActivityRound: assign<Ctx, Ev, undefined, Ev, never>({ recentlyActive: [] }),
@@ -826,10 +837,12 @@ const machine = setup({
         'client.changeConfig': { actions: 'rejectConfigChangeNotLeader' },
         'client.transferLeadership': { actions: 'refuseTransfer' },
         'rpc.appendEntries': [
-          { guard: 'logMatchesPrev', actions: ['recognizeLeader', 'armElectionTimer', 'acceptEntries'] },
-          { guard: 'isCurrentTerm', actions: ['recognizeLeader', 'armElectionTimer', 'rejectEntries'] },
+          { guard: 'logMatchesPrev', actions: ['recognizeLeader', 'armElectionTimer', 'armLeaderContactTimer', 'acceptEntries'] },
+          { guard: 'isCurrentTerm', actions: ['recognizeLeader', 'armElectionTimer', 'armLeaderContactTimer', 'rejectEntries'] },
         ],
-        'rpc.installSnapshot': { guard: 'isCurrentTerm', actions: ['recognizeLeader', 'armElectionTimer', 'receiveSnapshotChunk'] },
+        'rpc.installSnapshot': { guard: 'isCurrentTerm', actions: ['recognizeLeader', 'armElectionTimer', 'armLeaderContactTimer', 'receiveSnapshotChunk'] },
+        // The leader's lease ran out: a shortest election timeout without a word from it.
+        'timeout.leaderContact': { actions: 'forgetLeaderContact' },
         'client.propose': { actions: 'rejectProposal' },
         'client.read': { actions: 'rejectReads' },
       },

@@ -116,7 +116,10 @@ export interface RaftContext<C = unknown> {
   readonly commitIndex: LogIndex;
   readonly lastApplied: LogIndex;
   readonly leaderId: NodeId | null;
-  /** A leader of our term was heard from since the election timer last fired (or we lead): deny pre-votes. */
+  /**
+   * A leader of our term was heard from within the shortest election timeout (or we lead): deny
+   * pre-votes. Cleared by timeout.leaderContact, by this node's own election timeout and by a new term.
+   */
   readonly heardFromLeader: boolean;
   /** Follower: a snapshot being received from the leader. */
   readonly incomingSnapshot: IncomingSnapshot | undefined;
@@ -140,6 +143,8 @@ export interface RaftContext<C = unknown> {
 
 export type RaftEvent<C = unknown> =
   | { type: 'timeout.election' }
+  /** Follower: the shortest election timeout passed since the leader was last heard from (its lease at this follower ended). */
+  | { type: 'timeout.leaderContact' }
   | { type: 'timeout.heartbeat' }
   | RequestVote
   | RequestVoteResult

@@ -501,6 +501,7 @@ export function modelEvents(snapshot: RaftSnapshot, scope: ModelScope): RaftEven
   return [
     { type: 'timeout.election' },
     { type: 'timeout.heartbeat' },
+    { type: 'timeout.leaderContact' },
     ...requestVotes(c, role, scope),
     ...voteResults(c, role, scope),
     ...appendEntriesRequests(c, role, scope),

@@ -65,4 +65,35 @@ describe('leader election', () => {
     expect(idle / (sim.ids.length - 1)).toBeLessThanOrEqual(11); // per follower per second
     expect(idle).toBeGreaterThan(0);
   });
+
+  it("fails over by the earliest survivor's timer: a follower grants pre-votes once a shortest election timeout passed without the leader (etcd's in-lease rule), not only after its own timer fired", () => {
+    // Election timeout 1000–2000 ms, heartbeat 100 ms (etcd's defaults). Without the rule the first
+    // survivor to time out is refused by the other, whose own timer has not fired yet: the election
+    // waits for the later timer, up to ~1 s more.
+    let spreadSeen = 0;
+    for (let seed = 1; seed <= 12; seed++) {
+      const sim = cluster(3, seed, { electionTimeout: [1000, 2000], heartbeatInterval: 100 });
+      const leader = awaitLeader(sim, 20_000);
+      sim.run(1000);
+      expect(sim.leader()).toBe(leader);
+      const survivors = others(sim, leader);
+      const crashedAt = sim.now();
+      sim.crash(leader);
+      // Its last heartbeats land within 5 ms and arm the survivors' timers for the last time: each fires at most its delay after that.
+      sim.run(10);
+      const delays = survivors.map((id) => sim.node(id)?.actor.getSnapshot().context.electionDelay as number);
+      spreadSeen = Math.max(spreadSeen, Math.max(...delays) - Math.min(...delays));
+      expect(
+        sim.runUntil(() => sim.leader() !== undefined, { timeout: 10_000 }),
+        `seed ${seed}: a leader after the crash`,
+      ).toBe(true);
+      const failover = sim.now() - crashedAt;
+      // One pre-vote and one vote round on a 1–5 ms network after the earliest timer — unless the
+      // two timers fire within a round trip of each other and split the vote, as they may with any rule.
+      if (Math.max(...delays) - Math.min(...delays) < 50) continue;
+      expect(failover, `seed ${seed}: survivors' delays ${delays.join(', ')} ms`).toBeLessThanOrEqual(10 + Math.min(...delays) + 100);
+    }
+    // The seeds cover timers far enough apart for the rule to matter.
+    expect(spreadSeen).toBeGreaterThan(500);
+  });
 });
