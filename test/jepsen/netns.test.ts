@@ -46,6 +46,16 @@ s.on('data', () => console.log('echo'));
 s.on('error', () => {});
 `;
 
+/** Send argv[2] bytes to argv[1]:PORT, print the ms until as many have come back (echoed). */
+const BULK = `
+const net = require('node:net');
+const size = Number(process.argv[2]);
+const started = Date.now();
+let got = 0;
+const s = net.connect(${PORT}, process.argv[1], () => s.write(Buffer.alloc(size, 120)));
+s.on('data', (d) => { got += d.length; if (got >= size) { console.log(Date.now() - started); process.exit(0); } });
+`;
+
 /** Send argv[2] UDP datagrams to argv[1]:UDP_PORT, 2 ms apart. */
 const FLOOD = `
 const dgram = require('node:dgram');
@@ -54,12 +64,12 @@ let n = 0;
 const t = setInterval(() => { u.send('d', ${UDP_PORT}, process.argv[1]); if (++n >= Number(process.argv[2])) { clearInterval(t); setTimeout(() => process.exit(0), 100); } }, 2);
 `;
 
-describe.skipIf(unavailable !== undefined)('the netns fault layer', () => {
+describe.skipIf(unavailable !== undefined)('the netns fault layer', { timeout: 120_000 }, () => {
   let lab: NetnsLab;
   const servers = new Map<string, { child: ChildProcess; lines: string[] }>();
   const started: ChildProcess[] = [];
 
-  const reach = async (from: string, to: string, ms = 1000): Promise<boolean> => {
+  const reach = async (from: string, to: string, ms = 5000): Promise<boolean> => {
     const { stdout } = await run(lab.exec(from)[0] as string, [...lab.exec(from).slice(1), process.execPath, '-e', REACH, lab.address(to), String(ms)]);
     return stdout.trim() === 'ok';
   };
@@ -88,12 +98,12 @@ describe.skipIf(unavailable !== undefined)('the netns fault layer', () => {
           }),
       ),
     );
-  });
+  }, 120_000);
 
   afterAll(async () => {
     for (const child of [...[...servers.values()].map((s) => s.child), ...started]) child.kill('SIGKILL');
     await lab?.teardown();
-  });
+  }, 120_000);
 
   it('every node reaches every other, and the bridge reaches them all, before any fault', async () => {
     for (const from of ['a', 'b', 'c']) for (const to of ['a', 'b', 'c']) if (from !== to) expect(await reach(from, to), `${from} → ${to}`).toBe(true);
@@ -107,8 +117,8 @@ describe.skipIf(unavailable !== undefined)('the netns fault layer', () => {
 
   it('a cut stops every packet between the two nodes, both ways, and nothing else', async () => {
     await lab.cut([['a', 'b']]);
-    expect(await reach('a', 'b')).toBe(false);
-    expect(await reach('b', 'a')).toBe(false);
+    expect(await reach('a', 'b', 1500)).toBe(false);
+    expect(await reach('b', 'a', 1500)).toBe(false);
     expect(await reach('c', 'a')).toBe(true);
     expect(await reach('b', 'c')).toBe(true);
     expect(await reach('bridge', 'b')).toBe(true);
@@ -118,8 +128,8 @@ describe.skipIf(unavailable !== undefined)('the netns fault layer', () => {
 
   it('a partition into groups cuts every pair across them', async () => {
     await lab.partition([['a'], ['b', 'c']]);
-    expect(await reach('a', 'b')).toBe(false);
-    expect(await reach('c', 'a')).toBe(false);
+    expect(await reach('a', 'b', 1500)).toBe(false);
+    expect(await reach('c', 'a', 1500)).toBe(false);
     expect(await reach('b', 'c')).toBe(true);
     await lab.heal();
     expect(await reach('c', 'a')).toBe(true);
@@ -127,7 +137,7 @@ describe.skipIf(unavailable !== undefined)('the netns fault layer', () => {
 
   it('a one-way block is one-way: nothing the blocked node sends arrives, what the other sends does (both ways on its own connection)', async () => {
     await lab.blockOneWay('a', ['b']);
-    expect(await reach('a', 'b')).toBe(false);
+    expect(await reach('a', 'b', 1500)).toBe(false);
     // b opens the connection: b's "x" reaches a, a's "echo:x" reaches b.
     expect(await reach('b', 'a')).toBe(true);
     expect(await reach('a', 'c')).toBe(true);
@@ -155,6 +165,15 @@ describe.skipIf(unavailable !== undefined)('the netns fault layer', () => {
     pinger.kill('SIGKILL');
   });
 
+  it(`slow holds back what the node sends (${'netem or, without it, a tbf rate limit'})`, async () => {
+    const bulk = async () => Number((await run(lab.exec('b')[0] as string, [...lab.exec('b').slice(1), process.execPath, '-e', BULK, lab.address('a'), '40000'])).stdout);
+    await lab.slow('a');
+    // 40 kB echoed by a: at tbf's 400 kbit/s at least ~0.7 s (netem: 80 ms ± 40 per packet); load only makes it slower.
+    expect(await bulk()).toBeGreaterThan(400);
+    await lab.heal();
+    expect(lab.faultsAt('a').slow).toBe(false);
+  });
+
   it('loss drops about the share of packets asked, at the receiving node only', async () => {
     await lab.loss(50, ['b']);
     const [b0, c0] = [await datagrams('b'), await datagrams('c')];
@@ -169,7 +188,7 @@ describe.skipIf(unavailable !== undefined)('the netns fault layer', () => {
   });
 });
 
-describe.skipIf(unavailable !== undefined)('teardown', () => {
+describe.skipIf(unavailable !== undefined)('teardown', { timeout: 120_000 }, () => {
   it('leaves no namespace and no link behind, and a second teardown is harmless', async () => {
     const links = async () => (await run('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((line) => line.split(':')[1]?.trim());
     const before = await links();

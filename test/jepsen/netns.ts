@@ -27,7 +27,7 @@
  * A base chain `input` accepts loopback, keeps a conntrack rule (so connections are tracked from
  * their first packet, which `ct direction` needs), then jumps to `faults`.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 
@@ -61,6 +61,19 @@ export async function netnsUnavailable(): Promise<string | undefined> {
     await run('ip', ['netns', 'del', probe]).catch(() => undefined);
   }
   return undefined;
+}
+
+/** The processes inside namespace `ns` (none when it does not exist). */
+async function pidsIn(ns: string): Promise<number[]> {
+  try {
+    const { stdout } = await run('ip', ['netns', 'pids', ns]);
+    return stdout
+      .split('\n')
+      .filter((p) => /^\d+$/.test(p))
+      .map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /** The namespaces of this machine whose names start with `prefix`. */
@@ -201,14 +214,23 @@ export class NetnsLab {
   }
 
   /**
-   * Delete every namespace of this run (their links go with them). Safe to call twice and after a
-   * failed create. A namespace still held by a live process loses its name but lives until that
-   * process exits: stop the processes first. Returns the names it could not delete.
+   * Delete every namespace of this run (their links go with them). A process still inside one
+   * (a node or client the caller lost track of) is killed first — a namespace lives on, nameless,
+   * as long as a process holds it. Safe to call twice and after a failed create. Returns what it
+   * could not remove, and the processes it had to kill ("pid <n> in <ns>"): empty normally.
    */
   async teardown(): Promise<string[]> {
     this.torn = true;
     const left: string[] = [];
     for (const ns of [...this.namespaces.values(), this.bridgeNs]) {
+      for (const pid of await pidsIn(ns)) {
+        left.push(`pid ${pid} in ${ns}`);
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       try {
         await run('ip', ['netns', 'del', ns]);
       } catch (error) {
@@ -219,12 +241,20 @@ export class NetnsLab {
     return [...new Set([...left, ...remaining])];
   }
 
-  /** Synchronous teardown, for a process 'exit' handler (the last chance after a crash). */
+  /** Synchronous teardown, for a process 'exit' handler (the last chance after a crash or a second Ctrl-C). */
   teardownSync(): void {
     if (this.torn) return;
     this.torn = true;
     for (const ns of [...this.namespaces.values(), this.bridgeNs]) {
-      spawn('ip', ['netns', 'del', ns], { stdio: 'ignore', detached: true }).unref();
+      const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '';
+      for (const pid of pids.split('\n').filter((p) => /^\d+$/.test(p))) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
     }
   }
 
