@@ -115,7 +115,7 @@ async function client(w: Workload, c: number): Promise<void> {
   const random = new SeededRandom(w.seed * 1000 + c);
   // Each client starts at its own node; connect() follows the leader from there.
   const rotate = (c + w.seed) % w.peers.length;
-  const kv = connect({ peers: [...w.peers.slice(rotate), ...w.peers.slice(0, rotate)], clientId: name, timeout: w.timeoutMs, attemptTimeout: 1500, maxInFlight: 1 });
+  const kv = connect({ peers: [...w.peers.slice(rotate), ...w.peers.slice(0, rotate)], clientId: name, timeout: w.timeoutMs, attemptTimeout: 1000, maxInFlight: 1 });
   const recent = new Map<string, string[]>();
   for (let i = 0; running; i++) {
     // Registers are used for one key period each, then fresh ones: a key's sub-history stays small

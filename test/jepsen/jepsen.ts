@@ -56,6 +56,9 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
   const t = { start: Date.now(), setup: 0, nemesis: 0, settle: 0, check: 0 };
   const env = await JepsenEnvironment.create({ size: 5, clientProcesses, electionTimeout: '300-600', heartbeat: 100 });
   options.onEnvironment?.(env);
+  // If the process ends under the run (a test runner tearing its worker down), nothing stays behind.
+  const onExit = () => env.closeSync();
+  process.once('exit', onExit);
   let leftover: string[] = [];
   try {
     log(`jepsen: namespaces ${env.lab.prefix}-*, nodes ${env.peers.join(' ')} (${env.nodeKind}), clients in ${env.lab.bridgeNs}, delay by ${env.lab.delayKind}`);
@@ -66,7 +69,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
     const t0 = now();
     await Promise.all(
       env.clients.map((client, p) =>
-        client.request({ type: 'workload', clients: clientsPerProcess, peers: env.peers, t0, keyPeriodMs: 4000, seed: options.seed + p, name: `p${p + 1}`, timeoutMs: 5000 }),
+        client.request({ type: 'workload', clients: clientsPerProcess, peers: env.peers, t0, keyPeriodMs: 4000, seed: options.seed + p, name: `p${p + 1}`, timeoutMs: 3000 }),
       ),
     );
     const nemesis = new Nemesis(env, new SeededRandom(options.seed), { holdMs: options.holdMs ?? 3500, calmMs: options.calmMs ?? 1500 }, log);
@@ -119,6 +122,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
     };
   } finally {
     await env.close();
+    process.off('exit', onExit);
   }
 }
 

@@ -67,6 +67,10 @@ try {
     },
   });
   console.log(summaryLine(report));
+  const bites = report.bites.map(
+    (b) => `${b.fault} ${b.oldLeader}@${b.oldTerm}→${b.newLeader ? `${b.newLeader.id}@${b.newLeader.term}` : 'none'} (write at ${b.oldLeader}: ${b.minorityWrite})`,
+  );
+  console.log(`jepsen: errors seen by the clients: ${JSON.stringify(report.errors)}; bites: ${bites.join(', ')}`);
   const problems: string[] = [];
   if (!report.verdict.ok) {
     problems.push(report.verdict.timedOut ? 'the checker ran out of budget' : 'the history is not linearizable');
