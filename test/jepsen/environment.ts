@@ -81,6 +81,8 @@ export interface EnvironmentOptions {
   clientProcesses: number;
   electionTimeout: string;
   heartbeat: number;
+  /** `node --snapshot-threshold`: small, so that snapshots and InstallSnapshot happen under the nemesis too. */
+  snapshotThreshold: number;
 }
 
 export class JepsenEnvironment {
@@ -117,6 +119,7 @@ export class JepsenEnvironment {
         dataDir: dataRoot,
         electionTimeout: options.electionTimeout,
         heartbeat: options.heartbeat,
+        snapshotThreshold: options.snapshotThreshold,
         command: node,
         wrap: (id) => lab.exec(id),
         onLine: (id, line) => {

@@ -44,6 +44,8 @@ export interface JepsenReport {
   set: { acked: number; lost: string[]; failedButPresent: string[] };
   verdict: LinearizabilityResult;
   historySize: number;
+  /** Each node's /status at the end: commit index and latest snapshot index (null: no answer). */
+  nodes: Record<string, { commitIndex: number; lastApplied: number; snapshotIndex: number } | null>;
   wallMs: { setup: number; nemesis: number; settle: number; check: number; total: number };
   /** Namespaces teardown could not delete (should be empty). */
   leftover: string[];
@@ -54,7 +56,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
   const clientProcesses = options.clientProcesses ?? 3;
   const clientsPerProcess = options.clientsPerProcess ?? 2;
   const t = { start: Date.now(), setup: 0, nemesis: 0, settle: 0, check: 0 };
-  const env = await JepsenEnvironment.create({ size: 5, clientProcesses, electionTimeout: '300-600', heartbeat: 100 });
+  const env = await JepsenEnvironment.create({ size: 5, clientProcesses, electionTimeout: '300-600', heartbeat: 100, snapshotThreshold: 200 });
   options.onEnvironment?.(env);
   // If the process ends under the run (a test runner tearing its worker down), nothing stays behind.
   const onExit = () => env.closeSync();
@@ -89,6 +91,10 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
     const registers = [...new Set(history.map((e) => e.op.key).filter((key) => !key.startsWith('set/')))].sort();
     const final = await env.control.request<{ history: HistoryEntry[]; present: string[] }>({ type: 'final', peers: env.peers, keys: registers, prefix: 'set/' });
     history.push(...final.history);
+    const nodes: JepsenReport['nodes'] = {};
+    for (const [id, s] of await env.statuses()) {
+      nodes[id] = s === null ? null : { commitIndex: s.commitIndex as number, lastApplied: s.lastApplied as number, snapshotIndex: s.snapshotIndex as number };
+    }
     t.settle = Date.now();
     const verdict = checkLinearizable(history, { maxStates: 20_000_000 });
     t.check = Date.now();
@@ -112,6 +118,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
       set: { acked: acked.length, lost: acked.filter((key) => !present.has(key)), failedButPresent: failed.filter((key) => present.has(key)) },
       verdict,
       historySize: history.length,
+      nodes,
     };
     leftover = await env.close();
     const end = Date.now();
@@ -155,6 +162,9 @@ export function summaryLine(report: JepsenReport): string {
     `faults: ${faults}`,
     `bite: ${bites}/${report.bites.length} cut-off leaders replaced with their write unacknowledged`,
     `set: ${report.set.acked - report.set.lost.length}/${report.set.acked} acknowledged writes present${report.set.failedButPresent.length > 0 ? `, ${report.set.failedButPresent.length} failed ones present` : ''}`,
+    `log: ${Object.entries(report.nodes)
+      .map(([id, n]) => (n === null ? `${id} -` : `${id} commit ${n.commitIndex} snapshot ${n.snapshotIndex}`))
+      .join(', ')}`,
     `history ${report.historySize} ops: ${verdict}`,
     `wall: setup ${sec(w.setup)}, nemesis ${sec(w.nemesis)}, settle ${sec(w.settle)}, check ${sec(w.check)}, total ${sec(w.total)}`,
   ].join(' | ');
