@@ -1,8 +1,8 @@
 /**
  * The nemesis: one fault at a time, held for `holdMs`, then healed, then `calmMs` of calm, until
  * the run's time is up. The order is a seeded shuffle of every fault, round after round; the first
- * round starts with the partition that isolates the leader, so even the shortest run has a
- * partition that must bite.
+ * round starts with the partition that isolates the leader and the one-way block of the leader,
+ * so even the shortest run has two faults that must bite.
  *
  * Faults
  * - partition-leader-minority: the leader and one other node cut off from the other three;
@@ -16,12 +16,16 @@
  * - slow: netem delay, or where netem is missing a tbf rate limit (NetnsLab.slow), on one node.
  *
  * Bite: for the leader-minority partition and the one-way block the nemesis checks that the
- * fault did what it should — a leader of a higher term appears among the others within the hold,
- * and a write sent to the old leader alone is not acknowledged (it cannot reach a majority; a 200
- * there would be a committed write no majority saw: a bug).
+ * fault did what it should — a leader of a higher term appears among the others (the fault is held
+ * until one does, up to BITE_DEADLINE_MS: a loaded machine may elect slowly), and a write sent to
+ * the old leader alone is not acknowledged (it cannot reach a majority; a 200 there would be a
+ * committed write no majority saw: a bug).
  */
 import type { SeededRandom } from '../../src/core/random.js';
 import type { JepsenEnvironment } from './environment.js';
+
+/** How long a biting fault is held, at most, waiting for the others to elect a leader. */
+const BITE_DEADLINE_MS = 15_000;
 
 export const FAULTS = ['partition-leader-minority', 'partition-halves', 'partition-bridge', 'one-way', 'loss', 'kill', 'pause', 'restart-all', 'slow'] as const;
 export type FaultName = (typeof FAULTS)[number];
@@ -31,7 +35,7 @@ export interface Bite {
   /** The old leader, and the term it led in. */
   oldLeader: string;
   oldTerm: number;
-  /** The leader the cut-off side elected, if any, within the hold. */
+  /** The leader the cut-off side elected, if any, while the fault was held (up to BITE_DEADLINE_MS). */
   newLeader?: { id: string; term: number };
   /** What the write sent to the old leader alone got: an HTTP status, or 'timeout'. */
   minorityWrite: string;
@@ -52,7 +56,8 @@ export class Nemesis {
   /** Inject faults until `durationMs` has passed (a fault under way is finished and healed). */
   async run(durationMs: number, shouldStop: () => boolean = () => false): Promise<void> {
     const end = Date.now() + durationMs;
-    let order: FaultName[] = ['partition-leader-minority', ...this.random.shuffle(FAULTS.filter((f) => f !== 'partition-leader-minority'))];
+    const first: FaultName[] = ['partition-leader-minority', 'one-way'];
+    let order: FaultName[] = [...first, ...this.random.shuffle(FAULTS.filter((f) => !first.includes(f)))];
     while (Date.now() < end && !shouldStop()) {
       const fault = order.shift() as FaultName;
       if (order.length === 0) order = this.random.shuffle(FAULTS);
@@ -160,7 +165,7 @@ export class Nemesis {
     const key = `probe/${++this.probes}`;
     const [probe, newLeader] = await Promise.all([
       this.env.control.request<{ status?: number; error?: string }>({ type: 'probe', address: this.env.cluster.address(old.id), key, timeoutMs: Math.max(1000, holdMs - 500) }),
-      this.env.waitForLeader(holdMs, side, old.term),
+      this.env.waitForLeader(Math.max(holdMs, BITE_DEADLINE_MS), side, old.term),
     ]);
     const bite: Bite = { fault, oldLeader: old.id, oldTerm: old.term, minorityWrite: probe.status !== undefined ? String(probe.status) : (probe.error ?? '?') };
     if (newLeader !== undefined) bite.newLeader = newLeader;
