@@ -7,19 +7,25 @@
  *   2. hand the batch's messages to the transport;
  *   3. apply newly committed entries to the state machine, answer waiting proposals and reads.
  *
- * So no reply leaves and no client is answered before what it depends on is on disk. The leader
- * counts itself toward a quorum only through `apply`/commit decisions made after its own write,
- * because acknowledgements that could commit an entry arrive only after the batch that carried it.
+ * So no reply leaves and no client is answered before what it depends on is on disk. One
+ * exception, the leader's write in parallel with replication (Raft thesis §10.2.1): a leader's
+ * batch that only appends to its log (no hard state, no truncation, no snapshot) sends its
+ * messages first and is written on the next turn, so the followers write while the leader does.
+ * Its AppendEntries depend on nothing of its own disk. The leader may count itself toward a
+ * quorum before its write ends (an acknowledgement can arrive in between), but nothing that
+ * decision causes is performed before: every later batch waits for this one to be written
+ * (`completeLeaderBatch` runs first), and so do this batch's applies and answers. A crash in
+ * between loses only entries no one was told are committed.
  */
 import { createActor } from 'xstate';
 import { raftNodeMachine, type RaftEffect, type RaftNodeActor } from '../../machines/raft-node.js';
 import { configAt, isConfigCommand, isRaftCommand, withConfigHeader, type ConfigChange, type Configuration } from '../core/configuration.js';
 import type { Snapshot } from '../core/node.js';
-import { isNoop, type LogEntry, type LogIndex, type NodeId, type Role, type RpcMessage, type Term } from '../core/types.js';
+import { type HardState, isNoop, type LogEntry, type LogIndex, type NodeId, type Role, type RpcMessage, type Term } from '../core/types.js';
 import { parseRpcMessage } from '../core/validate.js';
 import { InvalidRequestError, NotLeaderError, StoppedError } from '../errors.js';
 import type { StateMachine } from '../state-machine.js';
-import { BatchBuilder, type SnapshotRecord, type Storage } from '../storage/storage.js';
+import { BatchBuilder, type PersistBatch, type SnapshotRecord, type Storage } from '../storage/storage.js';
 import type { ClientRequest, ClientResponse, Transport } from '../transport/transport.js';
 import { systemClock, type Clock } from './clock.js';
 import { ownCopy } from './command-copy.js';
@@ -238,6 +244,10 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   private applies: (LogEntry<C> | Snapshot)[] = [];
   private announcements: RaftEffect<C>[] = [];
   private flushScheduled = false;
+  /** The hard state storage holds (a batch always carries one; the leader's own appends do not change it). */
+  private durableHardState: HardState;
+  /** A leader's append-only batch whose messages went out first: its write and the rest, next turn (see the top). */
+  private leaderBatch: { persist: PersistBatch<C>; announcements: RaftEffect<C>[]; applies: (LogEntry<C> | Snapshot)[]; messages: number } | undefined;
   /** Replicated time (StateMachine.stamp): the timer for the next tick entry, and whether one is in the log unapplied. */
   private tickTimer: { handle: unknown; at: number } | undefined;
   /** The tick entry appended and not yet applied (one at a time). */
@@ -266,6 +276,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.membership = new MembershipRequests(this.clock, options.proposalTimeout ?? 10_000);
     const persisted = options.storage.load();
     this.term = persisted.hardState.currentTerm;
+    this.durableHardState = persisted.hardState;
     // Restart = restore the latest snapshot, then replay only the entries after it.
     if (persisted.snapshot !== undefined) {
       if (typeof options.stateMachine.restore !== 'function') {
@@ -459,6 +470,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     if (this.stopped) return;
     if (options.flush) {
       this.stopping = true; // no new snapshot now: it would be dropped with the node
+      this.completeLeaderBatch();
       if (this.flushScheduled) this.flush();
       this.storeSnapshotJobNow();
       if (this.stopped) return; // the storage failed meanwhile: fail() stopped the node
@@ -547,6 +559,9 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   private flush(): void {
     this.flushScheduled = false;
     if (this.stopped) return;
+    // A leader batch whose messages went first is written, and performed, before anything of this one.
+    this.completeLeaderBatch();
+    if (this.stopped) return;
     // Requests gathered during this turn enter the machine as one event each: one batch.
     const proposals = this.requests.takeQueuedProposals();
     if (proposals !== undefined) this.actor.send({ type: 'client.propose', requestId: proposals.requestId, commands: this.stamped(proposals.commands) });
@@ -565,6 +580,58 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.announcements = [];
     this.applies = [];
 
+    if (persist !== undefined && sends.length > 0 && this.isLeaderAppend(persist)) {
+      // The leader's messages first (they depend on nothing of its disk), its write next turn.
+      this.send(sends);
+      this.leaderBatch = { persist, announcements, applies, messages: sends.length };
+      this.clock.defer(() => this.completeLeaderBatch());
+      return;
+    }
+    this.perform(persist, sends, announcements, applies, sends.length);
+  }
+
+  /**
+   * A batch the leader's log alone changes in: appended entries, the hard state storage holds
+   * already (a new term or vote is written before any message), no truncation, no snapshot. Its messages are the leader's
+   * (AppendEntries, heartbeats, InstallSnapshot, TimeoutNow, refusals), none an answer that
+   * promises something of this node's disk.
+   */
+  private isLeaderAppend(persist: PersistBatch<C>): boolean {
+    const hard = persist.hardState;
+    return (
+      (hard === undefined || (hard.currentTerm === this.durableHardState.currentTerm && hard.votedFor === this.durableHardState.votedFor)) &&
+      persist.truncateFrom === undefined &&
+      persist.snapshot === undefined &&
+      persist.entries.length > 0 &&
+      this.actor.getSnapshot().value === 'leader'
+    );
+  }
+
+  private completeLeaderBatch(): void {
+    const batch = this.leaderBatch;
+    if (batch === undefined) return;
+    this.leaderBatch = undefined;
+    if (this.stopped) return;
+    this.perform(batch.persist, [], batch.announcements, batch.applies, batch.messages);
+  }
+
+  private send(sends: readonly { to: NodeId; message: RpcMessage<C> }[]): void {
+    for (const { to, message } of sends) {
+      try {
+        this.options.transport.send(to, message);
+      } catch (error) {
+        this.report(error, `transport send to ${to}`);
+      }
+    }
+  }
+
+  private perform(
+    persist: PersistBatch<C> | undefined,
+    sends: readonly { to: NodeId; message: RpcMessage<C> }[],
+    announcements: readonly RaftEffect<C>[],
+    applies: readonly (LogEntry<C> | Snapshot)[],
+    messages: number,
+  ): void {
     // 1. Durable first.
     let writeMs = 0;
     if (persist !== undefined) {
@@ -572,6 +639,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         const started = this.clock.now();
         this.options.storage.write(persist);
         writeMs = this.clock.now() - started;
+        if (persist.hardState !== undefined) this.durableHardState = persist.hardState;
       } catch (error) {
         // We cannot promise anything we have not stored: stop rather than send or answer.
         this.fail(error, 'storage write failed; the node stops');
@@ -580,13 +648,7 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       if (persist.snapshot !== undefined) this.snapshotWritten(persist.snapshot, writeMs);
     }
     // 2. Then the messages that depend on it.
-    for (const { to, message } of sends) {
-      try {
-        this.options.transport.send(to, message);
-      } catch (error) {
-        this.report(error, `transport send to ${to}`);
-      }
-    }
+    this.send(sends);
     // 3. Then role changes (which fail proposals of a lost term), applies, answers. A listener may
     // stop the node meanwhile: then nothing more of this batch is performed, as after a crash.
     for (const effect of announcements) {
@@ -602,9 +664,9 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     if (this.snapshotDue()) this.takeSnapshot();
     this.scheduleTick();
     const entriesWritten = persist?.entries.length ?? 0;
-    if (this.options.onBatch !== undefined && (entriesWritten > 0 || sends.length > 0 || applies.length > 0)) {
+    if (this.options.onBatch !== undefined && (entriesWritten > 0 || messages > 0 || applies.length > 0)) {
       try {
-        this.options.onBatch({ entries: entriesWritten, messages: sends.length, applied: applies.length, writeMs });
+        this.options.onBatch({ entries: entriesWritten, messages, applied: applies.length, writeMs });
       } catch (error) {
         this.report(error, 'batch observer');
       }

@@ -89,10 +89,14 @@ describe('nothing is applied before the batch that holds it is durable', () => {
       storages.set(id, storage);
       const transport = network.transport(id);
       const send = transport.send.bind(transport);
-      // Every AppendEntries a leader sends carries entries it has already written.
+      // A follower acknowledges only entries it has written; a leader says committed only what it
+      // has written itself (its new entries may leave before its write: test/sim/parallel-write.test.ts).
       transport.send = (to: string, message: RpcMessage) => {
+        if (message.type === 'rpc.appendEntriesResult' && message.success) {
+          for (let i = 1; i <= message.matchIndex; i++) if (!storage.durable.has(i)) violations.push(`${id} acknowledged ${i} before writing it`);
+        }
         if (message.type === 'rpc.appendEntries') {
-          for (const entry of message.entries) if (!storage.durable.has(entry.index)) violations.push(`${id} sent ${entry.index} before writing it`);
+          for (let i = 1; i <= message.leaderCommit; i++) if (!storage.durable.has(i)) violations.push(`${id} sent leaderCommit ${message.leaderCommit} before writing ${i}`);
         }
         send(to, message);
       };
