@@ -97,8 +97,8 @@ export class JepsenEnvironment {
     readonly nodeKind: 'dist' | 'tsx',
     /** The last lines each node printed. */
     readonly nodeLines: Map<string, string[]>,
-    /** Every node exit seen, as id:code-or-signal. */
-    readonly exits: string[],
+    /** Nodes that exited by themselves (not by a signal of ours), with their last lines: each one a bug. */
+    readonly crashes: string[],
   ) {}
 
   static async create(options: EnvironmentOptions): Promise<JepsenEnvironment> {
@@ -110,7 +110,7 @@ export class JepsenEnvironment {
     try {
       const node = nodeCommand();
       const lines = new Map<string, string[]>();
-      const exits: string[] = [];
+      const crashes: string[] = [];
       const cluster = new ProcessCluster({
         size: options.size,
         host: '',
@@ -129,7 +129,8 @@ export class JepsenEnvironment {
           if (kept.length > 40) kept.shift();
         },
         onExit: (id, code, signal) => {
-          exits.push(`${id}:${code ?? signal}`);
+          // Every stop of ours is a signal; a node that exits with a code stopped by itself (a crash).
+          if (signal === null) crashes.push(`${id} exited with code ${code}: ${(lines.get(id) ?? []).slice(-3).join(' / ')}`);
         },
       });
       const start = (name: string) => {
@@ -143,7 +144,7 @@ export class JepsenEnvironment {
       };
       const control = start('control');
       const clients = Array.from({ length: options.clientProcesses }, (_, p) => start(`p${p + 1}`));
-      env = new JepsenEnvironment(lab, cluster, dataRoot, control, clients, node.kind, lines, exits);
+      env = new JepsenEnvironment(lab, cluster, dataRoot, control, clients, node.kind, lines, crashes);
       cluster.startAll();
       return env;
     } catch (error) {

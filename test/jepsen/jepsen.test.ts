@@ -37,6 +37,7 @@ describe.skipIf(unavailable !== undefined)('Jepsen-style run over network namesp
     ).toEqual([]);
     // The workload did work through it all.
     for (const kind of ['read', 'write', 'cas'] as const) expect(report.ops[kind].ok, kind).toBeGreaterThan(0);
+    expect(report.crashes, 'a node exited by itself').toEqual([]);
     expect(report.leftover).toEqual([]);
   });
 

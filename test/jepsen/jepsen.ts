@@ -47,6 +47,8 @@ export interface JepsenReport {
   /** Each node's /status at the end: commit index and latest snapshot index (null: no answer). */
   nodes: Record<string, { commitIndex: number; lastApplied: number; snapshotIndex: number } | null>;
   wallMs: { setup: number; nemesis: number; settle: number; check: number; total: number };
+  /** Nodes that exited by themselves, not by the nemesis's signals (should be empty). */
+  crashes: string[];
   /** Namespaces teardown could not delete (should be empty). */
   leftover: string[];
 }
@@ -119,6 +121,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
       verdict,
       historySize: history.length,
       nodes,
+      crashes: [...env.crashes],
     };
     leftover = await env.close();
     const end = Date.now();
@@ -165,6 +168,7 @@ export function summaryLine(report: JepsenReport): string {
     `log: ${Object.entries(report.nodes)
       .map(([id, n]) => (n === null ? `${id} -` : `${id} commit ${n.commitIndex} snapshot ${n.snapshotIndex}`))
       .join(', ')}`,
+    `crashes: ${report.crashes.length}`,
     `history ${report.historySize} ops: ${verdict}`,
     `wall: setup ${sec(w.setup)}, nemesis ${sec(w.nemesis)}, settle ${sec(w.settle)}, check ${sec(w.check)}, total ${sec(w.total)}`,
   ].join(' | ');

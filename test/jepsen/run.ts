@@ -81,6 +81,7 @@ try {
   if (report.set.failedButPresent.length > 0) problems.push(`writes that failed definitely are present: ${report.set.failedButPresent.join(', ')}`);
   if (report.bites.some((b) => b.minorityWrite === '200')) problems.push('a write at a cut-off leader was acknowledged');
   if (bitten(report).length === 0 && interrupted === 0) problems.push('no partition bit (no new leader while the leader was cut off)');
+  for (const crash of report.crashes) problems.push(`a node crashed: ${crash}`);
   if (report.leftover.length > 0) problems.push(`namespaces left behind: ${report.leftover.join(', ')}`);
   for (const problem of problems) console.log(`jepsen: FAIL: ${problem}`);
   process.exitCode = problems.length > 0 ? 1 : 0;
