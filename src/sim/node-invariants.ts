@@ -59,8 +59,18 @@ export class NodeInvariantChecker {
   private readonly votes = new Map<Term, NodeId>();
   /** The highest term the node reached, so a restart that loses the term is caught. */
   private highestTerm: Term = 0;
-  readonly applied = new AppliedIndexTracker();
   private started = false;
+
+  constructor(readonly applied: AppliedIndexTracker = new AppliedIndexTracker()) {}
+
+  /** An independent copy, remembering what this one remembers (an explorer checks each branch of a schedule with its own). */
+  clone(): NodeInvariantChecker {
+    const copy = new NodeInvariantChecker(this.applied.clone());
+    for (const [term, candidate] of this.votes) copy.votes.set(term, candidate);
+    copy.highestTerm = this.highestTerm;
+    copy.started = this.started;
+    return copy;
+  }
 
   /** The node restarted from storage: its next step is checked like a first one (whole log, applies from its lastApplied). */
   restarted(): void {

@@ -25,7 +25,7 @@
  * running and is still checked; the rules above that compare nodes do so by index and term, never
  * by a fixed list of nodes.
  */
-import type { RaftEffect } from '../../machines/raft-node.js';
+import type { RaftEffect, RaftNodeSnapshot } from '../../machines/raft-node.js';
 import { configAt, inForce, type ConfigHistory, type Configuration } from '../core/configuration.js';
 import type { LogEntry, LogIndex, NodeId, Term } from '../core/types.js';
 import type { RaftNode } from '../runtime/raft-node.js';
@@ -63,12 +63,21 @@ interface NodeWatch {
   config: Configuration | undefined;
 }
 
+/**
+ * What the checker reads of a running node: its actor's snapshot. A RaftNode is one; so is a bare
+ * machine snapshot held by an explorer (test/explore).
+ */
+export interface WatchedNode {
+  readonly actor: { getSnapshot(): RaftNodeSnapshot };
+}
+
 /** A running node, or undefined while it is down. */
-type LiveNodes = (id: NodeId) => RaftNode | undefined;
+type LiveNodes<N extends WatchedNode> = (id: NodeId) => N | undefined;
 /** What a node's disk holds, to look at a node that is down. */
 type StoredStates = (id: NodeId) => PersistedState | undefined;
 
-export class SafetyChecker {
+/** `N`: what the simulation hands the checker of a running node (a RaftNode; an explorer passes bare snapshots). */
+export class SafetyChecker<N extends WatchedNode = RaftNode> {
   private readonly watches = new Map<NodeId, NodeWatch>();
   private readonly leaders = new Map<Term, NodeId>();
   /** index → the entry committed there (from what nodes applied). */
@@ -85,18 +94,19 @@ export class SafetyChecker {
     private readonly seed: number,
   ) {}
 
-  started(id: NodeId, node: RaftNode): void {
+  started(id: NodeId, node: N): void {
     const watch = this.watch(id);
+    const { context } = node.actor.getSnapshot();
     // A node restarted from a snapshot starts with it committed and applied.
-    watch.commitIndex = node.status().commitIndex;
-    watch.appliedIndex = node.status().lastApplied;
+    watch.commitIndex = context.commitIndex;
+    watch.appliedIndex = context.lastApplied;
     watch.leading = undefined;
     watch.becameLeader = false;
     watch.persisted = [];
     watch.rules.restarted();
     watch.view = viewOf(node);
-    watch.config = node.actor.getSnapshot().context.config;
-    const term = node.status().term;
+    watch.config = context.config;
+    const term = context.currentTerm;
     if (term < watch.maxTerm) this.fail('terms never decrease', `${id} restarted at term ${term} after reaching ${watch.maxTerm}`);
   }
 
@@ -156,7 +166,7 @@ export class SafetyChecker {
    * Called after every step of the simulation with a way to reach each running node, and what the
    * disk of a node that is down holds (without it, a node that is down counts as holding nothing).
    */
-  afterStep(now: number, live: LiveNodes, stored?: StoredStates): void {
+  afterStep(now: number, live: LiveNodes<N>, stored?: StoredStates): void {
     this.steps++;
     this.now = now;
     if (this.violation) throw this.violation;
@@ -299,7 +309,7 @@ export class SafetyChecker {
    * (before or after this step). A running node holds what its log holds; a node that is down,
    * what its disk holds; an entry inside a snapshot is held.
    */
-  private checkCommitQuorum(id: NodeId, index: LogIndex, term: Term, configs: readonly (Configuration | undefined)[], live: LiveNodes, stored: StoredStates | undefined): void {
+  private checkCommitQuorum(id: NodeId, index: LogIndex, term: Term, configs: readonly (Configuration | undefined)[], live: LiveNodes<N>, stored: StoredStates | undefined): void {
     const holds = (voter: NodeId): boolean => {
       const node = live(voter);
       if (node !== undefined) {
@@ -339,6 +349,24 @@ export class SafetyChecker {
     return watch;
   }
 
+  /**
+   * An independent copy of everything the checker remembers (an explorer checks each branch of a
+   * schedule with its own: test/explore). Views, configurations and entries are immutable and shared.
+   */
+  clone(): SafetyChecker<N> {
+    const copy = new SafetyChecker<N>(this.replay, this.seed);
+    for (const [id, w] of this.watches) copy.watches.set(id, { ...w, persisted: [...w.persisted], effects: [...w.effects], rules: w.rules.clone() });
+    for (const [term, id] of this.leaders) copy.leaders.set(term, id);
+    for (const [index, entry] of this.committed) copy.committed.set(index, entry);
+    copy.maxCommitted = this.maxCommitted;
+    for (const [key, seen] of this.entriesSeen) copy.entriesSeen.set(key, { ...seen });
+    for (const [term, byCandidate] of this.votes) copy.votes.set(term, new Map([...byCandidate].map(([candidate, voters]) => [candidate, new Set(voters)])));
+    copy.steps = this.steps;
+    copy.now = this.now;
+    copy.violation = this.violation;
+    return copy;
+  }
+
   /** A failure seen outside the effects (a node's machine threw, storage failed). */
   report(rule: string, detail: string): void {
     this.fail(rule, detail);
@@ -363,7 +391,7 @@ function describe(entry: LogEntry): string {
   return `{term ${entry.term}, index ${entry.index}, command ${JSON.stringify(entry.command)}}`;
 }
 
-function viewOf(node: RaftNode): NodeView {
+function viewOf(node: WatchedNode): NodeView {
   const snapshot = node.actor.getSnapshot();
   return { ...snapshot.context, role: snapshot.value as NodeView['role'] };
 }

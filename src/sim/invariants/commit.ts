@@ -100,6 +100,14 @@ export class AppliedIndexTracker {
     return found;
   }
 
+  /** An independent copy (an explorer checks each branch of a schedule with its own). */
+  clone(): AppliedIndexTracker {
+    const copy = new AppliedIndexTracker();
+    copy.last = this.last;
+    for (const [index, term] of this.terms) copy.terms.set(index, term);
+    return copy;
+  }
+
   record(entries: readonly LogEntry<unknown>[]): Violation[] {
     const found: Violation[] = [];
     for (const entry of entries) {
