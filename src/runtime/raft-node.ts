@@ -9,9 +9,10 @@
  *
  * So no reply leaves and no client is answered before what it depends on is on disk. One
  * exception, the leader's write in parallel with replication (Raft thesis §10.2.1): a leader's
- * batch that only appends to its log (no hard state, no truncation, no snapshot) sends its
- * messages first and is written on the next turn, so the followers write while the leader does.
- * Its AppendEntries depend on nothing of its own disk. The leader may count itself toward a
+ * batch that only appends to its log (the hard state storage already holds, no truncation, no
+ * snapshot, none of the new entries committed) sends its messages — AppendEntries, heartbeats,
+ * refusals — first and is written on the next turn, so the followers write while the leader does.
+ * Those messages depend on nothing of its own disk. The leader may count itself toward a
  * quorum before its write ends (an acknowledgement can arrive in between), but nothing that
  * decision causes is performed before: every later batch waits for this one to be written
  * (`completeLeaderBatch` runs first), and so do this batch's applies and answers. A crash in
@@ -580,11 +581,12 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.announcements = [];
     this.applies = [];
 
-    if (persist !== undefined && sends.length > 0 && this.isLeaderAppend(persist)) {
-      // The leader's messages first (they depend on nothing of its disk), its write next turn.
-      this.send(sends);
+    if (persist !== undefined && sends.length > 0 && !this.stopping && this.isLeaderAppend(persist)) {
+      // The leader's messages first (they depend on nothing of its disk), its write next turn —
+      // recorded before the messages leave, so a listener that stops the node meanwhile finds it.
       this.leaderBatch = { persist, announcements, applies, messages: sends.length };
       this.clock.defer(() => this.completeLeaderBatch());
+      this.send(sends);
       return;
     }
     this.perform(persist, sends, announcements, applies, sends.length);
@@ -592,7 +594,10 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
 
   /**
    * A batch the leader's log alone changes in: appended entries, the hard state storage holds
-   * already (a new term or vote is written before any message), no truncation, no snapshot. Its messages are the leader's
+   * already (a new term or vote is written before any message), no truncation, no snapshot — and
+   * none of those entries committed yet. A leader that is the only voter commits its entries in
+   * the batch that appends them, counting its own unwritten log: then its leaderCommit and applies
+   * depend on this write, and the batch takes the ordinary order. Its messages are the leader's
    * (AppendEntries, heartbeats, InstallSnapshot, TimeoutNow, refusals), none an answer that
    * promises something of this node's disk.
    */
@@ -603,7 +608,8 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       persist.truncateFrom === undefined &&
       persist.snapshot === undefined &&
       persist.entries.length > 0 &&
-      this.actor.getSnapshot().value === 'leader'
+      this.actor.getSnapshot().value === 'leader' &&
+      this.actor.getSnapshot().context.commitIndex < (persist.entries[0] as LogEntry<C>).index
     );
   }
 

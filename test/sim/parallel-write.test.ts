@@ -153,3 +153,94 @@ describe("the leader's write in parallel with replication", () => {
     });
   }
 });
+
+describe('when the parallel write does not apply', () => {
+  /** n1 the only voter, n2 its learner; every AppendEntries n1 sends is checked against n1's own disk. */
+  function singleVoter() {
+    const clock = new VirtualClock();
+    const network = new MemoryNetwork(clock);
+    const storages = { n1: new MemoryStorage(), n2: new MemoryStorage() };
+    const violations: string[] = [];
+    const errors: string[] = [];
+    const boot = (id: 'n1' | 'n2', random: number): RaftNode => {
+      const storage = storages[id];
+      const transport = network.transport(id);
+      const send = transport.send.bind(transport);
+      transport.send = (to: NodeId, message: RpcMessage) => {
+        // One voter: it alone is the majority, so it must hold what it says is committed.
+        if (message.type === 'rpc.appendEntries' && durableLast(storage) < message.leaderCommit) {
+          violations.push(`${id} sent leaderCommit ${message.leaderCommit} holding ${durableLast(storage)} on disk`);
+        }
+        send(to, message);
+      };
+      return createRaftNode({
+        id,
+        peers: id === 'n1' ? ['n1'] : [],
+        ...(id === 'n2' ? { join: true } : {}),
+        transport,
+        storage,
+        clock,
+        random,
+        electionTimeout: [300, 600],
+        heartbeatInterval: 100,
+        onError: (error) => errors.push(`${id}: ${(error as Error).message}`),
+        stateMachine: { apply: (command) => command, query: () => undefined },
+      });
+    };
+    return { clock, storages, violations, errors, boot };
+  }
+
+  it('a leader that is the only voter (with a learner) commits its entries at once: it writes them before it says so, and a crash loses nothing the learner applied', async () => {
+    const { clock, storages, violations, errors, boot } = singleVoter();
+    let n1 = boot('n1', 1);
+    const n2 = boot('n2', 2);
+    clock.advance(2000);
+    const added = n1.addLearner('n2');
+    clock.advance(1000);
+    await added;
+    const answered = n1.propose({ x: 1 }).then(
+      () => true,
+      () => false,
+    );
+    for (let i = 0; i < 50; i++) clock.step();
+    n1.stop(); // wherever the proposal got to
+    clock.advance(100);
+    n1 = boot('n1', 7);
+    clock.advance(3000);
+    await answered;
+    expect(violations).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(n2.log().map((e) => [e.index, e.term])).toEqual(
+      n1
+        .log()
+        .map((e) => [e.index, e.term])
+        .slice(0, n2.log().length),
+    );
+    expect(durableLast(storages.n1)).toBeGreaterThanOrEqual(n2.status().commitIndex);
+    n1.stop();
+    n2.stop();
+  });
+
+  it('stop({ flush: true }) on a leader writes the batch it finishes: the entry it just sent is on its disk', () => {
+    const clock = new VirtualClock();
+    const network = new MemoryNetwork(clock);
+    const storages = new Map(IDS.map((id) => [id, new MemoryStorage()]));
+    const nodes = IDS.map((id, i) =>
+      createRaftNode({
+        id,
+        peers: IDS,
+        transport: network.transport(id),
+        storage: storages.get(id) as MemoryStorage,
+        clock,
+        random: i + 1,
+        stateMachine: { apply: (c) => c, query: () => undefined },
+      }),
+    );
+    clock.advance(3000);
+    const leader = nodes.find((n) => n.status().role === 'leader') as RaftNode;
+    const { index } = leader.submit({ last: true });
+    leader.stop({ flush: true });
+    expect(durableLast(storages.get(leader.id) as MemoryStorage)).toBe(index);
+    for (const n of nodes) n.stop();
+  });
+});
