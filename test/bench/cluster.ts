@@ -30,11 +30,14 @@
  * write + fdatasync in the directory the data lives in.
  *
  * Before the blocks, 3 s of writes in flight per system that are not counted (the JIT warms up).
+ * --before <checkout>: one more 3-node xstate-raft from another checkout of this repository (a git
+ * worktree at an older commit, its node_modules linked), in every block and failover beside the
+ * others: the before/after figures of a change under the same load, with a ratio column.
  * It is a benchmark: it prints figures and ratios, it never fails on timing. --quick: 1 block of
  * 1 s, 1 failover, no etcd defaults rerun — a smoke run whose figures mean little.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +52,8 @@ const FAILOVERS = wholeNumber('failovers', QUICK ? 1 : 5);
 const IN_FLIGHT = wholeNumber('in-flight', 64);
 const SOAK = option('soak') === undefined ? 0 : wholeNumber('soak', 60);
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+/** --before <checkout>: another checkout of this repository (e.g. a git worktree at an older commit), measured beside this one. */
+const BEFORE = option('before');
 const VALUE = 'v'.repeat(100);
 const ELECTION_MS = 1000;
 const HEARTBEAT_MS = 100;
@@ -127,7 +132,7 @@ interface System {
   stop(): Promise<void>;
 }
 
-function xstateRaft(name: string, dataDir: string, ports: readonly number[], timeouts: { election: string; heartbeat: number }): System {
+function xstateRaft(name: string, dataDir: string, ports: readonly number[], timeouts: { election: string; heartbeat: number }, cli = CLI): System {
   const cluster = new ProcessCluster({
     size: 3,
     host: '127.0.0.1',
@@ -136,7 +141,7 @@ function xstateRaft(name: string, dataDir: string, ports: readonly number[], tim
     electionTimeout: timeouts.election,
     heartbeat: timeouts.heartbeat,
     nodeArgs: ['--log-level', 'warn'],
-    command: { command: process.execPath, args: ['--import', 'tsx', CLI] },
+    command: { command: process.execPath, args: ['--import', 'tsx', cli] },
   });
   cluster.startAll();
   return {
@@ -379,6 +384,23 @@ function ratio(ours: number, theirs: number | undefined, kind: 'rate' | 'time'):
   return `${r.toFixed(2)}× (${r <= 1 ? 'faster' : 'slower'})`;
 }
 
+const OURS = 'xstate-raft';
+const PREVIOUS = 'xstate-raft (before)';
+
+/** The CLI of another checkout, and which commit it is. */
+function beforeCheckout(dir: string): { cli: string; description: string } {
+  const cli = join(dir, 'src', 'cli', 'main.ts');
+  if (!existsSync(cli)) {
+    console.error(`--before ${dir}: no src/cli/main.ts there; give a checkout of this repository (git worktree add --detach /tmp/before <commit>)`);
+    process.exit(2);
+  }
+  let description = dir;
+  try {
+    description = `${dir} at ${execFileSync('git', ['-C', dir, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim().slice(0, 100)}`;
+  } catch {}
+  return { cli, description };
+}
+
 async function main(): Promise<void> {
   const version = etcdVersion();
   const dataDir = mkdtempSync(join(tmpdir(), 'xstate-raft-bench-cluster-'));
@@ -401,13 +423,17 @@ async function main(): Promise<void> {
         `write 100 B + fdatasync ${int(disk.rate)}/s (p50 ${ms(disk.p50)})`,
     );
 
-    const ports = await freePorts(9);
-    const ours = xstateRaft('xstate-raft', join(dataDir, 'xstate-raft'), ports.slice(0, 3), { election: `${ELECTION_MS}-${2 * ELECTION_MS}`, heartbeat: HEARTBEAT_MS });
+    const ports = await freePorts(12);
+    const sameTimeouts = { election: `${ELECTION_MS}-${2 * ELECTION_MS}`, heartbeat: HEARTBEAT_MS };
+    const ours = xstateRaft(OURS, join(dataDir, 'xstate-raft'), ports.slice(0, 3), sameTimeouts);
     systems.push(ours);
+    const beforeCli = BEFORE === undefined ? undefined : beforeCheckout(BEFORE);
+    if (beforeCli !== undefined) systems.push(xstateRaft(PREVIOUS, join(dataDir, 'before'), ports.slice(9, 12), sameTimeouts, beforeCli.cli));
+    if (beforeCli !== undefined) console.log(`before: ${beforeCli.description}`);
     const etcd = version ? etcdCluster(join(dataDir, 'etcd'), ports.slice(3, 6), ports.slice(6, 9)) : undefined;
     if (etcd) systems.push(etcd);
     for (const system of systems) await steady(system);
-    // Keys the reads read exist in both.
+    // Keys the reads read exist in every system.
     for (const system of systems) {
       const { leader } = await steady(system);
       for (let loop = 0; loop < IN_FLIGHT; loop++) await ok(system.address(leader), system.put(`bench/w${loop}/0`));
@@ -444,42 +470,45 @@ async function main(): Promise<void> {
     }
 
     const failovers = new Map<string, number[]>(systems.map((s) => [s.name, []]));
-    for (let run = 0; run < FAILOVERS; run++) {
-      for (const system of run % 2 === 0 ? systems : [...systems].reverse()) {
-        const elapsed = await failover(system);
-        failovers.get(system.name)?.push(elapsed);
-        log(`  failover ${run + 1}/${FAILOVERS}, ${system.name}: ${elapsed.toFixed(0)} ms`);
+    const measureFailovers = async (group: readonly System[], into: Map<string, number[]>) => {
+      for (let run = 0; run < FAILOVERS; run++) {
+        for (const system of run % 2 === 0 ? group : [...group].reverse()) {
+          const elapsed = await failover(system);
+          into.get(system.name)?.push(elapsed) ?? into.set(system.name, [elapsed]);
+          log(`  failover ${run + 1}/${FAILOVERS}, ${system.name}: ${elapsed.toFixed(0)} ms`);
+        }
       }
-    }
-    await ours.stop();
-    systems.splice(systems.indexOf(ours), 1);
+    };
+    await measureFailovers(systems, failovers);
+    // xstate-raft with its own defaults (etcd's defaults are the timeouts above).
+    const withSameTimeouts = systems.filter((s) => s !== etcd);
+    for (const system of withSameTimeouts) await system.stop();
+    systems.splice(0, systems.length, ...(etcd ? [etcd] : []));
+    const defaults = { election: '150-300', heartbeat: 50 };
+    const fast = [xstateRaft(OURS, join(dataDir, 'xstate-raft-defaults'), await freePorts(3), defaults)];
+    if (beforeCli !== undefined) fast.push(xstateRaft(PREVIOUS, join(dataDir, 'before-defaults'), await freePorts(3), defaults, beforeCli.cli));
+    systems.push(...fast);
+    const fastFailovers = new Map<string, number[]>();
+    await measureFailovers(fast, fastFailovers);
 
-    // xstate-raft with its own defaults.
-    const fast = xstateRaft('xstate-raft (defaults)', join(dataDir, 'xstate-raft-defaults'), await freePorts(3), { election: '150-300', heartbeat: 50 });
-    systems.push(fast);
-    const fastFailovers: number[] = [];
-    for (let run = 0; run < FAILOVERS; run++) {
-      const elapsed = await failover(fast);
-      fastFailovers.push(elapsed);
-      log(`  failover ${run + 1}/${FAILOVERS}, ${fast.name}: ${elapsed.toFixed(0)} ms`);
-    }
-
-    // The table.
+    // The table: a column per system, then xstate-raft's figure over etcd's (and over the one before).
+    const names = [OURS, ...(beforeCli ? [PREVIOUS] : []), 'etcd'];
     const fig = (name: string, workload: Workload, key: keyof BlockFigures) => {
       const list = results.get(name)?.get(workload);
       return list === undefined ? undefined : median(list.map((f) => f[key]));
     };
     const rows: string[][] = [];
-    const rateRow = (label: string, workload: Workload) => {
-      const a = fig('xstate-raft', workload, 'rate') as number;
-      const e = fig('etcd', workload, 'rate');
-      rows.push([label, int(a), e === undefined ? '–' : int(e), ratio(a, e, 'rate')]);
+    const row = (label: string, value: (name: string) => number | undefined, show: (x: number) => string, kind: 'rate' | 'time' | 'count', text?: (name: string) => string) => {
+      const cells = names.map((name) => {
+        const x = value(name);
+        return text !== undefined && x !== undefined ? text(name) : x === undefined ? '–' : show(x);
+      });
+      const ratios = kind === 'count' ? names.slice(1).map(() => '') : names.slice(1).map((name) => ratio(value(OURS) as number, value(name), kind));
+      // etcd's ratio first, as before --before existed.
+      rows.push([label, ...cells, ...ratios.slice(-1), ...ratios.slice(0, -1)]);
     };
-    const timeRow = (label: string, workload: Workload, key: 'p50' | 'p99') => {
-      const a = fig('xstate-raft', workload, key) as number;
-      const e = fig('etcd', workload, key);
-      rows.push([label, ms(a), e === undefined ? '–' : ms(e), ratio(a, e, 'time')]);
-    };
+    const rateRow = (label: string, workload: Workload) => row(label, (name) => fig(name, workload, 'rate'), int, 'rate');
+    const timeRow = (label: string, workload: Workload, key: 'p50' | 'p99') => row(label, (name) => fig(name, workload, key), ms, 'time');
     rateRow('1 write in flight, writes/s', 'sequential writes');
     timeRow('1 write in flight, p50', 'sequential writes', 'p50');
     timeRow('1 write in flight, p99', 'sequential writes', 'p99');
@@ -491,37 +520,32 @@ async function main(): Promise<void> {
     timeRow(`${IN_FLIGHT} linearizable reads in flight, p99`, 'reads in flight', 'p99');
     const spread = (xs: readonly number[] | undefined) =>
       xs === undefined || xs.length === 0 ? '–' : `${median(xs).toFixed(0)} ms (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
-    const oursFailover = failovers.get('xstate-raft') as number[];
-    const etcdFailover = failovers.get('etcd');
-    rows.push([
-      `failover after kill -9, same timeouts (${ELECTION_MS}–${2 * ELECTION_MS} / ${HEARTBEAT_MS} ms), median (min–max)`,
-      spread(oursFailover),
-      spread(etcdFailover),
-      ratio(median(oursFailover), etcdFailover && median(etcdFailover), 'time'),
-    ]);
-    rows.push([
-      'failover after kill -9, each with its defaults (150–300 / 50 ms; etcd 1000 / 100 ms)',
-      spread(fastFailovers),
-      spread(etcdFailover),
-      ratio(median(fastFailovers), etcdFailover && median(etcdFailover), 'time'),
-    ]);
-    const elections = (name: string) => [...(results.get(name)?.values() ?? [])].flat().reduce((sum, f) => sum + f.elections, 0) + (soak.get(name)?.elections ?? 0);
+    const failoverRow = (label: string, of: (name: string) => number[] | undefined) =>
+      row(
+        label,
+        (name) => (of(name)?.length ? median(of(name) as number[]) : undefined),
+        (x) => `${x.toFixed(0)} ms`,
+        'time',
+        (name) => spread(of(name)),
+      );
+    failoverRow(`failover after kill -9, same timeouts (${ELECTION_MS}–${2 * ELECTION_MS} / ${HEARTBEAT_MS} ms), median (min–max)`, (name) => failovers.get(name));
+    failoverRow('failover after kill -9, each with its defaults (150–300 / 50 ms; etcd 1000 / 100 ms)', (name) =>
+      name === 'etcd' ? failovers.get(name) : fastFailovers.get(name),
+    );
+    const elections = (name: string) =>
+      results.has(name) ? [...(results.get(name)?.values() ?? [])].flat().reduce((sum, f) => sum + f.elections, 0) + (soak.get(name)?.elections ?? 0) : undefined;
     const loadSeconds = workloads.length * BLOCKS * SECONDS + SOAK;
-    rows.push([
-      `elections during ${loadSeconds} s of load${SOAK ? ` (${SOAK} s of it at ${IN_FLIGHT} writes in flight)` : ''}`,
-      String(elections('xstate-raft')),
-      etcd ? String(elections('etcd')) : '–',
-      '',
-    ]);
-    const errors = (name: string) => [...(results.get(name)?.values() ?? [])].flat().reduce((sum, f) => sum + f.errors, 0);
-    rows.push(['requests not answered 200 during the blocks', String(errors('xstate-raft')), etcd ? String(errors('etcd')) : '–', '']);
+    row(`elections during ${loadSeconds} s of load${SOAK ? ` (${SOAK} s of it at ${IN_FLIGHT} writes in flight)` : ''}`, elections, String, 'count');
+    const errors = (name: string) => (results.has(name) ? [...(results.get(name)?.values() ?? [])].flat().reduce((sum, f) => sum + f.errors, 0) : undefined);
+    row('requests not answered 200 during the blocks', errors, String, 'count');
 
     console.log('');
-    console.log('| figure | xstate-raft | etcd | xstate-raft / etcd |');
-    console.log('| --- | --- | --- | --- |');
-    for (const row of rows) console.log(`| ${row.join(' | ')} |`);
-    const reads = fig('xstate-raft', 'reads in flight', 'rate') as number;
-    const writes = fig('xstate-raft', 'writes in flight', 'rate') as number;
+    const header = ['figure', ...names, `${OURS} / etcd`, ...(beforeCli ? [`${OURS} / before`] : [])];
+    console.log(`| ${header.join(' | ')} |`);
+    console.log(`|${header.map(() => ' --- ').join('|')}|`);
+    for (const cells of rows) console.log(`| ${cells.join(' | ')} |`);
+    const reads = fig(OURS, 'reads in flight', 'rate') as number;
+    const writes = fig(OURS, 'writes in flight', 'rate') as number;
     console.log('');
     console.log(
       `xstate-raft: linearizable reads ${(reads / writes).toFixed(1)}× its writes at ${IN_FLIGHT} in flight; writes at ${IN_FLIGHT} in flight ${((writes / barePar.rate) * 100).toFixed(0)} % of the bare server's requests/s`,
