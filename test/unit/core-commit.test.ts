@@ -35,6 +35,8 @@ describe('leader commit rule (Figure 2, §5.4.2)', () => {
   it('commitIndex never decreases, even when the quorum index is below it', () => {
     const log = logOf([1, 1, 2, 2]);
     expect(leaderCommitIndex(log, 2, 3, [4, 1, 1])).toBe(3);
+    // Also when the entry the quorum holds is of the current term (an older view of the followers).
+    expect(leaderCommitIndex(logOf([2, 2, 2, 2]), 2, 3, [4, 1, 1])).toBe(3);
   });
 
   it('the leader commits the highest index a majority holds whose term is current, or keeps commitIndex (property vs brute force)', () => {
