@@ -24,7 +24,9 @@
  */
 import { SeededRandom } from '../../src/core/random.js';
 import { connect } from '../../src/client/connect.js';
-import { OutcomeUnknownError, ReadTimeoutError, RaftError } from '../../src/errors.js';
+import type { JsonValue } from '../../src/core/json.js';
+import { NotLeaderError, OutcomeUnknownError, ReadTimeoutError, RaftError } from '../../src/errors.js';
+import type { GetResult } from '../../src/kv/state-machine.js';
 import type { HistoryEntry, KvOp } from '../../src/sim/linearizability.js';
 import { type Kind, now, type Recorded, type SetReport } from './outcomes.js';
 
@@ -134,10 +136,22 @@ async function client(w: Workload, c: number): Promise<void> {
       const from = seen.length === 0 ? `${name}.${i - 1}` : random.chance(0.7) ? (seen.at(-1) as string) : random.pick(seen);
       [op, kind] = [{ type: 'cas', key, from, to: value }, 'cas'];
     } else [op, kind] = [{ type: 'put', key: `set/${value}`, value }, 'write'];
+    // Half the reads go to a node picked at random, asked alone (it forwards to the leader it
+    // knows): how a read lands on a deposed leader that does not know it yet (kv-workload's
+    // wanderingReads). Through connect() alone, a client leaves a cut-off leader at its first write.
+    const wander = op.type === 'get' && random.chance(0.5) ? (random.pick(w.peers) as string) : undefined;
     const call = now();
     try {
       const output =
-        op.type === 'get' ? await kv.get(op.key) : op.type === 'put' ? await kv.put(op.key, op.value) : op.type === 'cas' ? await kv.cas(op.key, op.from, op.to) : undefined;
+        op.type === 'get' && wander !== undefined
+          ? await readAt(wander, op.key)
+          : op.type === 'get'
+            ? await kv.get(op.key)
+            : op.type === 'put'
+              ? await kv.put(op.key, op.value)
+              : op.type === 'cas'
+                ? await kv.cas(op.key, op.from, op.to)
+                : undefined;
       const entry = { clientId: name, op, call, return: now(), output } as HistoryEntry;
       const refused = op.type === 'cas' && (output as { ok?: boolean }).ok !== true;
       recorded.push({ entry, kind, outcome: refused ? 'refused' : 'ok' });
@@ -156,6 +170,21 @@ async function client(w: Workload, c: number): Promise<void> {
     if ((op.type === 'put' || op.type === 'cas') && op.key === key) remember(recent, key, value);
     await new Promise((resolve) => setTimeout(resolve, random.int(0, 10)));
   }
+}
+
+/** GET /kv/<key> at one node only, no retry: its answer, or an error (503: NotLeaderError, nothing else: ReadTimeoutError). */
+async function readAt(address: string, key: string): Promise<GetResult> {
+  let res: Response;
+  try {
+    res = await fetch(`http://${address}/kv/${encodeURIComponent(key)}`, { signal: AbortSignal.timeout(1500) });
+  } catch (error) {
+    throw new ReadTimeoutError(1500, `${address}: ${(error as Error).message}`);
+  }
+  const body = (await res.json().catch(() => ({}))) as { value?: JsonValue; error?: string };
+  if (res.status === 200 && 'value' in body) return { found: true, value: body.value as JsonValue };
+  if (res.status === 404 && body.error === 'not_found') return { found: false };
+  if (res.status === 503) throw new NotLeaderError(undefined);
+  throw new ReadTimeoutError(1500, `${address} answered ${res.status} ${body.error ?? ''}`);
 }
 
 function remember(recent: Map<string, string[]>, key: string, value: string): void {

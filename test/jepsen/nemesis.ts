@@ -11,7 +11,7 @@
  * - one-way: nothing the leader sends reaches the others; what they send still reaches it;
  * - loss: 25 % of the packets arriving at every node dropped;
  * - kill: kill -9 of the leader (half the time) or a random node, restarted after the hold;
- * - pause: SIGSTOP of the leader (half the time) or a random node, SIGCONT after the hold;
+ * - pause: SIGSTOP of the leader (a random node when none is known), SIGCONT after the hold;
  * - restart-all: kill -9 of every node, all restarted at once;
  * - slow: netem delay, or where netem is missing a tbf rate limit (NetnsLab.slow), on one node.
  *
@@ -134,7 +134,8 @@ export class Nemesis {
         return;
       }
       case 'pause': {
-        const id = victim();
+        // The leader whenever there is one: a leader paused past an election and resumed is where a read served without confirming leadership goes stale.
+        const id = leader?.id ?? this.random.pick(ids);
         this.log(`nemesis: SIGSTOP ${id}`);
         await cluster.signal(id, 'SIGSTOP');
         await sleep(hold);
