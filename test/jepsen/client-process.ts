@@ -5,8 +5,9 @@
  * file descriptor is inherited):
  *
  *   { id, type: 'workload', clients, peers, t0, keyPeriodMs, seed, name, timeoutMs }  → { id, ok }
- *       start `clients` concurrent clients, each its own connect() session, doing reads, writes
- *       and compare-and-sets on registers, and writes of unique set/ keys, until 'stop';
+ *       start `clients` concurrent clients, each its own connect() session, doing reads (half of
+ *       them asked of one node picked at random), writes and compare-and-sets on registers, and
+ *       writes of unique set/ keys, until 'stop';
  *   { id, type: 'stop' }                         → { id, recorded, set, errors }   (after every client's last operation)
  *   { id, type: 'status', addresses }            → { id, statuses }      (GET /status of each, null if it did not answer)
  *   { id, type: 'probe', address, key, timeoutMs } → { id, status | error }  (one PUT to that node only, no retry)

@@ -19,8 +19,6 @@ export interface SetReport {
   acked: string[];
   /** Keys whose put failed definitely: none may be present. */
   failed: string[];
-  /** Keys present at the end (only from 'final'). */
-  present?: string[];
 }
 
 /** CLOCK_MONOTONIC in µs: one clock for every process of the machine, so their histories merge. */
