@@ -2,20 +2,26 @@
  * Every schedule of a three-node cluster of the real machine, to a bounded depth (explore.ts):
  * election safety, log matching, leader completeness, state machine safety, no stale read and every
  * per-node invariant hold in every state reached. `npm run test:explore` prints the explored line
- * of each scope; EXPLORE_DEPTH=n explores the first scope deeper (CI: 12).
+ * of each scope; EXPLORE_DEPTH=n explores the first scope deeper (CI: 12), and EXPLORE_BOUNDS (JSON,
+ * e.g. '{"maxInFlight":4}') widens its bounds (explore.ts, DEFAULT_BOUNDS).
  */
 import { describe, expect, it } from 'vitest';
-import { describeBounds, explore, exploredLine, type ExploreOptions } from './explore.js';
+import { DEFAULT_BOUNDS, describeBounds, explore, exploredLine, type Bounds, type ExploreOptions } from './explore.js';
 import { describeViolation } from './replay.js';
 import { FIGURE_8_SCOPE } from './starts.js';
 
 const depth = Number(process.env.EXPLORE_DEPTH ?? 12);
 if (!Number.isInteger(depth) || depth < 1) throw new RangeError(`EXPLORE_DEPTH must be a positive integer, got ${process.env.EXPLORE_DEPTH}`);
+const bounds: Partial<Bounds> = JSON.parse(process.env.EXPLORE_BOUNDS ?? '{}');
+for (const [key, value] of Object.entries(bounds)) {
+  if (!(key in DEFAULT_BOUNDS) || !Number.isInteger(value) || value < 0)
+    throw new RangeError(`EXPLORE_BOUNDS: ${key} must be one of ${Object.keys(DEFAULT_BOUNDS).join(', ')}, a whole number`);
+}
 
 const SCOPES: readonly { name: string; options: ExploreOptions }[] = [
   {
     name: 'from empty disks, pre-vote and check-quorum on (the defaults)',
-    options: { depth },
+    options: { depth, bounds },
   },
   {
     name: 'from Figure 8 at (b): n1 and n3 each hold an entry of their own term that reached no one; pre-vote and check-quorum off',
