@@ -112,4 +112,27 @@ describe('timers of the node statechart', () => {
     }
     expect(heard.role()).toBe('leader');
   });
+
+  it("the leader's lease at a follower: pre-votes are denied for the shortest election timeout after the leader was heard, granted after it, before the follower's own timer fires", () => {
+    // Timeouts 100–300 ms: the lease is 100 ms; this node's own timer is drawn above it.
+    const { actor, clock, role } = node({ electionTimeout: [100, 300], persisted: { currentTerm: 1, votedFor: null, log: [] }, seed: 7 });
+    const answers: boolean[] = [];
+    actor.on('send', (e) => {
+      if (e.message.type === 'rpc.requestVoteResult') answers.push(e.message.voteGranted);
+    });
+    const preVote = { type: 'rpc.requestVote', from: 'n3', term: 2, candidateId: 'n3', lastLogIndex: 0, lastLogTerm: 0, preVote: true } as const;
+    actor.send(heartbeat);
+    const ownTimer = actor.getSnapshot().context.electionDelay;
+    expect(ownTimer).toBeGreaterThan(110);
+    clock.advance(99);
+    actor.send(preVote);
+    clock.advance(2);
+    actor.send(preVote);
+    expect(role()).toBe('follower'); // its own timer has not fired
+    expect(answers).toEqual([false, true]);
+    // Hearing from the leader again renews the lease.
+    actor.send(heartbeat);
+    actor.send(preVote);
+    expect(answers).toEqual([false, true, false]);
+  });
 });
