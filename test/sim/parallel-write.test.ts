@@ -20,6 +20,7 @@ import { MemoryStorage } from '../../src/storage/memory.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 
 const IDS = ['n1', 'n2', 'n3'];
+const TIMING = { electionTimeout: [300, 600] as const, heartbeatInterval: 100 };
 
 /** The term of `index` in what `storage` holds on disk (the snapshot's for its own index), or undefined. */
 function durableTerm(storage: MemoryStorage, index: LogIndex): Term | undefined {
@@ -86,8 +87,7 @@ async function run(seed: number, crashes: number) {
       storage,
       clock,
       random,
-      electionTimeout: [300, 600],
-      heartbeatInterval: 100,
+      ...TIMING,
       stateMachine: {
         apply: (command, entry: LogEntry) => {
           if (durableTerm(storage, entry.index) !== entry.term) violations.push(`${id} applied ${entry.index} before writing it`);
@@ -181,8 +181,7 @@ describe('when the parallel write does not apply', () => {
         storage,
         clock,
         random,
-        electionTimeout: [300, 600],
-        heartbeatInterval: 100,
+        ...TIMING,
         onError: (error) => errors.push(`${id}: ${(error as Error).message}`),
         stateMachine: { apply: (command) => command, query: () => undefined },
       });
