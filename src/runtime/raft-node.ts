@@ -603,13 +603,15 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
    */
   private isLeaderAppend(persist: PersistBatch<C>): boolean {
     const hard = persist.hardState;
+    const first = persist.entries[0];
+    const { value, context } = this.actor.getSnapshot();
     return (
       (hard === undefined || (hard.currentTerm === this.durableHardState.currentTerm && hard.votedFor === this.durableHardState.votedFor)) &&
       persist.truncateFrom === undefined &&
       persist.snapshot === undefined &&
-      persist.entries.length > 0 &&
-      this.actor.getSnapshot().value === 'leader' &&
-      this.actor.getSnapshot().context.commitIndex < (persist.entries[0] as LogEntry<C>).index
+      first !== undefined &&
+      value === 'leader' &&
+      context.commitIndex < first.index
     );
   }
 
