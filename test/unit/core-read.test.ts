@@ -18,6 +18,12 @@ describe('ReadIndex leadership confirmation (thesis §6.4)', () => {
     expect(confirmedRound({ b: 4 }, ['b', 'c'], 4)).toBe(4);
   });
 
+  it('a leader that is not a voter (removing itself) does not count itself: the round is a majority of the other voters', () => {
+    // Voters b, c, d: two of three answered round 5.
+    expect(confirmedRound({ b: 5, c: 5, d: 1 }, ['b', 'c', 'd'], undefined)).toBe(5);
+    expect(confirmedRound({ b: 5, c: 1, d: 1 }, ['b', 'c', 'd'], undefined)).toBe(1);
+  });
+
   it('answers from nodes that are not voters do not count toward the quorum', () => {
     expect(confirmedRound({ stranger: 9, other: 9 }, ['b', 'c'], 9)).toBe(0);
   });

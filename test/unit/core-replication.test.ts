@@ -301,3 +301,55 @@ describe('nextSnapshotChunk (sending a snapshot to a follower that needs compact
     expect(beats.every((kind) => kind === 'keepalive')).toBe(true);
   });
 });
+
+describe('progressAfterSnapshotReply and the snapshot mode (Figure 13 on the leader)', () => {
+  const snapshot = { index: 10, data: 'x'.repeat(25) };
+  const sending: Progress = { nextIndex: 5, matchIndex: 0, mode: 'snapshot', probeSent: true, sending: 10, offset: 10 };
+
+  it('installed: the follower holds everything up to the snapshot; replicate after it', () => {
+    expect(progressAfterSnapshotReply(sending, { lastIncludedIndex: 10, offset: 25, installed: true }, 10)).toEqual({
+      nextIndex: 11,
+      matchIndex: 10,
+      mode: 'replicate',
+      probeSent: false,
+    });
+  });
+
+  it('a late reply to a transfer that is over changes nothing', () => {
+    const replicating: Progress = { nextIndex: 12, matchIndex: 11, mode: 'replicate', probeSent: false };
+    expect(progressAfterSnapshotReply(replicating, { lastIncludedIndex: 10, offset: 10, installed: false }, 10)).toBe(replicating);
+  });
+
+  it('a reply about another snapshot, or while the leader sends a newer one, starts the current snapshot again at offset 0', () => {
+    expect(progressAfterSnapshotReply(sending, { lastIncludedIndex: 7, offset: 10, installed: false }, 10)).toMatchObject({
+      mode: 'snapshot',
+      sending: 10,
+      offset: 0,
+      probeSent: false,
+    });
+    expect(progressAfterSnapshotReply(sending, { lastIncludedIndex: 10, offset: 10, installed: false }, 12)).toMatchObject({ mode: 'snapshot', sending: 12, offset: 0 });
+    expect(progressAfterSnapshotReply(sending, { lastIncludedIndex: 10, offset: 20, installed: false }, 10)).toMatchObject({ sending: 10, offset: 20 });
+  });
+
+  it('the chunk that reaches the end of the data is the last (done), and only that one', () => {
+    let progress: Progress = { nextIndex: 5, matchIndex: 0, mode: 'probe', probeSent: false };
+    const done: boolean[] = [];
+    for (let i = 0; i < 3; i++) {
+      const send = nextSnapshotChunk(progress, snapshot, 10, false) as Extract<SnapshotSend, { kind: 'chunk' }>;
+      done.push(send.done);
+      progress = progressAfterSnapshotReply(send.progress, { lastIncludedIndex: 10, offset: send.offset + send.data.length, installed: false }, 10);
+    }
+    expect(done).toEqual([false, false, true]);
+    expect(nextSnapshotChunk({ ...progress, offset: 15 }, { index: 10, data: 'x'.repeat(20) }, 5, false)).toMatchObject({ offset: 15, data: 'xxxxx', done: true });
+  });
+
+  it('a follower being sent an older snapshot gets the current one from offset 0 at once, even with a chunk of the old one outstanding', () => {
+    const older: Progress = { ...sending, sending: 5, offset: 10 };
+    expect(nextSnapshotChunk(older, snapshot, 10, false)).toMatchObject({ kind: 'chunk', offset: 0, progress: { sending: 10 } });
+  });
+
+  it('an AppendEntries rejection from before the transfer began changes nothing in snapshot mode', () => {
+    const log = RaftLog.from(entries([1, 1, 1, 1]));
+    expect(progressAfterRejection({ ...sending, matchIndex: 0 }, 4, { conflictIndex: 2, conflictTerm: 1 }, log)).toEqual({ ...sending, matchIndex: 0 });
+  });
+});
