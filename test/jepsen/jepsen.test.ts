@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { bitten, runJepsen, summaryLine } from './jepsen.js';
-import { namespacesNamed, netnsUnavailable } from './netns.js';
+import { namespacesNamed, netnsUnavailable, removeNamespacesNamed } from './netns.js';
 
 const unavailable = await netnsUnavailable();
 if (unavailable !== undefined) console.warn(`test/jepsen/jepsen.test.ts skipped: ${unavailable}`);
@@ -70,6 +70,9 @@ describe.skipIf(unavailable !== undefined)('Jepsen-style run over network namesp
       expect(await namespacesNamed(prefix)).toEqual([]);
     } finally {
       child.kill('SIGKILL');
+      // SIGKILL skips run.ts's own teardown: whatever it left (its nodes live on in their namespaces) goes here.
+      await exited;
+      await removeNamespacesNamed(prefix).catch(() => undefined);
     }
   });
 });

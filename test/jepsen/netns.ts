@@ -76,6 +76,24 @@ async function pidsIn(ns: string): Promise<number[]> {
   }
 }
 
+/**
+ * Kill every process inside the namespaces whose names start with `prefix` and delete them: for a
+ * test whose own process (and so its exit-time teardown) was killed. Returns what is left.
+ */
+export async function removeNamespacesNamed(prefix: string): Promise<string[]> {
+  for (const ns of await namespacesNamed(prefix)) {
+    for (const pid of await pidsIn(ns)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+  }
+  return namespacesNamed(prefix);
+}
+
 /** The namespaces of this machine whose names start with `prefix`. */
 export async function namespacesNamed(prefix: string): Promise<string[]> {
   const { stdout } = await run('ip', ['netns', 'list']);
