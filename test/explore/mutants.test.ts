@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RaftNodeMachine } from '../../machines/raft-node.js';
 import { explore, type ExploreOptions } from './explore.js';
-import { RULE_MUTANTS } from './mutants.js';
+import { RULE_MUTANTS } from '../model/mutants.js';
 import { describeViolation, replaySchedule } from './replay.js';
 import { AFTER_FIRST_TERM, FIGURE_8_SCOPE } from './starts.js';
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ClusterAction } from './cluster.js';
-import { RULE_MUTANTS } from './mutants.js';
+import { RULE_MUTANTS } from '../model/mutants.js';
 import { replaySchedule } from './replay.js';
 import { AFTER_FIRST_TERM } from './starts.js';
 

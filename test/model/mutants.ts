@@ -14,7 +14,8 @@ import { applyCommitted, hardState, type EffectSink } from '../../src/core/node.
 import { progressAfterSuccess } from '../../src/core/replication.js';
 import { entriesAfterSnapshot } from '../../src/core/snapshot.js';
 
-const guards = (replaced: Parameters<typeof raftNodeMachine.provide>[0]['guards']): RaftNodeMachine => raftNodeMachine.provide({ guards: replaced }) as RaftNodeMachine;
+const provide = (implementations: Parameters<typeof raftNodeMachine.provide>[0]): RaftNodeMachine => raftNodeMachine.provide(implementations) as RaftNodeMachine;
+const guards = (replaced: Parameters<typeof raftNodeMachine.provide>[0]['guards']): RaftNodeMachine => provide({ guards: replaced });
 
 export const MUTANTS = {
   /** The 2015 bug: a change is appended before the leader has committed an entry of its term. */
@@ -84,4 +85,38 @@ export const MUTANTS = {
       }),
     },
   }) as RaftNodeMachine,
+} as const satisfies Record<string, RaftNodeMachine>;
+
+/**
+ * The core rules the simulator's mutant tests break (test/sim/mutants.test.ts) and the
+ * exploration catches (test/explore/mutants.test.ts), one definition for both. Each name says the
+ * broken rule.
+ */
+export const RULE_MUTANTS = {
+  /** RequestVote receiver rule 1 and the vote of the term forgotten: any candidate of a term not below ours is granted. */
+  'grants a second vote in a term': provide({ guards: { canGrantVote: ({ context, event }) => 'term' in event && event.term >= context.currentTerm } }),
+  /** Figure 8: replicas counted for an entry of an earlier term (and no no-op, the other way old entries commit). */
+  'commits an entry of an earlier term by counting replicas': provide({ guards: { isCommittableIndex: () => true }, actions: { appendNoop: () => {} } }),
+  /** AppendEntries receiver rule 2 skipped: entries taken whatever the log holds at prevLogIndex. */
+  'accepts entries without the log matching check': provide({ guards: { logMatchesPrev: ({ context, event }) => 'term' in event && event.term === context.currentTerm } }),
+  /** §5.4.1 skipped: a vote (and a pre-vote) granted to a candidate whose log is behind. */
+  'votes for a candidate whose log is behind': provide({
+    guards: {
+      canGrantVote: ({ context, event }) => event.type === 'rpc.requestVote' && (context.votedFor === null || context.votedFor === event.candidateId),
+      canGrantPreVote: ({ context, event }) => 'term' in event && event.term > context.currentTerm && !context.heardFromLeader,
+    },
+  }),
+  /** Issue 8, hole 1: a reply of our term to another term's request taken as an answer to ours (it confirms reads, moves progress). */
+  "takes a reply to another term's request for an answer to its own": provide({
+    guards: { answersCurrentTermRequest: ({ context, event }) => event.type === 'rpc.appendEntriesResult' && event.term === context.currentTerm },
+  }),
+  /** ReadIndex skipped: a read served at once at the commit index, without confirming leadership. */
+  'serves reads without confirming it still leads': provide({
+    actions: {
+      admitReads: enqueueActions(({ context, event, enqueue }) => {
+        const committedInTerm = context.log.termAt(context.commitIndex) === context.currentTerm;
+        if (event.type === 'client.read' && committedInTerm) enqueue.emit({ type: 'readReady', requestIds: event.requestIds, index: context.commitIndex });
+      }),
+    },
+  }),
 } as const satisfies Record<string, RaftNodeMachine>;
