@@ -4,28 +4,11 @@
  * and prints the table with a row for each, then exits 0 having stopped what it started. Only the
  * table's shape is checked, never the figures: they are wall-clock times.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runBenchScript } from './bench-script.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const SCRIPT = join(ROOT, 'test', 'bench', 'cluster.ts');
-
-function runQuick(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, '--quick', '--no-etcd'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 170_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+// Past the test's timeout the script must not linger (its processes exit with it).
+const runQuick = () => runBenchScript('cluster.ts', ['--quick', '--no-etcd'], 170_000);
 
 const FIGURE = String.raw`[\d,]+(?:\.\d+)?(?: ms)?(?: \(\d+–\d+\))?`;
 

@@ -4,29 +4,11 @@
  * follower — ends with exit code 0 and prints the restart and InstallSnapshot lines the note on
  * issue 10 quotes. Only the lines' shape is checked, never the figures: they are wall-clock times.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runBenchScript } from './bench-script.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const SCRIPT = join(ROOT, 'test', 'bench', 'snapshot.ts');
-
-function runQuick(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, '--quick'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    // Past the test's timeout the script must not linger (its follower process exits with it).
-    const timer = setTimeout(() => child.kill('SIGKILL'), 110_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+// Past the test's timeout the script must not linger (its processes exit with it).
+const runQuick = () => runBenchScript('snapshot.ts', ['--quick'], 110_000);
 
 const NUMBER = String.raw`\d+(?:\.\d+)?`;
 
