@@ -52,7 +52,7 @@ interface NotJson {
   readonly cycleAt?: number;
 }
 
-const notJson = (what: string, cycleAt?: number): NotJson => ({ what, path: [], ...(cycleAt !== undefined ? { cycleAt } : {}) });
+const notJson = (what: string, cycleAt?: number): NotJson => ({ what, path: [], cycleAt });
 
 /** The one walk behind canonicalJson and jsonText: the text of `value`, or why it is not JSON. */
 function walk(value: unknown, sortKeys: boolean, maxDepth: number, ancestors: object[]): string | NotJson {
@@ -84,7 +84,7 @@ function walk(value: unknown, sortKeys: boolean, maxDepth: number, ancestors: ob
 }
 
 function walkArray(array: readonly unknown[], sortKeys: boolean, maxDepth: number, ancestors: object[]): string | NotJson {
-  if (Object.getPrototypeOf(array) !== Array.prototype) return notJson(`a ${kindOf(array)} is not a plain array`);
+  if (Object.getPrototypeOf(array) !== Array.prototype) return notJson(`${kindOf(array)} is not a plain array`);
   const parts: string[] = [];
   for (let i = 0; i < array.length; i++) {
     const part = Object.hasOwn(array, i) ? walk(array[i], sortKeys, maxDepth, ancestors) : notJson('a hole in a sparse array is not a JSON value');
@@ -106,7 +106,7 @@ function walkArray(array: readonly unknown[], sortKeys: boolean, maxDepth: numbe
 
 function walkObject(object: object, sortKeys: boolean, maxDepth: number, ancestors: object[]): string | NotJson {
   const proto = Object.getPrototypeOf(object);
-  if (proto !== Object.prototype && proto !== null) return notJson(`a ${kindOf(object)} is not a plain object (only plain objects and arrays are JSON)`);
+  if (proto !== Object.prototype && proto !== null) return notJson(`${kindOf(object)} is not a plain object (only plain objects and arrays are JSON)`);
   const symbol = enumerableSymbol(object);
   if (symbol !== undefined) return { what: 'a symbol key is not JSON', path: [symbol] };
   const keys = Object.keys(object);
@@ -128,15 +128,15 @@ function enumerableSymbol(object: object): symbol | undefined {
   return Object.getOwnPropertySymbols(object).find((s) => Object.prototype.propertyIsEnumerable.call(object, s));
 }
 
-/** "Date", "Map", "Point": the constructor's name, for the message. */
+/** "a Date", "a Map", "a Point": the constructor's name, for the message. */
 function kindOf(object: object): string {
   const name: unknown = (Object.getPrototypeOf(object) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
-  return typeof name === 'string' && name !== '' ? name : 'object with a custom prototype';
+  return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object with a custom prototype';
 }
 
 /** `command.a[2]["x y"]`; a long path keeps its first and last steps. */
 function formatPath(root: string, path: readonly PropertyKey[]): string {
-  const steps = path.map((k) => (typeof k === 'number' ? `[${k}]` : typeof k === 'symbol' ? `[${String(k)}]` : /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`));
+  const steps = path.map((k) => (typeof k !== 'string' ? `[${String(k)}]` : /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`));
   return steps.length <= 16 ? root + steps.join('') : `${root}${steps.slice(0, 8).join('')}…(${steps.length - 12} more)…${steps.slice(-4).join('')}`;
 }
 

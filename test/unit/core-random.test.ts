@@ -140,3 +140,84 @@ describe('seeded generator (a seed is a bug report)', () => {
     expect(() => new SeededRandom(1).pick([])).toThrow(RangeError);
   });
 });
+
+describe('SeededRandom.chance and shuffle (the simulator’s faults and orderings)', () => {
+  it('chance(p) is true exactly when the next draw is below p', () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const rng = new SeededRandom(seed);
+      const twin = new SeededRandom(seed);
+      for (let i = 0; i < 200; i++) {
+        const p = (i % 10) / 10 + 0.05;
+        expect(rng.chance(p)).toBe(twin.next() < p);
+      }
+    }
+  });
+
+  it('chance(p) is false when the draw equals p (strictly below)', () => {
+    const rng = new SeededRandom(21);
+    const draw = new SeededRandom(21).next();
+    expect(rng.chance(draw)).toBe(false);
+  });
+
+  it('chance(p) is true about p of the time', () => {
+    const rng = new SeededRandom(8);
+    let hits = 0;
+    for (let i = 0; i < 10_000; i++) if (rng.chance(0.25)) hits++;
+    expect(hits).toBeGreaterThan(2300);
+    expect(hits).toBeLessThan(2700);
+  });
+
+  it('shuffle returns a permutation as a new array and leaves its input alone (property)', () => {
+    fc.assert(
+      fc.property(fc.integer(), fc.array(fc.integer(), { maxLength: 30 }), (seed, items) => {
+        const copy = [...items];
+        const out = new SeededRandom(seed).shuffle(items);
+        expect(out).not.toBe(items);
+        expect(items).toEqual(copy);
+        expect([...out].sort((a, b) => a - b)).toEqual([...items].sort((a, b) => a - b));
+      }),
+    );
+  });
+
+  it('shuffle is Fisher–Yates: for i from the last index down to 1, swap i with int(0, i), one draw each', () => {
+    for (const n of [0, 1, 2, 3, 7, 12]) {
+      const items = Array.from({ length: n }, (_, i) => i);
+      const rng = new SeededRandom(n + 100);
+      const twin = new SeededRandom(n + 100);
+      const expected = [...items];
+      for (let i = n - 1; i > 0; i--) {
+        const j = twin.int(0, i);
+        [expected[i], expected[j]] = [expected[j]!, expected[i]!];
+      }
+      expect(rng.shuffle(items)).toEqual(expected);
+      expect(rng.next()).toBe(twin.next()); // no draw more, none fewer
+    }
+  });
+
+  it('shuffle pins its output for a known seed, so a recorded seed replays the same ordering', () => {
+    expect(new SeededRandom(3).shuffle(['a', 'b', 'c', 'd', 'e'])).toEqual(['b', 'c', 'd', 'a', 'e']);
+  });
+
+  it('shuffle puts every element in every position, roughly uniformly', () => {
+    const rng = new SeededRandom(77);
+    const counts = Array.from({ length: 4 }, () => [0, 0, 0, 0]);
+    for (let round = 0; round < 8000; round++) rng.shuffle([0, 1, 2, 3]).forEach((item, position) => counts[item]![position]!++);
+    for (const row of counts) {
+      for (const n of row) {
+        expect(n).toBeGreaterThan(1600);
+        expect(n).toBeLessThan(2400);
+      }
+    }
+  });
+
+  it('pick draws one of the items, every one of them in time', () => {
+    const rng = new SeededRandom(4);
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) seen.add(rng.pick(['a', 'b', 'c']));
+    expect([...seen].sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('pick from an empty list says so', () => {
+    expect(() => new SeededRandom(1).pick([])).toThrow(new RangeError('pick from an empty list'));
+  });
+});
