@@ -26,7 +26,8 @@ export const logEntrySchema = z.object({ term: term.min(1), index: index.min(1),
   const { command } = entry;
   if (typeof command !== 'object' || command === null || (command as { type?: unknown }).type !== 'raft.config') return;
   const parsed = configCommandSchema.safeParse(command);
-  if (!parsed.success) ctx.addIssue({ code: 'custom', path: ['command'], message: `a configuration entry: ${parsed.error.issues[0]?.message ?? 'invalid'}` });
+  // A failed parse has at least one issue.
+  if (!parsed.success) ctx.addIssue({ code: 'custom', path: ['command'], message: `a configuration entry: ${parsed.error.issues[0]!.message}` });
 });
 
 export const requestVoteSchema = z
@@ -152,8 +153,8 @@ export function parseRpcMessage(input: unknown): ParseResult {
   if (schema === undefined) return { ok: false, error: `unknown message type ${describeType(type)}` };
   const result = schema.safeParse(input);
   if (!result.success) {
-    const issue = result.error.issues[0];
-    return { ok: false, error: `${type}: ${issue?.path.join('.') || 'message'}: ${issue?.message ?? 'invalid'}` };
+    const issue = result.error.issues[0]!; // a failed parse has at least one issue
+    return { ok: false, error: `${type}: ${issue.path.join('.') || 'message'}: ${issue.message}` };
   }
   return { ok: true, message: result.data as RpcMessage };
 }

@@ -290,3 +290,131 @@ describe('RequestVote consistency (open questions, see comments)', () => {
     expect(parseRpcMessage({ ...requestVote, lastLogIndex: 0, lastLogTerm: 2 }).ok).toBe(false);
   });
 });
+
+describe('every refusal says exactly what is wrong (the text a peer operator reads in the log)', () => {
+  it('a rule about the whole message is reported against "message"', () => {
+    expect(refused({ ...requestVote, candidateId: 'n9' })).toBe('rpc.requestVote: message: candidateId must be the sender');
+    expect(refused({ ...requestVote, lastLogTerm: 4 })).toBe('rpc.requestVote: message: lastLogTerm is greater than term');
+    expect(refused({ ...requestVote, lastLogIndex: 0 })).toBe('rpc.requestVote: message: lastLogTerm must be 0 exactly when lastLogIndex is 0');
+    expect(refused({ ...appendEntries, leaderId: 'n9' })).toBe('rpc.appendEntries: message: leaderId must be the sender');
+    expect(refused({ ...appendEntries, prevLogTerm: 4, entries: [] })).toBe('rpc.appendEntries: message: prevLogTerm is greater than term');
+    expect(refused({ ...appendEntries, prevLogIndex: 0, entries: [] })).toBe('rpc.appendEntries: message: prevLogTerm must be 0 exactly when prevLogIndex is 0');
+    expect(refused({ ...appendEntriesResult, requestTerm: 4 })).toBe('rpc.appendEntriesResult: message: requestTerm is greater than term');
+    expect(refused({ ...installSnapshot, leaderId: 'n9' })).toBe('rpc.installSnapshot: message: leaderId must be the sender');
+    expect(refused({ ...installSnapshot, lastIncludedTerm: 4 })).toBe('rpc.installSnapshot: message: lastIncludedTerm is greater than term');
+    expect(refused({ ...installSnapshotResult, requestTerm: 4 })).toBe('rpc.installSnapshotResult: message: requestTerm is greater than term');
+  });
+
+  it('a field of the wrong shape is reported against its path', () => {
+    expect(refused({ ...requestVote, from: undefined })).toBe('rpc.requestVote: from: Invalid input: expected string, received undefined');
+    expect(refused({ ...appendEntries, entries: [{ term: 2, index: 5 }] })).toMatch(/^rpc\.appendEntries: entries\.0\.command: /);
+  });
+
+  it('an AppendEntries whose entries skip an index is refused, saying which entry and which index was expected', () => {
+    const entries = [
+      { term: 2, index: 5, command: 1 },
+      { term: 3, index: 7, command: 2 },
+    ];
+    expect(refused({ ...appendEntries, entries })).toBe('rpc.appendEntries: entries.1.index: expected index 6, got 7');
+  });
+
+  it('an AppendEntries whose entry terms go down is refused, saying the terms', () => {
+    const entries = [
+      { term: 3, index: 5, command: 1 },
+      { term: 2, index: 6, command: 2 },
+    ];
+    expect(refused({ ...appendEntries, entries })).toBe('rpc.appendEntries: entries.1.term: term 2 is out of order (previous 3, message term 3)');
+    expect(refused({ ...appendEntries, entries: [{ term: 4, index: 5, command: 1 }] })).toBe(
+      'rpc.appendEntries: entries.0.term: term 4 is out of order (previous 2, message term 3)',
+    );
+  });
+
+  it('an InstallSnapshot of the leader’s own term is accepted: lastIncludedTerm may equal term', () => {
+    const message = { ...installSnapshot, lastIncludedTerm: 3 };
+    expect(parseRpcMessage(message)).toEqual({ ok: true, message });
+  });
+
+  it('an AppendEntriesResult answering a request of its own term is accepted: requestTerm may equal term', () => {
+    const message = { ...appendEntriesResult, requestTerm: 3, term: 3 };
+    expect(parseRpcMessage(message)).toEqual({ ok: true, message });
+    const later = { ...appendEntriesResult, requestTerm: 2, term: 3 };
+    expect(parseRpcMessage(later)).toEqual({ ok: true, message: later });
+  });
+});
+
+describe('TimeoutNow (leadership transfer, thesis §3.10)', () => {
+  const timeoutNow = { type: 'rpc.timeoutNow', from: 'n1', term: 3, leaderId: 'n1' } as const;
+
+  it('a well-formed TimeoutNow parses to the same message', () => {
+    expect(parseRpcMessage(timeoutNow)).toEqual({ ok: true, message: timeoutNow });
+  });
+
+  it('a TimeoutNow must come from the leader it names', () => {
+    expect(refused({ ...timeoutNow, leaderId: 'n9' })).toBe('rpc.timeoutNow: message: leaderId must be the sender');
+  });
+
+  it('a TimeoutNow of term 0, or without its fields, is refused, naming the field', () => {
+    expect(refused({ ...timeoutNow, term: 0 })).toBe('rpc.timeoutNow: term: Too small: expected number to be >=1');
+    expect(refused({ type: 'rpc.timeoutNow' })).toMatch(/^rpc\.timeoutNow: from: /);
+    expect(refused({ ...timeoutNow, leaderId: '' })).toMatch(/^rpc\.timeoutNow: leaderId: /);
+  });
+});
+
+describe('configuration entries (raft.config) are checked inside an AppendEntries', () => {
+  const withCommand = (command: unknown) => ({ ...appendEntries, entries: [{ term: 3, index: 5, command }] });
+  const config = (fields: object = {}) => withCommand({ type: 'raft.config', voters: ['n1', 'n2'], learners: ['n3'], ...fields });
+
+  it('a configuration with voters, learners and addresses is accepted as it is', () => {
+    const message = config({ addresses: { n1: '10.0.0.1:7001', n2: 'h', n3: 'x'.repeat(1024) } });
+    expect(parseRpcMessage(message)).toEqual({ ok: true, message });
+    expect(parseRpcMessage(config()).ok).toBe(true);
+  });
+
+  it('a server listed twice, as two voters or as a voter and a learner, is refused', () => {
+    const twice = 'rpc.appendEntries: entries.0.command: a configuration entry: a server is listed twice';
+    expect(refused(config({ voters: ['n1', 'n1'] }))).toBe(twice);
+    expect(refused(config({ learners: ['n1'] }))).toBe(twice);
+  });
+
+  it('a configuration of the wrong shape is refused with what zod found', () => {
+    expect(refused(config({ voters: 'n1' }))).toBe('rpc.appendEntries: entries.0.command: a configuration entry: Invalid input: expected array, received string');
+  });
+
+  it('an address must be a non-empty string of at most 1024 characters', () => {
+    expect(refused(config({ addresses: { n1: '' } }))).toBe('rpc.appendEntries: entries.0.command: a configuration entry: Too small: expected string to have >=1 characters');
+    expect(refused(config({ addresses: { n1: 'x'.repeat(1025) } }))).toBe(
+      'rpc.appendEntries: entries.0.command: a configuration entry: Too big: expected string to have <=1024 characters',
+    );
+  });
+
+  it('only a command whose type is raft.config is checked as one: other commands are the application’s', () => {
+    for (const command of [{ type: 'put', voters: 'n1' }, { voters: ['n1', 'n1'] }, 'raft.config', null, 7]) {
+      const message = withCommand(command);
+      expect(parseRpcMessage(message), JSON.stringify(command)).toEqual({ ok: true, message });
+    }
+  });
+});
+
+describe('a message of unknown type is named, briefly, whatever its type is', () => {
+  it.each([
+    [{ type: 'rpc.gossip' }, 'unknown message type "rpc.gossip"'],
+    [{ type: 5 }, 'unknown message type 5'],
+    [{ type: true }, 'unknown message type true'],
+    [{ type: null }, 'unknown message type null'],
+    [{}, 'unknown message type undefined'],
+    [null, 'unknown message type undefined'],
+    ['rpc.requestVote', 'unknown message type undefined'],
+    [{ type: ['rpc.requestVote'] }, 'unknown message type (an array)'],
+    [{ type: { toString: () => 'rpc.requestVote' } }, 'unknown message type (a value of type object)'],
+    [{ type: 10n }, 'unknown message type (a value of type bigint)'],
+    [{ type: Symbol('t') }, 'unknown message type (a value of type symbol)'],
+  ])('%o', (input, error) => {
+    expect(parseRpcMessage(input)).toEqual({ ok: false, error });
+  });
+
+  it('a type of up to 64 characters is quoted whole; a longer one is cut at 64', () => {
+    const t64 = 'x'.repeat(64);
+    expect(refused({ type: t64 })).toBe(`unknown message type "${t64}"`);
+    expect(refused({ type: `${t64}yz` })).toBe(`unknown message type "${t64}…"`);
+  });
+});
