@@ -103,8 +103,8 @@ export function advanceLeaderCommit(ctx: Ctx, sink: EffectSink): Ctx {
   const n = quorumIndex([...own, ...ctx.peers.map((peer) => ctx.matchIndex[peer] ?? 0)]);
   const committable = n > ctx.commitIndex && sink.isCommittable(ctx.log.termAt(n), ctx.currentTerm);
   const commitIndex = committable ? n : ctx.commitIndex;
-  let next = applyCommitted({ ...ctx, commitIndex }, sink);
-  if (commitIndex !== ctx.commitIndex) next = admitWaitingReads(next, sink);
+  // Reads wait only while no entry of the term is committed: only a commit can admit them.
+  const next = admitWaitingReads(applyCommitted({ ...ctx, commitIndex }, sink), sink);
   return serveConfirmedReads(next, sink);
 }
 
@@ -121,7 +121,6 @@ export function admitWaitingReads(ctx: Ctx, sink: EffectSink): Ctx {
 }
 
 export function serveConfirmedReads(ctx: Ctx, sink: EffectSink): Ctx {
-  if (ctx.reads.length === 0) return ctx;
   const [ready, waiting] = partitionReadyReads(ctx.reads, confirmedRound(ctx.ackedSeq, ctx.peers, isSelfVoter(ctx) ? ctx.readSeq : undefined));
   for (const read of ready) sink.emit({ type: 'readReady', requestIds: read.requestIds, index: read.index });
   return ready.length === 0 ? ctx : { ...ctx, reads: waiting };
@@ -193,7 +192,6 @@ export function reconfigure(before: Ctx, next: Ctx, configs: Ctx['configs'], sin
   sink.emit({ type: 'configChanged', config: record.config, index: record.index });
   if (after.leaderId !== after.id) return after;
   const entering = after.replicas.filter((id) => !before.replicas.includes(id));
-  if (entering.length === 0) return after;
   const nextIndex = { ...after.nextIndex };
   const matchIndex = { ...after.matchIndex };
   const replication = { ...after.replication };
@@ -217,8 +215,7 @@ export function reconfigure(before: Ctx, next: Ctx, configs: Ctx['configs'], sin
 export function replicationTargetsNow(ctx: Ctx): readonly NodeId[] {
   const latest = ctx.configs[ctx.configs.length - 1] as Ctx['configs'][number];
   if (latest.index <= ctx.commitIndex) return ctx.replicas;
-  const removed = removedByLatest(ctx);
-  return removed.length === 0 ? ctx.replicas : [...ctx.replicas, ...removed];
+  return [...ctx.replicas, ...removedByLatest(ctx)];
 }
 
 /** The servers the latest configuration entry removed (at most one, with single-server changes). */

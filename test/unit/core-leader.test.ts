@@ -8,16 +8,24 @@ import {
   appendEntriesMessage,
   hasCommittedInTerm,
   heardFrom,
+  isPlausibleReply,
+  isPlausibleSnapshotReply,
+  mostUpToDateVoter,
   progressOf,
+  reconfigure,
+  removedByLatest,
   replicate,
+  replicationTargetsNow,
+  sendTimeoutNowIfCaughtUp,
   serveConfirmedReads,
   withProgress,
 } from '../../src/core/leader.js';
 import { RaftLog } from '../../src/core/log.js';
-import { initialContext, type EffectSink, type RaftContext, type RaftEffect } from '../../src/core/node.js';
+import { initialContext, withConfigs, type EffectSink, type RaftContext, type RaftEffect } from '../../src/core/node.js';
 import type { PendingRead } from '../../src/core/read.js';
 import { SNAPSHOT_RESEND_HEARTBEATS, type Progress } from '../../src/core/replication.js';
-import type { AppendEntries, AppendEntriesResult, LogEntry, NodeId, Term } from '../../src/core/types.js';
+import type { ConfigHistory, Configuration } from '../../src/core/configuration.js';
+import type { AppendEntries, AppendEntriesResult, InstallSnapshotResult, LogEntry, NodeId, Term } from '../../src/core/types.js';
 
 type Ctx = RaftContext<unknown>;
 type Effect = RaftEffect<unknown>;
@@ -253,6 +261,13 @@ describe('replicate: the leader sends each follower what it lacks (Figure 2, "Ru
     expect(progressOf(next, 'n3')).toEqual(probe(3, 0, true));
   });
 
+  it('`only` naming a server the leader does not replicate to sends nothing and changes nothing', () => {
+    const ctx = leader({ terms: [1, 1, 2], currentTerm: 2, progress: { n2: probe(2), n3: probe(3) } });
+    const sink = recordingSink();
+    expect(replicate(ctx, sink, true, 'stranger')).toBe(ctx);
+    expect(sink.effects).toEqual([]);
+  });
+
   it('maxEntriesPerMessage caps one message; the rest follows in later messages, in order, without gaps', () => {
     const ctx = leader({ terms: [1, 1, 2, 3, 3], currentTerm: 3, maxEntriesPerMessage: 2, progress: { n2: replicating(1, 0) } });
     let next = ctx;
@@ -337,6 +352,56 @@ describe('replicate to a follower being sent a snapshot (§7)', () => {
     replicate(ctx, sink, true, 'n2');
     expect(installs(sink.effects)).toHaveLength(1);
     expect(sendTo(sink.effects, 'n2')).toEqual([]);
+  });
+
+  it('a follower whose nextIndex is just past the snapshot is sent entries, not the snapshot', () => {
+    const sink = recordingSink();
+    replicate(compacted(probe(11)), sink, true, 'n2');
+    expect(installs(sink.effects)).toEqual([]);
+    expect(sendTo(sink.effects, 'n2')).toEqual([expect.objectContaining({ prevLogIndex: 10, prevLogTerm: 2, entries: entries([3, 3], 11) })]);
+  });
+
+  it("a follower whose nextIndex is the snapshot's last index needs a compacted entry before it: it is sent the snapshot", () => {
+    const sink = recordingSink();
+    const next = replicate(compacted(probe(10)), sink, true, 'n2');
+    expect(installs(sink.effects)).toEqual([
+      {
+        type: 'send',
+        to: 'n2',
+        message: {
+          type: 'rpc.installSnapshot',
+          from: 'n1',
+          term: 3,
+          leaderId: 'n1',
+          lastIncludedIndex: 10,
+          lastIncludedTerm: 2,
+          offset: 0,
+          data: 'x'.repeat(30),
+          done: true,
+          seq: 0,
+        },
+      },
+    ]);
+    expect(sendTo(sink.effects, 'n2')).toEqual([]);
+    expect(progressOf(next, 'n2')).toMatchObject({ mode: 'snapshot', sending: 10, probeSent: true });
+  });
+
+  it('a chunk is at most the smaller of snapshotChunkBytes and maxBytesPerMessage', () => {
+    const chunkOf = (snapshotChunkBytes: number, maxBytesPerMessage: number) => {
+      const sink = recordingSink();
+      replicate({ ...compacted(probe(5)), snapshotChunkBytes, maxBytesPerMessage }, sink, true, 'n2');
+      const [send] = installs(sink.effects);
+      return send?.type === 'send' && send.message.type === 'rpc.installSnapshot' ? [send.message.data.length, send.message.done] : undefined;
+    };
+    expect(chunkOf(8, 1000)).toEqual([8, false]);
+    expect(chunkOf(1000, 12)).toEqual([12, false]);
+  });
+
+  it('between heartbeats nothing is sent to a follower with a chunk outstanding, and its progress is unchanged', () => {
+    const sent = replicate(compacted(probe(5)), recordingSink(), false, 'n2');
+    const sink = recordingSink();
+    expect(replicate(sent, sink, false, 'n2')).toEqual(sent);
+    expect(sink.effects).toEqual([]);
   });
 });
 
@@ -694,5 +759,232 @@ describe('appendCommands: a leader appends commands to its own log (Leader Appen
     expect(next.commitIndex).toBe(3);
     expect(sink.effects.map((e) => e.type)).toEqual(['persist', 'apply']);
     expect(applied(sink.effects)).toEqual([3]);
+  });
+});
+
+// ---------------------------------------------------------------- membership changes at the leader
+
+const members = (voters: readonly NodeId[], learners: readonly NodeId[] = []): Configuration => ({ voters, learners });
+const threeVoters = { index: 0, config: members(['n1', 'n2', 'n3']) };
+
+/** n1 leading n1..n3 over a log of terms [1, 1, 2, 2] whose entry 3 removes n3. */
+function removingN3(commitIndex: number, n3Match: number): Ctx {
+  const ctx = leader({ terms: [1, 1, 2, 2], currentTerm: 2, commitIndex, progress: { n2: replicating(5, 4), n3: replicating(n3Match + 1, n3Match) } });
+  return withConfigs(ctx, [threeVoters, { index: 3, config: members(['n1', 'n2']) }]);
+}
+
+describe('a server being removed (thesis §4.2.2: it must receive the entry that removes it)', () => {
+  it('removedByLatest names the servers the latest configuration entry removed, and none without a configuration entry', () => {
+    expect(removedByLatest(leader({ terms: [1], currentTerm: 1 }))).toEqual([]);
+    expect(removedByLatest(removingN3(2, 2))).toEqual(['n3']);
+    // A later entry that adds a learner removes nobody, whatever the one before it removed.
+    const added = withConfigs(removingN3(3, 3), [threeVoters, { index: 3, config: members(['n1', 'n2']) }, { index: 4, config: members(['n1', 'n2'], ['n4']) }]);
+    expect(removedByLatest(added)).toEqual([]);
+  });
+
+  it('while its removal is not committed the leader still replicates to the removed server', () => {
+    const ctx = removingN3(2, 2);
+    expect(ctx.replicas).toEqual(['n2']);
+    expect(replicationTargetsNow(ctx)).toEqual(['n2', 'n3']);
+    const sink = recordingSink();
+    replicate(ctx, sink, true);
+    expect(sendTo(sink.effects, 'n3')).toEqual([expect.objectContaining({ prevLogIndex: 2, entries: entries([2, 2], 3), leaderCommit: 2 })]);
+  });
+
+  it('once the removal is committed (commitIndex reaches its entry) the leader no longer replicates to the removed server', () => {
+    expect(replicationTargetsNow(removingN3(3, 2))).toEqual(['n2']);
+    expect(replicationTargetsNow(leader({ terms: [1], currentTerm: 1 }))).toEqual(['n2', 'n3']);
+  });
+
+  it('once committed, a removed server holding its removal is told on each heartbeat by an empty AppendEntries at its matchIndex, and only then', () => {
+    const ctx = removingN3(3, 4);
+    const beat = recordingSink();
+    replicate(ctx, beat, true);
+    expect(sendTo(beat.effects, 'n3')).toEqual([
+      { type: 'rpc.appendEntries', from: 'n1', term: 2, leaderId: 'n1', prevLogIndex: 4, prevLogTerm: 2, entries: [], leaderCommit: 3, seq: 0 },
+    ]);
+    const between = recordingSink();
+    replicate(ctx, between, false);
+    expect(sendTo(between.effects, 'n3')).toEqual([]);
+    // The entry that removes it is exactly its matchIndex: it holds it.
+    const atEntry = recordingSink();
+    replicate(removingN3(3, 3), atEntry, true);
+    expect(sendTo(atEntry.effects, 'n3')).toEqual([expect.objectContaining({ prevLogIndex: 3, prevLogTerm: 2, entries: [] })]);
+  });
+
+  it('a removed server that lacks the entry removing it is told nothing once the removal is committed', () => {
+    const sink = recordingSink();
+    replicate(removingN3(3, 2), sink, true);
+    expect(sendTo(sink.effects, 'n3')).toEqual([]);
+    const unknown = { ...removingN3(3, 2), matchIndex: { n2: 4 } };
+    const none = recordingSink();
+    replicate(unknown, none, true);
+    expect(sendTo(none.effects, 'n3')).toEqual([]);
+  });
+
+  it('while the removal is not committed a heartbeat sends the removed server one AppendEntries, not a second removal notice', () => {
+    const sink = recordingSink();
+    replicate(removingN3(2, 4), sink, true);
+    expect(sendTo(sink.effects, 'n3')).toHaveLength(1);
+  });
+});
+
+describe('isPlausibleReply / isPlausibleSnapshotReply: replies an honest follower cannot send are reported, never acted on', () => {
+  const appendReply = (from: NodeId, success: boolean, index: number, seq: number): AppendEntriesResult => ({
+    type: 'rpc.appendEntriesResult',
+    from,
+    term: 2,
+    requestTerm: 2,
+    success,
+    matchIndex: success ? index : 0,
+    rejectedIndex: index,
+    conflictTerm: 0,
+    conflictIndex: 1,
+    seq,
+  });
+  const snapshotReply = (from: NodeId, lastIncludedIndex: number, seq: number): InstallSnapshotResult => ({
+    type: 'rpc.installSnapshotResult',
+    from,
+    term: 2,
+    requestTerm: 2,
+    lastIncludedIndex,
+    offset: 0,
+    installed: false,
+    seq,
+  });
+  const ctx = { ...removingN3(2, 2), readSeq: 3 };
+
+  it('a reply from a server the leader neither replicates to nor informs is ignored, silently', () => {
+    const sink = recordingSink();
+    expect(isPlausibleReply(ctx, appendReply('stranger', true, 1, 1), sink)).toBe(false);
+    expect(isPlausibleSnapshotReply(ctx, snapshotReply('stranger', 1, 1), sink)).toBe(false);
+    expect(sink.effects).toEqual([]);
+  });
+
+  it('a reply about the last entry and the current round, from a replica or from the server being removed, is taken', () => {
+    const sink = recordingSink();
+    expect(isPlausibleReply(ctx, appendReply('n2', true, 4, 3), sink)).toBe(true);
+    expect(isPlausibleReply(ctx, appendReply('n2', false, 4, 3), sink)).toBe(true);
+    expect(isPlausibleReply(ctx, appendReply('n3', true, 2, 1), sink)).toBe(true);
+    expect(isPlausibleSnapshotReply(ctx, snapshotReply('n2', 4, 3), sink)).toBe(true);
+    expect(isPlausibleSnapshotReply(ctx, snapshotReply('n3', 2, 0), sink)).toBe(true);
+    expect(sink.effects).toEqual([]);
+  });
+
+  it('a match past the end of the log, or a rejection of an entry never sent, is an invariant violation that names the follower, the index and the round', () => {
+    const sink = recordingSink();
+    expect(isPlausibleReply(ctx, appendReply('n2', true, 5, 3), sink)).toBe(false);
+    expect(isPlausibleReply(ctx, appendReply('n2', false, 7, 1), sink)).toBe(false);
+    expect(sink.effects).toEqual([
+      {
+        type: 'invariantViolation',
+        rule: 'a follower matches only entries the leader sent',
+        detail: 'n2 reports matchIndex 5 (round 3) but the log ends at 4 (round 3)',
+      },
+      {
+        type: 'invariantViolation',
+        rule: 'a follower rejects only entries the leader sent',
+        detail: 'n2 rejects prevLogIndex 7 (round 1) but the log ends at 4 (round 3)',
+      },
+    ]);
+  });
+
+  it('an answer to a round the leader has not started is an invariant violation', () => {
+    const sink = recordingSink();
+    expect(isPlausibleReply(ctx, appendReply('n2', true, 1, 4), sink)).toBe(false);
+    expect(isPlausibleSnapshotReply(ctx, snapshotReply('n2', 1, 4), sink)).toBe(false);
+    expect(sink.effects.map((e) => e.type)).toEqual(['invariantViolation', 'invariantViolation']);
+  });
+
+  it('an answer about a snapshot beyond the log is an invariant violation that names the follower, the index and the round', () => {
+    const sink = recordingSink();
+    expect(isPlausibleSnapshotReply(ctx, snapshotReply('n3', 9, 2), sink)).toBe(false);
+    expect(sink.effects).toEqual([
+      {
+        type: 'invariantViolation',
+        rule: 'a follower answers only snapshots the leader sent',
+        detail: 'n3 answers about a snapshot at 9 (round 2) but the log ends at 4 (round 3)',
+      },
+    ]);
+  });
+});
+
+describe('reconfigure: a configuration change in force at once (thesis §4.1)', () => {
+  /** n1..n3 leading, with stale knowledge of an n4 that was once a member (removed, now added again as a new, empty server). */
+  function withStaleN4(leaderId: NodeId): Ctx {
+    const ctx = leader({ terms: [1, 1, 2], currentTerm: 2, commitIndex: 3, progress: { n2: replicating(3, 2), n3: probe(4, 3, true), n4: replicating(9, 8) } });
+    return { ...ctx, leaderId, ackedSeq: { n2: 5, n4: 6 }, recentlyActive: ['n2', 'n4'] };
+  }
+  const addN4: ConfigHistory = [threeVoters, { index: 4, config: members(['n1', 'n2', 'n3'], ['n4']) }];
+
+  it('announces the configuration in force and the index of its entry', () => {
+    const before = withStaleN4('n1');
+    const sink = recordingSink();
+    const after = reconfigure(before, before, addN4, sink);
+    expect(sink.effects).toEqual([{ type: 'configChanged', config: members(['n1', 'n2', 'n3'], ['n4']), index: 4 }]);
+    expect([after.config, after.replicas]).toEqual([members(['n1', 'n2', 'n3'], ['n4']), ['n2', 'n3', 'n4']]);
+  });
+
+  it('on a leader, a server that enters starts from fresh progress; what was known of an earlier server of its id is forgotten, the others keep theirs', () => {
+    const before = withStaleN4('n1');
+    const after = reconfigure(before, before, addN4, recordingSink());
+    expect(progressOf(after, 'n4')).toEqual(probe(4, 0));
+    expect(progressOf(after, 'n2')).toEqual(replicating(3, 2));
+    expect(progressOf(after, 'n3')).toEqual(probe(4, 3, true));
+    expect(after.ackedSeq).toEqual({ n2: 5 });
+    expect(after.recentlyActive).toEqual(['n2']);
+  });
+
+  it("on a follower only the configuration changes: it keeps no leader's progress", () => {
+    const before = withStaleN4('n2');
+    const after = reconfigure(before, before, addN4, recordingSink());
+    expect([after.nextIndex, after.matchIndex, after.replication, after.ackedSeq, after.recentlyActive]).toEqual([
+      before.nextIndex,
+      before.matchIndex,
+      before.replication,
+      before.ackedSeq,
+      before.recentlyActive,
+    ]);
+  });
+
+  it('the same history changes nothing and announces nothing', () => {
+    const before = withStaleN4('n1');
+    const sink = recordingSink();
+    expect(reconfigure(before, before, before.configs, sink)).toBe(before);
+    expect(sink.effects).toEqual([]);
+  });
+});
+
+describe('leadership transfer at the leader (thesis §3.10)', () => {
+  it('once the target holds every entry, it is sent TimeoutNow once, and the transfer records it', () => {
+    const ctx = {
+      ...leader({ terms: [1, 2], currentTerm: 2, progress: { n2: replicating(3, 2), n3: replicating(2, 1) } }),
+      transfer: { to: 'n2', requestId: 't1', timeoutNowSent: false },
+    };
+    const sink = recordingSink();
+    const next = sendTimeoutNowIfCaughtUp(ctx, sink);
+    expect(sink.effects).toEqual([{ type: 'send', to: 'n2', message: { type: 'rpc.timeoutNow', from: 'n1', term: 2, leaderId: 'n1' } }]);
+    expect(next.transfer).toEqual({ to: 'n2', requestId: 't1', timeoutNowSent: true });
+    const again = recordingSink();
+    expect(sendTimeoutNowIfCaughtUp(next, again)).toBe(next);
+    expect(again.effects).toEqual([]);
+  });
+
+  it('a target that lacks entries is not told to campaign yet', () => {
+    const ctx = {
+      ...leader({ terms: [1, 2], currentTerm: 2, progress: { n2: replicating(3, 2), n3: replicating(2, 1) } }),
+      transfer: { to: 'n3', requestId: undefined, timeoutNowSent: false },
+    };
+    const sink = recordingSink();
+    expect(sendTimeoutNowIfCaughtUp(ctx, sink)).toBe(ctx);
+    expect(sink.effects).toEqual([]);
+  });
+
+  it('mostUpToDateVoter picks the voter with the highest matchIndex, the first in configuration order on a tie, and one even if none has matched', () => {
+    const five = ['n1', 'n2', 'n3', 'n4', 'n5'];
+    expect(mostUpToDateVoter(leader({ voters: five, terms: [1, 1, 1], currentTerm: 1, progress: { n2: probe(2, 1), n3: replicating(4, 3), n4: replicating(3, 2) } }))).toBe('n3');
+    expect(mostUpToDateVoter(leader({ voters: five, terms: [1, 1, 1], currentTerm: 1, progress: { n3: replicating(3, 2), n5: replicating(3, 2) } }))).toBe('n3');
+    expect(mostUpToDateVoter(leader({ voters: five, terms: [1], currentTerm: 1 }))).toBe('n2');
+    expect(mostUpToDateVoter(leader({ voters: ['n1'], terms: [1], currentTerm: 1 }))).toBeUndefined();
   });
 });
