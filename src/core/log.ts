@@ -31,7 +31,7 @@ export class RaftLog<C = unknown> {
   ) {}
 
   static empty<C = unknown>(): RaftLog<C> {
-    return new RaftLog<C>([], 0);
+    return RaftLog.from<C>([]);
   }
 
   /**
@@ -59,7 +59,10 @@ export class RaftLog<C = unknown> {
 
   /** The entry at `index`, or undefined outside firstIndex..lastIndex. */
   entry(index: LogIndex): LogEntry<C> | undefined {
-    return index > this.snapshotIndex && index <= this.lastIndex ? this.store[index - this.snapshotIndex - 1] : undefined;
+    if (index > this.lastIndex) return undefined; // the shared store may hold a newer view's entries there
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: at or below snapshotIndex the offset is negative, and store[negative] is undefined too
+    if (index <= this.snapshotIndex) return undefined;
+    return this.store[index - this.snapshotIndex - 1];
   }
 
   /** The term at `index`: snapshotTerm at snapshotIndex (0 at the sentinel 0), undefined when compacted or past the end. */
@@ -97,10 +100,11 @@ export class RaftLog<C = unknown> {
 
   /** The last index holding `term` (the snapshot's last entry included), or 0 if the log has none of that term. */
   lastIndexOfTerm(term: Term): LogIndex {
-    for (let index = this.lastIndex; index >= this.snapshotIndex && index >= 1; index--) {
+    for (let index = this.lastIndex; index >= this.snapshotIndex; index--) {
       const t = this.termAt(index) as Term;
       if (t === term) return index;
-      if (t < term) return 0; // terms only grow along the log
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: an early exit only: terms only grow along the log, so no entry of `term` lies before one of a lower term
+      if (t < term) return 0;
     }
     return 0;
   }
@@ -109,6 +113,7 @@ export class RaftLog<C = unknown> {
   append(entries: readonly LogEntry<C>[]): RaftLog<C> {
     if (entries.length === 0) return this;
     assertContiguous(entries, this.lastIndex + 1);
+    // Stryker disable next-line ConditionalExpression,BlockStatement: copying instead of growing in place makes the same view, only slower (the cost model above)
     if (this.store.length === this.length) {
       // This is the newest view of the shared array: grow it in place.
       for (const entry of entries) this.store.push(entry);
@@ -122,7 +127,7 @@ export class RaftLog<C = unknown> {
 
   /** A view without the entries from `index` on. Compacted entries cannot be truncated (they are committed). */
   truncateFrom(index: LogIndex): RaftLog<C> {
-    if (index <= this.snapshotIndex || index < 1) {
+    if (index <= this.snapshotIndex) {
       throw new RangeError(`cannot truncate from index ${index}: the first entry the log holds is ${this.firstIndex}`);
     }
     return index > this.lastIndex ? this : new RaftLog(this.store, index - this.snapshotIndex - 1, this.snapshotIndex, this.snapshotTerm);
@@ -146,7 +151,7 @@ export class RaftLog<C = unknown> {
   installSnapshot(index: LogIndex, term: Term): { log: RaftLog<C>; discardedAfter: boolean } {
     if (index <= this.snapshotIndex) throw new RangeError(`a snapshot at ${index} is not newer than the one at ${this.snapshotIndex}`);
     if (this.termAt(index) === term) return { log: this.compact(index), discardedAfter: false };
-    return { log: new RaftLog<C>([], 0, index, term), discardedAfter: this.lastIndex > index };
+    return { log: RaftLog.from<C>([], { index, term }), discardedAfter: this.lastIndex > index };
   }
 }
 
@@ -163,8 +168,7 @@ function assertContiguous(entries: readonly LogEntry<unknown>[], firstIndex: Log
  * are equal, the longer log wins.)
  */
 export function isLogUpToDate(candidateLastIndex: LogIndex, candidateLastTerm: Term, log: RaftLog<unknown>): boolean {
-  if (candidateLastTerm !== log.lastTerm) return candidateLastTerm > log.lastTerm;
-  return candidateLastIndex >= log.lastIndex;
+  return candidateLastTerm > log.lastTerm || (candidateLastTerm === log.lastTerm && candidateLastIndex >= log.lastIndex);
 }
 
 export interface MergeResult<C> {
@@ -219,6 +223,7 @@ export function conflictHint(log: RaftLog<unknown>, prevLogIndex: LogIndex): Con
  * first index the follower holds of that term.
  */
 export function nextIndexAfterConflict(log: RaftLog<unknown>, hint: ConflictHint): LogIndex {
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: a shortcut: no entry has term 0, so lastIndexOfTerm(0) would be 0 (after scanning the whole log)
   if (hint.conflictTerm > 0) {
     const last = log.lastIndexOfTerm(hint.conflictTerm);
     if (last > 0) return last + 1;
@@ -256,7 +261,7 @@ export function entriesThatFit(log: RaftLog<unknown>, from: LogIndex, maxEntries
   let count = 0;
   for (let index = from; index <= log.lastIndex && count < maxEntries; index++) {
     bytes += entrySize(log.entry(index) as LogEntry<unknown>);
-    if (count > 0 && bytes > maxBytes) break;
+    if (bytes > maxBytes) break; // a first entry larger than maxBytes still goes alone (below)
     count++;
   }
   return Math.max(1, count);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { conflictHint, isLogUpToDate, mergeEntries, nextIndexAfterConflict, RaftLog } from '../../src/core/log.js';
+import { conflictHint, entriesThatFit, entrySize, isLogUpToDate, mergeEntries, nextIndexAfterConflict, RaftLog } from '../../src/core/log.js';
 import type { LogEntry, Term } from '../../src/core/types.js';
 
 /** Entries numbered from `first`, with the given terms; the command names the position and term. */
@@ -435,5 +435,123 @@ describe('RaftLog after a snapshot (§7: compaction)', () => {
     compacted.append(entries([2], 4));
     expect(termsOf(full)).toEqual([1, 1, 2]);
     expect(full.entry(1)?.command).toBe('1@1');
+  });
+});
+
+describe('RaftLog: errors name the index that was wrong', () => {
+  it('an entry out of sequence is reported with its index and the one expected', () => {
+    expect(() => RaftLog.from(entries([1, 1], 2))).toThrow('log entry has index 2, expected 1');
+    expect(() => logOf([1, 1]).append([...entries([1], 3), ...entries([1], 5)])).toThrow('log entry has index 5, expected 4');
+  });
+
+  it('truncating compacted entries is refused with the first index the log holds', () => {
+    expect(() => logOf([1, 1, 2, 2]).compact(2).truncateFrom(2)).toThrow(new RangeError('cannot truncate from index 2: the first entry the log holds is 3'));
+    expect(() => logOf([1]).truncateFrom(0)).toThrow('cannot truncate from index 0: the first entry the log holds is 1');
+  });
+
+  it('compaction is refused behind the snapshot and past the end, with the range the log holds', () => {
+    const log = logOf([1, 1, 2, 2, 3]).compact(2);
+    expect(() => log.compact(1)).toThrow(new RangeError('cannot compact up to 1: the log holds 3..5'));
+    expect(() => log.compact(6)).toThrow(new RangeError('cannot compact up to 6: the log holds 3..5'));
+    expect(log.compact(5).lastIndex).toBe(5);
+  });
+});
+
+describe('RaftLog views and compaction: edges', () => {
+  it('an older or truncated view shows nothing past its own end, though the shared array holds more', () => {
+    const base = logOf([1, 1, 2]);
+    const longer = base.append(entries([2, 2], 4));
+    expect(base.entry(4)).toBeUndefined();
+    expect(base.termAt(4)).toBeUndefined();
+    const truncated = longer.truncateFrom(3);
+    expect(truncated.entry(3)).toBeUndefined();
+    expect(truncated.slice(1, 5).map((e) => e.index)).toEqual([1, 2]);
+    expect(longer.entry(5)?.command).toBe('5@2');
+  });
+
+  it('the first entry after a snapshot is entry(firstIndex); the snapshot index itself has no entry, only its term', () => {
+    const log = logOf([1, 1, 2, 2, 3]).compact(2);
+    expect(log.entry(3)?.command).toBe('3@2');
+    expect(log.entry(2)).toBeUndefined();
+    expect(log.termAt(2)).toBe(1);
+  });
+
+  it('appending nothing returns the same view', () => {
+    const log = logOf([1, 2]);
+    expect(log.append([])).toBe(log);
+  });
+
+  it('compacting up to the snapshot index changes nothing; a second compaction keeps the entries after the new index', () => {
+    const once = logOf([1, 1, 2, 2, 3, 3]).compact(2);
+    expect(once.compact(2)).toBe(once);
+    const twice = once.compact(4);
+    expect([twice.snapshotIndex, twice.snapshotTerm, twice.firstIndex, twice.lastIndex]).toEqual([4, 2, 5, 6]);
+    expect(twice.toArray()).toEqual(entries([3, 3], 5));
+  });
+
+  it('slice after a snapshot returns exactly the entries asked for', () => {
+    const log = logOf([1, 1, 2, 2, 3, 3, 3, 3]).compact(2);
+    expect(log.slice(4, 5)).toEqual(entries([2, 3], 4));
+    expect(log.slice(3, 3)).toEqual(entries([2], 3));
+  });
+
+  it('slice of an empty range is empty even when it starts behind the snapshot; a range that reaches a compacted entry is refused', () => {
+    const log = logOf([1, 1, 2, 2, 3, 3, 3, 3]).compact(2);
+    expect(log.slice(2, 1)).toEqual([]);
+    expect(log.slice(3, 2)).toEqual([]);
+    expect(() => log.slice(2, 2)).toThrow('entries 2..2 are asked for, but the log is compacted up to 2');
+    expect(() => log.slice(2, 3)).toThrow(RangeError);
+  });
+
+  it('installSnapshot at the last index with another term discards that entry, but nothing after the snapshot', () => {
+    const installed = logOf([1, 1, 2, 2]).installSnapshot(4, 5);
+    expect([installed.discardedAfter, installed.log.lastIndex, installed.log.lastTerm, installed.log.length]).toEqual([false, 4, 5, 0]);
+    expect(installed.log.append(entries([5], 5)).lastIndex).toBe(5);
+  });
+});
+
+describe('isLogUpToDate: the boundaries', () => {
+  it('with equal last terms a shorter log is not up to date; a higher last term wins at any length', () => {
+    const log = logOf([1, 2, 2]);
+    expect(isLogUpToDate(2, 2, log)).toBe(false);
+    expect(isLogUpToDate(3, 2, log)).toBe(true);
+    expect(isLogUpToDate(1, 3, log)).toBe(true);
+    expect(isLogUpToDate(9, 1, log)).toBe(false);
+  });
+});
+
+describe('message size: entriesThatFit and entrySize (every message fits the transport body limit)', () => {
+  const big = (index: number, size: number): LogEntry<string> => ({ term: 1, index, command: 'x'.repeat(size - 50) });
+
+  it('an entry measures 48 bytes of envelope plus the JSON of its command', () => {
+    expect(entrySize({ term: 1, index: 1, command: 'abc' })).toBe(48 + 5);
+    expect(entrySize({ term: 1, index: 1, command: { k: 1 } })).toBe(48 + 7);
+  });
+
+  it('a command with no JSON (undefined, a BigInt) measures only the envelope', () => {
+    expect(entrySize({ term: 1, index: 1, command: undefined })).toBe(48);
+    expect(entrySize({ term: 1, index: 1, command: 10n })).toBe(48);
+  });
+
+  it('each entry is measured once', () => {
+    let calls = 0;
+    const entry = { term: 1, index: 1, command: { toJSON: () => `call${++calls}` } };
+    expect(entrySize(entry)).toBe(48 + 7);
+    expect(entrySize(entry)).toBe(48 + 7);
+    expect(calls).toBe(1);
+  });
+
+  it('as many entries as fit in maxBytes, a total of exactly maxBytes included', () => {
+    const log = RaftLog.from([big(1, 100), big(2, 100), big(3, 100), big(4, 100)]);
+    expect(entriesThatFit(log, 1, 10, 300)).toBe(3);
+    expect(entriesThatFit(log, 1, 10, 299)).toBe(2);
+    expect(entriesThatFit(log, 2, 10, 10_000)).toBe(3);
+    expect(entriesThatFit(log, 1, 2, 10_000)).toBe(2);
+  });
+
+  it('a single entry larger than maxBytes still goes alone, so replication makes progress', () => {
+    const log = RaftLog.from([big(1, 500), big(2, 100)]);
+    expect(entriesThatFit(log, 1, 10, 300)).toBe(1);
+    expect(entriesThatFit(log, 2, 10, 50)).toBe(1);
   });
 });
