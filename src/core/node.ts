@@ -3,7 +3,17 @@
  * its context (Figure 2's state plus what the leader keeps per follower), the events it takes and
  * the effects it emits. Pure data and pure functions: no XState, no I/O, no clock.
  */
-import { historyOf, inForce, otherVoters, replicationTargets, snapshotConfiguration, type ConfigChange, type ConfigHistory, type Configuration } from './configuration.js';
+import {
+  historyOf,
+  inForce,
+  otherVoters,
+  replicationTargets,
+  snapshotConfiguration,
+  type ConfigChange,
+  type ConfigHistory,
+  type ConfigRecord,
+  type Configuration,
+} from './configuration.js';
 import { RaftLog } from './log.js';
 import { seedRng, type RngState } from './random.js';
 import type { PendingRead } from './read.js';
@@ -247,7 +257,6 @@ export function ownVote(ctx: Pick<Ctx, 'config' | 'id'>): readonly NodeId[] {
 export function withConfigs(ctx: Ctx, configs: ConfigHistory): Ctx {
   if (configs === ctx.configs) return ctx;
   const config = inForce(configs).config;
-  if (config === ctx.config) return { ...ctx, configs };
   return { ...ctx, configs, config, peers: otherVoters(config, ctx.id), replicas: replicationTargets(config, ctx.id) };
 }
 
@@ -268,9 +277,9 @@ export function initialContext<C>(input: RaftNodeInput<C>): RaftContext<C> {
   const bootstrap: Configuration = input.join
     ? { voters: [], learners: [] }
     : { voters: [...new Set([...input.peers, input.id])], learners: [], ...(input.addresses !== undefined ? { addresses: { ...input.addresses } } : {}) };
-  const snapshotConfig = snapshot !== undefined ? snapshotConfiguration(snapshot.data) : undefined;
-  const base = snapshotConfig !== undefined && snapshot !== undefined ? { index: snapshot.index, config: snapshotConfig } : { index: 0, config: bootstrap };
-  const configs = historyOf(base, persisted?.log ?? []);
+  const base = (snapshot !== undefined ? snapshotRecord(snapshot) : undefined) ?? { index: 0, config: bootstrap };
+  const entries = persisted?.log ?? [];
+  const configs = historyOf(base, entries);
   const config = inForce(configs).config;
   return {
     id: input.id,
@@ -291,7 +300,7 @@ export function initialContext<C>(input: RaftNodeInput<C>): RaftContext<C> {
     electionDelay: 0,
     currentTerm: persisted?.currentTerm ?? 0,
     votedFor: persisted?.votedFor ?? null,
-    log: RaftLog.from<C>(persisted?.log ?? [], snapshot),
+    log: RaftLog.from<C>(entries, snapshot),
     snapshot,
     incomingSnapshot: undefined,
     // A snapshot holds only committed entries, and the host restored the state machine from it.
@@ -310,6 +319,13 @@ export function initialContext<C>(input: RaftNodeInput<C>): RaftContext<C> {
   };
 }
 
+/** The configuration a snapshot carries, as the first record of the history (undefined for a snapshot written before membership changes). */
+function snapshotRecord(snapshot: Snapshot): ConfigRecord | undefined {
+  const config = snapshotConfiguration(snapshot.data);
+  return config === undefined ? undefined : { index: snapshot.index, config };
+}
+
+/** FNV-1a of the id: the default seed, stable across versions so that a recorded run replays. */
 function hashId(id: string): number {
   let h = 2166136261;
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isCommittable } from '../../src/core/commit.js';
-import { applyCommitted, hardState, initialContext, votersCount, type EffectSink, type RaftContext, type RaftEffect } from '../../src/core/node.js';
+import { applyCommitted, hardState, initialContext, mayCampaign, votersCount, withConfigs, type EffectSink, type RaftContext, type RaftEffect } from '../../src/core/node.js';
 import { randomInt, seedRng } from '../../src/core/random.js';
+import { configCommand, historyAfterCompaction, withConfigHeader, type ConfigHistory, type Configuration } from '../../src/core/configuration.js';
 import type { LogEntry, Term } from '../../src/core/types.js';
 
 function entries(terms: readonly Term[]): LogEntry<string>[] {
@@ -233,3 +234,102 @@ describe('applyCommitted: the state machine sees each committed entry once, in l
     );
   });
 });
+
+describe('initialContext: the configuration a node starts with', () => {
+  it('the bootstrap configuration carries the addresses it was given, as a copy', () => {
+    const addresses = { n1: 'h1:1', n2: 'h2:2' };
+    const ctx = initialContext({ id: 'n1', peers: ['n2'], addresses });
+    expect(ctx.config).toEqual({ voters: ['n2', 'n1'], learners: [], addresses: { n1: 'h1:1', n2: 'h2:2' } });
+    expect(ctx.config.addresses).not.toBe(addresses);
+    expect(initialContext({ id: 'n1', peers: ['n2'] }).config).toEqual({ voters: ['n2', 'n1'], learners: [] });
+  });
+
+  it("a snapshot's configuration, at the snapshot's index, wins over the bootstrap list", () => {
+    const carried: Configuration = { voters: ['n1', 'n4'], learners: ['n5'] };
+    const ctx = initialContext({
+      id: 'n1',
+      peers: ['n1', 'n2', 'n3'],
+      persisted: { currentTerm: 2, votedFor: null, log: [{ term: 2, index: 8, command: 'x' }], snapshot: { index: 7, term: 2, data: withConfigHeader(carried, 'state') } },
+    });
+    expect(ctx.configs).toEqual([{ index: 7, config: carried }]);
+    expect([ctx.peers, ctx.replicas]).toEqual([['n4'], ['n4', 'n5']]);
+    expect([ctx.log.firstIndex, ctx.log.lastIndex, ctx.commitIndex]).toEqual([8, 8, 7]);
+  });
+
+  it('a snapshot written before membership changes (no configuration header) leaves the bootstrap list in force', () => {
+    const ctx = initialContext({ id: 'n1', peers: ['n1', 'n2', 'n3'], persisted: { currentTerm: 2, votedFor: null, log: [], snapshot: { index: 7, term: 2, data: 'j:{}' } } });
+    expect(ctx.configs).toEqual([{ index: 0, config: { voters: ['n1', 'n2', 'n3'], learners: [] } }]);
+    expect(ctx.commitIndex).toBe(7);
+  });
+
+  it('a configuration entry in the persisted log wins over the bootstrap list', () => {
+    const config: Configuration = { voters: ['n1', 'n2'], learners: ['n3'] };
+    const ctx = initialContext({
+      id: 'n1',
+      peers: ['n1', 'n2', 'n3'],
+      persisted: { currentTerm: 1, votedFor: null, log: [{ term: 1, index: 1, command: configCommand(config) }] },
+    });
+    expect(ctx.config).toEqual(config);
+    expect(ctx.peers).toEqual(['n2']);
+  });
+
+  it('message size defaults: 1 MiB of entries per AppendEntries and 1 MiB per snapshot chunk; explicit values win', () => {
+    const ctx = initialContext({ id: 'n1', peers: ['n2'] });
+    expect([ctx.maxBytesPerMessage, ctx.snapshotChunkBytes]).toEqual([1024 * 1024, 1024 * 1024]);
+    const set = initialContext({ id: 'n1', peers: ['n2'], maxBytesPerMessage: 10, snapshotChunkBytes: 20 });
+    expect([set.maxBytesPerMessage, set.snapshotChunkBytes]).toEqual([10, 20]);
+  });
+
+  it('the default seed is the FNV-1a hash of the id, so a recorded run replays on any version', () => {
+    expect(initialContext({ id: 'n1', peers: [] }).rng).toBe(seedRng(70638592));
+  });
+});
+
+describe('withConfigs: what follows from the configuration in force', () => {
+  it('the same history is the same context; a compacted history with the same configuration in force keeps peers and replicas', () => {
+    const ctx = initialContext({ id: 'n1', peers: ['n1', 'n2', 'n3'] });
+    expect(withConfigs(ctx, ctx.configs)).toBe(ctx);
+    const compacted = historyAfterCompaction(ctx.configs, 5);
+    const next = withConfigs(ctx, compacted);
+    expect(next.configs).toBe(compacted);
+    expect([next.config, next.peers, next.replicas]).toEqual([ctx.config, ['n2', 'n3'], ['n2', 'n3']]);
+  });
+});
+
+describe('mayCampaign (thesis §4.2.2): who may stand for election', () => {
+  const three: Configuration = { voters: ['n1', 'n2', 'n3'], learners: [] };
+  const withoutN1: Configuration = { voters: ['n2', 'n3'], learners: ['n1'] };
+  const history: ConfigHistory = [
+    { index: 0, config: three },
+    { index: 4, config: withoutN1 },
+  ];
+
+  it('a voter of the configuration in force may', () => {
+    expect(mayCampaign({ id: 'n2', configs: history, config: withoutN1, commitIndex: 0 })).toBe(true);
+  });
+
+  it('a voter removed by a configuration entry not yet committed here may: it may hold the log the others need', () => {
+    expect(mayCampaign({ id: 'n1', configs: history, config: withoutN1, commitIndex: 3 })).toBe(true);
+  });
+
+  it('once its removal is committed it may not', () => {
+    expect(mayCampaign({ id: 'n1', configs: history, config: withoutN1, commitIndex: 4 })).toBe(false);
+  });
+
+  it('a server that was not a voter of the configuration before either may not', () => {
+    const learnerThroughout: ConfigHistory = [
+      { index: 0, config: { voters: ['n2', 'n3'], learners: ['n1'] } },
+      { index: 4, config: { voters: ['n2', 'n3'], learners: ['n1', 'n4'] } },
+    ];
+    expect(mayCampaign({ id: 'n1', configs: learnerThroughout, config: inForceOf(learnerThroughout), commitIndex: 0 })).toBe(false);
+  });
+
+  it('a server with no earlier configuration than one that makes it a learner may not', () => {
+    const only: ConfigHistory = [{ index: 4, config: withoutN1 }];
+    expect(mayCampaign({ id: 'n1', configs: only, config: withoutN1, commitIndex: 0 })).toBe(false);
+  });
+});
+
+function inForceOf(history: ConfigHistory): Configuration {
+  return (history[history.length - 1] as ConfigHistory[number]).config;
+}
