@@ -213,23 +213,24 @@ export function withConfigHeader(config: Configuration, stateText: string): stri
 export function snapshotConfiguration(text: string): Configuration | undefined {
   if (!text.startsWith('c:')) return undefined;
   const end = text.indexOf('\n');
-  if (end < 0) return undefined;
+  if (end === -1) return undefined;
+  let parsed: { voters?: unknown; learners?: unknown; addresses?: unknown };
   try {
-    const parsed = JSON.parse(text.slice(2, end)) as { voters?: unknown; learners?: unknown; addresses?: unknown };
-    if (!isIdList(parsed.voters) || !isIdList(parsed.learners)) return undefined;
-    if (new Set([...parsed.voters, ...parsed.learners]).size !== parsed.voters.length + parsed.learners.length) return undefined;
-    const addresses = isAddressMap(parsed.addresses) ? parsed.addresses : undefined;
-    return { voters: parsed.voters, learners: parsed.learners, ...(addresses !== undefined ? { addresses } : {}) };
+    parsed = JSON.parse(text.slice(2, end)) as typeof parsed;
   } catch {
     return undefined;
   }
+  if (parsed === null || !isIdList(parsed.voters) || !isIdList(parsed.learners)) return undefined;
+  if (new Set([...parsed.voters, ...parsed.learners]).size !== parsed.voters.length + parsed.learners.length) return undefined;
+  const addresses = isAddressMap(parsed.addresses) ? parsed.addresses : undefined;
+  return { voters: parsed.voters, learners: parsed.learners, ...(addresses !== undefined ? { addresses } : {}) };
 }
 
 /** The state machine's part of a snapshot's text. */
 export function snapshotStateText(text: string): string {
   if (!text.startsWith('c:')) return text;
   const end = text.indexOf('\n');
-  return end < 0 ? '' : text.slice(end + 1);
+  return end === -1 ? '' : text.slice(end + 1);
 }
 
 function isIdList(value: unknown): value is NodeId[] {

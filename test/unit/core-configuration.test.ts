@@ -18,6 +18,7 @@ import {
   historyOf,
   inForce,
   isConfigCommand,
+  isRaftCommand,
   isMember,
   isVoter,
   otherVoters,
@@ -303,5 +304,64 @@ describe('a snapshot carries the configuration at its index', () => {
     expect(snapshotConfiguration('c:{"voters":["a"],"learners":[],"addresses":{"a":1}}\nj:{}')).toEqual({ voters: ['a'], learners: [] });
     // A header without its newline holds no state text.
     expect(snapshotStateText('c:{"voters":["a"],"learners":[]}')).toBe('');
+  });
+});
+
+describe('configuration edges', () => {
+  it("Raft's own commands (a configuration, the leader's no-op) are recognised by their type; nothing else is one", () => {
+    expect(isRaftCommand({ type: 'raft.noop' })).toBe(true);
+    expect(isRaftCommand(configCommand(ABC))).toBe(true);
+    for (const other of [null, undefined, 'raft.noop', 'raft.config', 7, { type: 'put' }, {}]) expect(isRaftCommand(other), String(other)).toBe(false);
+  });
+
+  it('sameMembers: a list with a server more or another server is not the same membership', () => {
+    expect(sameMembers({ voters: ['a', 'b'], learners: [] }, { voters: ['a'], learners: [] })).toBe(false);
+    expect(sameMembers({ voters: ['a', 'b'], learners: [] }, { voters: ['a', 'c'], learners: [] })).toBe(false);
+    expect(sameMembers({ voters: ['a'], learners: ['d', 'e'] }, { voters: ['a'], learners: ['d', 'f'] })).toBe(false);
+  });
+
+  it('promoting one learner keeps the other learners', () => {
+    const config: Configuration = { voters: ['a', 'b', 'c'], learners: ['d', 'e'] };
+    const promoted = changedConfiguration(config, { type: 'promote', id: 'e' }, { caughtUp: true, matchIndex: 5, leaderLastIndex: 5 });
+    expect(promoted).toStrictEqual({ ok: true, config: { voters: ['a', 'b', 'c', 'e'], learners: ['d'] } });
+  });
+
+  it('a configuration without addresses gains none: adding a learner without one, or reading a header without them', () => {
+    expect(changedConfiguration(ABC, { type: 'addLearner', id: 'd' })).toStrictEqual({ ok: true, config: { voters: ['a', 'b', 'c'], learners: ['d'] } });
+    expect(snapshotConfiguration(withConfigHeader(ABC, 'state'))).toStrictEqual({ voters: ['a', 'b', 'c'], learners: [] });
+  });
+
+  it('only a `c:` header followed by its newline carries a configuration', () => {
+    // Valid JSON after some other two-character prefix is state text, not a header.
+    expect(snapshotConfiguration('j:{"voters":["a"],"learners":[]}\nmore')).toBeUndefined();
+    // Without the newline there is no header, even if the text minus its last character would parse.
+    expect(snapshotConfiguration('c:{"voters":["a"],"learners":[]}}')).toBeUndefined();
+    expect(snapshotConfiguration('c:{"voters":["a"],"learners":[]}\n')).toEqual({ voters: ['a'], learners: [] });
+    expect(snapshotStateText('c:{"voters":["a"],"learners":[]}\nstate')).toBe('state');
+    expect(snapshotStateText('c:x')).toBe('');
+  });
+
+  it('a header naming a server twice, or whose JSON is not an object with lists of names, is no configuration', () => {
+    for (const bad of [
+      'c:{"voters":["a","b"],"learners":["b"]}\n',
+      'c:{"voters":["a","a"],"learners":[]}\n',
+      'c:null\n',
+      'c:"voters"\n',
+      'c:{"voters":null,"learners":[]}\n',
+      'c:{"voters":["a"],"learners":"b"}\n',
+      'c:{"voters":["a",""],"learners":[]}\n',
+      'c:{"voters":["a"],"learners":[2]}\n',
+      'c:{"voters":[["a"]],"learners":[]}\n',
+    ]) {
+      expect(snapshotConfiguration(bad), bad).toBeUndefined();
+    }
+  });
+
+  it('addresses are kept only as a map of names to strings', () => {
+    const members = { voters: ['a'], learners: [] };
+    for (const addresses of ['"h:1"', 'null', '["h:1"]', '{"a":"h:1","b":2}']) {
+      expect(snapshotConfiguration(`c:{"voters":["a"],"learners":[],"addresses":${addresses}}\n`), addresses).toStrictEqual(members);
+    }
+    expect(snapshotConfiguration('c:{"voters":["a"],"learners":[],"addresses":{"a":"h:1"}}\n')).toStrictEqual({ ...members, addresses: { a: 'h:1' } });
   });
 });
