@@ -763,3 +763,51 @@ describe("a leader's snapshot replies (§7)", () => {
     expect(n.context()).toStrictEqual(before);
   });
 });
+
+describe('a refusal of AppendEntries', () => {
+  it('a stale refusal (of an index already known to match) changes nothing and sends nothing', () => {
+    const n = leader({ maxEntriesPerMessage: 1 });
+    n.send(ack('n2', 1, 1)); // n2 replicates from index 2 on
+    n.send({ type: 'client.propose', commands: ['a', 'b'] }); // index 2 goes out now, index 3 after n2's next answer
+    expect(n.context().nextIndex.n2).toBe(3);
+    const progress = { nextIndex: n.context().nextIndex, matchIndex: n.context().matchIndex, replication: n.context().replication };
+    const from = n.mark();
+    n.send(ack('n2', 1, 0, { success: false, rejectedIndex: 1, conflictIndex: 1 }));
+    expect(n.effects.slice(from)).toEqual([]);
+    expect({ nextIndex: n.context().nextIndex, matchIndex: n.context().matchIndex, replication: n.context().replication }).toStrictEqual(progress);
+  });
+
+  it('a refusal that moves a follower back probes that follower only: a removed server is told of its removal only on heartbeats', () => {
+    const n = leader();
+    n.send(ack('n2', 1, 1));
+    n.send(ack('n3', 1, 1));
+    n.send({ type: 'client.changeConfig', change: { type: 'removeServer', id: 'n3' }, requestId: 'c1' });
+    n.send(ack('n2', 1, 2));
+    n.send(ack('n3', 1, 2));
+    expect(n.context().commitIndex).toBe(2);
+    expect(n.context().config.voters).toEqual(['n1', 'n2']);
+    n.send({ type: 'client.propose', commands: ['x'] }); // index 3, sent to n2 (and lost)
+    n.send({ type: 'client.propose', commands: ['y'] }); // index 4, sent to n2 after it
+    const from = n.mark();
+    n.send(ack('n2', 1, 0, { success: false, rejectedIndex: 3, conflictTerm: 0, conflictIndex: 3 }));
+    expect(n.context().nextIndex.n2).toBe(3);
+    expect(n.context().replication.n2).toStrictEqual({ mode: 'probe', probeSent: true });
+    expect(n.sent('rpc.appendEntries', from).map((s) => s.to)).toEqual(['n2']);
+    // The next heartbeat does tell n3.
+    n.clock.advance(20);
+    expect(n.sent('rpc.appendEntries', from).map((s) => s.to)).toEqual(['n2', 'n3', 'n2']);
+  });
+});
+
+describe("a leader's answers to configuration changes", () => {
+  it('a second change while one is uncommitted is refused, saying so', () => {
+    const n = leader();
+    n.send(ack('n2', 1, 1));
+    n.send({ type: 'client.changeConfig', change: { type: 'addLearner', id: 'n4' }, requestId: 'c1' });
+    const from = n.mark();
+    n.send({ type: 'client.changeConfig', change: { type: 'addLearner', id: 'n5' }, requestId: 'c2' });
+    expect(n.effects.slice(from)).toStrictEqual([
+      { type: 'configChangeRejected', requestId: 'c2', reason: 'in_progress', detail: 'another configuration change is not yet committed', leaderId: 'n1' },
+    ]);
+  });
+});
