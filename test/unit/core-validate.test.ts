@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseRpcMessage } from '../../src/core/validate.js';
+import { appendEntriesSchema, logEntrySchema, parseRpcMessage } from '../../src/core/validate.js';
 import type { AppendEntries, AppendEntriesResult, InstallSnapshot, InstallSnapshotResult, LogEntry, RequestVote, RequestVoteResult, Term } from '../../src/core/types.js';
 
 const requestVote: RequestVote = { type: 'rpc.requestVote', from: 'n1', term: 3, candidateId: 'n1', lastLogIndex: 4, lastLogTerm: 2 };
@@ -416,5 +416,30 @@ describe('a message of unknown type is named, briefly, whatever its type is', ()
     const t64 = 'x'.repeat(64);
     expect(refused({ type: t64 })).toBe(`unknown message type "${t64}"`);
     expect(refused({ type: `${t64}yz` })).toBe(`unknown message type "${t64}…"`);
+  });
+});
+
+describe('the exported schemas report each consistency refusal as a custom issue at its path (src/edge.ts groups issues by path and code)', () => {
+  const issues = (result: { success: boolean; error?: { issues: readonly object[] } }) => result.error?.issues;
+
+  it('AppendEntries: sender, prevLogTerm, entry index and entry term', () => {
+    expect(issues(appendEntriesSchema.safeParse({ ...appendEntries, leaderId: 'n9' }))).toMatchObject([{ code: 'custom', path: [], message: 'leaderId must be the sender' }]);
+    expect(issues(appendEntriesSchema.safeParse({ ...appendEntries, prevLogTerm: 4, entries: [] }))).toMatchObject([
+      { code: 'custom', path: [], message: 'prevLogTerm is greater than term' },
+    ]);
+    expect(issues(appendEntriesSchema.safeParse({ ...appendEntries, prevLogIndex: 0, entries: [] }))).toMatchObject([
+      { code: 'custom', path: [], message: 'prevLogTerm must be 0 exactly when prevLogIndex is 0' },
+    ]);
+    expect(issues(appendEntriesSchema.safeParse({ ...appendEntries, entries: [{ term: 2, index: 6, command: 1 }] }))).toMatchObject([
+      { code: 'custom', path: ['entries', 0, 'index'], message: 'expected index 5, got 6' },
+    ]);
+    expect(issues(appendEntriesSchema.safeParse({ ...appendEntries, entries: [{ term: 1, index: 5, command: 1 }] }))).toMatchObject([
+      { code: 'custom', path: ['entries', 0, 'term'], message: 'term 1 is out of order (previous 2, message term 3)' },
+    ]);
+  });
+
+  it('a log entry holding a bad configuration: at its command', () => {
+    const entry = { term: 1, index: 1, command: { type: 'raft.config', voters: ['a', 'a'], learners: [] } };
+    expect(issues(logEntrySchema.safeParse(entry))).toMatchObject([{ code: 'custom', path: ['command'], message: 'a configuration entry: a server is listed twice' }]);
   });
 });
