@@ -3,7 +3,8 @@
  *                       [--soak 0] [--no-etcd]
  * — xstate-raft as a server beside etcd, on this machine, in one run (issue 13's table).
  *
- * Three `xstate-raft node` processes (this repository's CLI under tsx: SQLite with fsync on, the
+ * Three `xstate-raft node` processes (this repository's CLI, built first — test/bench/built-cli.ts;
+ * `--no-build` takes dist as it is, `--tsx` runs the source under tsx — SQLite with fsync on, the
  * HTTP transport, 127.0.0.1, ports chosen at run time, temporary data directories) and, when an
  * `etcd` binary is on PATH, a 3-member etcd on loopback (its JSON gateway: POST /v3/kv/put and
  * /v3/kv/range, linearizable by default). The same keep-alive `node:http` client (this process)
@@ -37,13 +38,14 @@
  * 1 s, 1 failover, no etcd defaults rerun — a smoke run whose figures mean little.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from '../../src/server/ports.js';
 import { ProcessCluster } from '../../src/server/process-cluster.js';
 import { flag, option, wholeNumber } from './args.js';
+import { THIS_CHECKOUT, benchCli, type CliCommand } from './built-cli.js';
 
 const QUICK = flag('quick');
 const BLOCKS = wholeNumber('blocks', QUICK ? 1 : 5);
@@ -51,7 +53,6 @@ const SECONDS = wholeNumber('seconds', QUICK ? 1 : 3);
 const FAILOVERS = wholeNumber('failovers', QUICK ? 1 : 5);
 const IN_FLIGHT = wholeNumber('in-flight', 64);
 const SOAK = option('soak') === undefined ? 0 : wholeNumber('soak', 60);
-const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 /** --before <checkout>: another checkout of this repository (e.g. a git worktree at an older commit), measured beside this one. */
 const BEFORE = option('before');
 const VALUE = 'v'.repeat(100);
@@ -132,7 +133,7 @@ interface System {
   stop(): Promise<void>;
 }
 
-function xstateRaft(name: string, dataDir: string, ports: readonly number[], timeouts: { election: string; heartbeat: number }, cli = CLI): System {
+function xstateRaft(name: string, dataDir: string, ports: readonly number[], timeouts: { election: string; heartbeat: number }, cli: CliCommand): System {
   const cluster = new ProcessCluster({
     size: 3,
     host: '127.0.0.1',
@@ -141,7 +142,7 @@ function xstateRaft(name: string, dataDir: string, ports: readonly number[], tim
     electionTimeout: timeouts.election,
     heartbeat: timeouts.heartbeat,
     nodeArgs: ['--log-level', 'warn'],
-    command: { command: process.execPath, args: ['--import', 'tsx', cli] },
+    command: { command: process.execPath, args: [...cli.args] },
   });
   cluster.startAll();
   return {
@@ -388,12 +389,8 @@ const OURS = 'xstate-raft';
 const PREVIOUS = 'xstate-raft (before)';
 
 /** The CLI of another checkout, and which commit it is. */
-function beforeCheckout(dir: string): { cli: string; description: string } {
-  const cli = join(dir, 'src', 'cli', 'main.ts');
-  if (!existsSync(cli)) {
-    console.error(`--before ${dir}: no src/cli/main.ts there; give a checkout of this repository (git worktree add --detach /tmp/before <commit>)`);
-    process.exit(2);
-  }
+function beforeCheckout(dir: string): { cli: CliCommand; description: string } {
+  const cli = benchCli(dir);
   let description = dir;
   try {
     description = `${dir} at ${execFileSync('git', ['-C', dir, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim().slice(0, 100)}`;
@@ -403,6 +400,9 @@ function beforeCheckout(dir: string): { cli: string; description: string } {
 
 async function main(): Promise<void> {
   const version = etcdVersion();
+  // Built (or checked) before anything is measured: a build running beside a block would slow it.
+  const ourCli = benchCli(THIS_CHECKOUT, 'this checkout');
+  const beforeCli = BEFORE === undefined ? undefined : beforeCheckout(BEFORE);
   const dataDir = mkdtempSync(join(tmpdir(), 'xstate-raft-bench-cluster-'));
   const systems: System[] = [];
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -410,6 +410,7 @@ async function main(): Promise<void> {
     console.log(
       `node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), ${version ? `etcd ${version}` : 'no etcd on PATH (or --no-etcd): xstate-raft alone'}`,
     );
+    console.log(`xstate-raft's CLI: ${ourCli.runtime === 'built' ? 'built (node dist/src/cli/main.js)' : 'src/cli/main.ts under tsx'}`);
     console.log(`${BLOCKS} block(s) of ${SECONDS} s per figure and system, alternating; ${IN_FLIGHT} in flight; 100-byte values; medians`);
 
     // Ceilings.
@@ -425,9 +426,8 @@ async function main(): Promise<void> {
 
     const ports = await freePorts(12);
     const sameTimeouts = { election: `${ELECTION_MS}-${2 * ELECTION_MS}`, heartbeat: HEARTBEAT_MS };
-    const ours = xstateRaft(OURS, join(dataDir, 'xstate-raft'), ports.slice(0, 3), sameTimeouts);
+    const ours = xstateRaft(OURS, join(dataDir, 'xstate-raft'), ports.slice(0, 3), sameTimeouts, ourCli);
     systems.push(ours);
-    const beforeCli = BEFORE === undefined ? undefined : beforeCheckout(BEFORE);
     if (beforeCli !== undefined) systems.push(xstateRaft(PREVIOUS, join(dataDir, 'before'), ports.slice(9, 12), sameTimeouts, beforeCli.cli));
     if (beforeCli !== undefined) console.log(`before: ${beforeCli.description}`);
     const etcd = version ? etcdCluster(join(dataDir, 'etcd'), ports.slice(3, 6), ports.slice(6, 9)) : undefined;
@@ -485,7 +485,7 @@ async function main(): Promise<void> {
     for (const system of withSameTimeouts) await system.stop();
     systems.splice(0, systems.length, ...(etcd ? [etcd] : []));
     const defaults = { election: '150-300', heartbeat: 50 };
-    const fast = [xstateRaft(OURS, join(dataDir, 'xstate-raft-defaults'), await freePorts(3), defaults)];
+    const fast = [xstateRaft(OURS, join(dataDir, 'xstate-raft-defaults'), await freePorts(3), defaults, ourCli)];
     if (beforeCli !== undefined) fast.push(xstateRaft(PREVIOUS, join(dataDir, 'before-defaults'), await freePorts(3), defaults, beforeCli.cli));
     systems.push(...fast);
     const fastFailovers = new Map<string, number[]>();

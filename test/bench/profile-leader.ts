@@ -1,7 +1,7 @@
 /**
- * npx tsx test/bench/profile-leader.ts [--seconds 10] [--in-flight 64] [--out DIR]
+ * npx tsx test/bench/profile-leader.ts [--seconds 10] [--in-flight 64] [--out DIR] [--no-build | --tsx]
  * — where the leader's time goes at N writes in flight (issue 13): three node processes as in
- * bench:cluster (SQLite with fsync on, HTTP, timeouts 1000–2000 / 100 ms), each under
+ * bench:cluster (the built CLI, SQLite with fsync on, HTTP, timeouts 1000–2000 / 100 ms), each under
  * `node --cpu-prof`; after the load they stop cleanly and the leader's profile is summed up:
  * self time by category (SQLite, HTTP and sockets, JSON, XState, GC, this project's code by
  * directory, idle) and the 25 heaviest functions. The .cpuprofile files stay in --out (open them
@@ -14,10 +14,11 @@ import { join } from 'node:path';
 import { freePorts } from '../../src/server/ports.js';
 import { ProcessCluster } from '../../src/server/process-cluster.js';
 import { option, wholeNumber } from './args.js';
+import { THIS_CHECKOUT, benchCli } from './built-cli.js';
 
 const SECONDS = wholeNumber('seconds', 10);
 const IN_FLIGHT = wholeNumber('in-flight', 64);
-const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+const CLI = benchCli(THIS_CHECKOUT, 'this checkout');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
 
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
     electionTimeout: '1000-2000',
     heartbeat: 100,
     nodeArgs: ['--log-level', 'warn'],
-    command: { command: process.execPath, args: ['--cpu-prof', '--cpu-prof-dir', out, '--import', 'tsx', CLI] },
+    command: { command: process.execPath, args: ['--cpu-prof', '--cpu-prof-dir', out, ...CLI.args] },
   });
   cluster.startAll();
   let leader: string | undefined;
