@@ -445,6 +445,15 @@ describe('pre-candidates and candidates', () => {
       expect(n.role()).toBe(role === 'candidate' ? 'candidate' : 'preCandidate');
       expect(n.sent('rpc.appendEntriesResult', from)).toMatchObject([{ to: 'n3', message: { term, requestTerm: term - 1, success: false } }]);
     });
+
+    it(`a ${role} refuses a stale InstallSnapshot and goes on campaigning`, () => {
+      const n = make();
+      const from = n.mark();
+      n.send(chunk(term - 1, 'n3'));
+      expect(n.role()).toBe(role === 'candidate' ? 'candidate' : 'preCandidate');
+      expect(n.context().leaderId).toBe(null);
+      expect(n.effects.slice(from)).toMatchObject([{ type: 'send', to: 'n3', message: { term, requestTerm: term - 1, offset: 0, installed: false } }]);
+    });
   }
 });
 
@@ -559,6 +568,21 @@ describe('a leader leaving office', () => {
     expect(n.role()).toBe('follower');
     expect(n.sent('rpc.timeoutNow', from)).toEqual([]);
   });
+});
+
+describe('a leader refuses a stale request of a former leader, and goes on leading', () => {
+  for (const [request, answer] of [
+    [heartbeat(0, 'n3'), { type: 'rpc.appendEntriesResult', success: false }],
+    [chunk(0, 'n3'), { type: 'rpc.installSnapshotResult', offset: 0, installed: false }],
+  ] as const) {
+    it(`a stale ${request.type} is refused with the leader's term; no violation is reported`, () => {
+      const n = leader();
+      const from = n.mark();
+      n.send(request);
+      expect(n.effects.slice(from)).toMatchObject([{ type: 'send', to: 'n3', message: { ...answer, term: 1, requestTerm: 0 } }]);
+      expect(n.role()).toBe('leader');
+    });
+  }
 });
 
 describe('a leader meets a second leader of its term (Election Safety broken elsewhere): it reports, and does not act', () => {
@@ -752,6 +776,21 @@ describe("a leader's snapshot replies (§7)", () => {
     expect(n.effects.slice(from)).toMatchObject([{ type: 'invariantViolation', rule: 'a follower answers only snapshots the leader sent' }]);
     expect(n.effects.slice(from)).toHaveLength(1);
     expect(n.context()).toStrictEqual(before);
+  });
+
+  it('a late answer about the snapshot, once the follower replicates, sends nothing: a removed server hears of its removal only on heartbeats', () => {
+    const n = leaderSendingSnapshot(data.length);
+    n.send(ack('n3', 2, 2));
+    expect(n.context().commitIndex).toBe(2);
+    n.send({ type: 'client.changeConfig', change: { type: 'removeServer', id: 'n3' }, requestId: 'c1' }); // index 3
+    n.send(snapshotReply('n2', 2, { offset: data.length, installed: true }));
+    n.send(ack('n2', 2, 3));
+    n.send(ack('n3', 2, 3));
+    expect(n.context().commitIndex).toBe(3);
+    expect(n.context().replication.n2?.mode).toBe('replicate');
+    const from = n.mark();
+    n.send(snapshotReply('n2', 2, { offset: 10 })); // a duplicate of an earlier answer, delivered late
+    expect(n.effects.slice(from)).toEqual([]);
   });
 
   it('an answer to an earlier term’s InstallSnapshot counts for nothing', () => {
