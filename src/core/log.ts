@@ -244,7 +244,7 @@ export function entrySize(entry: LogEntry<unknown>): number {
     try {
       command = JSON.stringify(entry.command);
     } catch {
-      command = undefined;
+      // A command with no JSON (a BigInt, a cycle) counts as none.
     }
     size = 48 + (command?.length ?? 0);
     entrySizes.set(entry, size);

@@ -242,10 +242,8 @@ export function isSelfVoter(ctx: Pick<Ctx, 'config' | 'id'>): boolean {
  */
 export function mayCampaign(ctx: Pick<Ctx, 'config' | 'configs' | 'id' | 'commitIndex'>): boolean {
   if (isSelfVoter(ctx)) return true;
-  const { configs } = ctx;
-  const last = configs[configs.length - 1];
-  const previous = configs[configs.length - 2];
-  return last !== undefined && previous !== undefined && last.index > ctx.commitIndex && previous.config.voters.includes(ctx.id);
+  const previous = ctx.configs[ctx.configs.length - 2];
+  return previous !== undefined && inForce(ctx.configs).index > ctx.commitIndex && previous.config.voters.includes(ctx.id);
 }
 
 /** The votes a new (pre-)candidate starts with: its own, if it is a voter of the configuration in force. */

@@ -24,6 +24,11 @@ describe('ReadIndex leadership confirmation (thesis §6.4)', () => {
     expect(confirmedRound({ b: 5, c: 1, d: 1 }, ['b', 'c', 'd'], undefined)).toBe(1);
   });
 
+  it('a leader that is not a voter, with two other voters, waits for both of them', () => {
+    expect(confirmedRound({ b: 5, c: 1 }, ['b', 'c'], undefined)).toBe(1);
+    expect(confirmedRound({ b: 1, c: 5 }, ['b', 'c'], undefined)).toBe(1);
+  });
+
   it('answers from nodes that are not voters do not count toward the quorum', () => {
     expect(confirmedRound({ stranger: 9, other: 9 }, ['b', 'c'], 9)).toBe(0);
   });

@@ -331,6 +331,10 @@ describe('progressAfterSnapshotReply and the snapshot mode (Figure 13 on the lea
     expect(progressAfterSnapshotReply(sending, { lastIncludedIndex: 10, offset: 20, installed: false }, 10)).toMatchObject({ sending: 10, offset: 20 });
   });
 
+  it("an offset resumes only the transfer it was reported for: a transfer of another snapshot starts the current one at 0, whatever the reply's offset", () => {
+    expect(progressAfterSnapshotReply({ ...sending, sending: 7 }, { lastIncludedIndex: 10, offset: 20, installed: false }, 10)).toMatchObject({ sending: 10, offset: 0 });
+  });
+
   it('the chunk that reaches the end of the data is the last (done), and only that one', () => {
     let progress: Progress = { nextIndex: 5, matchIndex: 0, mode: 'probe', probeSent: false };
     const done: boolean[] = [];
