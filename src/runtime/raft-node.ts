@@ -17,6 +17,15 @@
  * decision causes is performed before: every later batch waits for this one to be written
  * (`completeLeaderBatch` runs first), and so do this batch's applies and answers. A crash in
  * between loses only entries no one was told are committed.
+ *
+ * On a storage that writes in the background (Storage.submit: the SQLite writer thread) the
+ * order is the same, kept by a queue instead of by blocking: each batch's write is submitted and
+ * its messages, announcements, applies and answers wait in `performing` until that write and every
+ * earlier batch's are done (a batch with no write waits behind them too: a duplicate
+ * acknowledgement promises what an earlier write holds). The event loop meanwhile goes on
+ * receiving and stepping, and what it gathers is the next batch, which the writer commits with
+ * whatever else queued, in one fsync. The leader's append-only batch sends first here too, only
+ * when no write of its own is pending (its leaderCommit may count entries of an earlier batch).
  */
 import { createActor } from 'xstate';
 import { raftNodeMachine, type RaftEffect, type RaftNodeActor } from '../../machines/raft-node.js';
@@ -249,6 +258,12 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
   private durableHardState: HardState;
   /** A leader's append-only batch whose messages went out first: its write and the rest, next turn (see the top). */
   private leaderBatch: { persist: PersistBatch<C>; announcements: RaftEffect<C>[]; applies: (LogEntry<C> | Snapshot)[]; messages: number } | undefined;
+  /**
+   * On a storage that writes in the background: the batches submitted and not yet performed, in
+   * order; `run` performs one (its messages, announcements, applies), once `written`.
+   */
+  private readonly performing: { written: boolean; run: () => void }[] = [];
+  private draining = false;
   /** Replicated time (StateMachine.stamp): the timer for the next tick entry, and whether one is in the log unapplied. */
   private tickTimer: { handle: unknown; at: number } | undefined;
   /** The tick entry appended and not yet applied (one at a time). */
@@ -473,6 +488,8 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
       this.stopping = true; // no new snapshot now: it would be dropped with the node
       this.completeLeaderBatch();
       if (this.flushScheduled) this.flush();
+      // A background storage: every submitted batch written and performed (in performReady).
+      this.options.storage.settle?.();
       this.storeSnapshotJobNow();
       if (this.stopped) return; // the storage failed meanwhile: fail() stopped the node
     }
@@ -582,6 +599,15 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     this.applies = [];
 
     if (persist !== undefined && sends.length > 0 && !this.stopping && this.isLeaderAppend(persist)) {
+      if (this.options.storage.submit !== undefined) {
+        // In the background: its messages now, the rest once its write (submitted now) is done.
+        if (this.performing.length === 0) {
+          this.send(sends);
+          this.perform(persist, [], announcements, applies, sends.length);
+          return;
+        }
+        return this.perform(persist, sends, announcements, applies, sends.length);
+      }
       // The leader's messages first (they depend on nothing of its disk), its write next turn —
       // recorded before the messages leave, so a listener that stops the node meanwhile finds it.
       this.leaderBatch = { persist, announcements, applies, messages: sends.length };
@@ -640,6 +666,32 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
     applies: readonly (LogEntry<C> | Snapshot)[],
     messages: number,
   ): void {
+    const storage = this.options.storage;
+    if (storage.submit !== undefined) {
+      let writeMs = 0;
+      const item = { written: persist === undefined, run: () => this.performWritten(persist, sends, announcements, applies, messages, writeMs) };
+      this.performing.push(item);
+      if (persist !== undefined) {
+        const started = this.clock.now();
+        const done = (error: unknown) => {
+          if (this.stopped) return;
+          // We cannot promise anything we have not stored: stop rather than send or answer.
+          if (error !== undefined) return this.fail(error, 'storage write failed; the node stops');
+          writeMs = this.clock.now() - started;
+          if (persist.hardState !== undefined) this.durableHardState = persist.hardState;
+          item.written = true;
+          this.performReady();
+        };
+        try {
+          storage.submit(persist, done);
+        } catch (error) {
+          done(error ?? new Error('storage refused the batch'));
+        }
+      } else {
+        this.performReady();
+      }
+      return;
+    }
     // 1. Durable first.
     let writeMs = 0;
     if (persist !== undefined) {
@@ -653,8 +705,33 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
         this.fail(error, 'storage write failed; the node stops');
         return;
       }
-      if (persist.snapshot !== undefined) this.snapshotWritten(persist.snapshot, writeMs);
     }
+    this.performWritten(persist, sends, announcements, applies, messages, writeMs);
+  }
+
+  /** Perform, in order, every batch whose write and every earlier one's are done (background storage). */
+  private performReady(): void {
+    // A batch performed here may end in a stop({ flush: true }) that settles the storage: the
+    // batches it completes are performed by this loop, after the one running, never inside it.
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (!this.stopped && this.performing[0]?.written === true) (this.performing.shift() as { run: () => void }).run();
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** A batch that is on disk: its messages, then its announcements, applies and answers. */
+  private performWritten(
+    persist: PersistBatch<C> | undefined,
+    sends: readonly { to: NodeId; message: RpcMessage<C> }[],
+    announcements: readonly RaftEffect<C>[],
+    applies: readonly (LogEntry<C> | Snapshot)[],
+    messages: number,
+    writeMs: number,
+  ): void {
+    if (persist?.snapshot !== undefined) this.snapshotWritten(persist.snapshot, writeMs);
     // 2. Then the messages that depend on it.
     this.send(sends);
     // 3. Then role changes (which fail proposals of a lost term), applies, answers. A listener may

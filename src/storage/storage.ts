@@ -90,6 +90,17 @@ export interface Storage<C = unknown> {
    * Throws, with nothing staged, if the snapshot cannot be stored (a StorageError on SQLite).
    */
   stageSnapshot?(index: LogIndex, term: Term, data: string): SnapshotStaging;
+  /**
+   * Optional: write a batch in the background, off the event loop (BackgroundSqliteStorage: a
+   * writer thread that owns the database and commits what queued meanwhile in one transaction).
+   * `done` is called once the batch is on disk — or with the error, after which this storage writes
+   * nothing more — and the calls come in the order the batches were submitted. A node on such a
+   * storage performs each batch's messages, applies and answers in its `done`, after every earlier
+   * batch's (src/runtime/raft-node.ts), so the durability contract holds as with `write`.
+   */
+  submit?(batch: PersistBatch<C>, done: (error: unknown) => void): void;
+  /** With `submit`: block until every submitted batch is written, each `done` called in order (a clean stop). */
+  settle?(): void;
   close(): void;
 }
 

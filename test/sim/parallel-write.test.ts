@@ -13,8 +13,10 @@
  * - every proposal answered as committed is in every node's log at the end, at its index.
  */
 import { describe, expect, it } from 'vitest';
+import { SeededRandom } from '../../src/core/random.js';
 import type { LogEntry, LogIndex, NodeId, RpcMessage, Term } from '../../src/core/types.js';
 import { createRaftNode, type RaftNode } from '../../src/runtime/raft-node.js';
+import { BackgroundMemoryStorage } from '../../src/sim/background-storage.js';
 import { VirtualClock } from '../../src/sim/clock.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
@@ -34,10 +36,18 @@ function durableLast(storage: MemoryStorage): LogIndex {
   return entries.at(-1)?.index ?? snapshot?.index ?? 0;
 }
 
-async function run(seed: number, crashes: number) {
+/**
+ * `background`: every node on a disk that writes in the background (BackgroundMemoryStorage, the
+ * writer thread's stand-in), each group's write taking 2–20 virtual ms; a crash drops what it had
+ * not written yet.
+ */
+async function run(seed: number, crashes: number, background = false) {
   const clock = new VirtualClock();
   const network = new MemoryNetwork(clock);
+  // What each node's disk holds (the background storage's `disk`).
   const storages = new Map(IDS.map((id) => [id, new MemoryStorage()]));
+  const delays = new SeededRandom(seed + 100);
+  const writers = new Map<NodeId, BackgroundMemoryStorage>();
   const nodes = new Map<NodeId, RaftNode>();
   const violations: string[] = [];
   let sentBeforeWritten = 0;
@@ -56,6 +66,8 @@ async function run(seed: number, crashes: number) {
 
   const boot = (id: NodeId, random: number) => {
     const storage = storages.get(id) as MemoryStorage;
+    const writer = background ? new BackgroundMemoryStorage(clock, () => delays.int(2, 20), storage) : undefined;
+    if (writer !== undefined) writers.set(id, writer);
     const transport = network.transport(id);
     const send = transport.send.bind(transport);
     transport.send = (to: NodeId, message: RpcMessage) => {
@@ -84,7 +96,7 @@ async function run(seed: number, crashes: number) {
       id,
       peers: IDS,
       transport,
-      storage,
+      storage: writer ?? storage,
       clock,
       random,
       ...TIMING,
@@ -118,9 +130,21 @@ async function run(seed: number, crashes: number) {
     // One timer at a time, so a crash can land between a leader's messages and its write.
     for (let step = 0; step < 40; step++) {
       const before = sentBeforeWritten;
+      // In the background: more proposals while the writes of the first are pending — at step 3,
+      // and when the leader has counted itself toward a commit its own disk does not hold yet
+      // (the window in which its next AppendEntries must wait for that write).
+      const window = current !== undefined && current.status().commitIndex > durableLast(storages.get(current.id) as MemoryStorage);
+      if (background && (step === 3 || window) && current !== undefined && current.status().role === 'leader') {
+        const command = { round, k: 3 };
+        current.propose(command).then(
+          (result) => acknowledged.set(result.index, command),
+          () => undefined,
+        );
+      }
       clock.step();
       if (crashed < crashes && current !== undefined && sentBeforeWritten > before && current.status().role === 'leader' && round % 20 === 10) {
         current.stop();
+        writers.get(current.id)?.crash();
         const id = current.id;
         nodes.delete(id);
         crashed++;
@@ -134,7 +158,7 @@ async function run(seed: number, crashes: number) {
     await new Promise((resolve) => setImmediate(resolve));
   }
   clock.advance(3000);
-  return { nodes, violations, sentBeforeWritten, acknowledged, crashed, logOf };
+  return { nodes, violations, sentBeforeWritten, acknowledged, crashed, logOf, writers };
 }
 
 describe("the leader's write in parallel with replication", () => {
@@ -152,6 +176,66 @@ describe("the leader's write in parallel with replication", () => {
       for (const node of nodes.values()) node.stop();
     });
   }
+});
+
+describe('on a storage that writes in the background (Storage.submit: the SQLite writer thread)', () => {
+  for (const seed of [1, 2, 3]) {
+    it(`seed ${seed}: writes of 2–20 ms group what queued meanwhile; nothing is sent, acknowledged, told or applied before its write (and a majority's, for a commit); every answered proposal survives a crash that drops unwritten batches`, async () => {
+      const { nodes, violations, sentBeforeWritten, acknowledged, crashed, logOf, writers } = await run(seed, 3, true);
+      expect(violations).toEqual([]);
+      expect(sentBeforeWritten).toBeGreaterThan(0);
+      expect(crashed).toBeGreaterThan(0);
+      expect(acknowledged.size).toBeGreaterThan(100);
+      // The writer did group batches (fewer fsyncs than batches).
+      const groups = [...writers.values()].reduce((n, w) => n + w.groups, 0);
+      const batches = [...writers.values()].reduce((n, w) => n + w.batches, 0);
+      expect(batches).toBeGreaterThan(groups);
+      for (const id of IDS) {
+        const log = new Map(logOf(id).map((e) => [e.index, e.command]));
+        for (const [index, command] of acknowledged) expect(log.get(index), `${id} at ${index}`).toEqual(command);
+      }
+      for (const node of nodes.values()) node.stop();
+    });
+  }
+});
+
+describe('a clean stop on a storage that writes in the background', () => {
+  it('stop({ flush: true }) waits for every submitted write and performs it: the last entry is on disk and its messages left', () => {
+    const clock = new VirtualClock();
+    const network = new MemoryNetwork(clock);
+    const disks = new Map(IDS.map((id) => [id, new MemoryStorage()]));
+    /** Indexes of the entries each node has sent in AppendEntries. */
+    const sentEntries = new Map<NodeId, LogIndex[]>(IDS.map((id) => [id, []]));
+    const nodes = IDS.map((id, i) => {
+      const transport = network.transport(id);
+      const send = transport.send.bind(transport);
+      transport.send = (to: NodeId, message: RpcMessage) => {
+        if (message.type === 'rpc.appendEntries') sentEntries.get(id)?.push(...message.entries.map((e: LogEntry) => e.index));
+        send(to, message);
+      };
+      return createRaftNode({
+        id,
+        peers: IDS,
+        transport,
+        storage: new BackgroundMemoryStorage(clock, () => 50, disks.get(id) as MemoryStorage),
+        clock,
+        random: i + 1,
+        stateMachine: { apply: (c) => c, query: () => undefined },
+      });
+    });
+    clock.advance(3000);
+    const leader = nodes.find((n) => n.status().role === 'leader') as RaftNode;
+    const first = leader.submit({ first: true });
+    clock.advance(1); // its write (50 ms) is pending
+    const last = leader.submit({ last: true });
+    expect(last.index).toBe(first.index + 1);
+    expect(durableLast(disks.get(leader.id) as MemoryStorage)).toBeLessThan(first.index);
+    leader.stop({ flush: true });
+    expect(durableLast(disks.get(leader.id) as MemoryStorage)).toBe(last.index);
+    // The batch that waited behind the pending write was performed: its AppendEntries left.
+    expect(sentEntries.get(leader.id)).toContain(last.index);
+    for (const n of nodes) n.stop();
+  });
 });
 
 describe('when the parallel write does not apply', () => {
