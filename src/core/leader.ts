@@ -70,9 +70,9 @@ export function replicate(ctx: Ctx, sink: EffectSink, heartbeat: boolean, only?:
   if (heartbeat) informRemoved(ctx, targets, sink);
   for (const peer of only === undefined ? targets : targets.includes(only) ? [only] : []) {
     const progress = progressOf(next, peer);
-    // Stryker disable next-line ConditionalExpression: a compacted log always has its snapshot (nextIndex ≤ snapshotIndex implies one); the test narrows the type
-    if (progress.nextIndex <= next.log.snapshotIndex && next.snapshot !== undefined) {
-      const send = nextSnapshotChunk(progress, next.snapshot, Math.min(next.snapshotChunkBytes, next.maxBytesPerMessage), heartbeat);
+    if (progress.nextIndex <= next.log.snapshotIndex) {
+      // A compacted log always has its snapshot.
+      const send = nextSnapshotChunk(progress, next.snapshot as NonNullable<Ctx['snapshot']>, Math.min(next.snapshotChunkBytes, next.maxBytesPerMessage), heartbeat);
       if (send === undefined) continue;
       // A keepalive is an empty AppendEntries at the snapshot's last entry. A follower that lacks
       // it refuses it, and the refusal changes nothing in snapshot mode; one that holds it (the

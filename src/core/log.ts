@@ -59,10 +59,9 @@ export class RaftLog<C = unknown> {
 
   /** The entry at `index`, or undefined outside firstIndex..lastIndex. */
   entry(index: LogIndex): LogEntry<C> | undefined {
-    if (index > this.lastIndex) return undefined; // the shared store may hold a newer view's entries there
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: at or below snapshotIndex the offset is negative, and store[negative] is undefined too
-    if (index <= this.snapshotIndex) return undefined;
-    return this.store[index - this.snapshotIndex - 1];
+    // Past our end the shared store may hold a newer view's entries; at or before snapshotIndex the
+    // offset is negative, where an array holds nothing.
+    return index > this.lastIndex ? undefined : this.store[index - this.snapshotIndex - 1];
   }
 
   /** The term at `index`: snapshotTerm at snapshotIndex (0 at the sentinel 0), undefined when compacted or past the end. */
@@ -102,9 +101,8 @@ export class RaftLog<C = unknown> {
   lastIndexOfTerm(term: Term): LogIndex {
     for (let index = this.lastIndex; index >= this.snapshotIndex; index--) {
       const t = this.termAt(index) as Term;
-      if (t === term) return index;
-      // Stryker disable next-line ConditionalExpression,EqualityOperator: an early exit only: terms only grow along the log, so no entry of `term` lies before one of a lower term
-      if (t < term) return 0;
+      // Terms only grow along the log: the first entry from the end whose term is not above `term` decides.
+      if (t <= term) return t === term ? index : 0;
     }
     return 0;
   }

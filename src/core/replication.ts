@@ -115,8 +115,7 @@ export function nextAppend(p: Progress, lastIndex: LogIndex, maxEntries: number,
     return { from: p.nextIndex, to, progress: { ...p, probeSent: true } };
   }
   if (!hasNew && !heartbeat) return undefined;
-  // Stryker disable next-line ConditionalExpression: nextIndex never passes lastIndex + 1, and there the general case below builds the same message and progress
-  if (!hasNew) return { from: p.nextIndex, to: p.nextIndex - 1, progress: p };
+  // With nothing new (nextIndex = lastIndex + 1) this is the empty heartbeat at nextIndex.
   const to = Math.min(lastIndex, p.nextIndex + maxEntries - 1);
   return { from: p.nextIndex, to, progress: { ...p, nextIndex: to + 1 } };
 }

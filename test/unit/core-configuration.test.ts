@@ -92,9 +92,8 @@ describe('who is who in a configuration', () => {
     expect(sameMembers({ voters: ['a', 'b'], learners: ['c'] }, { voters: ['a', 'b', 'c'], learners: [] })).toBe(false);
   });
 
-  // Known flaw (reported): the comparison checks one direction only, so a list that names a server
-  // twice matches a list of as many distinct servers. No change produces a duplicate, but a
-  // snapshot header may carry one (snapshotConfiguration accepts it).
+  // Regression: the comparison once checked one direction only, so a list that named a server twice
+  // matched a list of as many distinct servers.
   it('sameMembers does not take a list naming a server twice for one naming two servers', () => {
     expect(sameMembers({ voters: ['a', 'a'], learners: [] }, { voters: ['a', 'b'], learners: [] })).toBe(false);
   });
