@@ -360,6 +360,15 @@ describe("a new leader's first steps and the rules it applies", () => {
     expect(grantsPreVote(n, 3)).toBe(false);
   });
 
+  it("a leader that steps down leaves no heartbeat timer behind: only the follower's election and lease timers are pending", () => {
+    const n = leaderOfTermTwo(); // took office at 100: its first heartbeat is due at 120
+    n.clock.advance(10);
+    n.actor.send(append({ term: 3, from: 'n3', leaderId: 'n3' }));
+    expect(n.role()).toBe('follower');
+    expect(n.clock.pending).toBe(2);
+    expect(n.clock.peek()).toBe(210);
+  });
+
   it("a batch that mixes a client's command with one of Raft's own is refused whole", () => {
     const n = leaderOfTermTwo();
     n.drain();
