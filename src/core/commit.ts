@@ -11,9 +11,7 @@ import type { LogIndex, Term } from './types.js';
  */
 export function leaderCommitIndex(log: RaftLog<unknown>, currentTerm: Term, commitIndex: LogIndex, matchIndexes: readonly LogIndex[]): LogIndex {
   const n = quorumIndex(matchIndexes);
-  // Stryker disable next-line EqualityOperator: at n === commitIndex both ways return commitIndex (isCommittable is pure)
-  if (n > commitIndex && isCommittable(log.termAt(n), currentTerm)) return n;
-  return commitIndex;
+  return isCommittable(log.termAt(n), currentTerm) ? Math.max(n, commitIndex) : commitIndex;
 }
 
 /**
