@@ -190,6 +190,7 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
   private readonly selectStrayChunk: Database.Statement<[number | null], unknown>;
   private readonly selectEntries: Database.Statement<[], unknown[]>;
   private readonly commit: Database.Transaction<(plan: Plan) => void>;
+  private readonly commitGroup: Database.Transaction<(batches: readonly PersistBatch<C>[]) => void>;
 
   private constructor(
     db: Database.Database,
@@ -244,6 +245,14 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
       }
       if (plan.cut !== undefined) this.deleteFrom.run(plan.cut);
       for (const row of plan.rows) this.insert.run(...row);
+    });
+    // Each batch planned against the log the ones before it left (its transaction a savepoint of this one).
+    this.commitGroup = db.transaction((batches: readonly PersistBatch<C>[]) => {
+      for (const batch of batches) {
+        const plan = this.plan(batch);
+        this.commit(plan);
+        this.written(plan);
+      }
     });
     this.stagingHost = stagingHost(db, {
       usable: () => this.usable(),
@@ -303,6 +312,53 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
       this.failure = error;
       throw translate(error, this.dataDir, this.file, `writing a batch to ${this.file} failed`);
     }
+    this.written(plan);
+  }
+
+  /**
+   * Several batches in one transaction (one fsync; the writer thread's group commit): on disk all
+   * of them or none. If one is refused (StorageError storage_batch_invalid) nothing is written and
+   * the storage stays usable (write them one by one to learn which); if the commit fails, the
+   * storage refuses further use, as after a failed write.
+   */
+  writeGroup(batches: readonly PersistBatch<C>[]): void {
+    this.usable();
+    const view = { ...this.view };
+    try {
+      this.commitGroup(batches);
+    } catch (error) {
+      // Rolled back: what this instance knows goes back with it.
+      this.view = view;
+      // A refused batch (checked before its own statements ran) leaves the storage usable, as with write().
+      if (error instanceof StorageError && error.code === 'storage_batch_invalid') throw error;
+      this.failure = error;
+      throw translate(error, this.dataDir, this.file, `writing ${batches.length} batches to ${this.file} failed`);
+    }
+  }
+
+  /** What this instance knows of the disk (a group's transaction rolled back restores it). */
+  private get view() {
+    const { hardState, snapshotIndex, snapshotTerm, snapshotLength, chunkSet, chunkCount, nextChunkSet, lastIndex, lastTerm, writes } = this;
+    return { hardState, snapshotIndex, snapshotTerm, snapshotLength, chunkSet, chunkCount, nextChunkSet, lastIndex, lastTerm, writes };
+  }
+
+  private set view(view) {
+    ({
+      hardState: this.hardState,
+      snapshotIndex: this.snapshotIndex,
+      snapshotTerm: this.snapshotTerm,
+      snapshotLength: this.snapshotLength,
+      chunkSet: this.chunkSet,
+      chunkCount: this.chunkCount,
+      nextChunkSet: this.nextChunkSet,
+      lastIndex: this.lastIndex,
+      lastTerm: this.lastTerm,
+      writes: this.writes,
+    } = view);
+  }
+
+  /** What this instance knows of the disk, after a batch's statements ran. */
+  private written(plan: Plan): void {
     if (plan.hardState !== undefined) this.hardState = plan.hardState;
     if (plan.snapshot !== undefined) {
       const { record, set, chunks, staging } = plan.snapshot;

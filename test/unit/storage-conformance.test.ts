@@ -17,6 +17,7 @@ import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { HardState, LogEntry } from '../../src/core/types.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
+import { BackgroundSqliteStorage } from '../../src/storage/sqlite-background.js';
 import { SNAPSHOT_CHUNK_CHARS, STAGED_CHUNK_CHARS, SQLITE_FILE_NAME, SQLITE_FORMAT_VERSION, SqliteStorage, StorageError, type StorageErrorCode } from '../../src/storage/sqlite.js';
 import type { PersistBatch, PersistedState, SnapshotRecord, StagedSnapshotId, Storage } from '../../src/storage/storage.js';
 import type { CrashCommand } from './storage-crash/batches.js';
@@ -100,6 +101,29 @@ const implementations: Implementation[] = [
         restart() {
           storage.close();
           storage = SqliteStorage.open<unknown>(dir, IDS);
+          return storage;
+        },
+        dispose() {
+          storage.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  {
+    // The writer thread: every write, load and close goes through it (write = submit + settle).
+    name: 'BackgroundSqliteStorage',
+    runs: 15,
+    create() {
+      const dir = tempDir();
+      let storage = BackgroundSqliteStorage.open<unknown>(dir, IDS);
+      return {
+        get storage() {
+          return storage;
+        },
+        restart() {
+          storage.close();
+          storage = BackgroundSqliteStorage.open<unknown>(dir, IDS);
           return storage;
         },
         dispose() {
