@@ -156,6 +156,7 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate (with --tls-key: peers talk https)')
     .option('--tls-key <file>', 'PEM private key')
     .option('--tls-ca <file>', 'PEM CA to trust for peers')
+    .option('--write-thread', 'write the log on a writer thread: the node keeps serving while a batch is fsynced, and what queued meanwhile is committed with it')
     .addOption(new Option('--body-limit <bytes>', 'largest request body').argParser(parseInteger(1024, 1 << 30)).default(4 * 1024 * 1024))
     .addOption(snapshotThresholdOption().default(DEFAULT_SNAPSHOT_THRESHOLD))
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))

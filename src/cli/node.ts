@@ -16,6 +16,8 @@ export interface NodeCommandOptions {
   /** The cluster's id: a new data directory stores it, an existing one must hold it. */
   clusterId?: string;
   data: string;
+  /** --write-thread: BackgroundSqliteStorage. */
+  writeThread?: boolean;
   secret?: string;
   /** Bearer token every client, admin and debug request must carry (default: $XSTATE_RAFT_CLIENT_TOKEN). */
   clientToken?: string;
@@ -173,6 +175,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<number> {
       ...(opts.peers !== undefined ? { peers: opts.peers } : { join: parseJoin(opts.join as string) as string }),
       ...(opts.clusterId !== undefined ? { clusterId: opts.clusterId } : {}),
       dataDir: opts.data,
+      ...(opts.writeThread ? { writeThread: true } : {}),
       ...(secret ? { secret } : {}),
       ...(clientToken ? { clientToken } : {}),
       ...(opts.tlsCert && opts.tlsKey

@@ -26,6 +26,7 @@ import { systemClock } from '../runtime/clock.js';
 import { DEFAULT_ELECTION_TIMEOUT } from '../core/node.js';
 import { createRaftNode, type RaftNodeOptions } from '../runtime/raft-node.js';
 import { SqliteStorage, StorageError } from '../storage/sqlite.js';
+import { BackgroundSqliteStorage } from '../storage/sqlite-background.js';
 import { HttpTransport } from '../transport/http.js';
 import { membershipRoutes, type MembersView } from './admin-members.js';
 import { refusal } from './auth.js';
@@ -52,6 +53,12 @@ export interface NodeServerOptions {
    */
   join?: string;
   dataDir: string;
+  /**
+   * Write the log on a writer thread (BackgroundSqliteStorage): the event loop goes on serving
+   * while a batch is fsynced, and what queued meanwhile is committed with it. Default false: the
+   * write runs on the event loop (SqliteStorage).
+   */
+  writeThread?: boolean;
   secret?: string;
   /**
    * With a client token, every client, admin and debug route needs `Authorization: Bearer <token>`
@@ -175,7 +182,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   const bodyLimit = options.bodyLimit ?? 4 * 1024 * 1024;
   const adminSecret = options.clientToken ?? options.secret;
   const opened = options.peers !== undefined ? openBootstrap(options, options.peers) : await openJoining(options, options.join as string, adminSecret, options.tls?.ca);
-  const { storage } = opened;
+  const storage: SqliteStorage<unknown> | BackgroundSqliteStorage<unknown> = options.writeThread ? BackgroundSqliteStorage.handOver(opened.storage) : opened.storage;
   // Where the transport first reaches the others: --peers, or the members the cluster named. The
   // runtime adds every address a configuration entry in the log carries (setPeerAddress).
   const peerAddresses: Record<NodeId, string> = { ...(options.peers ?? opened.cluster?.addresses) };

@@ -77,14 +77,18 @@ export class BackgroundSqliteStorage<C = unknown> implements Storage<C> {
    * hand it to a writer thread. Returns once the writer holds it.
    */
   static open<C = unknown>(dataDir: string, options: SqliteStorageOptions): BackgroundSqliteStorage<C> {
-    const foreground = SqliteStorage.open<C>(dataDir, options);
+    return BackgroundSqliteStorage.handOver(SqliteStorage.open<C>(dataDir, options));
+  }
+
+  /** Take over an open SqliteStorage (nothing written through it since): load it, close it, give its directory to a writer thread. */
+  static handOver<C = unknown>(foreground: SqliteStorage<C>): BackgroundSqliteStorage<C> {
     let loaded: PersistedState<C>;
     try {
       loaded = foreground.load();
     } finally {
       foreground.close();
     }
-    return new BackgroundSqliteStorage<C>(foreground.dataDir, foreground.file, { ...options, clusterId: foreground.clusterId, keepClusterId: false }, loaded);
+    return new BackgroundSqliteStorage<C>(foreground.dataDir, foreground.file, { nodeId: foreground.nodeId, clusterId: foreground.clusterId }, loaded);
   }
 
   readonly nodeId: string;

@@ -31,6 +31,8 @@
  * write + fdatasync in the directory the data lives in.
  *
  * Before the blocks, 3 s of writes in flight per system that are not counted (the JIT warms up).
+ * --node-args "<flags>": more node flags for this checkout's cluster only (e.g. --node-args --write-thread
+ * --before . measures the writer thread against the same code without it).
  * --before <checkout>: one more 3-node xstate-raft from another checkout of this repository (a git
  * worktree at an older commit, its node_modules linked), in every block and failover beside the
  * others: the before/after figures of a change under the same load, with a ratio column.
@@ -55,6 +57,8 @@ const IN_FLIGHT = wholeNumber('in-flight', 64);
 const SOAK = option('soak') === undefined ? 0 : wholeNumber('soak', 60);
 /** --before <checkout>: another checkout of this repository (e.g. a git worktree at an older commit), measured beside this one. */
 const BEFORE = option('before');
+/** --node-args "<flags>": more `xstate-raft node` flags for this checkout's nodes (e.g. "--write-thread"), not for --before's. */
+const NODE_ARGS = (option('node-args') ?? '').split(' ').filter((a) => a !== '');
 const VALUE = 'v'.repeat(100);
 const ELECTION_MS = 1000;
 const HEARTBEAT_MS = 100;
@@ -133,7 +137,7 @@ interface System {
   stop(): Promise<void>;
 }
 
-function xstateRaft(name: string, dataDir: string, ports: readonly number[], timeouts: { election: string; heartbeat: number }, cli: CliCommand): System {
+function xstateRaft(name: string, dataDir: string, ports: readonly number[], timeouts: { election: string; heartbeat: number }, cli: CliCommand, nodeArgs: readonly string[] = []): System {
   const cluster = new ProcessCluster({
     size: 3,
     host: '127.0.0.1',
@@ -141,7 +145,7 @@ function xstateRaft(name: string, dataDir: string, ports: readonly number[], tim
     dataDir,
     electionTimeout: timeouts.election,
     heartbeat: timeouts.heartbeat,
-    nodeArgs: ['--log-level', 'warn'],
+    nodeArgs: ['--log-level', 'warn', ...nodeArgs],
     command: { command: process.execPath, args: [...cli.args] },
   });
   cluster.startAll();
@@ -410,7 +414,7 @@ async function main(): Promise<void> {
     console.log(
       `node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), ${version ? `etcd ${version}` : 'no etcd on PATH (or --no-etcd): xstate-raft alone'}`,
     );
-    console.log(`xstate-raft's CLI: ${ourCli.runtime === 'built' ? 'built (node dist/src/cli/main.js)' : 'src/cli/main.ts under tsx'}`);
+    console.log(`xstate-raft's CLI: ${ourCli.runtime === 'built' ? 'built (node dist/src/cli/main.js)' : 'src/cli/main.ts under tsx'}${NODE_ARGS.length > 0 ? `, with ${NODE_ARGS.join(' ')}` : ''}`);
     console.log(`${BLOCKS} block(s) of ${SECONDS} s per figure and system, alternating; ${IN_FLIGHT} in flight; 100-byte values; medians`);
 
     // Ceilings.
@@ -426,7 +430,7 @@ async function main(): Promise<void> {
 
     const ports = await freePorts(12);
     const sameTimeouts = { election: `${ELECTION_MS}-${2 * ELECTION_MS}`, heartbeat: HEARTBEAT_MS };
-    const ours = xstateRaft(OURS, join(dataDir, 'xstate-raft'), ports.slice(0, 3), sameTimeouts, ourCli);
+    const ours = xstateRaft(OURS, join(dataDir, 'xstate-raft'), ports.slice(0, 3), sameTimeouts, ourCli, NODE_ARGS);
     systems.push(ours);
     if (beforeCli !== undefined) systems.push(xstateRaft(PREVIOUS, join(dataDir, 'before'), ports.slice(9, 12), sameTimeouts, beforeCli.cli));
     if (beforeCli !== undefined) console.log(`before: ${beforeCli.description}`);
@@ -485,7 +489,7 @@ async function main(): Promise<void> {
     for (const system of withSameTimeouts) await system.stop();
     systems.splice(0, systems.length, ...(etcd ? [etcd] : []));
     const defaults = { election: '150-300', heartbeat: 50 };
-    const fast = [xstateRaft(OURS, join(dataDir, 'xstate-raft-defaults'), await freePorts(3), defaults, ourCli)];
+    const fast = [xstateRaft(OURS, join(dataDir, 'xstate-raft-defaults'), await freePorts(3), defaults, ourCli, NODE_ARGS)];
     if (beforeCli !== undefined) fast.push(xstateRaft(PREVIOUS, join(dataDir, 'before-defaults'), await freePorts(3), defaults, beforeCli.cli));
     systems.push(...fast);
     const fastFailovers = new Map<string, number[]>();
