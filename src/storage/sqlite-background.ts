@@ -147,6 +147,8 @@ export class BackgroundSqliteStorage<C = unknown> implements Storage<C> {
     this.usable();
     this.initial = undefined;
     const id = this.nextId++;
+    // While a write is pending its answer keeps the process alive (its done must run).
+    if (this.pending.length === 0) this.port.ref();
     this.pending.push({ id, done });
     this.port.postMessage({ type: 'write', id, batch } satisfies WriterRequest);
   }
@@ -200,6 +202,7 @@ export class BackgroundSqliteStorage<C = unknown> implements Storage<C> {
       case 'written': {
         this.latest = answer.stats;
         while (this.pending[0] !== undefined && this.pending[0].id <= answer.through) (this.pending.shift() as { done: (error: unknown) => void }).done(undefined);
+        if (this.pending.length === 0) this.port.unref();
         break;
       }
       case 'writeFailed':
@@ -208,6 +211,7 @@ export class BackgroundSqliteStorage<C = unknown> implements Storage<C> {
       case 'refused': {
         // That batch alone is refused (nothing of it written); the storage goes on, as after write() threw.
         const refused = this.pending.shift() as { id: number; done: (error: unknown) => void };
+        if (this.pending.length === 0) this.port.unref();
         refused.done(this.error(answer.error));
         break;
       }
@@ -224,6 +228,7 @@ export class BackgroundSqliteStorage<C = unknown> implements Storage<C> {
   private broken(error: StorageError): void {
     this.failure ??= error;
     const waiting = this.pending.splice(0);
+    this.port.unref();
     for (const { done } of waiting) done(error);
   }
 

@@ -1257,10 +1257,11 @@ interface Killed {
  * Start the writer and SIGKILL it `delayMs` after `after` happens ('spawn' or its first completed
  * batch), or (`after` = 'itself') let it kill itself where `die` says (see compacting-writer.ts).
  */
-function runAndKill(dir: string, after: 'spawn' | 'firstBatch' | 'itself', delayMs: number, die?: string): Promise<Killed> {
+function runAndKill(dir: string, after: 'spawn' | 'firstBatch' | 'itself', delayMs: number, die?: string, writerThread = false): Promise<Killed> {
   return new Promise((resolvePromise, reject) => {
     const args = ['--import', 'tsx', WRITER, dir, '60', ...(die === undefined ? [] : [die])];
-    const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { ...process.env, ...(writerThread ? { CRASH_WRITER_THREAD: '1' } : {}) };
+    const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env });
     children.add(child);
     let stdout = '';
     let stderr = '';
@@ -1394,6 +1395,27 @@ describe('SqliteStorage under kill -9', () => {
       [...snapshotsSeen].some((index) => index > 0),
       log.join('\n'),
     ).toBe(true);
+  }, 120_000);
+
+  it('on the writer thread (BackgroundSqliteStorage, 8 batches submitted at a time, grouped): a child killed at random moments leaves a prefix of its batches, each whole, holding every batch it was told is done', async () => {
+    const dir = tempDir();
+    const expected = new Expected();
+    let onDisk = 0;
+    const log: string[] = [];
+    const plan: ['spawn' | 'firstBatch', number][] = [['spawn', Math.floor(Math.random() * 1500)]];
+    for (let i = 0; i < 5; i++) plan.push(['firstBatch', Math.floor(Math.random() * 300)]);
+    for (const [after, delay] of plan) {
+      const killed = await runAndKill(dir, after, delay, undefined, true);
+      log.push(`killed ${delay} ms after ${after}: reported ${killed.reported}, opened at ${killed.openedAt}`);
+      const context = `${log.join('\n')}\nchild stderr: ${killed.stderr}`;
+      expect(killed.signal, `the child must die by our SIGKILL, not by itself\n${context}`).toBe('SIGKILL');
+      if (killed.openedAt >= 0) expect(killed.openedAt, `the child resumed where the store was\n${context}`).toBe(onDisk);
+      // Durable: everything reported done is there; at most the 8 submitted after it are extra, a prefix of them.
+      const floor = Math.max(killed.reported, onDisk);
+      const { k } = checkStore(dir, expected, (k) => k >= floor && k <= floor + 8, context);
+      onDisk = k;
+    }
+    expect(onDisk, log.join('\n')).toBeGreaterThan(0);
   }, 120_000);
 
   it('kill -9 while a snapshot is staged or inside the batch that flips it in leaves the old snapshot with its whole log; while tidying, the new one with the rest', async () => {

@@ -31,6 +31,45 @@ const dying = (k: number): never => {
   throw new Error('unreachable: SIGKILL sent to self');
 };
 
+if (process.env.CRASH_WRITER_THREAD === '1') await writeInBackground();
+
+/**
+ * CRASH_WRITER_THREAD=1: the same batches through BackgroundSqliteStorage, up to 8 submitted at a
+ * time (so the writer thread groups them), `done <k>` printed from each one's done; snapshots go
+ * whole in their batch. Never returns.
+ */
+async function writeInBackground(): Promise<never> {
+  const { BackgroundSqliteStorage } = await import('../../../src/storage/sqlite-background.js');
+  const storage = BackgroundSqliteStorage.open<CrashCommand>(dataDir as string, { nodeId: 'n1', clusterId: 'crash-test' });
+  const state = storage.load();
+  const log = CompactingLog.from(state);
+  let k = state.hardState.currentTerm;
+  print(`open ${k}`);
+  const stopAt = performance.now() + Number(seconds) * 1000;
+  let pending = 0;
+  const pump = () => {
+    while (pending < 8 && performance.now() < stopAt) {
+      const mine = ++k;
+      pending++;
+      storage.submit(log.next(mine), (error) => {
+        if (error !== undefined) {
+          print(`error ${mine} ${String(error)}`);
+          process.exit(3);
+        }
+        print(`done ${mine}`);
+        pending--;
+        setImmediate(pump);
+      });
+    }
+    if (pending === 0) {
+      storage.close();
+      process.exit(0);
+    }
+  };
+  pump();
+  return new Promise<never>(() => undefined);
+}
+
 const storage = SqliteStorage.open<CrashCommand>(dataDir, { nodeId: 'n1', clusterId: 'crash-test' });
 // Test-only: the connection, to place a kill inside the flip's transaction.
 const db = (storage as unknown as { db: Database.Database }).db;
