@@ -50,6 +50,7 @@ export type { Transport, TransportHandlers, ClientRequest, ClientResponse } from
 export { MemoryNetwork, MemoryTransport, type NetworkConditions } from './transport/memory.js';
 export { HttpTransport, HttpStatusError, signRequest, type HttpTransportOptions } from './transport/http.js';
 export { SqliteStorage, StorageError, SQLITE_FORMAT_VERSION, type SqliteStorageOptions, type SqliteStorageStats } from './storage/sqlite.js';
+export { BackgroundSqliteStorage } from './storage/sqlite-background.js';
 export { KvClient, type KvClientOptions, type KvCluster } from './kv/client.js';
 export { startNodeServer, defaultClusterId, type NodeServer, type NodeServerOptions } from './server/node-server.js';
 export {
