@@ -14,8 +14,8 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-async function started(size = 3): Promise<ClusterProcesses> {
-  cluster = await ClusterProcesses.create({ size });
+async function started(size = 3, nodeArgs?: string[]): Promise<ClusterProcesses> {
+  cluster = await ClusterProcesses.create({ size, ...(nodeArgs !== undefined ? { nodeArgs } : {}) });
   cluster.startAll();
   await cluster.waitForLeader(15_000);
   return cluster;
@@ -94,53 +94,55 @@ describe('a 3-process cluster', { timeout: 120_000 }, () => {
     for (let i = 0; i < 20; i++) expect((await httpRetry(c.addresses, 'GET', `/kv/key${i}`)).body).toEqual({ value: i });
   });
 
-  it('keeps every acknowledged write on a majority through repeated kill -9 under a steady write load', async () => {
-    const c = await started();
-    const acknowledged = new Map<string, number>(); // key → log index
-    let writing = true;
-    const writer = (async () => {
-      for (let i = 0; writing; i++) {
-        try {
-          const reply = await http(c.addresses[i % 3] as string, 'PUT', `/kv/w${i}`, { value: i });
-          if (reply.status === 200) acknowledged.set(`w${i}`, reply.body.index as number);
-        } catch {
-          await sleep(20);
+  for (const writeThread of [false, true]) {
+    it(`keeps every acknowledged write on a majority through repeated kill -9 under a steady write load${writeThread ? ' (--write-thread: the log written by a writer thread)' : ''}`, async () => {
+      const c = await started(3, writeThread ? ['--write-thread'] : undefined);
+      const acknowledged = new Map<string, number>(); // key → log index
+      let writing = true;
+      const writer = (async () => {
+        for (let i = 0; writing; i++) {
+          try {
+            const reply = await http(c.addresses[i % 3] as string, 'PUT', `/kv/w${i}`, { value: i });
+            if (reply.status === 200) acknowledged.set(`w${i}`, reply.body.index as number);
+          } catch {
+            await sleep(20);
+          }
         }
+      })();
+      for (let round = 0; round < 6; round++) {
+        await sleep(400);
+        const victim = c.ids[Math.floor(Math.random() * c.ids.length)] as string;
+        await c.signal(victim, 'SIGKILL');
+        await sleep(300);
+        c.start(victim);
       }
-    })();
-    for (let round = 0; round < 6; round++) {
-      await sleep(400);
-      const victim = c.ids[Math.floor(Math.random() * c.ids.length)] as string;
-      await c.signal(victim, 'SIGKILL');
-      await sleep(300);
-      c.start(victim);
-    }
-    await sleep(500);
-    writing = false;
-    await writer;
-    expect(acknowledged.size).toBeGreaterThan(10);
-    await c.waitForLeader(15_000);
-    // Every acknowledged write is readable…
-    for (const [key] of [...acknowledged].slice(-20)) {
-      expect((await httpRetry(c.addresses, 'GET', `/kv/${key}`)).status).toBe(200);
-    }
-    // …and, on disk, on a majority at the index it was acknowledged with.
-    await c.stopAll();
-    const peers = Object.fromEntries(c.ids.map((id) => [id, c.address(id)]));
-    const logs = c.ids.map((id) => {
-      const storage = SqliteStorage.open(c.dataDir(id), { nodeId: id, clusterId: defaultClusterId(peers) });
-      const { entries } = storage.load();
-      storage.close();
-      return entries;
+      await sleep(500);
+      writing = false;
+      await writer;
+      expect(acknowledged.size).toBeGreaterThan(10);
+      await c.waitForLeader(15_000);
+      // Every acknowledged write is readable…
+      for (const [key] of [...acknowledged].slice(-20)) {
+        expect((await httpRetry(c.addresses, 'GET', `/kv/${key}`)).status).toBe(200);
+      }
+      // …and, on disk, on a majority at the index it was acknowledged with.
+      await c.stopAll();
+      const peers = Object.fromEntries(c.ids.map((id) => [id, c.address(id)]));
+      const logs = c.ids.map((id) => {
+        const storage = SqliteStorage.open(c.dataDir(id), { nodeId: id, clusterId: defaultClusterId(peers) });
+        const { entries } = storage.load();
+        storage.close();
+        return entries;
+      });
+      for (const [key, index] of acknowledged) {
+        const holders = logs.filter((log) => {
+          const command = log[index - 1]?.command as { type?: string; key?: string } | undefined;
+          return command?.type === 'put' && command.key === key;
+        }).length;
+        expect(holders, `${key} at index ${index}`).toBeGreaterThanOrEqual(2);
+      }
     });
-    for (const [key, index] of acknowledged) {
-      const holders = logs.filter((log) => {
-        const command = log[index - 1]?.command as { type?: string; key?: string } | undefined;
-        return command?.type === 'put' && command.key === key;
-      }).length;
-      expect(holders, `${key} at index ${index}`).toBeGreaterThanOrEqual(2);
-    }
-  });
+  }
 });
 
 /**

@@ -18,6 +18,8 @@ export interface ClusterProcessesOptions {
   secret?: string;
   electionTimeout?: string;
   heartbeat?: number;
+  /** More `xstate-raft node` flags for every node (e.g. --write-thread). */
+  nodeArgs?: string[];
 }
 
 /** ProcessCluster (src/server/process-cluster.ts) with a temp data root, captured output and cleanup. */
@@ -37,6 +39,7 @@ export class ClusterProcesses {
       dataDir: this.dataRoot,
       electionTimeout: options.electionTimeout ?? '150-300',
       heartbeat: options.heartbeat ?? 50,
+      ...(options.nodeArgs !== undefined ? { nodeArgs: options.nodeArgs } : {}),
       ...(options.secret !== undefined ? { secret: options.secret } : {}),
       command: { command: process.execPath, args: ['--import', 'tsx', CLI] },
       onLine: (id, line) => {
