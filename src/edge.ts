@@ -15,12 +15,15 @@ export function parseAtEdge<S extends z.ZodType>(schema: S, input: unknown, refu
 
 /** "path = value: message" for each failed path (the last, most specific issue of each). */
 export function describeIssues(error: z.ZodError, input: unknown): string {
-  // A bad number fails both `nonnegative` and `min(1)`: keep the last, most specific issue of a kind per path.
+  // A bad number fails both `nonnegative` and `min(1)`: keep the last, most specific issue of a kind
+  // per path. Custom issues (a rule across fields: leaderId ≠ sender, prevLogTerm above term) are
+  // each their own reason, all kept.
   const byPathAndCode = new Map<string, string>();
   for (const issue of error.issues) {
     const path = issue.path.map(String).join('.');
     const value = valueAt(input, issue.path);
-    byPathAndCode.set(`${path}\u0000${issue.code}`, `${path || 'value'}${value === undefined ? '' : ` = ${value}`}: ${issue.message}`);
+    const kind = issue.code === 'custom' ? `custom\u0000${issue.message}` : issue.code;
+    byPathAndCode.set(`${path}\u0000${kind}`, `${path || 'value'}${value === undefined ? '' : ` = ${value}`}: ${issue.message}`);
   }
   return [...byPathAndCode.values()].join('; ');
 }

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { appendEntriesSchema, logEntrySchema, parseRpcMessage } from '../../src/core/validate.js';
+import { parseAtEdge } from '../../src/edge.js';
 import type { AppendEntries, AppendEntriesResult, InstallSnapshot, InstallSnapshotResult, LogEntry, RequestVote, RequestVoteResult, Term } from '../../src/core/types.js';
 
 const requestVote: RequestVote = { type: 'rpc.requestVote', from: 'n1', term: 3, candidateId: 'n1', lastLogIndex: 4, lastLogTerm: 2 };
@@ -436,6 +437,13 @@ describe('the exported schemas report each consistency refusal as a custom issue
     expect(issues(appendEntriesSchema.safeParse({ ...appendEntries, entries: [{ term: 1, index: 5, command: 1 }] }))).toMatchObject([
       { code: 'custom', path: ['entries', 0, 'term'], message: 'term 1 is out of order (previous 2, message term 3)' },
     ]);
+  });
+
+  it('a message that breaks several cross-field rules is refused at the edge naming every one (custom issues at one path are kept apart)', () => {
+    const bad = { ...appendEntries, leaderId: 'n9', prevLogIndex: 0, prevLogTerm: 4, entries: [] };
+    expect(() => parseAtEdge(appendEntriesSchema, bad, 'refused: ')).toThrow(
+      'refused: value: leaderId must be the sender; value: prevLogTerm is greater than term; value: prevLogTerm must be 0 exactly when prevLogIndex is 0',
+    );
   });
 
   it('a log entry holding a bad configuration: at its command', () => {
