@@ -104,12 +104,22 @@ type Ev = RaftEvent<unknown>;
 type RuleGuard = { type: 'isCommittableIndex'; params: { entryTerm: Term | undefined; currentTerm: Term } };
 type Enqueue = EffectSink & { assign: (patch: Partial<Ctx>) => void };
 
+/**
+ * Assign what a rule changed. A rule that changed nothing assigns nothing: XState copies the
+ * whole context on every assign, and most steps of a follower (a heartbeat's reply, a re-armed
+ * timer) change nothing or one field.
+ */
 function commit(ctx: Ctx, before: Ctx, enqueue: Enqueue): void {
+  if (ctx === before) return;
   const patch: Partial<Ctx> = {};
+  let changed = false;
   for (const key of Object.keys(ctx) as (keyof Ctx)[]) {
-    if (ctx[key] !== before[key]) (patch as Record<string, unknown>)[key] = ctx[key];
+    if (ctx[key] !== before[key]) {
+      (patch as Record<string, unknown>)[key] = ctx[key];
+      changed = true;
+    }
   }
-  enqueue.assign(patch);
+  if (changed) enqueue.assign(patch);
 }
 
 type Collect = Parameters<typeof enqueueActions<Ctx, Ev, undefined, Ev, never, never, never, never, RaftEffect<unknown>>>[0];
@@ -388,7 +398,6 @@ const machine = setup({
       enqueue.cancel(ELECTION_TIMER);
       enqueue.raise({ type: 'timeout.election' }, { id: ELECTION_TIMER, delay });
     }),
-    cancelElectionTimer: effects(({ enqueue }) => enqueue.cancel(ELECTION_TIMER)),
     /**
      * The leader's lease at a follower (etcd's "in lease"): a full election timeout — the shortest
      * one, not this node's randomized draw — after the leader was last heard from, the follower no
