@@ -117,7 +117,6 @@ function commit(ctx: Ctx, before: Ctx, enqueue: Enqueue): void {
   for (const key of Object.keys(ctx) as (keyof Ctx)[]) {
     if (ctx[key] !== before[key]) {
       (patch as Record<string, unknown>)[key] = ctx[key];
-      // Stryker disable next-line BooleanLiteral: only saves the copy of an empty assign
       changed = true;
     }
   }
