@@ -6,25 +6,10 @@
  * whose breaking it would catch.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor } from 'xstate';
-import { raftNodeMachine, type RaftEffect, type RaftNodeInput } from '../../machines/raft-node.js';
+import type { RaftEffect, RaftNodeInput } from '../../machines/raft-node.js';
 import { configCommand } from '../../src/core/configuration.js';
 import { NOOP, type AppendEntries, type AppendEntriesResult, type LogEntry, type RequestVote, type RequestVoteResult } from '../../src/core/types.js';
-import { VirtualClock } from '../../src/sim/clock.js';
-
-function node(input: Partial<RaftNodeInput> = {}) {
-  const clock = new VirtualClock();
-  const effects: RaftEffect[] = [];
-  const actor = createActor(raftNodeMachine, {
-    input: { id: 'n1', peers: ['n1', 'n2', 'n3'], electionTimeout: [100, 100], heartbeatInterval: 20, preVote: false, ...input },
-    clock,
-  });
-  actor.on('*', (effect) => effects.push(effect as RaftEffect));
-  actor.start();
-  const context = () => actor.getSnapshot().context;
-  const drain = () => effects.splice(0, effects.length);
-  return { actor, clock, effects, drain, context, role: () => actor.getSnapshot().value };
-}
+import { node } from './machine-actor.js';
 
 type Node = ReturnType<typeof node>;
 

@@ -4,23 +4,8 @@
  * before its fix.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor } from 'xstate';
-import { raftNodeMachine, type RaftEffect, type RaftNodeInput } from '../../machines/raft-node.js';
 import type { AppendEntriesResult, RequestVoteResult } from '../../src/core/types.js';
-import { VirtualClock } from '../../src/sim/clock.js';
-
-function node(input: Partial<RaftNodeInput> = {}) {
-  const clock = new VirtualClock();
-  const effects: RaftEffect[] = [];
-  const actor = createActor(raftNodeMachine, {
-    input: { id: 'n1', peers: ['n1', 'n2', 'n3'], electionTimeout: [100, 100], heartbeatInterval: 20, preVote: false, ...input },
-    clock,
-  });
-  actor.on('*', (effect) => effects.push(effect as RaftEffect));
-  actor.start();
-  const context = () => actor.getSnapshot().context;
-  return { actor, clock, effects, context, role: () => actor.getSnapshot().value };
-}
+import { node } from './machine-actor.js';
 
 function vote(from: string, term: number, extra: Partial<RequestVoteResult> = {}): RequestVoteResult {
   return { type: 'rpc.requestVoteResult', from, term, voteGranted: true, ...extra };

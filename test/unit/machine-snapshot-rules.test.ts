@@ -6,26 +6,10 @@
  * guard that admits it. Written against the mutants Stryker left alive in machines/raft-node.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor } from 'xstate';
-import { raftNodeMachine, type RaftEffect, type RaftNodeInput } from '../../machines/raft-node.js';
+import type { RaftEffect } from '../../machines/raft-node.js';
 import { configCommand, withConfigHeader, type Configuration } from '../../src/core/configuration.js';
 import type { InstallSnapshot, InstallSnapshotResult, LogEntry } from '../../src/core/types.js';
-import { VirtualClock } from '../../src/sim/clock.js';
-
-function node(input: Partial<RaftNodeInput> = {}) {
-  const clock = new VirtualClock();
-  const effects: RaftEffect[] = [];
-  const actor = createActor(raftNodeMachine, {
-    input: { id: 'n1', peers: ['n1', 'n2', 'n3'], electionTimeout: [100, 100], heartbeatInterval: 20, preVote: false, ...input },
-    clock,
-  });
-  actor.on('*', (effect) => effects.push(effect as RaftEffect));
-  actor.start();
-  const context = () => actor.getSnapshot().context;
-  /** What the node did in reaction to the events since the last call (and forget it). */
-  const drain = () => effects.splice(0, effects.length);
-  return { actor, clock, effects, drain, context, role: () => actor.getSnapshot().value, status: () => actor.getSnapshot().status };
-}
+import { node } from './machine-actor.js';
 
 /** A chunk of n2's snapshot, by default the whole of a small one at index 3 of term 1, in term 1. */
 function chunk(fields: Partial<InstallSnapshot> = {}): InstallSnapshot {
