@@ -137,7 +137,14 @@ interface System {
   stop(): Promise<void>;
 }
 
-function xstateRaft(name: string, dataDir: string, ports: readonly number[], timeouts: { election: string; heartbeat: number }, cli: CliCommand, nodeArgs: readonly string[] = []): System {
+function xstateRaft(
+  name: string,
+  dataDir: string,
+  ports: readonly number[],
+  timeouts: { election: string; heartbeat: number },
+  cli: CliCommand,
+  nodeArgs: readonly string[] = [],
+): System {
   const cluster = new ProcessCluster({
     size: 3,
     host: '127.0.0.1',
@@ -414,7 +421,9 @@ async function main(): Promise<void> {
     console.log(
       `node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), ${version ? `etcd ${version}` : 'no etcd on PATH (or --no-etcd): xstate-raft alone'}`,
     );
-    console.log(`xstate-raft's CLI: ${ourCli.runtime === 'built' ? 'built (node dist/src/cli/main.js)' : 'src/cli/main.ts under tsx'}${NODE_ARGS.length > 0 ? `, with ${NODE_ARGS.join(' ')}` : ''}`);
+    console.log(
+      `xstate-raft's CLI: ${ourCli.runtime === 'built' ? 'built (node dist/src/cli/main.js)' : 'src/cli/main.ts under tsx'}${NODE_ARGS.length > 0 ? `, with ${NODE_ARGS.join(' ')}` : ''}`,
+    );
     console.log(`${BLOCKS} block(s) of ${SECONDS} s per figure and system, alternating; ${IN_FLIGHT} in flight; 100-byte values; medians`);
 
     // Ceilings.
