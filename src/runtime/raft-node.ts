@@ -711,8 +711,10 @@ class RaftNodeRuntime<C, R, Q, QR> implements RaftNode<C, R, Q, QR> {
 
   /** Perform, in order, every batch whose write and every earlier one's are done (background storage). */
   private performReady(): void {
-    // A batch performed here may end in a stop({ flush: true }) that settles the storage: the
-    // batches it completes are performed by this loop, after the one running, never inside it.
+    // A batch performed here may end in a listener's stop({ flush: true }), which settles the
+    // storage: the batches it completes are then written but not performed (the node stops when
+    // the listener returns), as after a crash just after their writes — never performed inside
+    // the batch running, out of order.
     if (this.draining) return;
     this.draining = true;
     try {

@@ -31,13 +31,13 @@ const WAIT_MS = 60_000;
 
 export type WriterStats = Omit<SqliteStorageStats, 'databaseBytes' | 'walBytes'>;
 type WireError = { code?: string; message: string; path?: string };
-export type WriterRequest = { type: 'write'; id: number; batch: PersistBatch } | { type: 'load'; id: number } | { type: 'close'; id: number };
+export type WriterRequest = { type: 'write'; id: number; batch: PersistBatch; after: number } | { type: 'load'; id: number } | { type: 'close'; id: number };
 export type WriterAnswer =
   | { type: 'opened'; stats: WriterStats }
   | { type: 'failed'; error: WireError }
   | { type: 'written'; through: number; batches: number; stats: WriterStats }
   | { type: 'writeFailed'; through: number; error: WireError }
-  | { type: 'refused'; id: number; error: WireError }
+  | { type: 'refused'; id: number; refusals: number; error: WireError }
   | { type: 'reply'; id: number; value?: unknown; error?: WireError };
 
 /**
@@ -99,6 +99,8 @@ export class BackgroundSqliteStorage<C = unknown> implements Storage<C> {
   private readonly signal = new Int32Array(new SharedArrayBuffer(4));
   private answersSeen = 0;
   private nextId = 1;
+  /** Refused batches heard of: each write carries it, so the writer refuses writes built on a refused one. */
+  private refusals = 0;
   /** Submitted writes not yet answered, in order. */
   private readonly pending: { id: number; done: (error: unknown) => void }[] = [];
   private readonly replies = new Map<number, { value?: unknown; error?: WireError }>();
@@ -125,6 +127,10 @@ export class BackgroundSqliteStorage<C = unknown> implements Storage<C> {
     // A node that is stopped without closing its storage must not keep its process alive.
     this.worker.unref();
     this.worker.on('error', (error: Error) => this.broken(new StorageError('storage_failed', `the SQLite writer thread of ${dataDir} failed: ${error.message}`, dataDir, error)));
+    // A writer that exits before it was closed answers nothing more: every pending write fails.
+    this.worker.on('exit', (code: number) => {
+      if (!this.isClosed) this.broken(new StorageError('storage_failed', `the SQLite writer thread of ${dataDir} exited (code ${code})`, dataDir));
+    });
     this.port.on('message', (answer: WriterAnswer) => this.handle(answer));
     this.port.unref();
     this.waitFor(() => this.opened !== undefined);
@@ -147,10 +153,11 @@ export class BackgroundSqliteStorage<C = unknown> implements Storage<C> {
     this.usable();
     this.initial = undefined;
     const id = this.nextId++;
+    // Posted first: a batch that cannot be sent (not cloneable) throws with nothing pending.
+    this.port.postMessage({ type: 'write', id, batch, after: this.refusals } satisfies WriterRequest);
     // While a write is pending its answer keeps the process alive (its done must run).
     if (this.pending.length === 0) this.port.ref();
     this.pending.push({ id, done });
-    this.port.postMessage({ type: 'write', id, batch } satisfies WriterRequest);
   }
 
   write(batch: PersistBatch<C>): void {
@@ -209,7 +216,10 @@ export class BackgroundSqliteStorage<C = unknown> implements Storage<C> {
         this.broken(this.error(answer.error));
         break;
       case 'refused': {
-        // That batch alone is refused (nothing of it written); the storage goes on, as after write() threw.
+        // That batch is refused (nothing of it written) and so is every one submitted before we
+        // heard (the writer refuses them); later ones are written, as after write() threw.
+        if (this.pending[0]?.id !== answer.id) break; // failed already (broken)
+        this.refusals = answer.refusals;
         const refused = this.pending.shift() as { id: number; done: (error: unknown) => void };
         if (this.pending.length === 0) this.port.unref();
         refused.done(this.error(answer.error));

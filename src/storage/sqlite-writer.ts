@@ -37,31 +37,54 @@ function stats(s: SqliteStorage): WriterStats {
   return { entryCount, lastIndex, lastTerm, currentTerm, snapshotIndex, snapshotTerm, snapshotLength, writes };
 }
 
-/** The writes queued in a row, committed as one group; then the answer that they are on disk (or why not). */
-function commit(group: { id: number; batch: PersistBatch }[]): void {
+/** Batches this thread refused so far: a write built before the node's thread heard of the last one is refused too. */
+let refusals = 0;
+
+type Write = { id: number; batch: PersistBatch; after: number };
+
+/**
+ * The writes queued in a row, committed as one group; then the answer that they are on disk (or
+ * why not). A write whose `after` (the refusals the node's thread had seen when it submitted it)
+ * is behind `refusals` was built on a batch that was refused: it is refused unwritten, never
+ * written on a log that lacks what it continues.
+ */
+function commit(group: Write[]): void {
   if (group.length === 0 || storage === undefined) return;
-  const through = (group.at(-1) as { id: number }).id;
-  try {
-    storage.writeGroup(group.map((w) => w.batch));
-    answer({ type: 'written', through, batches: group.length, stats: stats(storage) });
-  } catch (error) {
-    if (!(error instanceof StorageError && error.code === 'storage_batch_invalid')) return answer({ type: 'writeFailed', through, error: wire(error) });
-    // One was refused, so none was written: one at a time, each written or refused alone, as write() would.
-    for (const { id, batch } of group) {
-      try {
-        storage.write(batch);
-        answer({ type: 'written', through: id, batches: 1, stats: stats(storage) });
-      } catch (alone) {
-        if (alone instanceof StorageError && alone.code === 'storage_batch_invalid') answer({ type: 'refused', id, error: wire(alone) });
-        else return answer({ type: 'writeFailed', through, error: wire(alone) });
-      }
+  const through = (group.at(-1) as Write).id;
+  if (group.every((w) => w.after === refusals)) {
+    try {
+      storage.writeGroup(group.map((w) => w.batch));
+      answer({ type: 'written', through, batches: group.length, stats: stats(storage) });
+      return;
+    } catch (error) {
+      if (!(error instanceof StorageError && error.code === 'storage_batch_invalid')) return answer({ type: 'writeFailed', through, error: wire(error) });
+    }
+  }
+  // One was refused (so none was written) or was built on a refused one: one at a time.
+  for (const { id, batch, after } of group) {
+    if (after !== refusals) {
+      answer({
+        type: 'refused',
+        id,
+        refusals,
+        error: { code: 'storage_batch_invalid', message: 'storage: refused a batch (nothing was written): it was submitted after a batch that was refused' },
+      });
+      continue;
+    }
+    try {
+      storage.write(batch);
+      answer({ type: 'written', through: id, batches: 1, stats: stats(storage) });
+    } catch (alone) {
+      if (!(alone instanceof StorageError && alone.code === 'storage_batch_invalid')) return answer({ type: 'writeFailed', through, error: wire(alone) });
+      refusals++;
+      answer({ type: 'refused', id, refusals, error: wire(alone) });
     }
   }
 }
 
-function serve(request: WriterRequest, group: { id: number; batch: PersistBatch }[]): void {
+function serve(request: WriterRequest, group: Write[]): void {
   if (request.type === 'write') {
-    group.push({ id: request.id, batch: request.batch });
+    group.push({ id: request.id, batch: request.batch, after: request.after });
     return;
   }
   // Anything else is answered after the writes before it.
@@ -82,7 +105,7 @@ function serve(request: WriterRequest, group: { id: number; batch: PersistBatch 
 }
 
 port.on('message', (first: WriterRequest) => {
-  const group: { id: number; batch: PersistBatch }[] = [];
+  const group: Write[] = [];
   serve(first, group);
   // Whatever queued while the last group was being committed joins this one.
   for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port)) serve(next.message as WriterRequest, group);

@@ -323,6 +323,10 @@ export class SqliteStorage<C = unknown> implements Storage<C> {
    */
   writeGroup(batches: readonly PersistBatch<C>[]): void {
     this.usable();
+    // A staged snapshot's flip updates its staging, which a rollback could not undo: write() it alone.
+    if (batches.some((batch) => batch.snapshot?.staged !== undefined)) {
+      throw new StorageError('storage_batch_invalid', 'storage: refused a group of batches (nothing was written): a staged snapshot is recorded by write(), alone', this.dataDir);
+    }
     const view = { ...this.view };
     try {
       this.commitGroup(batches);

@@ -579,6 +579,38 @@ function tamper(dir: string, sql: string): void {
   }
 }
 
+describe('BackgroundSqliteStorage, several batches submitted before any is answered', () => {
+  it('the writes queued meanwhile are committed together, each done called in order once on disk', () => {
+    const storage = BackgroundSqliteStorage.open<unknown>(tempDir(), IDS);
+    const done: number[] = [];
+    storage.submit(batch({ hardState: hs(1), entries: entries(1, [1]) }), (error) => (error === undefined ? done.push(1) : undefined));
+    storage.submit(batch({ entries: entries(2, [1, 1]) }), (error) => (error === undefined ? done.push(2) : undefined));
+    storage.submit(batch({ hardState: hs(2, 'n2'), entries: entries(4, [2]) }), (error) => (error === undefined ? done.push(3) : undefined));
+    storage.settle();
+    expect(done).toEqual([1, 2, 3]);
+    expect(storage.load()).toEqual({ hardState: hs(2, 'n2'), entries: [...entries(1, [1, 1, 1]), ...entries(4, [2])] });
+    storage.close();
+  });
+
+  it('a refused batch and every batch submitted before its refusal was heard are refused unwritten (they were built on it); a batch after that is written', () => {
+    const storage = BackgroundSqliteStorage.open<unknown>(tempDir(), IDS);
+    storage.write(batch({ hardState: hs(1), entries: entries(1, [1, 1]) }));
+    const errors: string[] = [];
+    const record = (error: unknown) => errors.push(error === undefined ? 'written' : (error as Error).message);
+    // Starts at 5 on a log that ends at 2: refused. The next continues it, and alone would fit (3 after 2).
+    storage.submit(batch({ entries: entries(5, [1]) }), record);
+    storage.submit(batch({ entries: entries(3, [1]) }), record);
+    storage.settle();
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatch(/batch starts at index 5 but the log would end at 2/);
+    expect(errors[1]).toMatch(/submitted after a batch that was refused/);
+    expect(storage.load().entries).toEqual(entries(1, [1, 1]));
+    storage.write(batch({ entries: entries(3, [1]) }));
+    expect(storage.load().entries).toEqual(entries(1, [1, 1, 1]));
+    storage.close();
+  });
+});
+
 describe('SqliteStorage refuses to start on a data directory it cannot trust, and never resets it', () => {
   it('open creates the directory and one raft.db in WAL mode holding format version, cluster id and node id', () => {
     const dir = join(tempDir(), 'nested', 'n1');
